@@ -1,0 +1,41 @@
+# fn: make demo (build + scaffold + run a sample) and make test (the whole suite) do all set-up.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/fnhq/fn/commands.Version=$(VERSION)
+BIN     := bin/fn
+FIXTURE := testdata/npm
+DEMO    := .demo/hello
+
+.PHONY: build test demo bench lint fixtures clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/fn
+
+# The real npm SDKs (wx-server-sdk, leanengine, leancloud-storage) the conformance tests run against,
+# installed from the lockfile.
+fixtures: $(FIXTURE)/node_modules/.fn-installed
+$(FIXTURE)/node_modules/.fn-installed: $(FIXTURE)/package.json $(FIXTURE)/package-lock.json
+	cd $(FIXTURE) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.demo/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+test: fixtures lint
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+demo: build
+	rm -rf $(DEMO)
+	$(BIN) init $(DEMO) --template wx --name hello
+	cd $(DEMO) && ../../$(BIN) build
+	cd $(DEMO) && ../../$(BIN) invoke login --data '{"hello":"world"}'
+	cd $(DEMO) && ../../$(BIN) invoke sum --event answer
+	cd $(DEMO) && ../../$(BIN) invoke login --as bob
+
+bench: build fixtures
+	bash bench/run.sh
+
+clean:
+	rm -rf bin .demo

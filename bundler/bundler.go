@@ -1,0 +1,450 @@
+// Package bundler turns a project's function entries into one CommonJS file per bundle with the
+// esbuild Go API. It keeps one incremental esbuild context per bundle so that fn dev can rebuild
+// only what changed, and it writes output atomically: a failed build leaves the last good output.
+package bundler
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/evanw/esbuild/pkg/api"
+
+	"github.com/fnhq/fn/project"
+)
+
+// Mode decides what goes into a bundle.
+type Mode string
+
+const (
+	// Production bundles every dependency: one self-contained file per bundle.
+	Production Mode = "production"
+	// Dev leaves packages in node_modules (required at run time), so that a rebuild takes a
+	// millisecond and a worker loads its dependencies once.
+	Dev Mode = "dev"
+)
+
+// ManifestFile is the name of the manifest inside the output directory.
+const ManifestFile = "manifest.json"
+
+// Options configure a Bundler.
+type Options struct {
+	ProjectDir string
+	OutDir     string
+	Dialect    project.Dialect
+	Target     string // e.g. node18
+	Mode       Mode
+	Minify     bool
+	External   []string // packages never bundled (loaded from node_modules at run time)
+}
+
+// Artifact is one built bundle.
+type Artifact struct {
+	Name      string `json:"name"`
+	Entry     string `json:"entry"`     // source entry, relative to the project
+	File      string `json:"file"`      // bundle file, relative to the output directory
+	SourceMap string `json:"sourceMap"` // source map file, relative to the output directory
+	Hash      string `json:"hash"`      // sha256 of the bundle file
+	Size      int64  `json:"size"`      // bytes of the bundle file
+}
+
+// Manifest describes a complete build.
+type Manifest struct {
+	Dialect  string     `json:"dialect"`
+	Mode     Mode       `json:"mode"`
+	Target   string     `json:"target"`
+	Bundles  []Artifact `json:"bundles"`
+	BuildMs  float64    `json:"buildMs"`
+	Warnings []string   `json:"warnings,omitempty"`
+}
+
+// Bundle returns the named artifact.
+func (m *Manifest) Bundle(name string) (Artifact, bool) {
+	for _, a := range m.Bundles {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Artifact{}, false
+}
+
+// BuildError carries esbuild's messages for a failed build.
+type BuildError struct {
+	Bundle   string
+	Messages []api.Message
+}
+
+func (e *BuildError) Error() string { return e.Format(false) }
+
+// Format renders the messages as esbuild does (file:line:col and a code frame).
+func (e *BuildError) Format(color bool) string {
+	text := api.FormatMessages(e.Messages, api.FormatMessagesOptions{Kind: api.ErrorMessage, Color: color, TerminalWidth: 100})
+	return strings.TrimRight(strings.Join(text, ""), "\n")
+}
+
+// Bundler owns the esbuild contexts of a project's bundles.
+type Bundler struct {
+	opts    Options
+	mu      sync.Mutex
+	bundles map[string]*bundle
+	last    *Manifest
+}
+
+type bundle struct {
+	entry project.Entry
+	ctx   api.BuildContext
+	out   map[string][]byte // last good output: file name → content
+	art   Artifact
+}
+
+// New creates one esbuild context per entry. Nothing is built yet.
+func New(opts Options, entries []project.Entry) (*Bundler, error) {
+	if opts.Mode == "" {
+		opts.Mode = Production
+	}
+	b := &Bundler{opts: opts, bundles: map[string]*bundle{}}
+	for _, e := range entries {
+		if err := b.add(e); err != nil {
+			b.Dispose()
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func (b *Bundler) add(e project.Entry) error {
+	ctx, cerr := api.Context(b.buildOptions(e))
+	if cerr != nil {
+		return &BuildError{Bundle: e.Name, Messages: cerr.Errors}
+	}
+	b.bundles[e.Name] = &bundle{entry: e, ctx: ctx}
+	return nil
+}
+
+// SetEntries adds contexts for new entries and disposes of those that are gone.
+func (b *Bundler) SetEntries(entries []project.Entry) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	want := map[string]project.Entry{}
+	for _, e := range entries {
+		want[e.Name] = e
+	}
+	for name, bd := range b.bundles {
+		if e, ok := want[name]; !ok || e.Path != bd.entry.Path {
+			bd.ctx.Dispose()
+			delete(b.bundles, name)
+		}
+	}
+	for _, e := range entries {
+		if _, ok := b.bundles[e.Name]; !ok {
+			if err := b.add(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+var nodeMajorRE = regexp.MustCompile(`^node(\d+)$`)
+
+func (b *Bundler) buildOptions(e project.Entry) api.BuildOptions {
+	version := "18"
+	if m := nodeMajorRE.FindStringSubmatch(b.opts.Target); m != nil {
+		version = m[1]
+	}
+	o := api.BuildOptions{
+		AbsWorkingDir:     b.opts.ProjectDir,
+		Bundle:            true,
+		Platform:          api.PlatformNode,
+		Format:            api.FormatCommonJS,
+		Engines:           []api.Engine{{Name: api.EngineNode, Version: version}},
+		Outfile:           filepath.Join(b.opts.OutDir, e.Name+".js"),
+		Sourcemap:         api.SourceMapLinked,
+		SourcesContent:    api.SourcesContentExclude,
+		Write:             false,
+		LogLevel:          api.LogLevelSilent,
+		External:          append([]string(nil), b.opts.External...),
+		MinifyWhitespace:  b.opts.Minify,
+		MinifySyntax:      b.opts.Minify,
+		MinifyIdentifiers: b.opts.Minify,
+		KeepNames:         true, // function names stay readable in stack traces and logs
+		Plugins:           []api.Plugin{nativeAddonPlugin()},
+	}
+	if b.opts.Mode == Dev {
+		o.Packages = api.PackagesExternal
+	}
+	if b.opts.Dialect == project.Lean {
+		// The generated entry loads the user's cloud code and exports the SAME leanengine module
+		// instance it registered its functions with, so the runner dispatches from that registry.
+		rel, _ := filepath.Rel(b.opts.ProjectDir, e.Path)
+		o.Stdin = &api.StdinOptions{
+			Contents: "const AV = require('leanengine');\n" +
+				"require(" + jsString("./"+filepath.ToSlash(rel)) + ");\n" +
+				"module.exports = AV;\n",
+			ResolveDir: b.opts.ProjectDir,
+			Sourcefile: "fn-lean-entry.js",
+			Loader:     api.LoaderJS,
+		}
+	} else {
+		o.EntryPoints = []string{e.Path}
+	}
+	return o
+}
+
+func jsString(s string) string {
+	q, _ := json.Marshal(s)
+	return string(q)
+}
+
+// nativeAddonPlugin rejects compiled .node addons, which cannot live inside a single-file bundle.
+func nativeAddonPlugin() api.Plugin {
+	return api.Plugin{Name: "fn-native-addons", Setup: func(pb api.PluginBuild) {
+		pb.OnResolve(api.OnResolveOptions{Filter: `\.node$`}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {
+			pkg := packageOf(args.Importer)
+			return api.OnResolveResult{}, fmt.Errorf("native addon %q (required by package %s) cannot be bundled: fn ships each "+
+				"function as one JavaScript file and a compiled .node file cannot go inside it. Use a pure-JavaScript "+
+				"alternative, or list %q under build.external in fn.yaml to load it from node_modules at run time", args.Path, pkg, pkg)
+		})
+	}}
+}
+
+// packageOf names the npm package a file belongs to, from its last node_modules segment.
+func packageOf(file string) string {
+	parts := strings.Split(filepath.ToSlash(file), "/")
+	for i := len(parts) - 2; i >= 0; i-- {
+		if parts[i] == "node_modules" {
+			if strings.HasPrefix(parts[i+1], "@") && i+2 < len(parts) {
+				return parts[i+1] + "/" + parts[i+2]
+			}
+			return parts[i+1]
+		}
+	}
+	return "your code (" + filepath.Base(file) + ")"
+}
+
+// Names lists the bundles, sorted.
+func (b *Bundler) Names() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.namesLocked()
+}
+
+func (b *Bundler) namesLocked() []string {
+	names := make([]string, 0, len(b.bundles))
+	for n := range b.bundles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Build rebuilds every bundle and writes the output. See Rebuild.
+func (b *Bundler) Build() (*Manifest, []string, error) {
+	return b.Rebuild(nil)
+}
+
+// Rebuild rebuilds the named bundles (all when names is nil) and, only if every one of them
+// succeeds, writes their files and a new manifest atomically. It returns the manifest and the
+// names of bundles whose output changed. On error nothing is written.
+func (b *Bundler) Rebuild(names []string) (*Manifest, []string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	start := time.Now()
+	if names == nil {
+		names = b.namesLocked()
+	}
+	type result struct {
+		name  string
+		out   map[string][]byte
+		warns []string
+		err   error
+	}
+	results := make([]result, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		bd, ok := b.bundles[name]
+		if !ok {
+			results[i] = result{name: name, err: fmt.Errorf("unknown bundle %q", name)}
+			continue
+		}
+		wg.Add(1)
+		go func(i int, name string, bd *bundle) {
+			defer wg.Done()
+			r := bd.ctx.Rebuild()
+			res := result{name: name}
+			if len(r.Errors) > 0 {
+				res.err = &BuildError{Bundle: name, Messages: r.Errors}
+			} else {
+				res.out = map[string][]byte{}
+				for _, f := range r.OutputFiles {
+					res.out[filepath.Base(f.Path)] = f.Contents
+				}
+			}
+			if len(r.Warnings) > 0 {
+				res.warns = api.FormatMessages(r.Warnings, api.FormatMessagesOptions{Kind: api.WarningMessage})
+			}
+			results[i] = res
+		}(i, name, bd)
+	}
+	wg.Wait()
+	var warnings []string
+	var errs []error
+	for _, r := range results {
+		warnings = append(warnings, r.warns...)
+		if r.err != nil {
+			errs = append(errs, r.err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, nil, joinBuildErrors(errs)
+	}
+	if err := os.MkdirAll(b.opts.OutDir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	var changed []string
+	for _, r := range results {
+		bd := b.bundles[r.name]
+		js := r.out[r.name+".js"]
+		sum := sha256.Sum256(js)
+		art := Artifact{
+			Name: r.name, File: r.name + ".js", SourceMap: r.name + ".js.map",
+			Hash: hex.EncodeToString(sum[:]), Size: int64(len(js)),
+		}
+		if rel, err := filepath.Rel(b.opts.ProjectDir, bd.entry.Path); err == nil {
+			art.Entry = filepath.ToSlash(rel)
+		}
+		if art.Hash == bd.art.Hash && b.filesPresent(art) {
+			continue
+		}
+		for file, content := range r.out {
+			if err := writeAtomic(filepath.Join(b.opts.OutDir, file), content); err != nil {
+				return nil, nil, err
+			}
+		}
+		bd.out, bd.art = r.out, art
+		changed = append(changed, r.name)
+	}
+	m := &Manifest{Dialect: string(b.opts.Dialect), Mode: b.opts.Mode, Target: b.opts.Target, Warnings: warnings}
+	for _, name := range b.namesLocked() {
+		if art := b.bundles[name].art; art.Hash != "" {
+			m.Bundles = append(m.Bundles, art)
+		}
+	}
+	m.BuildMs = float64(time.Since(start).Microseconds()) / 1000
+	if err := b.writeManifest(m); err != nil {
+		return nil, nil, err
+	}
+	b.last = m
+	return m, changed, nil
+}
+
+func (b *Bundler) filesPresent(a Artifact) bool {
+	_, err1 := os.Stat(filepath.Join(b.opts.OutDir, a.File))
+	_, err2 := os.Stat(filepath.Join(b.opts.OutDir, a.SourceMap))
+	return err1 == nil && err2 == nil
+}
+
+// writeManifest writes the manifest and removes bundle files that the previous manifest had and
+// this one does not (functions that were deleted).
+func (b *Bundler) writeManifest(m *Manifest) error {
+	prev, _ := ReadManifest(b.opts.OutDir)
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(b.opts.OutDir, ManifestFile), append(data, '\n')); err != nil {
+		return err
+	}
+	if prev != nil {
+		for _, a := range prev.Bundles {
+			if _, ok := m.Bundle(a.Name); !ok {
+				os.Remove(filepath.Join(b.opts.OutDir, a.File))
+				os.Remove(filepath.Join(b.opts.OutDir, a.SourceMap))
+			}
+		}
+	}
+	return nil
+}
+
+// ReadManifest reads the manifest of a build directory.
+func ReadManifest(outDir string) (*Manifest, error) {
+	data, err := os.ReadFile(filepath.Join(outDir, ManifestFile))
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(outDir, ManifestFile), err)
+	}
+	return &m, nil
+}
+
+// Dispose releases every esbuild context.
+func (b *Bundler) Dispose() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, bd := range b.bundles {
+		bd.ctx.Dispose()
+	}
+	b.bundles = map[string]*bundle{}
+}
+
+func writeAtomic(path string, content []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(content); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// MultiBuildError is the failure of several bundles at once.
+type MultiBuildError struct{ Errors []*BuildError }
+
+func (e *MultiBuildError) Error() string { return e.Format(false) }
+
+// Format renders every bundle's messages.
+func (e *MultiBuildError) Format(color bool) string {
+	parts := make([]string, len(e.Errors))
+	for i, be := range e.Errors {
+		parts[i] = be.Format(color)
+	}
+	return strings.Join(parts, "\n\n")
+}
+
+func joinBuildErrors(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	m := &MultiBuildError{}
+	for _, err := range errs {
+		var be *BuildError
+		if errors.As(err, &be) {
+			m.Errors = append(m.Errors, be)
+		} else {
+			return errors.Join(errs...)
+		}
+	}
+	return m
+}

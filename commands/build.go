@@ -1,0 +1,103 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fnhq/fn/bundler"
+	"github.com/fnhq/fn/project"
+)
+
+type buildOptions struct {
+	f      *Factory
+	Minify bool
+}
+
+func newCmdBuild(f *Factory, runF func(context.Context, *buildOptions) error) *cobra.Command {
+	opts := &buildOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "build",
+		Short: "Bundle every function with esbuild into .fn/build",
+		Long: `Bundle the project's functions into .fn/build: one CommonJS file per wx function (one for a
+lean project's cloud code) with its dependencies inside, a source map beside it, and a
+manifest.json with each bundle's content hash and size. Node.js built-ins stay external.
+
+A failed build prints esbuild's errors and leaves the previous output as it was.`,
+		Example: `  $ fn build
+  $ fn build --minify --json
+  $ fn build -C path/to/project`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runBuild(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Minify, "minify", false, "minify the bundles (source maps still point at your code)")
+	return cmd
+}
+
+func runBuild(ctx context.Context, opts *buildOptions) error {
+	p, err := project.Load(opts.f.Global.ProjectDir)
+	if err != nil {
+		return err
+	}
+	m, err := buildProject(p, bundler.Production, opts.Minify || p.Build.Minify)
+	if err != nil {
+		return err
+	}
+	ios := opts.f.IO
+	for _, w := range m.Warnings {
+		fmt.Fprint(ios.ErrOut, w)
+	}
+	if opts.f.Global.JSON {
+		return writeJSON(ios.Out, m)
+	}
+	cs := ios.Colors()
+	rel, _ := filepath.Rel(p.Dir, p.BuildDir())
+	fmt.Fprintf(ios.ErrOut, "%s Built %d bundle(s) into %s in %.0f ms\n", cs.SuccessIcon(), len(m.Bundles), rel, m.BuildMs)
+	for _, a := range m.Bundles {
+		fmt.Fprintf(ios.Out, "  %-24s %10s  %s  %s\n", a.Name, humanSize(a.Size), cs.Gray(a.Hash[:12]), cs.Gray(a.Entry))
+	}
+	return nil
+}
+
+// buildProject bundles a whole project once.
+func buildProject(p *project.Project, mode bundler.Mode, minify bool) (*bundler.Manifest, error) {
+	entries, err := p.Entries()
+	if err != nil {
+		return nil, err
+	}
+	b, err := bundler.New(bundlerOptions(p, mode, minify), entries)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Dispose()
+	m, _, err := b.Build()
+	return m, err
+}
+
+func bundlerOptions(p *project.Project, mode bundler.Mode, minify bool) bundler.Options {
+	out := p.BuildDir()
+	if mode == bundler.Dev {
+		out = p.StatePath("dev")
+	}
+	return bundler.Options{
+		ProjectDir: p.Dir, OutDir: out, Dialect: p.Dialect, Target: p.Runtime,
+		Mode: mode, Minify: minify, External: p.Build.External,
+	}
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

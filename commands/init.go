@@ -1,0 +1,236 @@
+package commands
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fnhq/fn/nodejs"
+	"github.com/fnhq/fn/project"
+	"github.com/fnhq/fn/templates"
+)
+
+type initOptions struct {
+	f *Factory
+
+	Dir       string
+	Template  string
+	Lang      string
+	Name      string
+	Force     bool
+	NoInstall bool
+
+	// NPMInstall runs npm install in a directory; replaced in tests.
+	NPMInstall func(ctx context.Context, dir string, out io.Writer) error
+}
+
+type initResult struct {
+	Dir       string   `json:"dir"`
+	Name      string   `json:"name"`
+	Template  string   `json:"template"`
+	Lang      string   `json:"lang"`
+	Written   []string `json:"written"`
+	Skipped   []string `json:"skipped"`
+	Installed bool     `json:"installed"`
+}
+
+func newCmdInit(f *Factory, runF func(context.Context, *initOptions) error) *cobra.Command {
+	opts := &initOptions{f: f, NPMInstall: npmInstall}
+	cmd := &cobra.Command{
+		Use:   "init [DIR]",
+		Short: "Create a project from a template (wx or lean, JavaScript or TypeScript)",
+		Long: `Create a new project in DIR (default: a directory named after --name).
+
+The wx template has WeChat cloud functions (login, sum, and greet, which calls login through
+cloud.callFunction) with saved sample events; the lean template has LeanEngine cloud code with
+functions, hooks and a timer. Both are runnable at once: fn init installs their npm packages.
+
+On a terminal, fn init asks for what the flags do not say. Without a terminal it never asks.`,
+		Example: `  $ fn init                                   # asks for name, template and language
+  $ fn init shop --template wx
+  $ fn init api --template lean --lang ts --no-install
+  $ fn init . --template wx --name shop --force # add the template to an existing directory`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Dir = args[0]
+			}
+			if opts.Template != "" && !slices.Contains(templates.Dialects, opts.Template) {
+				return usageErrorf("unknown template %q: choose wx or lean", opts.Template)
+			}
+			if opts.Lang != "" && !slices.Contains(templates.Languages, opts.Lang) {
+				return usageErrorf("unknown language %q: choose js or ts", opts.Lang)
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runInit(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Template, "template", "t", "", "project template: wx (WeChat cloud functions) or lean (LeanEngine)")
+	fl.StringVar(&opts.Lang, "lang", "", "language: js or ts (default js)")
+	fl.StringVar(&opts.Name, "name", "", "project name (default: the directory's name)")
+	fl.BoolVar(&opts.Force, "force", false, "write into a non-empty directory (existing files are kept, never overwritten)")
+	fl.BoolVar(&opts.NoInstall, "no-install", false, "do not run npm install")
+	return cmd
+}
+
+func runInit(ctx context.Context, opts *initOptions) error {
+	ios := opts.f.IO
+	prompt := ios.CanPrompt() && !opts.f.Global.JSON
+	in := bufio.NewReader(ios.In)
+
+	if opts.Dir == "" && opts.Name == "" {
+		if !prompt {
+			return usageErrorf("fn init needs a directory (fn init DIR) or --name when it cannot ask")
+		}
+		name, err := ask(in, ios.ErrOut, "Project name", "my-functions", func(s string) error { return project.ValidateProjectName(s) })
+		if err != nil {
+			return err
+		}
+		opts.Name = name
+	}
+	if opts.Dir == "" {
+		opts.Dir = opts.Name
+	}
+	abs, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return err
+	}
+	if opts.Name == "" {
+		opts.Name = strings.ToLower(filepath.Base(abs))
+		if err := project.ValidateProjectName(opts.Name); err != nil {
+			return withHint(err, "the name comes from the directory %q; give one with --name", filepath.Base(abs))
+		}
+	}
+	if err := project.ValidateProjectName(opts.Name); err != nil {
+		return &UsageError{Err: err}
+	}
+	if opts.Template == "" {
+		if !prompt {
+			return usageErrorf("--template is required when fn init cannot ask: wx (WeChat cloud functions) or lean (LeanEngine)")
+		}
+		if opts.Template, err = ask(in, ios.ErrOut, "Template (wx = WeChat cloud functions, lean = LeanEngine)", "wx", oneOf(templates.Dialects)); err != nil {
+			return err
+		}
+	}
+	if opts.Lang == "" {
+		opts.Lang = "js"
+		if prompt {
+			if opts.Lang, err = ask(in, ios.ErrOut, "Language (js or ts)", "js", oneOf(templates.Languages)); err != nil {
+				return err
+			}
+		}
+	}
+
+	res, err := templates.Scaffold(abs, templates.Options{Dialect: project.Dialect(opts.Template), Lang: opts.Lang, Name: opts.Name, Force: opts.Force})
+	if errors.Is(err, templates.ErrNotEmpty) {
+		return withHint(err, "choose another directory, or add --force to add the template's files (existing files are kept)")
+	}
+	if err != nil {
+		return err
+	}
+	out := initResult{Dir: res.Dir, Name: opts.Name, Template: opts.Template, Lang: opts.Lang, Written: res.Written, Skipped: res.Skipped}
+	if out.Skipped == nil {
+		out.Skipped = []string{}
+	}
+	cs := ios.Colors()
+	if !opts.f.Global.JSON {
+		fmt.Fprintf(ios.ErrOut, "%s Created %s project %s in %s (%d files)\n", cs.SuccessIcon(), opts.Template, cs.Bold(opts.Name), res.Dir, len(res.Written))
+		for _, s := range res.Skipped {
+			fmt.Fprintf(ios.ErrOut, "  %s kept your existing %s\n", cs.WarningIcon(), s)
+		}
+	}
+
+	installHint := fmt.Sprintf("cd %s && npm install", displayDir(res.Dir))
+	if !opts.NoInstall {
+		if _, err := nodejs.FindNPM(); err != nil {
+			fmt.Fprintf(ios.ErrOut, "%s npm not found, so dependencies were not installed. Install Node.js %d or newer (it brings npm), then run: %s\n",
+				cs.WarningIcon(), nodejs.MinMajor, installHint)
+		} else {
+			if !opts.f.Global.JSON {
+				fmt.Fprintf(ios.ErrOut, "Installing dependencies with npm (skip with --no-install)…\n")
+			}
+			if err := opts.NPMInstall(ctx, res.Dir, ios.ErrOut); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return withHint(fmt.Errorf("npm install failed in %s: %w", res.Dir, err), "the project files are in place; fix the problem above and run: %s", installHint)
+			}
+			out.Installed = true
+		}
+	}
+	if opts.f.Global.JSON {
+		return writeJSON(ios.Out, out)
+	}
+	fmt.Fprintf(ios.ErrOut, "\nNext:\n  cd %s\n", displayDir(res.Dir))
+	if !out.Installed {
+		fmt.Fprintf(ios.ErrOut, "  npm install\n")
+	}
+	if opts.Template == string(project.WX) {
+		fmt.Fprintf(ios.ErrOut, "  fn invoke login          # run a function as the fake user alice\n")
+	} else {
+		fmt.Fprintf(ios.ErrOut, "  fn invoke hello          # run a cloud function\n")
+	}
+	fmt.Fprintf(ios.ErrOut, "  fn build                 # bundle with esbuild\n")
+	return nil
+}
+
+func displayDir(abs string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, abs); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
+	}
+	return abs
+}
+
+func npmInstall(ctx context.Context, dir string, out io.Writer) error {
+	npm, err := nodejs.FindNPM()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund")
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = out, out
+	return cmd.Run()
+}
+
+func oneOf(choices []string) func(string) error {
+	return func(s string) error {
+		if !slices.Contains(choices, s) {
+			return fmt.Errorf("choose one of %s", strings.Join(choices, ", "))
+		}
+		return nil
+	}
+}
+
+// ask prompts on stderr and reads one line, repeating until valid.
+func ask(in *bufio.Reader, out io.Writer, question, def string, valid func(string) error) (string, error) {
+	for {
+		fmt.Fprintf(out, "? %s [%s]: ", question, def)
+		line, err := in.ReadString('\n')
+		line = strings.TrimSpace(line)
+		if line == "" {
+			line = def
+		}
+		if verr := valid(line); verr != nil {
+			if err != nil {
+				return "", &UsageError{Err: verr}
+			}
+			fmt.Fprintf(out, "  %v\n", verr)
+			continue
+		}
+		return line, nil
+	}
+}

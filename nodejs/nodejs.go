@@ -1,0 +1,79 @@
+// Package nodejs finds the Node.js executable that runs function workers and checks its version.
+package nodejs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MinMajor is the oldest Node.js major version fn supports.
+const MinMajor = 18
+
+// MinNodeMajor returns MinMajor (for messages in other packages).
+func MinNodeMajor() int { return MinMajor }
+
+// EnvNode names an explicit node executable (FN_NODE), for machines with several versions.
+const EnvNode = "FN_NODE"
+
+// Node is a usable Node.js installation.
+type Node struct {
+	Path    string `json:"path"`
+	Version string `json:"version"` // e.g. v20.20.2
+	Major   int    `json:"major"`
+}
+
+// ErrNotFound means no node executable is on PATH (or at FN_NODE).
+var ErrNotFound = errors.New("Node.js not found")
+
+// TooOldError is a node older than MinMajor.
+type TooOldError struct{ Node Node }
+
+func (e *TooOldError) Error() string {
+	return fmt.Sprintf("Node.js %s at %s is too old: fn needs Node.js %d or newer", e.Node.Version, e.Node.Path, MinMajor)
+}
+
+var versionRE = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)`)
+
+// Find locates node (FN_NODE, else PATH) and checks that it is new enough.
+func Find(ctx context.Context) (Node, error) {
+	path := os.Getenv(EnvNode)
+	if path == "" {
+		p, err := exec.LookPath("node")
+		if err != nil {
+			return Node{}, fmt.Errorf("%w on PATH: fn runs functions in Node.js %d or newer; install it from https://nodejs.org or your package manager", ErrNotFound, MinMajor)
+		}
+		path = p
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	if err != nil {
+		return Node{}, fmt.Errorf("%w: running %s --version failed: %v", ErrNotFound, path, err)
+	}
+	n := Node{Path: path, Version: strings.TrimSpace(string(out))}
+	m := versionRE.FindStringSubmatch(n.Version)
+	if m == nil {
+		return n, fmt.Errorf("cannot read the Node.js version %q printed by %s", n.Version, path)
+	}
+	n.Major, _ = strconv.Atoi(m[1])
+	if n.Major < MinMajor {
+		return n, &TooOldError{Node: n}
+	}
+	return n, nil
+}
+
+// FindNPM locates npm on PATH.
+func FindNPM() (string, error) {
+	p, err := exec.LookPath("npm")
+	if err != nil {
+		return "", errors.New("npm not found on PATH (it comes with Node.js)")
+	}
+	return p, nil
+}

@@ -1,0 +1,14 @@
+import cloud = require('wx-server-sdk')
+
+cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV as any })
+
+// Calls another cloud function (login) and greets the caller by openid.
+export const main = async (event: { greeting?: string }) => {
+  const res = await cloud.callFunction({ name: 'login', data: { from: 'greet' } })
+  const { OPENID, SOURCE } = cloud.getWXContext()
+  return {
+    message: `${event.greeting || 'Hello'}, ${OPENID}`,
+    source: SOURCE,
+    login: (res as any).result,
+  }
+}

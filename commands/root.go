@@ -24,7 +24,7 @@ type ExitCode int
 
 const (
 	ExitOK          ExitCode = 0
-	ExitFailure       ExitCode = 1
+	ExitFailure     ExitCode = 1
 	ExitUsage       ExitCode = 2
 	ExitInterrupted ExitCode = 130
 )

@@ -1,0 +1,489 @@
+// Package engine runs function code in long-lived Node.js worker processes that it starts,
+// supervises and replaces. It speaks newline-delimited JSON with each worker over two extra pipes
+// (fd 3 and 4), owns every deadline, captures console output as structured records, maps stack
+// traces back to the original sources, and swaps code without dropping in-flight invocations.
+//
+// One Engine serves one project (or one deployed app environment). fn invoke, fn dev and fn serve
+// all use it; it never prints and knows nothing about HTTP.
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fnhq/fn/project"
+)
+
+//go:embed runner.js
+var runnerJS []byte
+
+// Error kinds of a failed invocation.
+const (
+	KindException       = "exception"        // the function threw or rejected
+	KindTimeout         = "timeout"          // the deadline passed
+	KindCrash           = "crash"            // the worker died (process.exit, uncaught exception, …)
+	KindMemory          = "memory"           // the worker exceeded its heap limit
+	KindTooLarge        = "too-large"        // the result is over 1 MB
+	KindNotSerializable = "not-serializable" // the result cannot be sent as JSON
+	KindNotFound        = "not-found"        // no such function
+	KindLoad            = "load"             // the bundle failed to load
+	KindBadRequest      = "bad-request"      // the call itself is wrong (e.g. data not an object)
+)
+
+// FunctionError is why an invocation failed.
+type FunctionError struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+	Stack   string `json:"stack,omitempty"`
+}
+
+func (e *FunctionError) Error() string { return e.Message }
+
+// Record is one log line of a function: a console call or a line of raw stdout/stderr.
+type Record struct {
+	Time      time.Time `json:"time"`
+	Level     string    `json:"level"` // debug, info, warn, error
+	Function  string    `json:"function"`
+	RequestID string    `json:"requestId,omitempty"`
+	Message   string    `json:"message"`
+	Stream    string    `json:"stream"` // console, stdout, stderr or fn (the engine's own notes)
+	PID       int       `json:"pid"`
+}
+
+// Config sets up an Engine.
+type Config struct {
+	Node    string          // node executable
+	Dir     string          // project directory: workers' working directory, base of mapped paths
+	Dialect project.Dialect // wx or lean
+	EnvID   string          // wx environment id (TCB_ENV); also the lean LEANCLOUD_APP_ENV
+	// Env is added to every worker's environment (after the process environment, before each
+	// function's own env). The embedding server puts TCB_CONTEXT_CNFG or LEANCLOUD_* here.
+	Env map[string]string
+	// RunnerDir is where the embedded runner.js is written (default: the user cache directory).
+	RunnerDir string
+	// Logs receives every log record. It must not block for long.
+	Logs func(Record)
+	// FastReload re-evaluates changed bundles inside running workers (dev builds, whose packages
+	// stay in node_modules). Without it every change starts fresh workers.
+	FastReload bool
+	// MaxReloads is how many fast reloads a worker takes before it is replaced (default 50).
+	MaxReloads int
+	// IdleTimeout retires idle workers beyond the first of each function (0: never).
+	IdleTimeout time.Duration
+	// HealthTimeout bounds the ping after a timeout that decides whether a worker is stuck (200 ms).
+	HealthTimeout time.Duration
+	// Inspect passes --inspect to workers: "127.0.0.1:9229" gives the first worker that address
+	// and later ones a free port.
+	Inspect string
+	// LeanInstances is how many workers share a lean project's invocations (default 1).
+	LeanInstances int
+}
+
+// Bundle is one loadable unit: a wx function, or a lean project's cloud code.
+type Bundle struct {
+	Name   string                 // function name (wx) or project.LeanBundleName
+	File   string                 // absolute path of the bundle
+	Hash   string                 // content hash; an unchanged hash is not reloaded
+	Config project.FunctionConfig // timeout, memory, max instances, env
+}
+
+// Engine runs the bundles of one project.
+type Engine struct {
+	cfg    Config
+	runner string
+	mapper *mapper
+
+	mu      sync.Mutex
+	pools   map[string]*pool
+	names   []string // lean: function names in the registry
+	closed  bool
+	version atomic.Int64
+	inspect atomic.Int32
+
+	stopReaper chan struct{}
+	reaperDone chan struct{}
+}
+
+// ErrClosed is returned by calls on a closed engine.
+var ErrClosed = errors.New("engine is closed")
+
+// New prepares an engine. No worker starts until Load.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Node == "" {
+		return nil, errors.New("engine: no node executable")
+	}
+	if cfg.MaxReloads == 0 {
+		cfg.MaxReloads = 50
+	}
+	if cfg.HealthTimeout == 0 {
+		cfg.HealthTimeout = 200 * time.Millisecond
+	}
+	if cfg.LeanInstances == 0 {
+		cfg.LeanInstances = 1
+	}
+	runner, err := writeRunner(cfg.RunnerDir)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, runner: runner, pools: map[string]*pool{}, mapper: newMapper(cfg.Dir),
+		stopReaper: make(chan struct{}), reaperDone: make(chan struct{})}
+	go e.reap()
+	return e, nil
+}
+
+// writeRunner puts the embedded runner where node can load it, named by its content hash.
+func writeRunner(dir string) (string, error) {
+	if dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			cache = os.TempDir()
+		}
+		dir = filepath.Join(cache, "fn")
+	}
+	sum := sha256.Sum256(runnerJS)
+	path := filepath.Join(dir, "runner-"+hex.EncodeToString(sum[:6])+".js")
+	if b, err := os.ReadFile(path); err == nil && string(b) == string(runnerJS) {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, ".runner-*")
+	if err != nil {
+		return "", err
+	}
+	if _, err := tmp.Write(runnerJS); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	tmp.Close()
+	os.Chmod(tmp.Name(), 0o644)
+	return path, os.Rename(tmp.Name(), path)
+}
+
+// LoadOptions tune a Load.
+type LoadOptions struct {
+	// Fresh starts new workers for every changed bundle even when FastReload is on (a dependency
+	// or the configuration changed).
+	Fresh bool
+}
+
+// LoadError lists bundles that failed to load; the others were loaded.
+type LoadError struct {
+	Errors map[string]*FunctionError // bundle name → error (message and mapped stack)
+}
+
+func (e *LoadError) Error() string {
+	names := make([]string, 0, len(e.Errors))
+	for n := range e.Errors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		fe := e.Errors[n]
+		parts[i] = fmt.Sprintf("%s failed to load: %s", n, fe.Message)
+		if fe.Stack != "" {
+			parts[i] += "\n" + indent(fe.Stack)
+		}
+	}
+	return strings.Join(parts, "\n")
+}
+
+// LoadReport says what a Load did.
+type LoadReport struct {
+	Loaded    []string      `json:"loaded"`    // bundles whose new code now serves
+	Unchanged []string      `json:"unchanged"` // same hash and config: nothing done
+	Removed   []string      `json:"removed"`
+	Fast      bool          `json:"fast"` // every loaded bundle took the in-worker path
+	Duration  time.Duration `json:"-"`
+}
+
+// Load makes the given bundles the ones served: new ones start, changed ones are swapped (in-flight
+// invocations finish on the old code, new invocations get the new code), missing ones stop. A
+// bundle that fails to load keeps its previous version serving and is reported in a *LoadError.
+func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (*LoadReport, error) {
+	start := time.Now()
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	want := map[string]Bundle{}
+	for _, b := range bundles {
+		want[b.Name] = b
+	}
+	var removed []*pool
+	for name, p := range e.pools {
+		if _, ok := want[name]; !ok {
+			removed = append(removed, p)
+			delete(e.pools, name)
+		}
+	}
+	type job struct {
+		p    *pool
+		b    Bundle
+		prev *version
+	}
+	var jobs []job
+	report := &LoadReport{Fast: true}
+	for _, b := range bundles {
+		p, ok := e.pools[b.Name]
+		if !ok {
+			p = newPool(e, b.Name)
+			e.pools[b.Name] = p
+		}
+		cur := p.current()
+		if cur != nil && cur.hash == b.Hash && sameConfig(cur.cfg, b.Config) && !opts.Fresh {
+			report.Unchanged = append(report.Unchanged, b.Name)
+			continue
+		}
+		jobs = append(jobs, job{p: p, b: b, prev: cur})
+	}
+	e.mu.Unlock()
+
+	for _, p := range removed {
+		report.Removed = append(report.Removed, p.name)
+		go p.close(2 * time.Second)
+	}
+	errs := map[string]*FunctionError{}
+	var emu sync.Mutex
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Add(1)
+		go func(j job) {
+			defer wg.Done()
+			v := &version{n: e.version.Add(1), file: j.b.File, hash: j.b.Hash, cfg: j.b.Config}
+			fast, err := j.p.swap(ctx, v, opts.Fresh)
+			emu.Lock()
+			defer emu.Unlock()
+			if err != nil {
+				errs[j.b.Name] = e.asLoadError(err)
+				if j.prev == nil {
+					// A bundle that never loaded has nothing to serve: report it, keep no pool.
+					e.mu.Lock()
+					if e.pools[j.b.Name] == j.p {
+						delete(e.pools, j.b.Name)
+					}
+					e.mu.Unlock()
+					go j.p.close(time.Second)
+				}
+				return
+			}
+			report.Loaded = append(report.Loaded, j.b.Name)
+			report.Fast = report.Fast && fast
+		}(j)
+	}
+	wg.Wait()
+	sort.Strings(report.Loaded)
+	sort.Strings(report.Unchanged)
+	sort.Strings(report.Removed)
+	report.Duration = time.Since(start)
+	if len(errs) > 0 {
+		return report, &LoadError{Errors: errs}
+	}
+	return report, nil
+}
+
+func (e *Engine) asLoadError(err error) *FunctionError {
+	var fe *FunctionError
+	if errors.As(err, &fe) {
+		return &FunctionError{Kind: KindLoad, Message: e.mapper.mapText(fe.Message), Stack: e.mapper.mapText(fe.Stack)}
+	}
+	return &FunctionError{Kind: KindLoad, Message: err.Error()}
+}
+
+func sameConfig(a, b project.FunctionConfig) bool {
+	if a.Timeout != b.Timeout || a.Memory != b.Memory || a.MaxInstances != b.MaxInstances || len(a.Env) != len(b.Env) {
+		return false
+	}
+	for k, v := range a.Env {
+		if b.Env[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// sameWorkerConfig reports whether a running worker can take the new version in place: its
+// memory limit and process environment are fixed at start.
+func sameWorkerConfig(a, b project.FunctionConfig) bool {
+	if a.Memory != b.Memory || len(a.Env) != len(b.Env) {
+		return false
+	}
+	for k, v := range a.Env {
+		if b.Env[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Functions lists what can be invoked: wx function names, or the lean registry's names.
+func (e *Engine) Functions() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cfg.Dialect == project.Lean {
+		return append([]string(nil), e.names...)
+	}
+	names := make([]string, 0, len(e.pools))
+	for n := range e.pools {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (e *Engine) setNames(names []string) {
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	e.mu.Lock()
+	e.names = sorted
+	e.mu.Unlock()
+}
+
+// Stats describes the engine's workers.
+type Stats struct {
+	Workers []WorkerStats `json:"workers"`
+}
+
+// WorkerStats describes one worker.
+type WorkerStats struct {
+	Bundle   string        `json:"bundle"`
+	PID      int           `json:"pid"`
+	Version  int64         `json:"version"`
+	Reloads  int           `json:"reloads"`
+	InFlight int           `json:"inFlight"`
+	Ready    time.Duration `json:"readyNs"` // spawn → ready
+}
+
+// Stats returns a snapshot of every live worker.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	pools := make([]*pool, 0, len(e.pools))
+	for _, p := range e.pools {
+		pools = append(pools, p)
+	}
+	e.mu.Unlock()
+	var s Stats
+	for _, p := range pools {
+		p.mu.Lock()
+		for w := range p.workers {
+			s.Workers = append(s.Workers, WorkerStats{Bundle: p.name, PID: w.pid, Version: w.version, Reloads: w.reloads,
+				InFlight: int(w.inflight.Load()), Ready: w.readyDur})
+		}
+		p.mu.Unlock()
+	}
+	sort.Slice(s.Workers, func(i, j int) bool { return s.Workers[i].PID < s.Workers[j].PID })
+	return s
+}
+
+// Close stops accepting invocations, lets in-flight ones finish within grace, and stops every
+// worker (SIGTERM, then SIGKILL to the process group). It returns after every process is reaped.
+func (e *Engine) Close(grace time.Duration) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.closed = true
+	pools := make([]*pool, 0, len(e.pools))
+	for _, p := range e.pools {
+		pools = append(pools, p)
+	}
+	e.pools = map[string]*pool{}
+	e.mu.Unlock()
+	close(e.stopReaper)
+	<-e.reaperDone
+	var wg sync.WaitGroup
+	for _, p := range pools {
+		wg.Add(1)
+		go func(p *pool) { defer wg.Done(); p.close(grace) }(p)
+	}
+	wg.Wait()
+}
+
+func (e *Engine) pool(name string) (*pool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	p, ok := e.pools[name]
+	if !ok {
+		return nil, &FunctionError{Kind: KindNotFound, Message: fmt.Sprintf("function not found: %s", name)}
+	}
+	return p, nil
+}
+
+// reap retires workers idle for longer than IdleTimeout, keeping one per bundle warm.
+func (e *Engine) reap() {
+	defer close(e.reaperDone)
+	if e.cfg.IdleTimeout <= 0 {
+		<-e.stopReaper
+		return
+	}
+	t := time.NewTicker(e.cfg.IdleTimeout / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stopReaper:
+			return
+		case <-t.C:
+			e.mu.Lock()
+			pools := make([]*pool, 0, len(e.pools))
+			for _, p := range e.pools {
+				pools = append(pools, p)
+			}
+			e.mu.Unlock()
+			for _, p := range pools {
+				p.retireIdle(e.cfg.IdleTimeout)
+			}
+		}
+	}
+}
+
+// log delivers a record from a worker, mapping bundle positions in its text to the sources.
+func (e *Engine) log(w *worker, rp reply, stream string) {
+	if e.cfg.Logs == nil {
+		return
+	}
+	r := Record{Level: rp.Level, Function: rp.Fn, RequestID: rp.RID, Message: e.mapper.mapText(rp.Msg), Stream: stream, PID: w.pid}
+	if rp.TS > 0 {
+		r.Time = time.UnixMilli(rp.TS)
+	} else {
+		r.Time = time.Now()
+	}
+	if r.Function == "" {
+		r.Function = w.spec.name
+	}
+	if r.RequestID == "" && stream != "console" {
+		if rid, ok := w.current.Load().(string); ok {
+			r.RequestID = rid
+		}
+	}
+	e.cfg.Logs(r)
+}
+
+// note logs a message of the engine's own about a bundle.
+func (e *Engine) note(bundle, level, msg string) {
+	if e.cfg.Logs != nil {
+		e.cfg.Logs(Record{Time: time.Now(), Level: level, Function: bundle, Message: msg, Stream: "fn"})
+	}
+}
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+}

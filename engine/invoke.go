@@ -1,0 +1,372 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fnhq/fn/project"
+)
+
+// WXIdentity is the mini-program user a wx invocation runs as.
+type WXIdentity struct {
+	OpenID  string `json:"openid"`
+	AppID   string `json:"appid"`
+	UnionID string `json:"unionid,omitempty"`
+}
+
+// WXRequest is one call of a WeChat cloud function.
+type WXRequest struct {
+	Function string
+	// Data is the caller's data: a JSON object (empty means {}).
+	Data json.RawMessage
+	// Identity is who calls. With UserInfo the event gets userInfo {appId, openId}, as when a
+	// mini-program user calls; a call from another function has the identity in its context only.
+	Identity *WXIdentity
+	UserInfo bool
+	// Source is TCB_SOURCE (wx_client, scf, "wx_client,scf" …); Trigger is TRIGGER_SRC (tcb or timer).
+	Source    string
+	Trigger   string
+	ClientIP  string
+	RequestID string // generated when empty
+	// Timeout overrides the function's configured timeout (timers use 15 s).
+	Timeout time.Duration
+}
+
+// Result is the outcome of an invocation.
+type Result struct {
+	RequestID string          `json:"requestId"`
+	Value     json.RawMessage `json:"result,omitempty"` // the function's return value, as JSON
+	Err       *FunctionError  `json:"error,omitempty"`
+	Duration  time.Duration   `json:"durationNs"`
+	PID       int             `json:"pid,omitempty"`
+}
+
+// NewRequestID returns a random RFC 4122 version 4 uuid, as the platform's request ids are.
+func NewRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// wxEnv builds the per-invocation environment the real wx-server-sdk reads, and the context's
+// environ string (K=V pairs joined by ';').
+func (e *Engine) wxEnv(req *WXRequest) (map[string]string, string) {
+	type kv struct{ k, v string }
+	var wx []kv
+	ip := req.ClientIP
+	if ip == "" {
+		ip = "127.0.0.1"
+	}
+	wx = append(wx, kv{"WX_CLIENTIP", ip}, kv{"WX_CLIENTIPV6", "::ffff:" + ip})
+	if id := req.Identity; id != nil {
+		if id.AppID != "" {
+			wx = append(wx, kv{"WX_APPID", id.AppID})
+		}
+		if id.OpenID != "" {
+			wx = append(wx, kv{"WX_OPENID", id.OpenID})
+		}
+		if id.UnionID != "" {
+			wx = append(wx, kv{"WX_UNIONID", id.UnionID})
+		}
+	}
+	keys := make([]string, len(wx))
+	for i, p := range wx {
+		keys[i] = p.k
+	}
+	trigger := req.Trigger
+	if trigger == "" {
+		trigger = "tcb"
+	}
+	source := req.Source
+	if source == "" {
+		source = "wx_client"
+	}
+	all := append(wx,
+		kv{"WX_CONTEXT_KEYS", strings.Join(keys, ",")},
+		kv{"TCB_ENV", e.cfg.EnvID},
+		kv{"TCB_SEQID", req.RequestID},
+		kv{"TRIGGER_SRC", trigger},
+		kv{"TCB_SOURCE", source},
+		kv{"SCF_NAMESPACE", e.cfg.EnvID},
+		kv{"TCB_CONTEXT_KEYS", "TCB_ENV,TCB_SEQID,TRIGGER_SRC,TCB_SOURCE"},
+	)
+	env := make(map[string]string, len(all))
+	pairs := make([]string, len(all))
+	for i, p := range all {
+		env[p.k] = p.v
+		pairs[i] = p.k + "=" + p.v
+	}
+	return env, strings.Join(pairs, ";")
+}
+
+// wxEvent merges userInfo into the caller's data object.
+func wxEvent(data json.RawMessage, id *WXIdentity, userInfo bool) (json.RawMessage, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || string(data) == "null" {
+		data = json.RawMessage("{}")
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return nil, &FunctionError{Kind: KindBadRequest, Message: "the call's data must be a JSON object: " + err.Error()}
+	}
+	if userInfo && id != nil {
+		ui, _ := json.Marshal(map[string]string{"appId": id.AppID, "openId": id.OpenID})
+		obj["userInfo"] = ui
+	}
+	return json.Marshal(obj)
+}
+
+// InvokeWX runs one WeChat cloud function invocation.
+func (e *Engine) InvokeWX(ctx context.Context, req WXRequest) *Result {
+	start := time.Now()
+	if req.RequestID == "" {
+		req.RequestID = NewRequestID()
+	}
+	res := &Result{RequestID: req.RequestID}
+	finish := func(err *FunctionError) *Result {
+		res.Err = err
+		res.Duration = time.Since(start)
+		return res
+	}
+	p, err := e.pool(req.Function)
+	if err != nil {
+		return finish(asFunctionError(err))
+	}
+	event, err := wxEvent(req.Data, req.Identity, req.UserInfo)
+	if err != nil {
+		return finish(asFunctionError(err))
+	}
+	v := p.current()
+	timeout := time.Duration(v.cfg.Timeout) * time.Second
+	if req.Timeout > 0 {
+		timeout = req.Timeout
+	}
+	if timeout <= 0 {
+		timeout = project.DefaultWXTimeout * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	w, err := p.acquire(ctx)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return finish(wxTimeout(timeout))
+		}
+		return finish(asFunctionError(err))
+	}
+	res.PID = w.pid
+	env, environ := e.wxEnv(&req)
+	w.current.Store(req.RequestID)
+	remaining := time.Until(deadlineOf(ctx, start.Add(timeout)))
+	rp, err := w.call(ctx, &message{
+		T: "invoke", Dialect: "wx", Fn: req.Function, RID: req.RequestID, Event: event, Env: env, Environ: environ,
+		Namespace: e.cfg.EnvID, TimeoutMs: remaining.Milliseconds(), MemoryMB: v.cfg.Memory,
+	})
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			e.afterTimeout(p, w, req.Function, req.RequestID)
+			return finish(wxTimeout(timeout))
+		}
+		p.release(w)
+		return finish(e.mapError(asFunctionError(err)))
+	}
+	p.release(w)
+	if !rp.OK {
+		return finish(e.mapError(jsFunctionError(rp.Error)))
+	}
+	res.Value = rp.Value
+	return finish(nil)
+}
+
+func deadlineOf(ctx context.Context, def time.Time) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return def
+}
+
+// wxTimeout is the platform's timeout message.
+func wxTimeout(d time.Duration) *FunctionError {
+	secs := d.Seconds()
+	text := fmt.Sprintf("%g", secs)
+	return &FunctionError{Kind: KindTimeout, Message: fmt.Sprintf("Invoking task timed out after %s seconds", text)}
+}
+
+// afterTimeout decides the fate of a worker whose invocation timed out: a worker whose event
+// loop still answers (a promise that never settled) goes back to the pool; a stuck one (a
+// synchronous loop) is killed and replaced.
+func (e *Engine) afterTimeout(p *pool, w *worker, fn, rid string) {
+	go func() {
+		if w.ping(e.cfg.HealthTimeout) {
+			p.release(w)
+			return
+		}
+		e.note(fn, "error", fmt.Sprintf("worker %d stopped answering after invocation %s timed out (a synchronous loop?); it was killed and replaced", w.pid, rid))
+		w.killStuck("the worker was killed because an invocation blocked its event loop past its timeout")
+		<-w.done
+		p.release(w)
+	}()
+}
+
+func asFunctionError(err error) *FunctionError {
+	var fe *FunctionError
+	if errors.As(err, &fe) {
+		return fe
+	}
+	if errors.Is(err, ErrClosed) {
+		return &FunctionError{Kind: KindCrash, Message: "the engine is shutting down"}
+	}
+	return &FunctionError{Kind: KindCrash, Message: err.Error()}
+}
+
+func jsFunctionError(je *jsError) *FunctionError {
+	if je == nil {
+		return &FunctionError{Kind: KindException, Message: "the function failed without an error"}
+	}
+	kind := je.Kind
+	if kind == "" {
+		kind = KindException
+	}
+	return &FunctionError{Kind: kind, Message: je.Message, Stack: je.Stack}
+}
+
+func (e *Engine) mapError(fe *FunctionError) *FunctionError {
+	if fe == nil {
+		return nil
+	}
+	out := *fe
+	out.Message = e.mapper.mapText(fe.Message)
+	out.Stack = e.mapper.mapText(fe.Stack)
+	return &out
+}
+
+// LeanKind is what a lean invocation calls.
+type LeanKind string
+
+const (
+	LeanFunction  LeanKind = "function"  // AV.Cloud.define
+	LeanClassHook LeanKind = "classHook" // beforeSave, afterSave, beforeUpdate, afterUpdate, beforeDelete, afterDelete
+	LeanUserHook  LeanKind = "userHook"  // onVerified (ClassName is sms/email), onLogin, onAuthData
+)
+
+// LeanRequest is one call into LeanEngine cloud code.
+type LeanRequest struct {
+	Kind LeanKind
+	// Name is the function (LeanFunction); Hook and ClassName name a hook.
+	Name      string
+	Hook      string
+	ClassName string
+	// Params is the request body: the function's params, or the hook's {object, user, authData}.
+	Params        json.RawMessage
+	RPC           bool // /1.1/call: decode params, encode AV.Objects in the result
+	SessionToken  string
+	RemoteAddress string
+	HookKeyOK     bool // the caller presented the hook key
+	Master        bool // the caller presented the master key
+	URL           string
+	RequestID     string
+	Timeout       time.Duration // default: the bundle's timeout (15 s); hooks pass 3 s or less
+}
+
+// LeanResult is the HTTP answer leanengine would give.
+type LeanResult struct {
+	RequestID string          `json:"requestId"`
+	Status    int             `json:"status"`
+	Body      json.RawMessage `json:"body"`
+	Err       *FunctionError  `json:"error,omitempty"` // set for failures, with the mapped stack
+	Duration  time.Duration   `json:"durationNs"`
+}
+
+// realtimeHooks are function names that only the hook key may call.
+var realtimeHooks = map[string]bool{
+	"_messageReceived": true, "_receiversOffline": true, "_messageSent": true, "_messageUpdate": true,
+	"_conversationStart": true, "_conversationStarted": true, "_conversationAdd": true, "_conversationAdded": true,
+	"_conversationRemove": true, "_conversationRemoved": true, "_conversationUpdate": true,
+	"_clientOnline": true, "_clientOffline": true, "_rtmClientSign": true,
+}
+
+// LeanTimeoutBody is what a client gets when cloud code runs past its deadline.
+var LeanTimeoutBody = json.RawMessage(`{"code":124,"error":"The request timed out on the server."}`)
+
+// InvokeLean runs a cloud function or hook of a lean project.
+func (e *Engine) InvokeLean(ctx context.Context, req LeanRequest) *LeanResult {
+	start := time.Now()
+	if req.RequestID == "" {
+		req.RequestID = NewRequestID()
+	}
+	res := &LeanResult{RequestID: req.RequestID}
+	fail := func(status int, fe *FunctionError) *LeanResult {
+		body, _ := json.Marshal(map[string]any{"code": 1, "error": fe.Message})
+		res.Status, res.Body, res.Err, res.Duration = status, body, fe, time.Since(start)
+		return res
+	}
+	p, err := e.pool(project.LeanBundleName)
+	if err != nil {
+		return fail(500, asFunctionError(err))
+	}
+	v := p.current()
+	timeout := time.Duration(v.cfg.Timeout) * time.Second
+	if req.Timeout > 0 {
+		timeout = req.Timeout
+	}
+	if len(bytes.TrimSpace(req.Params)) == 0 {
+		req.Params = json.RawMessage("{}")
+	}
+	if req.URL == "" {
+		req.URL = "/1.1/functions/" + req.Name
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	w, err := p.acquire(ctx)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return e.leanTimeout(res, req, timeout, start)
+		}
+		return fail(500, asFunctionError(err))
+	}
+	fnName := req.Name
+	if req.Kind != LeanFunction {
+		fnName = req.ClassName + "." + req.Hook
+	}
+	rp, err := w.call(ctx, &message{
+		T: "invoke", Dialect: "lean", Kind: string(req.Kind), Fn: fnName, RID: req.RequestID, Name: req.Name,
+		Hook: req.Hook, ClassName: req.ClassName, Params: req.Params, RPC: req.RPC, SessionToken: req.SessionToken,
+		RemoteAddress: req.RemoteAddress, HookKeyOK: req.HookKeyOK, Master: req.Master, RealtimeHook: realtimeHooks[req.Name],
+		URL: req.URL,
+	})
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			e.afterTimeout(p, w, fnName, req.RequestID)
+			return e.leanTimeout(res, req, timeout, start)
+		}
+		p.release(w)
+		return fail(500, e.mapError(asFunctionError(err)))
+	}
+	p.release(w)
+	res.Duration = time.Since(start)
+	if rp.OK {
+		res.Status, res.Body = 200, rp.Value
+		return res
+	}
+	res.Err = e.mapError(jsFunctionError(rp.Error))
+	if rp.Status == 0 {
+		// not a leanengine-shaped failure (e.g. the result was too large to send)
+		return fail(500, res.Err)
+	}
+	res.Status, res.Body = rp.Status, rp.Body
+	return res
+}
+
+func (e *Engine) leanTimeout(res *LeanResult, req LeanRequest, timeout time.Duration, start time.Time) *LeanResult {
+	e.note(req.Name, "error", fmt.Sprintf("LeanEngine function timeout, url=%s, timeout=%d", req.URL, timeout.Milliseconds()))
+	res.Status, res.Body, res.Duration = 503, LeanTimeoutBody, time.Since(start)
+	res.Err = &FunctionError{Kind: KindTimeout, Message: "The request timed out on the server."}
+	return res
+}

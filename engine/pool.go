@@ -1,0 +1,501 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fnhq/fn/project"
+)
+
+// version is one loadable revision of a bundle.
+type version struct {
+	n    int64
+	file string
+	hash string
+	cfg  project.FunctionConfig
+}
+
+// pool holds the workers of one bundle. A wx pool is exclusive: a worker runs one invocation at
+// a time and the pool grows to MaxInstances on concurrent demand. A lean pool is shared: its
+// workers take many invocations at once.
+type pool struct {
+	e         *Engine
+	name      string
+	exclusive bool
+
+	mu        sync.Mutex
+	cur       *version
+	freshFrom int64 // workers on a version below this must be replaced, not reloaded
+	workers   map[*worker]struct{}
+	idle      []*worker
+	starting  int
+	waiters   []chan struct{}
+	swapping  chan struct{}
+	replacing bool
+	closed    bool
+}
+
+func newPool(e *Engine, name string) *pool {
+	return &pool{e: e, name: name, exclusive: e.cfg.Dialect != project.Lean, workers: map[*worker]struct{}{}}
+}
+
+func (p *pool) current() *version {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cur
+}
+
+func (p *pool) maxWorkers() int {
+	if !p.exclusive {
+		return p.e.cfg.LeanInstances
+	}
+	if p.cur != nil && p.cur.cfg.MaxInstances > 0 {
+		return p.cur.cfg.MaxInstances
+	}
+	return project.DefaultMaxInstances
+}
+
+// wakeLocked wakes every goroutine waiting for a worker or for a swap to end.
+func (p *pool) wakeLocked() {
+	for _, ch := range p.waiters {
+		close(ch)
+	}
+	p.waiters = nil
+}
+
+func (p *pool) waitLocked() chan struct{} {
+	ch := make(chan struct{})
+	p.waiters = append(p.waiters, ch)
+	return ch
+}
+
+// spec builds the start parameters of a worker for version v.
+func (p *pool) spec(v *version) workerSpec {
+	cfg := p.e.cfg
+	env := make([]string, 0, len(os.Environ())+len(cfg.Env)+len(v.cfg.Env))
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "FN_") || strings.HasPrefix(kv, "NODE_OPTIONS=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	if cfg.Dialect == project.WX {
+		// wx-server-sdk refuses to start without credentials; the emulator ignores signatures.
+		env = append(env, "TENCENTCLOUD_SECRETID=AKIDfnlocal000000000000000000000000", "TENCENTCLOUD_SECRETKEY=fnlocal0000000000000000000000000",
+			"TCB_ENV="+cfg.EnvID, "SCF_NAMESPACE="+cfg.EnvID)
+	}
+	for k, val := range cfg.Env {
+		env = append(env, k+"="+val)
+	}
+	for k, val := range v.cfg.Env {
+		env = append(env, k+"="+val)
+	}
+	s := workerSpec{node: cfg.Node, runner: p.e.runner, dir: cfg.Dir, env: env, memoryMB: v.cfg.Memory, name: p.name}
+	if cfg.Inspect != "" {
+		if p.e.inspect.Add(1) == 1 {
+			s.inspect = cfg.Inspect
+		} else {
+			host := cfg.Inspect
+			if i := strings.LastIndex(host, ":"); i >= 0 {
+				host = host[:i]
+			} else {
+				host = "127.0.0.1"
+			}
+			s.inspect = host + ":0"
+		}
+	}
+	return s
+}
+
+// spawn starts a worker and loads version v into it.
+func (p *pool) spawn(ctx context.Context, v *version) (*worker, error) {
+	w, err := startWorker(ctx, p.spec(v), p.e.log, p.onDeath)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.load(ctx, w, v); err != nil {
+		w.kill()
+		<-w.done
+		return nil, err
+	}
+	return w, nil
+}
+
+// load evaluates version v inside worker w.
+func (p *pool) load(ctx context.Context, w *worker, v *version) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rp, err := w.call(ctx, &message{T: "load", Name: p.name, File: v.file, Version: v.n, Dialect: string(p.e.cfg.Dialect)})
+	if err != nil {
+		return err
+	}
+	if !rp.OK {
+		fe := &FunctionError{Kind: KindLoad, Message: "the bundle failed to load"}
+		if rp.Error != nil {
+			fe.Message = rp.Error.Message
+			fe.Stack = rp.Error.Stack
+		}
+		return fe
+	}
+	w.version = v.n
+	if rp.Names != nil {
+		p.e.setNames(rp.Names)
+	}
+	return nil
+}
+
+// reload brings an idle worker to the current version in place, or reports that it cannot.
+func (p *pool) reload(ctx context.Context, w *worker, v *version) bool {
+	if w.version == v.n {
+		return true
+	}
+	if w.version < p.freshFrom || w.reloads >= p.e.cfg.MaxReloads {
+		return false
+	}
+	if err := p.load(ctx, w, v); err != nil {
+		return false
+	}
+	w.reloads++
+	return true
+}
+
+// acquire returns a worker on the current version: for an exclusive pool one that runs nothing
+// else until release; for a shared pool the least busy one.
+func (p *pool) acquire(ctx context.Context) (*worker, error) {
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if p.swapping != nil {
+			ch := p.swapping
+			p.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		v := p.cur
+		if p.exclusive {
+			if n := len(p.idle); n > 0 {
+				w := p.idle[n-1]
+				p.idle = p.idle[:n-1]
+				p.mu.Unlock()
+				if !w.alive() {
+					continue
+				}
+				if !p.reload(ctx, w, v) {
+					p.retire(w)
+					continue
+				}
+				w.inflight.Add(1)
+				return w, nil
+			}
+		} else {
+			var best *worker
+			for w := range p.workers {
+				if w.alive() && !w.retired.Load() && (best == nil || w.inflight.Load() < best.inflight.Load()) {
+					best = w
+				}
+			}
+			if best != nil && (best.inflight.Load() == 0 || len(p.workers)+p.starting >= p.maxWorkers()) {
+				best.inflight.Add(1)
+				p.mu.Unlock()
+				return best, nil
+			}
+		}
+		if len(p.workers)+p.starting < p.maxWorkers() {
+			p.starting++
+			p.mu.Unlock()
+			w, err := p.spawn(ctx, v)
+			p.mu.Lock()
+			p.starting--
+			if err != nil {
+				p.wakeLocked()
+				p.mu.Unlock()
+				return nil, err
+			}
+			if p.closed || p.cur != v {
+				p.mu.Unlock()
+				w.stop(time.Second)
+				continue
+			}
+			p.workers[w] = struct{}{}
+			w.inflight.Add(1)
+			p.mu.Unlock()
+			return w, nil
+		}
+		ch := p.waitLocked()
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// release hands a worker back after an invocation. A worker retired by a swap while it was busy
+// stops once its last invocation is done.
+func (p *pool) release(w *worker) {
+	n := w.inflight.Add(-1)
+	w.lastUsed.Store(time.Now().UnixNano())
+	w.current.Store("")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, member := p.workers[w]
+	switch {
+	case !member || p.closed:
+	case w.retired.Load() || !w.alive():
+		if n == 0 {
+			delete(p.workers, w)
+			go w.stop(time.Second)
+		}
+	case p.exclusive:
+		p.idle = append(p.idle, w)
+	}
+	p.wakeLocked()
+}
+
+// retire removes a worker and stops it in the background.
+func (p *pool) retire(w *worker) {
+	p.mu.Lock()
+	delete(p.workers, w)
+	p.wakeLocked()
+	p.mu.Unlock()
+	go w.stop(time.Second)
+}
+
+// onDeath runs when a worker's process has exited. An unexpected death starts one replacement
+// (single-flight) so that the next caller finds a warm worker.
+func (p *pool) onDeath(w *worker) {
+	p.mu.Lock()
+	_, member := p.workers[w]
+	delete(p.workers, w)
+	for i, iw := range p.idle {
+		if iw == w {
+			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			break
+		}
+	}
+	unexpected := member && !w.retired.Load() && !p.closed
+	start := unexpected && !p.replacing && p.cur != nil && len(p.workers)+p.starting < p.maxWorkers()
+	if start {
+		p.replacing = true
+		p.starting++
+	}
+	v := p.cur
+	p.wakeLocked()
+	p.mu.Unlock()
+	if member && !w.retired.Load() {
+		p.e.note(p.name, "error", "worker "+strconv.Itoa(w.pid)+" died: "+w.deathError().Message)
+	}
+	if !start {
+		return
+	}
+	go func() {
+		nw, err := p.spawn(context.Background(), v)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.starting--
+		p.replacing = false
+		if err != nil || p.closed || p.cur != v {
+			if nw != nil {
+				go nw.stop(time.Second)
+			}
+			p.wakeLocked()
+			return
+		}
+		p.workers[nw] = struct{}{}
+		if p.exclusive {
+			p.idle = append(p.idle, nw)
+		}
+		p.wakeLocked()
+	}()
+}
+
+// swap makes v the pool's version. The fast path re-evaluates the bundle inside an existing
+// worker; otherwise (first load, fresh requested, worker config changed) a new worker loads it.
+// On failure the previous version keeps serving. New invocations wait while a swap runs.
+func (p *pool) swap(ctx context.Context, v *version, fresh bool) (fast bool, err error) {
+	p.mu.Lock()
+	for p.swapping != nil {
+		ch := p.swapping
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		p.mu.Lock()
+	}
+	gate := make(chan struct{})
+	p.swapping = gate
+	prev := p.cur
+	canFast := p.e.cfg.FastReload && !fresh && prev != nil && sameWorkerConfig(prev.cfg, v.cfg)
+	var probe *worker
+	if canFast {
+		if p.exclusive && len(p.idle) > 0 {
+			probe = p.idle[len(p.idle)-1]
+			p.idle = p.idle[:len(p.idle)-1]
+		} else if !p.exclusive {
+			for w := range p.workers {
+				if w.alive() && !w.retired.Load() {
+					probe = w
+					break
+				}
+			}
+		}
+	}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.swapping = nil
+		close(gate)
+		p.wakeLocked()
+		p.mu.Unlock()
+	}()
+
+	if probe != nil && probe.alive() && probe.reloads < p.e.cfg.MaxReloads {
+		lerr := p.load(ctx, probe, v)
+		p.mu.Lock()
+		if p.exclusive {
+			p.idle = append(p.idle, probe)
+		}
+		if lerr != nil {
+			p.mu.Unlock()
+			var fe *FunctionError
+			if asFE(lerr, &fe) && fe.Kind == KindLoad {
+				return false, lerr
+			}
+			// the worker could not take the reload (stuck or dead): fall back to a fresh worker.
+		} else {
+			probe.reloads++
+			p.cur = v
+			others := p.othersLocked(probe)
+			p.mu.Unlock()
+			if !p.exclusive {
+				for _, w := range others {
+					if !p.reload(ctx, w, v) {
+						p.retire(w)
+					}
+				}
+			}
+			return true, nil
+		}
+	}
+
+	w, err := p.spawn(ctx, v)
+	if err != nil {
+		return false, err
+	}
+	// Old workers are retired: idle ones stop now, busy ones finish their invocations on the old
+	// code and stop on release.
+	p.mu.Lock()
+	p.cur = v
+	p.freshFrom = v.n
+	var old []*worker
+	for ow := range p.workers {
+		ow.retired.Store(true)
+		if ow.inflight.Load() == 0 {
+			old = append(old, ow)
+			delete(p.workers, ow)
+		}
+	}
+	p.idle = p.idle[:0]
+	p.workers[w] = struct{}{}
+	if p.exclusive {
+		p.idle = append(p.idle, w)
+	}
+	p.mu.Unlock()
+	for _, ow := range old {
+		go ow.stop(time.Second)
+	}
+	return false, nil
+}
+
+func (p *pool) othersLocked(except *worker) []*worker {
+	var ws []*worker
+	for w := range p.workers {
+		if w != except && w.alive() {
+			ws = append(ws, w)
+		}
+	}
+	return ws
+}
+
+// retireIdle stops workers idle for longer than d, keeping at least one.
+func (p *pool) retireIdle(d time.Duration) {
+	p.mu.Lock()
+	if len(p.idle) <= 1 {
+		p.mu.Unlock()
+		return
+	}
+	sort.Slice(p.idle, func(i, j int) bool { return p.idle[i].lastUsed.Load() < p.idle[j].lastUsed.Load() })
+	cutoff := time.Now().Add(-d).UnixNano()
+	var stop []*worker
+	for len(p.idle) > 1 && p.idle[0].lastUsed.Load() < cutoff {
+		w := p.idle[0]
+		p.idle = p.idle[1:]
+		delete(p.workers, w)
+		stop = append(stop, w)
+	}
+	p.mu.Unlock()
+	for _, w := range stop {
+		w.stop(time.Second)
+	}
+}
+
+// close stops the pool: new acquires fail, in-flight invocations get up to grace, then every
+// worker is stopped and reaped.
+func (p *pool) close(grace time.Duration) {
+	p.mu.Lock()
+	p.closed = true
+	p.wakeLocked()
+	p.mu.Unlock()
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		busy := false
+		p.mu.Lock()
+		for w := range p.workers {
+			if w.inflight.Load() > 0 && w.alive() {
+				busy = true
+			}
+		}
+		p.mu.Unlock()
+		if !busy {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.mu.Lock()
+	ws := make([]*worker, 0, len(p.workers))
+	for w := range p.workers {
+		ws = append(ws, w)
+	}
+	p.workers = map[*worker]struct{}{}
+	p.idle = nil
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Add(1)
+		go func(w *worker) { defer wg.Done(); w.stop(time.Second) }(w)
+	}
+	wg.Wait()
+}
+
+func asFE(err error, target **FunctionError) bool {
+	fe, ok := err.(*FunctionError)
+	if ok {
+		*target = fe
+	}
+	return ok
+}

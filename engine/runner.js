@@ -1,0 +1,432 @@
+'use strict';
+// fn worker runner. A Node.js process started and supervised by the Go engine runs this file.
+// Protocol: newline-delimited JSON, Go -> worker on fd 3, worker -> Go on fd 4, so the function's
+// own stdout and stderr stay free. Each request carries an id; replies may come in any order.
+
+const fs = require('fs');
+const net = require('net');
+const path = require('path');
+const util = require('util');
+const Module = require('module');
+const { AsyncLocalStorage } = require('async_hooks');
+
+const IN_FD = 3;
+const OUT_FD = 4;
+const MAX_RESULT_BYTES = 1024 * 1024;
+
+const als = new AsyncLocalStorage();
+const out = new net.Socket({ fd: OUT_FD, readable: false, writable: true });
+
+function send(msg) {
+  out.write(JSON.stringify(msg) + '\n');
+}
+
+// sendRaw writes a reply whose value is already JSON text (no second encoding of large results).
+function sendRaw(head, valueJSON) {
+  out.write(head.slice(0, -1) + ',"value":' + valueJSON + '}\n');
+}
+
+function sendSync(msg) {
+  try {
+    fs.writeSync(OUT_FD, JSON.stringify(msg) + '\n');
+  } catch (_) {
+    // Go is gone; nothing to tell.
+  }
+}
+
+// ---- console capture: every console call becomes a log record tied to the invocation in flight.
+const levels = { log: 'info', info: 'info', warn: 'warn', error: 'error', debug: 'debug' };
+function log(level, text) {
+  const st = als.getStore();
+  send({ t: 'log', level, msg: text, rid: st ? st.rid : '', fn: st ? st.fn : '', ts: Date.now() });
+}
+for (const [method, level] of Object.entries(levels)) {
+  console[method] = (...args) => log(level, util.format(...args));
+}
+console.trace = (...args) => {
+  const err = { name: 'Trace', message: util.format(...args) };
+  Error.captureStackTrace(err, console.trace);
+  log('debug', err.stack);
+};
+console.dir = (obj, options) => log('info', util.inspect(obj, Object.assign({ customInspect: false }, options)));
+
+// ---- errors
+function errInfo(err) {
+  if (err instanceof Error) {
+    const info = { name: err.name, message: err.message, stack: err.stack || String(err) };
+    if (err.code !== undefined) info.code = err.code;
+    if (err.status !== undefined) info.status = err.status;
+    return info;
+  }
+  let text;
+  try {
+    text = typeof err === 'string' ? err : JSON.stringify(err);
+  } catch (_) {
+    text = util.inspect(err);
+  }
+  return { name: typeof err, message: text === undefined ? String(err) : text, stack: '' };
+}
+
+let exiting = false;
+process.on('uncaughtException', (err) => {
+  sendSync({ t: 'fatal', kind: 'uncaughtException', rid: currentRid(), error: errInfo(err) });
+  exiting = true;
+  process.exit(70);
+});
+process.on('unhandledRejection', (reason) => {
+  sendSync({ t: 'fatal', kind: 'unhandledRejection', rid: currentRid(), error: errInfo(reason) });
+  exiting = true;
+  process.exit(70);
+});
+process.on('exit', (code) => {
+  if (!exiting) sendSync({ t: 'exit', code, rid: currentRid() });
+});
+function currentRid() {
+  const st = als.getStore();
+  return st ? st.rid : '';
+}
+
+// ---- loading bundles. A bundle is compiled as a fresh CommonJS module that is not put in
+// require's cache, so a reload drops the old code once no invocation holds it. Packages it
+// requires (dev builds leave them external) resolve from the project's node_modules and load once.
+const fns = Object.create(null); // name -> { version, exports, dialect }
+
+function evaluate(file) {
+  const code = fs.readFileSync(file, 'utf8');
+  const m = new Module(file, null);
+  m.filename = file;
+  m.paths = Module._nodeModulePaths(path.dirname(file));
+  m._compile(code, file);
+  return m.exports;
+}
+
+function load(msg) {
+  const started = process.hrtime.bigint();
+  const prev = fns[msg.name];
+  // LeanEngine keeps its registry in AV.Cloud.functions and refuses to define a name twice, so a
+  // reload of cloud code that shares the leanengine module starts from an empty registry and puts
+  // the old one back if the new code fails.
+  let saved = null;
+  const prevAV = prev && msg.dialect === 'lean' ? prev.exports : null;
+  if (prevAV && prevAV.Cloud && prevAV.Cloud.functions) {
+    saved = Object.assign({}, prevAV.Cloud.functions);
+    for (const k of Object.keys(prevAV.Cloud.functions)) delete prevAV.Cloud.functions[k];
+  }
+  let exports;
+  try {
+    exports = als.run({ rid: '', fn: msg.name }, () => evaluate(msg.file));
+  } catch (err) {
+    if (saved) {
+      for (const k of Object.keys(prevAV.Cloud.functions)) delete prevAV.Cloud.functions[k];
+      Object.assign(prevAV.Cloud.functions, saved);
+    }
+    return { ok: false, error: errInfo(err) };
+  }
+  const reply = { ok: true };
+  if (msg.dialect === 'lean') {
+    if (!exports || !exports.Cloud || !exports.Cloud.functions) {
+      return { ok: false, error: { name: 'Error', message: 'the cloud code bundle does not export leanengine', stack: '' } };
+    }
+    reply.names = Object.keys(exports.Cloud.functions);
+  } else if (!exports || typeof exports.main !== 'function') {
+    return { ok: false, error: { name: 'Error', message: `${msg.name}: the function does not export main (exports.main = async (event, context) => { ... })`, stack: '' } };
+  }
+  fns[msg.name] = { version: msg.version, exports, dialect: msg.dialect };
+  reply.ms = Number(process.hrtime.bigint() - started) / 1e6;
+  return reply;
+}
+
+// ---- WeChat invocations: one at a time per process (the Go pool guarantees it), because the
+// identity lives in process.env, where the real wx-server-sdk reads it.
+let wxKeys = [];
+function applyEnv(env) {
+  for (const k of wxKeys) delete process.env[k];
+  wxKeys = Object.keys(env);
+  Object.assign(process.env, env);
+}
+
+function wxContext(msg, deadline, done) {
+  let waits = true;
+  const ctx = {};
+  Object.defineProperty(ctx, 'callbackWaitsForEmptyEventLoop', {
+    enumerable: true,
+    get: () => waits,
+    set: (v) => { waits = Boolean(v); },
+  });
+  ctx.done = (err, value) => done(err, value);
+  ctx.succeed = (value) => done(null, value);
+  ctx.fail = (err) => done(err instanceof Error ? err : new Error(String(err)));
+  ctx.getRemainingTimeInMillis = () => Math.max(0, deadline - Date.now());
+  ctx.memory_limit_in_mb = msg.memoryMB;
+  ctx.time_limit_in_ms = msg.timeoutMs;
+  ctx.request_id = msg.rid;
+  ctx.environ = msg.environ;
+  ctx.function_version = '$LATEST';
+  ctx.function_name = msg.fn;
+  ctx.namespace = msg.namespace;
+  return ctx;
+}
+
+function invokeWX(msg) {
+  const f = fns[msg.fn];
+  if (!f) return Promise.reject(Object.assign(new Error(`function ${msg.fn} is not loaded`), { fnKind: 'not-found' }));
+  applyEnv(msg.env);
+  const deadline = Date.now() + msg.timeoutMs;
+  const main = f.exports.main;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const done = (err, value) => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const context = wxContext(msg, deadline, done);
+    const callbackStyle = main.length >= 3;
+    let ret;
+    try {
+      ret = callbackStyle ? main(msg.event, context, done) : main(msg.event, context);
+    } catch (err) {
+      done(err);
+      return;
+    }
+    if (ret && typeof ret.then === 'function') ret.then((v) => done(null, v), (e) => done(e));
+    else if (!callbackStyle) done(null, ret);
+  });
+}
+
+// ---- LeanEngine invocations: many at once per process, dispatched from the real leanengine
+// registry the same way leanengine's own middleware does (lib/leanengine.js), without express.
+function leanAV() {
+  const f = fns.cloud;
+  if (!f) throw new Error('cloud code is not loaded');
+  return f.exports;
+}
+
+function cloudError(AV, message, extra) {
+  return new AV.Cloud.Error(message, Object.assign({ printToLog: true, printFullStack: false }, extra));
+}
+
+function prepareRequest(opts) {
+  const currentUser = opts.user;
+  return {
+    params: opts.params,
+    object: opts.object,
+    meta: { remoteAddress: opts.remoteAddress },
+    user: opts.user,
+    currentUser,
+    sessionToken: (currentUser && currentUser.getSessionToken && currentUser.getSessionToken()) || opts.sessionToken,
+  };
+}
+
+function responder(callback) {
+  return { success: (result) => callback(null, result), error: (err) => callback(err) };
+}
+
+function decodeUser(AV, json) {
+  if (!json) return undefined;
+  const user = new AV.User();
+  user._finishFetch(json, true);
+  return user;
+}
+
+function encodeResult(AV, result) {
+  const encodeObject = (object) => {
+    if (object && object.toFullJSON) object = object.toFullJSON();
+    const encoded = {};
+    if (object !== null && (typeof object === 'object' || typeof object === 'function')) {
+      for (const k of Object.keys(object)) encoded[k] = AV._encode(object[k], []);
+    }
+    return encoded;
+  };
+  return Array.isArray(result) ? result.map(encodeObject) : encodeObject(result);
+}
+
+async function invokeLeanFunction(AV, msg) {
+  const fn = AV.Cloud.functions[msg.name];
+  if (!fn) throw cloudError(AV, `No such cloud function '${msg.name}'`, { status: 404 });
+  if (fn.internal && !msg.hookKeyOK && !msg.master) {
+    throw cloudError(AV, `Internal cloud function, request from ${msg.remoteAddress}`, { status: 401, code: 401 });
+  }
+  if (msg.realtimeHook && !msg.hookKeyOK) {
+    throw cloudError(AV, `Hook key check failed, request from ${msg.remoteAddress}`, { status: 401, code: 401 });
+  }
+  let params = msg.params;
+  if (msg.rpc) params = AV._decode(params);
+  let user;
+  if (fn.fetchUser !== false && msg.sessionToken) {
+    try {
+      user = await AV.User.become(msg.sessionToken);
+    } catch (err) {
+      if (err.code === 211) {
+        throw new AV.Cloud.Error(`Verify sessionToken failed, maybe login expired: ${err.message}`, { status: 401, code: 211 });
+      }
+      throw err;
+    }
+  }
+  const request = prepareRequest({ user, params, remoteAddress: msg.remoteAddress, sessionToken: msg.sessionToken });
+  let result;
+  if (fn.length === 2) {
+    result = await new Promise((resolve, reject) => {
+      fn(request, responder((err, value) => (err ? reject(err) : resolve(value))));
+    });
+  } else {
+    result = await fn(request);
+  }
+  return msg.rpc ? { result: encodeResult(AV, result) } : { result };
+}
+
+const hookPrefixes = {
+  beforeSave: '__before_save_for_',
+  beforeUpdate: '__before_update_for_',
+  afterSave: '__after_save_for_',
+  afterUpdate: '__after_update_for_',
+  beforeDelete: '__before_delete_for_',
+  afterDelete: '__after_delete_for_',
+  onVerified: '__on_verified_',
+  onLogin: '__on_login_',
+  onAuthData: '__on_authdata_',
+};
+
+function omitType(json) {
+  const copy = Object.assign({}, json);
+  delete copy.__type;
+  delete copy.className;
+  return copy;
+}
+
+async function invokeClassHook(AV, msg) {
+  if (!msg.hookKeyOK) throw cloudError(AV, `Hook key check failed, request from ${msg.remoteAddress}`, { status: 401, code: 401 });
+  const hook = AV.Cloud.functions[hookPrefixes[msg.hook] + msg.className];
+  if (!hook) throw cloudError(AV, `No ${msg.hook} hook of '${msg.className}'`, { status: 404 });
+  const before = msg.hook.indexOf('before') === 0;
+  const body = msg.params || {};
+  const object = AV._decode(Object.assign({}, body.object, { __type: 'Object', className: msg.className }));
+  if (body.object && body.object._updatedKeys) object.updatedKeys = body.object._updatedKeys;
+  if (before) object.disableBeforeHook();
+  else object.disableAfterHook();
+  const request = prepareRequest({ object, user: decodeUser(AV, body.user), remoteAddress: msg.remoteAddress });
+  if (before && hook.length === 2) {
+    await new Promise((resolve, reject) => hook(request, responder((err) => (err ? reject(err) : resolve()))));
+  } else {
+    await hook(request);
+  }
+  if (!before) return { result: 'ok' };
+  if (msg.hook === 'beforeDelete') return {};
+  return omitType(object._toFullJSON());
+}
+
+async function invokeUserHook(AV, msg) {
+  if (!msg.hookKeyOK) throw cloudError(AV, `Hook key check failed, request from ${msg.remoteAddress}`, { status: 401, code: 401 });
+  const target = msg.hook === 'onVerified' ? msg.className : '_User';
+  const hook = AV.Cloud.functions[hookPrefixes[msg.hook] + target];
+  if (!hook) throw cloudError(AV, `No such hook: ${msg.hook}`, { status: 404 });
+  const body = msg.params || {};
+  const user = decodeUser(AV, body.object);
+  const request = prepareRequest({ user, object: user, remoteAddress: msg.remoteAddress });
+  if (body.authData) request.authData = body.authData;
+  if (msg.hook === 'onLogin' && hook.length === 2) {
+    await new Promise((resolve, reject) => hook(request, responder((err) => (err ? reject(err) : resolve()))));
+    return { result: 'ok' };
+  }
+  const result = await hook(request);
+  return msg.hook === 'onAuthData' ? { result } : { result: 'ok' };
+}
+
+function invokeLean(msg) {
+  const AV = leanAV();
+  switch (msg.kind) {
+    case 'function':
+      return invokeLeanFunction(AV, msg);
+    case 'classHook':
+      return invokeClassHook(AV, msg);
+    case 'userHook':
+      return invokeUserHook(AV, msg);
+  }
+  return Promise.reject(new Error('unknown invocation kind ' + msg.kind));
+}
+
+// leanErrorReply maps an error exactly as leanengine's middleware does: status from err.status
+// (500 for an Error without one, 400 for a thrown non-Error) and body {code, error}.
+function leanErrorReply(err) {
+  const status = err instanceof Error ? err.status || err.statusCode || 500 : 400;
+  let message = err && (err.message || err.responseText);
+  if (!message) message = err || 'unknown error';
+  return { status, body: { code: (err && err.code) || 1, error: message }, log: status === 500 || (err && err.printToLog) };
+}
+
+// ---- dispatch
+function serialise(value) {
+  try {
+    const json = JSON.stringify(value === undefined ? null : value);
+    return json === undefined ? { json: 'null' } : { json };
+  } catch (err) {
+    return { error: { name: 'TypeError', message: 'the result cannot be sent as JSON: ' + err.message, stack: '', kind: 'not-serializable' } };
+  }
+}
+
+function reply(id, value) {
+  const s = serialise(value);
+  if (s.error) return send({ t: 'result', id, ok: false, error: s.error });
+  if (Buffer.byteLength(s.json) > MAX_RESULT_BYTES) {
+    return send({ t: 'result', id, ok: false, error: { name: 'Error', kind: 'too-large', message: `the result is ${Buffer.byteLength(s.json)} bytes; the limit is ${MAX_RESULT_BYTES} (1 MB)`, stack: '' } });
+  }
+  sendRaw(JSON.stringify({ t: 'result', id, ok: true }), s.json);
+}
+
+function handle(msg) {
+  switch (msg.t) {
+    case 'ping':
+      return send({ t: 'pong', id: msg.id });
+    case 'load':
+      return send(Object.assign({ t: 'loaded', id: msg.id }, load(msg)));
+    case 'invoke':
+      return als.run({ rid: msg.rid, fn: msg.fn }, () => {
+        if (msg.dialect === 'wx') {
+          invokeWX(msg).then((v) => reply(msg.id, v), (err) => send({ t: 'result', id: msg.id, ok: false, error: Object.assign(errInfo(err), { kind: err && err.fnKind }) }));
+          return;
+        }
+        let p;
+        try {
+          p = invokeLean(msg);
+        } catch (err) {
+          p = Promise.reject(err);
+        }
+        p.then((v) => reply(msg.id, v), (err) => {
+          const r = leanErrorReply(err);
+          if (r.log) {
+            const text = err instanceof Error ? (err.printFullStack === false ? `${err.name}: ${err.message}` : err.stack || err.message) : String(r.body.error);
+            log('warn', `LeanEngine: ${msg.url}: ${r.status}: ${text}`);
+          }
+          send({ t: 'result', id: msg.id, ok: false, status: r.status, body: r.body, error: errInfo(err) });
+        });
+      });
+    case 'stop':
+      exiting = true;
+      return process.exit(0);
+  }
+}
+
+const input = new net.Socket({ fd: IN_FD, readable: true, writable: false });
+let buffered = '';
+input.setEncoding('utf8');
+input.on('data', (chunk) => {
+  buffered += chunk;
+  let nl;
+  while ((nl = buffered.indexOf('\n')) >= 0) {
+    const line = buffered.slice(0, nl);
+    buffered = buffered.slice(nl + 1);
+    if (line) handle(JSON.parse(line));
+  }
+});
+// The supervisor closed the pipe (it stopped or died): leave no orphan behind.
+input.on('end', () => {
+  exiting = true;
+  process.exit(0);
+});
+input.on('error', () => {
+  exiting = true;
+  process.exit(0);
+});
+
+send({ t: 'ready', pid: process.pid, node: process.version });

@@ -1,0 +1,223 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fnhq/fn/bundler"
+)
+
+const wxYAML = "name: conf\ndialect: wx\nenv: conf-env-1\n"
+
+// The seed's login function, unmodified, against the real wx-server-sdk 4.0.2.
+const loginJS = `const cloud = require('wx-server-sdk')
+cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV })
+exports.main = (event, context) => {
+  console.log('event', event)
+  const wxContext = cloud.getWXContext()
+  return {
+    event,
+    openid: wxContext.OPENID,
+    appid: wxContext.APPID,
+    unionid: wxContext.UNIONID,
+    env: wxContext.ENV,
+    source: wxContext.SOURCE,
+    context: {
+      keys: Object.keys(context),
+      memory: context.memory_limit_in_mb,
+      limit: context.time_limit_in_ms,
+      rid: context.request_id,
+      environ: context.environ,
+      version: context.function_version,
+      name: context.function_name,
+      namespace: context.namespace,
+      remaining: context.getRemainingTimeInMillis(),
+      waits: context.callbackWaitsForEmptyEventLoop,
+    },
+  }
+}
+`
+
+func TestWXRealSDKIdentityEventAndContext(t *testing.T) {
+	f := newFixture(t, map[string]string{"fn.yaml": wxYAML, "functions/login/index.js": loginJS}, bundler.Dev, Config{})
+	alice := &WXIdentity{OpenID: "oAlice", AppID: "wxApp1", UnionID: "uAlice"}
+	res := f.wx("login", `{"a":1,"b":2}`, alice)
+	got := mustOK(t, res)
+	if got["openid"] != "oAlice" || got["appid"] != "wxApp1" || got["unionid"] != "uAlice" || got["env"] != "conf-env-1" || got["source"] != "wx_client" {
+		t.Fatalf("getWXContext did not see the injected identity: %v", got)
+	}
+	ev := got["event"].(map[string]any)
+	ui, _ := ev["userInfo"].(map[string]any)
+	if ev["a"] != 1.0 || ev["b"] != 2.0 || ui["appId"] != "wxApp1" || ui["openId"] != "oAlice" {
+		t.Fatalf("event shape: %v", ev)
+	}
+	c := got["context"].(map[string]any)
+	wantKeys := "callbackWaitsForEmptyEventLoop,done,succeed,fail,getRemainingTimeInMillis,memory_limit_in_mb,time_limit_in_ms,request_id,environ,function_version,function_name,namespace"
+	if keys := join(c["keys"]); keys != wantKeys {
+		t.Errorf("context keys\n got %s\nwant %s", keys, wantKeys)
+	}
+	if c["memory"] != 256.0 || c["limit"].(float64) > 3000 || c["limit"].(float64) < 2900 || c["version"] != "$LATEST" || c["name"] != "login" || c["namespace"] != "conf-env-1" || c["waits"] != true {
+		t.Errorf("context values: %v", c)
+	}
+	if rem := c["remaining"].(float64); rem <= 0 || rem > 3000 {
+		t.Errorf("getRemainingTimeInMillis = %v", rem)
+	}
+	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(c["rid"].(string)) || c["rid"] != res.RequestID {
+		t.Errorf("request_id %v (result says %s)", c["rid"], res.RequestID)
+	}
+	environ := map[string]string{}
+	for _, pair := range strings.Split(c["environ"].(string), ";") {
+		k, v, _ := strings.Cut(pair, "=")
+		environ[k] = v
+	}
+	if environ["WX_OPENID"] != "oAlice" || environ["TCB_ENV"] != "conf-env-1" || environ["TRIGGER_SRC"] != "tcb" || environ["WX_CONTEXT_KEYS"] == "" {
+		t.Errorf("environ: %v", environ)
+	}
+
+	// A call from another function: no userInfo; a different identity replaces the previous one
+	// completely (no unionid left over from alice).
+	res = f.e.InvokeWX(context.Background(), WXRequest{Function: "login", Data: json.RawMessage(`{}`),
+		Identity: &WXIdentity{OpenID: "oBob", AppID: "wxApp1"}, Source: "wx_client,scf"})
+	got = mustOK(t, res)
+	if _, has := got["event"].(map[string]any)["userInfo"]; has {
+		t.Error("a call from another function must not carry userInfo")
+	}
+	if got["openid"] != "oBob" || got["unionid"] != nil || got["source"] != "wx_client,scf" {
+		t.Errorf("second identity: %v", got)
+	}
+	// console output is attributed to the invocation.
+	recs := f.logsFor(res.RequestID)
+	if len(recs) != 1 || !strings.HasPrefix(recs[0].Message, "event {") || recs[0].Function != "login" || recs[0].Level != "info" {
+		t.Errorf("log records for %s: %+v", res.RequestID, recs)
+	}
+}
+
+func join(v any) string {
+	var parts []string
+	for _, x := range v.([]any) {
+		parts = append(parts, fmt.Sprint(x))
+	}
+	return strings.Join(parts, ",")
+}
+
+// The SDK sends cloud.callFunction to TCB_CONTEXT_CNFG's URL with the resolved environment.
+func TestWXRealSDKCallFunctionReachesAdminURL(t *testing.T) {
+	var mu sync.Mutex
+	var seen []map[string]any
+	var query string
+	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var m map[string]any
+		json.Unmarshal(body, &m)
+		mu.Lock()
+		seen = append(seen, m)
+		query = r.URL.RawQuery
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"requestId":"r-1","data":{"response_data":"{\"pong\":true}"}}`)
+	}))
+	defer admin.Close()
+	caller := `const cloud = require('wx-server-sdk')
+cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV })
+exports.main = async (event) => {
+  const res = await cloud.callFunction({ name: 'other', data: { x: 1 } })
+  return res
+}
+`
+	f := newFixture(t, map[string]string{"fn.yaml": wxYAML, "functions/caller/index.js": caller}, bundler.Dev,
+		Config{Env: map[string]string{"TCB_CONTEXT_CNFG": `{"URL":"` + admin.URL + `/admin"}`}})
+	got := mustOK(t, f.wx("caller", `{}`, &WXIdentity{OpenID: "oA", AppID: "wxA"}))
+	if got["errMsg"] != "callFunction:ok" || got["result"].(map[string]any)["pong"] != true {
+		t.Fatalf("callFunction result: %v", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0]["action"] != "functions.invokeFunction" || seen[0]["function_name"] != "other" || seen[0]["request_data"] != `{"x":1}` {
+		t.Fatalf("admin saw %v", seen)
+	}
+	if !strings.Contains(query, "env=conf-env-1") || seen[0]["envName"] != "conf-env-1" {
+		t.Fatalf("DYNAMIC_CURRENT_ENV did not resolve to the environment id: query %q body %v", query, seen[0])
+	}
+}
+
+func TestWXStylesErrorsAndState(t *testing.T) {
+	files := map[string]string{
+		"fn.yaml":                     wxYAML + "functions:\n  env:\n    env:\n      GREETING: hi\n",
+		"functions/cb/index.js":       "exports.main = (event, context, callback) => { setTimeout(() => callback(null, { via: 'callback', x: event.x }), 5) }\n",
+		"functions/succeed/index.js":  "exports.main = (event, context) => { context.succeed({ via: 'succeed' }) }\n",
+		"functions/sync/index.js":     "exports.main = (event) => ({ sync: true })\n",
+		"functions/state/index.js":    "let n = 0\nexports.main = async () => ({ n: ++n })\n",
+		"functions/env/index.js":      "exports.main = async () => ({ greeting: process.env.GREETING })\n",
+		"functions/boom/index.js":     "// line 1\n\nfunction check(x) {\n  if (!x) throw new TypeError('x is required')\n}\nexports.main = async (event) => {\n  check(event.x)\n}\n",
+		"functions/reject/index.js":   "exports.main = () => Promise.reject('plain string')\n",
+		"functions/big/index.js":      "exports.main = async () => ({ s: 'x'.repeat(1100 * 1024) })\n",
+		"functions/bigint/index.js":   "exports.main = async () => ({ n: 10n })\n",
+		"functions/circular/index.js": "exports.main = async () => { const a = {}; a.a = a; return a }\n",
+	}
+	f := newFixture(t, files, bundler.Dev, Config{})
+	if got := mustOK(t, f.wx("cb", `{"x":7}`, nil)); got["via"] != "callback" || got["x"] != 7.0 {
+		t.Errorf("callback style: %v", got)
+	}
+	if got := mustOK(t, f.wx("succeed", `{}`, nil)); got["via"] != "succeed" {
+		t.Errorf("context.succeed: %v", got)
+	}
+	if got := mustOK(t, f.wx("sync", `{}`, nil)); got["sync"] != true {
+		t.Errorf("sync return: %v", got)
+	}
+	for i := 1; i <= 3; i++ {
+		if got := mustOK(t, f.wx("state", `{}`, nil)); got["n"] != float64(i) {
+			t.Errorf("module state should persist across warm calls: call %d got %v", i, got)
+		}
+	}
+	if got := mustOK(t, f.wx("env", `{}`, nil)); got["greeting"] != "hi" {
+		t.Errorf("function env from fn.yaml: %v", got)
+	}
+	r := f.wx("boom", `{}`, nil)
+	if r.Err == nil || r.Err.Kind != KindException || r.Err.Message != "x is required" || !strings.HasPrefix(r.Err.Stack, "TypeError: x is required") {
+		t.Fatalf("exception: %+v", r.Err)
+	}
+	if !strings.Contains(r.Err.Stack, "functions/boom/index.js:4:") || !strings.Contains(r.Err.Stack, "functions/boom/index.js:7:") || strings.Contains(r.Err.Stack, ".fn/") {
+		t.Errorf("stack not mapped to the original source:\n%s", r.Err.Stack)
+	}
+	if r := f.wx("reject", `{}`, nil); r.Err == nil || r.Err.Kind != KindException || !strings.Contains(r.Err.Message, "plain string") {
+		t.Errorf("rejected non-Error: %+v", r.Err)
+	}
+	if r := f.wx("big", `{}`, nil); r.Err == nil || r.Err.Kind != KindTooLarge {
+		t.Errorf("result over 1 MB: %+v", r.Err)
+	}
+	for _, fn := range []string{"bigint", "circular"} {
+		if r := f.wx(fn, `{}`, nil); r.Err == nil || r.Err.Kind != KindNotSerializable || !strings.Contains(r.Err.Message, "cannot be sent as JSON") {
+			t.Errorf("%s: %+v", fn, r.Err)
+		}
+	}
+	if r := f.wx("nope", `{}`, nil); r.Err == nil || r.Err.Kind != KindNotFound || r.Err.Message != "function not found: nope" {
+		t.Errorf("unknown function: %+v", r.Err)
+	}
+	if r := f.wx("sync", `[1,2]`, nil); r.Err == nil || r.Err.Kind != KindBadRequest {
+		t.Errorf("non-object data: %+v", r.Err)
+	}
+	_ = time.Second
+}
+
+func TestWXBundleWithoutMainIsALoadError(t *testing.T) {
+	f := newFixture(t, map[string]string{"fn.yaml": wxYAML, "functions/ok/index.js": "exports.main = async () => 1\n"}, bundler.Dev, Config{})
+	f.write("functions/nomain/index.js", "exports.handler = async () => 1\n")
+	f.b.SetEntries(mustEntries(t, f))
+	_, err := f.build()
+	le, ok := err.(*LoadError)
+	if !ok || le.Errors["nomain"] == nil || !strings.Contains(le.Errors["nomain"].Message, "does not export main") {
+		t.Fatalf("want a load error for nomain, got %v", err)
+	}
+	if r := f.wx("ok", `{}`, nil); r.Err != nil {
+		t.Fatalf("other functions keep serving: %v", r.Err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -137,4 +138,8 @@ func mustEntries(t *testing.T, f *fixture) []project.Entry {
 		t.Fatal(err)
 	}
 	return entries
+}
+
+func processAlive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil
 }

@@ -343,17 +343,7 @@ func (p *pool) swap(ctx context.Context, v *version, fresh bool) (fast bool, err
 	canFast := p.e.cfg.FastReload && !fresh && prev != nil && sameWorkerConfig(prev.cfg, v.cfg)
 	var probe *worker
 	if canFast {
-		if p.exclusive && len(p.idle) > 0 {
-			probe = p.idle[len(p.idle)-1]
-			p.idle = p.idle[:len(p.idle)-1]
-		} else if !p.exclusive {
-			for w := range p.workers {
-				if w.alive() && !w.retired.Load() {
-					probe = w
-					break
-				}
-			}
-		}
+		probe = p.probeLocked(ctx)
 	}
 	p.mu.Unlock()
 	defer func() {
@@ -420,6 +410,43 @@ func (p *pool) swap(ctx context.Context, v *version, fresh bool) (fast bool, err
 		go ow.stop(time.Second)
 	}
 	return false, nil
+}
+
+// probeLocked picks the worker that validates a fast reload. For an exclusive pool it waits (new
+// invocations are held back by the swap gate) until a busy worker is released, for at most 2 s.
+func (p *pool) probeLocked(ctx context.Context) *worker {
+	if !p.exclusive {
+		for w := range p.workers {
+			if w.alive() && !w.retired.Load() {
+				return w
+			}
+		}
+		return nil
+	}
+	limit := time.NewTimer(2 * time.Second)
+	defer limit.Stop()
+	for {
+		if n := len(p.idle); n > 0 {
+			w := p.idle[n-1]
+			p.idle = p.idle[:n-1]
+			return w
+		}
+		if len(p.workers) == 0 {
+			return nil
+		}
+		ch := p.waitLocked()
+		p.mu.Unlock()
+		select {
+		case <-ch:
+			p.mu.Lock()
+		case <-limit.C:
+			p.mu.Lock()
+			return nil
+		case <-ctx.Done():
+			p.mu.Lock()
+			return nil
+		}
+	}
 }
 
 func (p *pool) othersLocked(except *worker) []*worker {

@@ -23,6 +23,8 @@ type fixture struct {
 	e    *Engine
 	mu   sync.Mutex
 	logs []Record
+
+	storageURL string
 }
 
 // newFixture writes files (fn.yaml included) into a temp project linked to the npm fixture.

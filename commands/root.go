@@ -131,6 +131,7 @@ hot reload, and then on a runtime you host yourself.`,
 	root.AddCommand(
 		newCmdInit(f, nil),
 		newCmdBuild(f, nil),
+		newCmdInvoke(f, nil),
 		newCmdDoctor(f, nil),
 		newCmdVersion(f, nil),
 	)

@@ -110,6 +110,7 @@ type Engine struct {
 	closed  bool
 	version atomic.Int64
 	inspect atomic.Int32
+	callers sync.Map // WX_API_TOKEN → WXCaller, while the invocation runs
 
 	stopReaper chan struct{}
 	reaperDone chan struct{}
@@ -178,6 +179,9 @@ type LoadOptions struct {
 	// Fresh starts new workers for every changed bundle even when FastReload is on (a dependency
 	// or the configuration changed).
 	Fresh bool
+	// Lazy registers bundles without starting workers: a bundle's first worker starts (and loads
+	// it) on its first invocation. Load errors then surface on that invocation.
+	Lazy bool
 }
 
 // LoadError lists bundles that failed to load; the others were loaded.
@@ -266,7 +270,7 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 		go func(j job) {
 			defer wg.Done()
 			v := &version{n: e.version.Add(1), file: j.b.File, hash: j.b.Hash, cfg: j.b.Config}
-			fast, err := j.p.swap(ctx, v, opts.Fresh)
+			fast, err := j.p.swap(ctx, v, opts)
 			emu.Lock()
 			defer emu.Unlock()
 			if err != nil {

@@ -15,9 +15,9 @@ import (
 
 func TestTimeouts(t *testing.T) {
 	files := map[string]string{
-		"fn.yaml":                "name: conf\ndialect: wx\nfunctions:\n  hang:\n    timeout: 1\n  spin:\n    timeout: 1\n",
-		"functions/hang/index.js": "exports.main = (event) => event.ok ? { pid: process.pid } : new Promise(() => {})\n",
-		"functions/spin/index.js": "exports.main = (event) => { if (event.ok) return { pid: process.pid }; for (;;) {} }\n",
+		"fn.yaml":                  "name: conf\ndialect: wx\nfunctions:\n  hang:\n    timeout: 1\n  spin:\n    timeout: 1\n",
+		"functions/hang/index.js":  "exports.main = (event) => event.ok ? { pid: process.pid } : new Promise(() => {})\n",
+		"functions/spin/index.js":  "exports.main = (event) => { if (event.ok) return { pid: process.pid }; for (;;) {} }\n",
 		"functions/other/index.js": "exports.main = async () => ({ pid: process.pid })\n",
 	}
 	f := newFixture(t, files, bundler.Dev, Config{})

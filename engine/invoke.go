@@ -36,6 +36,26 @@ type WXRequest struct {
 	RequestID string // generated when empty
 	// Timeout overrides the function's configured timeout (timers use 15 s).
 	Timeout time.Duration
+
+	apiToken string
+}
+
+// WXCaller is the invocation behind a WX_API_TOKEN: who a nested call comes from.
+type WXCaller struct {
+	Function  string
+	RequestID string
+	Identity  *WXIdentity
+	Source    string
+}
+
+// WXCaller looks up the in-flight invocation that owns an API token. The real wx-server-sdk sends
+// the token (WX_API_TOKEN) as wxCloudApiToken with every API call.
+func (e *Engine) WXCaller(token string) (WXCaller, bool) {
+	v, ok := e.callers.Load(token)
+	if !ok {
+		return WXCaller{}, false
+	}
+	return v.(WXCaller), true
 }
 
 // Result is the outcome of an invocation.
@@ -77,6 +97,9 @@ func (e *Engine) wxEnv(req *WXRequest) (map[string]string, string) {
 			wx = append(wx, kv{"WX_UNIONID", id.UnionID})
 		}
 	}
+	// WX_API_TOKEN goes back to /admin as wxCloudApiToken; the SDK reads it only when it is listed
+	// in WX_CONTEXT_KEYS (getWXContext leaves it out of its result).
+	wx = append(wx, kv{"WX_API_TOKEN", req.apiToken})
 	keys := make([]string, len(wx))
 	for i, p := range wx {
 		keys[i] = p.k
@@ -91,6 +114,7 @@ func (e *Engine) wxEnv(req *WXRequest) (map[string]string, string) {
 	}
 	all := append(wx,
 		kv{"WX_CONTEXT_KEYS", strings.Join(keys, ",")},
+		kv{"WX_TRIGGER_API_TOKEN_V0", req.apiToken},
 		kv{"TCB_ENV", e.cfg.EnvID},
 		kv{"TCB_SEQID", req.RequestID},
 		kv{"TRIGGER_SRC", trigger},
@@ -162,6 +186,13 @@ func (e *Engine) InvokeWX(ctx context.Context, req WXRequest) *Result {
 		return finish(asFunctionError(err))
 	}
 	res.PID = w.pid
+	req.apiToken = "fn-" + NewRequestID()
+	source := req.Source
+	if source == "" {
+		source = "wx_client"
+	}
+	e.callers.Store(req.apiToken, WXCaller{Function: req.Function, RequestID: req.RequestID, Identity: req.Identity, Source: source})
+	defer e.callers.Delete(req.apiToken)
 	env, environ := e.wxEnv(&req)
 	w.current.Store(req.RequestID)
 	remaining := time.Until(deadlineOf(ctx, start.Add(timeout)))
@@ -243,8 +274,27 @@ func (e *Engine) mapError(fe *FunctionError) *FunctionError {
 	}
 	out := *fe
 	out.Message = e.mapper.mapText(fe.Message)
-	out.Stack = e.mapper.mapText(fe.Stack)
+	out.Stack = e.trimStack(e.mapper.mapText(fe.Stack))
 	return &out
+}
+
+// trimStack drops the frames of fn's runner and of Node's internals below the user's code, which
+// say nothing to the person reading the trace.
+func (e *Engine) trimStack(stack string) string {
+	if stack == "" {
+		return stack
+	}
+	lines := strings.Split(stack, "\n")
+	kept := lines[:0]
+	for _, l := range lines {
+		t := strings.TrimSpace(l)
+		if strings.HasPrefix(t, "at ") && (strings.Contains(t, e.runner) || strings.Contains(t, "(node:") ||
+			strings.HasPrefix(t, "at node:") || t == "at new Promise (<anonymous>)") {
+			continue
+		}
+		kept = append(kept, l)
+	}
+	return strings.Join(kept, "\n")
 }
 
 // LeanKind is what a lean invocation calls.

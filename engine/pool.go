@@ -325,7 +325,7 @@ func (p *pool) onDeath(w *worker) {
 // swap makes v the pool's version. The fast path re-evaluates the bundle inside an existing
 // worker; otherwise (first load, fresh requested, worker config changed) a new worker loads it.
 // On failure the previous version keeps serving. New invocations wait while a swap runs.
-func (p *pool) swap(ctx context.Context, v *version, fresh bool) (fast bool, err error) {
+func (p *pool) swap(ctx context.Context, v *version, opts LoadOptions) (fast bool, err error) {
 	p.mu.Lock()
 	for p.swapping != nil {
 		ch := p.swapping
@@ -337,10 +337,16 @@ func (p *pool) swap(ctx context.Context, v *version, fresh bool) (fast bool, err
 		}
 		p.mu.Lock()
 	}
+	if opts.Lazy && len(p.workers) == 0 && p.starting == 0 {
+		p.cur = v
+		p.freshFrom = v.n
+		p.mu.Unlock()
+		return false, nil
+	}
 	gate := make(chan struct{})
 	p.swapping = gate
 	prev := p.cur
-	canFast := p.e.cfg.FastReload && !fresh && prev != nil && sameWorkerConfig(prev.cfg, v.cfg)
+	canFast := p.e.cfg.FastReload && !opts.Fresh && prev != nil && sameWorkerConfig(prev.cfg, v.cfg)
 	var probe *worker
 	if canFast {
 		probe = p.probeLocked(ctx)

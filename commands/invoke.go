@@ -1,0 +1,208 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/iostreams"
+	"github.com/fnhq/fn/localrun"
+	"github.com/fnhq/fn/nodejs"
+	"github.com/fnhq/fn/project"
+)
+
+type invokeOptions struct {
+	f *Factory
+
+	Function string
+	Data     string
+	Event    string
+	As       string
+	Timeout  time.Duration
+}
+
+func newCmdInvoke(f *Factory, runF func(context.Context, *invokeOptions) error) *cobra.Command {
+	opts := &invokeOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "invoke <function>",
+		Short: "Run one function locally and print its result",
+		Long: `Run one function of the project in a local Node.js worker and print its result as JSON on
+stdout. The function's logs and a report line go to stderr.
+
+The call's data comes from --data (JSON, or @file.json), from --event NAME (a saved event in
+events/<function>/NAME.json), or from stdin; without any of them it is {}.
+wx functions run as a mini-program user: the default identity of fn.yaml, or --as NAME.
+
+Exit status: 0 when the function succeeded, 1 when it failed (the error and its stack trace,
+mapped to your source files, are printed on stderr).`,
+		Example: `  $ fn invoke login
+  $ fn invoke sum --data '{"a":1,"b":2}'
+  $ fn invoke sum --data @payload.json
+  $ echo '{"a":1,"b":2}' | fn invoke sum
+  $ fn invoke sum --event answer --json
+  $ fn invoke login --as bob`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Function = args[0]
+			if opts.Data != "" && opts.Event != "" {
+				return usageErrorf("--data and --event cannot be used together")
+			}
+			if opts.Timeout < 0 || opts.Timeout > 15*time.Minute {
+				return usageErrorf("--timeout must be between 0 and 15m, got %v", opts.Timeout)
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runInvoke(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Data, "data", "d", "", "the call's data as JSON, or @FILE to read it from a file")
+	fl.StringVarP(&opts.Event, "event", "e", "", "use the saved event events/<function>/`NAME`.json")
+	fl.StringVar(&opts.As, "as", "", "call as the named identity from fn.yaml")
+	fl.DurationVar(&opts.Timeout, "timeout", 0, "override the function's timeout (e.g. 30s)")
+	return cmd
+}
+
+func runInvoke(ctx context.Context, opts *invokeOptions) error {
+	ios := opts.f.IO
+	p, err := project.Load(opts.f.Global.ProjectDir)
+	if err != nil {
+		return err
+	}
+	data, err := invokeInput(opts, p, ios)
+	if err != nil {
+		return err
+	}
+	node, err := nodejs.Find(ctx)
+	if err != nil {
+		return err
+	}
+	cs := ios.Colors()
+	logs := func(r engine.Record) {
+		if opts.f.Global.JSON {
+			return
+		}
+		fmt.Fprintf(ios.ErrOut, "%s %s\n", cs.Gray(fmt.Sprintf("%-5s", r.Level)), r.Message)
+	}
+	var collected []engine.Record
+	if opts.f.Global.JSON {
+		logs = func(r engine.Record) { collected = append(collected, r) }
+	}
+	out, err := localrun.Invoke(ctx, p, localrun.InvokeOptions{Node: node.Path, Function: opts.Function, Data: data,
+		Identity: opts.As, Timeout: opts.Timeout, Logs: logs})
+	var unknown *localrun.UnknownFunctionError
+	if errors.As(err, &unknown) {
+		return withHint(err, "functions live in %s/<name>/index.js", p.FunctionsDir)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	if opts.f.Global.JSON {
+		envelope := struct {
+			*localrun.Outcome
+			Logs []engine.Record `json:"logs"`
+		}{out, collected}
+		if envelope.Logs == nil {
+			envelope.Logs = []engine.Record{}
+		}
+		if err := writeJSON(ios.Out, envelope); err != nil {
+			return err
+		}
+	} else {
+		report := fmt.Sprintf("RequestId: %s  Duration: %.1f ms  Memory: %d MB", out.RequestID, out.DurationMs, out.MemoryMB)
+		if out.Identity != "" {
+			report += "  As: " + out.Identity
+		}
+		if out.Failed() {
+			fmt.Fprintf(ios.ErrOut, "%s %s failed: %s\n", cs.FailureIcon(), out.Function, out.Error.Message)
+			if out.Error.Stack != "" {
+				fmt.Fprintln(ios.ErrOut, indentLines(out.Error.Stack, "    "))
+			}
+			fmt.Fprintln(ios.ErrOut, cs.Gray(report))
+		} else {
+			fmt.Fprintln(ios.ErrOut, cs.Gray(report))
+			if err := writeJSON(ios.Out, out.Result); err != nil {
+				return err
+			}
+		}
+	}
+	if out.Failed() {
+		return &SilentExit{Code: ExitFailure}
+	}
+	return nil
+}
+
+// invokeInput reads the call's data from --data, --event or stdin, and checks it is JSON.
+func invokeInput(opts *invokeOptions, p *project.Project, ios *iostreams.IOStreams) (json.RawMessage, error) {
+	var raw []byte
+	var source string
+	switch {
+	case strings.HasPrefix(opts.Data, "@"):
+		source = opts.Data[1:]
+		b, err := os.ReadFile(source)
+		if err != nil {
+			return nil, &UsageError{Err: fmt.Errorf("--data %s: %w", opts.Data, err)}
+		}
+		raw = b
+	case opts.Data != "":
+		source, raw = "--data", []byte(opts.Data)
+	case opts.Event != "":
+		source = filepath.Join("events", opts.Function, opts.Event+".json")
+		b, err := os.ReadFile(filepath.Join(p.Dir, source))
+		if err != nil {
+			return nil, withHint(fmt.Errorf("no saved event %s", source), "saved events are JSON files in events/%s/", opts.Function)
+		}
+		raw = b
+	case !ios.IsStdinTTY() && ios.In != nil:
+		b, err := io.ReadAll(ios.In)
+		if err != nil {
+			return nil, err
+		}
+		source, raw = "stdin", b
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return json.RawMessage("{}"), nil
+	}
+	if !json.Valid(raw) {
+		var v any
+		err := json.Unmarshal(raw, &v)
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line, col := position(raw, se.Offset)
+			return nil, &UsageError{Err: fmt.Errorf("%s: invalid JSON at line %d, column %d: %v", source, line, col, err)}
+		}
+		return nil, &UsageError{Err: fmt.Errorf("%s: invalid JSON: %v", source, err)}
+	}
+	return raw, nil
+}
+
+func position(b []byte, offset int64) (line, col int) {
+	line, col = 1, 1
+	for i := int64(0); i < offset-1 && i < int64(len(b)); i++ {
+		if b[i] == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+func indentLines(s, prefix string) string {
+	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
+}

@@ -1,0 +1,77 @@
+// Package localrun is the local emulator: it builds a project in dev mode, runs it in the
+// engine, and (in later layers) serves it over HTTP with hot reload and fake identities. This
+// file and oneshot.go hold what fn invoke needs without a server.
+package localrun
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+
+	"github.com/fnhq/fn/project"
+)
+
+// Keys are a lean dev app's credentials.
+type Keys struct {
+	AppID     string `json:"appId"`
+	AppKey    string `json:"appKey"`
+	MasterKey string `json:"masterKey"`
+	HookKey   string `json:"hookKey"`
+}
+
+// DevKeys returns the dev app's keys: those in fn.yaml (lean:), else ones generated on first use
+// and kept in .fn/keys.json so that clients keep working across restarts.
+func DevKeys(p *project.Project) (Keys, bool, error) {
+	k := Keys{AppID: p.Lean.AppID, AppKey: p.Lean.AppKey, MasterKey: p.Lean.MasterKey, HookKey: p.Lean.HookKey}
+	path := p.StatePath("keys.json")
+	var stored Keys
+	if b, err := os.ReadFile(path); err == nil {
+		json.Unmarshal(b, &stored)
+	}
+	generated := false
+	fill := func(dst *string, kept string, n int, suffix string) {
+		if *dst != "" {
+			return
+		}
+		if kept != "" {
+			*dst = kept
+			return
+		}
+		*dst = randomKey(n) + suffix
+		generated = true
+	}
+	fill(&k.AppID, stored.AppID, 18, "-fnDev")
+	fill(&k.AppKey, stored.AppKey, 24, "")
+	fill(&k.MasterKey, stored.MasterKey, 24, "")
+	fill(&k.HookKey, stored.HookKey, 24, "")
+	if generated {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return k, false, err
+		}
+		b, _ := json.MarshalIndent(k, "", "  ")
+		if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+			return k, false, err
+		}
+	}
+	return k, generated, nil
+}
+
+const keyAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+func randomKey(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	for i := range b {
+		b[i] = keyAlphabet[int(b[i])%len(keyAlphabet)]
+	}
+	return string(b)
+}
+
+// hexID is a short random id.
+func hexID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

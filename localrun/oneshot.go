@@ -1,0 +1,195 @@
+package localrun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fnhq/fn/bundler"
+	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/project"
+	"github.com/fnhq/fn/server"
+)
+
+// InvokeOptions describe one local invocation without a dev server.
+type InvokeOptions struct {
+	Node     string
+	Function string
+	Data     json.RawMessage
+	Identity string // a name from fn.yaml identities; empty for the default
+	Timeout  time.Duration
+	Logs     func(engine.Record)
+}
+
+// Outcome is the result of a local invocation.
+type Outcome struct {
+	Function  string                `json:"function"`
+	Dialect   project.Dialect       `json:"dialect"`
+	RequestID string                `json:"requestId"`
+	Identity  string                `json:"identity,omitempty"`
+	Result    json.RawMessage       `json:"result,omitempty"`
+	Error     *engine.FunctionError `json:"error,omitempty"`
+	// lean: the HTTP status and body LeanEngine answers with
+	Status     int             `json:"status,omitempty"`
+	Body       json.RawMessage `json:"body,omitempty"`
+	DurationMs float64         `json:"durationMs"`
+	MemoryMB   int             `json:"memoryMB"`
+}
+
+// Failed reports whether the function failed.
+func (o *Outcome) Failed() bool { return o.Error != nil }
+
+// UnknownFunctionError names a function the project does not have.
+type UnknownFunctionError struct {
+	Name  string
+	Known []string
+}
+
+func (e *UnknownFunctionError) Error() string {
+	return fmt.Sprintf("no function named %q (functions: %s)", e.Name, strings.Join(e.Known, ", "))
+}
+
+// Invoke builds the project in dev mode, runs one function in a fresh engine and stops it.
+func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*Outcome, error) {
+	entries, err := p.Entries()
+	if err != nil {
+		return nil, err
+	}
+	if p.Dialect == project.WX {
+		known := make([]string, len(entries))
+		found := false
+		for i, e := range entries {
+			known[i] = e.Name
+			found = found || e.Name == o.Function
+		}
+		if !found {
+			sort.Strings(known)
+			return nil, &UnknownFunctionError{Name: o.Function, Known: known}
+		}
+	}
+	b, err := bundler.New(bundler.Options{ProjectDir: p.Dir, OutDir: p.StatePath("run"), Dialect: p.Dialect, Target: p.Runtime,
+		Mode: bundler.Dev, External: p.Build.External}, entries)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Dispose()
+	m, _, err := b.Build()
+	if err != nil {
+		return nil, err
+	}
+
+	env := map[string]string{}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	base := "http://" + ln.Addr().String()
+	cfg := engine.Config{Node: o.Node, Dir: p.Dir, Dialect: p.Dialect, EnvID: p.EnvID, Env: env, Logs: o.Logs}
+	switch p.Dialect {
+	case project.WX:
+		env["TCB_CONTEXT_CNFG"] = `{"URL":"` + base + `/admin"}`
+	case project.Lean:
+		keys, _, err := DevKeys(p)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		for k, v := range LeanEnv(keys, base) {
+			env[k] = v
+		}
+	}
+	eng, err := engine.New(cfg)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	defer eng.Close(time.Second)
+	mux := http.NewServeMux()
+	mux.Handle("/admin", server.WXAdmin(eng))
+	mux.Handle("/", noStorage())
+	srv.Handler = mux
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	var bundles []engine.Bundle
+	for _, a := range m.Bundles {
+		bundles = append(bundles, engine.Bundle{Name: a.Name, File: p.StatePath("run", a.File), Hash: a.Hash, Config: p.Function(a.Name)})
+	}
+	if _, err := eng.Load(ctx, bundles, engine.LoadOptions{Lazy: p.Dialect == project.WX}); err != nil {
+		return nil, err
+	}
+	out := &Outcome{Function: o.Function, Dialect: p.Dialect}
+	switch p.Dialect {
+	case project.WX:
+		id, name, err := p.Identity(o.Identity)
+		if err != nil {
+			return nil, err
+		}
+		out.Identity = name
+		out.MemoryMB = p.Function(o.Function).Memory
+		res := eng.InvokeWX(ctx, engine.WXRequest{Function: o.Function, Data: o.Data, UserInfo: true, Source: "wx_client",
+			Identity: &engine.WXIdentity{OpenID: id.OpenID, AppID: id.AppID, UnionID: id.UnionID}, Timeout: o.Timeout})
+		out.RequestID, out.Result, out.Error, out.DurationMs = res.RequestID, res.Value, res.Err, ms(res.Duration)
+	case project.Lean:
+		if o.Identity != "" {
+			return nil, errors.New("calling lean functions as a user (--as) needs the LeanStorage emulation, which this version of fn does not have yet")
+		}
+		out.MemoryMB = p.Function(project.LeanBundleName).Memory
+		res := eng.InvokeLean(ctx, engine.LeanRequest{Kind: engine.LeanFunction, Name: o.Function, Params: o.Data,
+			RemoteAddress: "127.0.0.1", Timeout: o.Timeout})
+		out.RequestID, out.Status, out.Body, out.DurationMs = res.RequestID, res.Status, res.Body, ms(res.Duration)
+		if res.Status == http.StatusOK {
+			var ok struct {
+				Result json.RawMessage `json:"result"`
+			}
+			json.Unmarshal(res.Body, &ok)
+			out.Result = ok.Result
+			if out.Result == nil {
+				out.Result = json.RawMessage("null")
+			}
+		} else {
+			out.Error = res.Err
+			var body struct {
+				Code  int    `json:"code"`
+				Error string `json:"error"`
+			}
+			json.Unmarshal(res.Body, &body)
+			if out.Error == nil || out.Error.Kind == engine.KindException {
+				stack := ""
+				if out.Error != nil {
+					stack = out.Error.Stack
+				}
+				out.Error = &engine.FunctionError{Kind: engine.KindException, Message: fmt.Sprintf("%d %s (code %d)", res.Status, body.Error, body.Code), Stack: stack}
+			}
+		}
+	}
+	return out, nil
+}
+
+// LeanEnv is what the real leanengine SDK reads to find its app and the storage API.
+func LeanEnv(k Keys, apiServer string) map[string]string {
+	return map[string]string{
+		"LEANCLOUD_APP_ID": k.AppID, "LEANCLOUD_APP_KEY": k.AppKey, "LEANCLOUD_APP_MASTER_KEY": k.MasterKey,
+		"LEANCLOUD_APP_HOOK_KEY": k.HookKey, "LEANCLOUD_API_SERVER": apiServer, "LEANCLOUD_APP_ENV": "development",
+		"LEANCLOUD_APP_PORT": "3000", "LEANCLOUD_REGION": "CN",
+	}
+}
+
+// noStorage answers LeanStorage calls made by cloud code in a one-shot run, so that they fail at
+// once with a clear message instead of reaching for the real cloud.
+func noStorage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusNotImplemented)
+		fmt.Fprintf(w, `{"code":1,"error":"fn has no LeanStorage emulation yet: %s %s was not served"}`, r.Method, r.URL.Path)
+	})
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -14,6 +14,7 @@ import (
 type buildOptions struct {
 	f      *Factory
 	Minify bool
+	Dev    bool
 }
 
 func newCmdBuild(f *Factory, runF func(context.Context, *buildOptions) error) *cobra.Command {
@@ -38,6 +39,7 @@ A failed build prints esbuild's errors and leaves the previous output as it was.
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Minify, "minify", false, "minify the bundles (source maps still point at your code)")
+	cmd.Flags().BoolVar(&opts.Dev, "dev", false, "build as fn dev does, into .fn/dev: packages stay in node_modules (fast)")
 	return cmd
 }
 
@@ -46,7 +48,11 @@ func runBuild(ctx context.Context, opts *buildOptions) error {
 	if err != nil {
 		return err
 	}
-	m, err := buildProject(p, bundler.Production, opts.Minify || p.Build.Minify)
+	mode := bundler.Production
+	if opts.Dev {
+		mode = bundler.Dev
+	}
+	m, err := buildProject(p, mode, opts.Minify || p.Build.Minify)
 	if err != nil {
 		return err
 	}
@@ -58,7 +64,7 @@ func runBuild(ctx context.Context, opts *buildOptions) error {
 		return writeJSON(ios.Out, m)
 	}
 	cs := ios.Colors()
-	rel, _ := filepath.Rel(p.Dir, p.BuildDir())
+	rel, _ := filepath.Rel(p.Dir, bundlerOptions(p, mode, false).OutDir)
 	fmt.Fprintf(ios.ErrOut, "%s Built %d bundle(s) into %s in %.0f ms\n", cs.SuccessIcon(), len(m.Bundles), rel, m.BuildMs)
 	for _, a := range m.Bundles {
 		fmt.Fprintf(ios.Out, "  %-24s %10s  %s  %s\n", a.Name, humanSize(a.Size), cs.Gray(a.Hash[:12]), cs.Gray(a.Entry))

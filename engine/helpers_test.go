@@ -145,3 +145,12 @@ func mustEntries(t *testing.T, f *fixture) []project.Entry {
 func processAlive(pid int) bool {
 	return syscall.Kill(pid, 0) == nil
 }
+
+func withEnv(c project.FunctionConfig, k, v string) project.FunctionConfig {
+	env := map[string]string{k: v}
+	for kk, vv := range c.Env {
+		env[kk] = vv
+	}
+	c.Env = env
+	return c
+}

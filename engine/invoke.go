@@ -176,15 +176,14 @@ func (e *Engine) InvokeWX(ctx context.Context, req WXRequest) *Result {
 	if timeout <= 0 {
 		timeout = project.DefaultWXTimeout * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	w, err := p.acquire(ctx)
+	w, err := e.acquire(ctx, p)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return finish(wxTimeout(timeout))
-		}
 		return finish(asFunctionError(err))
 	}
+	// The function's time starts when it runs, not while it waits for a worker.
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start = time.Now()
 	res.PID = w.pid
 	req.apiToken = "fn-" + NewRequestID()
 	source := req.Source
@@ -214,6 +213,20 @@ func (e *Engine) InvokeWX(ctx context.Context, req WXRequest) *Result {
 	}
 	res.Value = rp.Value
 	return finish(nil)
+}
+
+// QueueTimeout bounds how long an invocation waits for a free worker (all busy at MaxInstances,
+// or a swap in progress) before it fails.
+const QueueTimeout = 60 * time.Second
+
+func (e *Engine) acquire(ctx context.Context, p *pool) (*worker, error) {
+	qctx, cancel := context.WithTimeout(ctx, QueueTimeout)
+	defer cancel()
+	w, err := p.acquire(qctx)
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return nil, &FunctionError{Kind: KindTimeout, Message: fmt.Sprintf("no worker of %s became free within %v (all %d busy)", p.name, QueueTimeout, p.maxWorkers())}
+	}
+	return w, err
 }
 
 func deadlineOf(ctx context.Context, def time.Time) time.Time {
@@ -372,15 +385,12 @@ func (e *Engine) InvokeLean(ctx context.Context, req LeanRequest) *LeanResult {
 	if req.URL == "" {
 		req.URL = "/1.1/functions/" + req.Name
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	w, err := p.acquire(ctx)
+	w, err := e.acquire(ctx, p)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return e.leanTimeout(res, req, timeout, start)
-		}
 		return fail(500, asFunctionError(err))
 	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	fnName := req.Name
 	if req.Kind != LeanFunction {
 		fnName = req.ClassName + "." + req.Hook

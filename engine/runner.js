@@ -138,11 +138,17 @@ function load(msg) {
 
 // ---- WeChat invocations: one at a time per process (the Go pool guarantees it), because the
 // identity lives in process.env, where the real wx-server-sdk reads it.
-let wxKeys = [];
+// Writing process.env is a native call per key, so only what differs from the previous
+// invocation is written; keys the new invocation lacks are removed.
+let wxEnv = {};
 function applyEnv(env) {
-  for (const k of wxKeys) delete process.env[k];
-  wxKeys = Object.keys(env);
-  Object.assign(process.env, env);
+  for (const k in wxEnv) {
+    if (!(k in env)) delete process.env[k];
+  }
+  for (const k in env) {
+    if (wxEnv[k] !== env[k]) process.env[k] = env[k];
+  }
+  wxEnv = env;
 }
 
 function wxContext(msg, deadline, done) {

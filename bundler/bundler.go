@@ -103,10 +103,11 @@ type Bundler struct {
 }
 
 type bundle struct {
-	entry project.Entry
-	ctx   api.BuildContext
-	out   map[string][]byte // last good output: file name → content
-	art   Artifact
+	entry  project.Entry
+	ctx    api.BuildContext
+	out    map[string][]byte // last good output: file name → content
+	art    Artifact
+	inputs map[string]bool // absolute paths of the source files in the last good build
 }
 
 // New creates one esbuild context per entry. Nothing is built yet.
@@ -219,6 +220,7 @@ func (b *Bundler) buildOptions(e project.Entry) api.BuildOptions {
 		MinifyIdentifiers: b.opts.Minify,
 		KeepNames:         true, // function names stay readable in stack traces and logs
 		Plugins:           []api.Plugin{nativeAddonPlugin()},
+		Metafile:          true, // which source files each bundle uses, so a save rebuilds only those
 	}
 	if b.opts.Mode == Dev {
 		o.Packages = api.PackagesExternal
@@ -272,6 +274,46 @@ func packageOf(file string) string {
 	return "your code (" + filepath.Base(file) + ")"
 }
 
+// inputsOf reads the source files of a build from esbuild's metafile.
+func (b *Bundler) inputsOf(metafile string) map[string]bool {
+	var meta struct {
+		Inputs map[string]json.RawMessage `json:"inputs"`
+	}
+	if json.Unmarshal([]byte(metafile), &meta) != nil {
+		return nil
+	}
+	inputs := make(map[string]bool, len(meta.Inputs))
+	for rel := range meta.Inputs {
+		if strings.Contains(rel, ":") { // <stdin> and namespaced virtual modules
+			continue
+		}
+		inputs[filepath.Join(b.opts.ProjectDir, filepath.FromSlash(rel))] = true
+	}
+	return inputs
+}
+
+// Affected returns the bundles whose last good build read any of the given files, and the
+// bundles that have never built successfully (a save may be what fixes them).
+func (b *Bundler) Affected(paths []string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var names []string
+	for _, name := range b.namesLocked() {
+		bd := b.bundles[name]
+		hit := bd.art.Hash == ""
+		for _, p := range paths {
+			if hit {
+				break
+			}
+			hit = bd.inputs[p]
+		}
+		if hit {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
 // Names lists the bundles, sorted.
 func (b *Bundler) Names() []string {
 	b.mu.Lock()
@@ -304,10 +346,11 @@ func (b *Bundler) Rebuild(names []string) (*Manifest, []string, error) {
 		names = b.namesLocked()
 	}
 	type result struct {
-		name  string
-		out   map[string][]byte
-		warns []string
-		err   error
+		name   string
+		out    map[string][]byte
+		warns  []string
+		err    error
+		inputs map[string]bool
 	}
 	results := make([]result, len(names))
 	if b.shared != nil {
@@ -360,6 +403,7 @@ func (b *Bundler) Rebuild(names []string) (*Manifest, []string, error) {
 				for _, f := range r.OutputFiles {
 					res.out[filepath.Base(f.Path)] = f.Contents
 				}
+				res.inputs = b.inputsOf(r.Metafile)
 			}
 			if len(r.Warnings) > 0 {
 				res.warns = api.FormatMessages(r.Warnings, api.FormatMessagesOptions{Kind: api.WarningMessage})
@@ -385,6 +429,9 @@ func (b *Bundler) Rebuild(names []string) (*Manifest, []string, error) {
 	var changed []string
 	for _, r := range results {
 		bd := b.bundles[r.name]
+		if r.inputs != nil {
+			bd.inputs = r.inputs
+		}
 		js := r.out[r.name+".js"]
 		sum := sha256.Sum256(js)
 		art := Artifact{

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,6 +30,7 @@ type invokeOptions struct {
 	Event    string
 	As       string
 	Timeout  time.Duration
+	Local    bool
 }
 
 func newCmdInvoke(f *Factory, runF func(context.Context, *invokeOptions) error) *cobra.Command {
@@ -38,6 +40,9 @@ func newCmdInvoke(f *Factory, runF func(context.Context, *invokeOptions) error) 
 		Short: "Run one function locally and print its result",
 		Long: `Run one function of the project in a local Node.js worker and print its result as JSON on
 stdout. The function's logs and a report line go to stderr.
+
+When fn dev runs for the project (.fn/dev.json), the call goes to it; otherwise fn invoke
+builds and runs the function one-shot (--local forces that).
 
 The call's data comes from --data (JSON, or @file.json), from --event NAME (a saved event in
 events/<function>/NAME.json), or from stdin; without any of them it is {}.
@@ -71,6 +76,7 @@ mapped to your source files, are printed on stderr).`,
 	fl.StringVarP(&opts.Event, "event", "e", "", "use the saved event events/<function>/`NAME`.json")
 	fl.StringVar(&opts.As, "as", "", "call as the named identity from fn.yaml")
 	fl.DurationVar(&opts.Timeout, "timeout", 0, "override the function's timeout (e.g. 30s)")
+	fl.BoolVar(&opts.Local, "local", false, "run one-shot even when fn dev is running")
 	return cmd
 }
 
@@ -89,6 +95,7 @@ func runInvoke(ctx context.Context, opts *invokeOptions) error {
 		return err
 	}
 	cs := ios.Colors()
+	var mu sync.Mutex
 	logs := func(r engine.Record) {
 		if opts.f.Global.JSON {
 			return
@@ -97,10 +104,22 @@ func runInvoke(ctx context.Context, opts *invokeOptions) error {
 	}
 	var collected []engine.Record
 	if opts.f.Global.JSON {
-		logs = func(r engine.Record) { collected = append(collected, r) }
+		logs = func(r engine.Record) { mu.Lock(); collected = append(collected, r); mu.Unlock() }
 	}
-	out, err := localrun.Invoke(ctx, p, localrun.InvokeOptions{Node: node.Path, Function: opts.Function, Data: data,
-		Identity: opts.As, Timeout: opts.Timeout, Logs: logs})
+	call := localrun.InvokeOptions{Node: node.Path, Function: opts.Function, Data: data, Identity: opts.As, Timeout: opts.Timeout, Logs: logs}
+	var out *localrun.Outcome
+	if st, running := localrun.ReadDevState(p); running && !opts.Local {
+		var recs []engine.Record
+		out, recs, err = localrun.InvokeDev(ctx, st, call)
+		for _, r := range recs {
+			logs(r)
+		}
+		if opts.f.Global.Verbose && err == nil {
+			fmt.Fprintln(ios.ErrOut, cs.Gray("ran in fn dev at "+st.URL))
+		}
+	} else {
+		out, err = localrun.Invoke(ctx, p, call)
+	}
 	var unknown *localrun.UnknownFunctionError
 	if errors.As(err, &unknown) {
 		return withHint(err, "functions live in %s/<name>/index.js", p.FunctionsDir)

@@ -132,6 +132,7 @@ hot reload, and then on a runtime you host yourself.`,
 		newCmdInit(f, nil),
 		newCmdBuild(f, nil),
 		newCmdInvoke(f, nil),
+		newCmdDev(f, nil),
 		newCmdDoctor(f, nil),
 		newCmdVersion(f, nil),
 	)

@@ -120,6 +120,7 @@ type worker struct {
 	retired  atomic.Bool
 
 	done     chan struct{} // closed after the process exited and was reaped
+	dying    atomic.Bool   // the worker said it is exiting, or has exited: take no new work
 	deathMu  sync.Mutex
 	death    *FunctionError // why it died, if it did
 	stderr   tail
@@ -192,6 +193,7 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, reply,
 	go func() {
 		streams.Wait()
 		err := cmd.Wait()
+		w.dying.Store(true)
 		w.exitedAt = time.Now()
 		w.noteDeath(err)
 		w.failPending()
@@ -248,6 +250,7 @@ func (w *worker) dispatch(rp reply, ready chan reply) {
 			w.logs(w, rp, "console")
 		}
 	case "fatal", "exit":
+		w.dying.Store(true)
 		w.deathMu.Lock()
 		if w.death == nil {
 			w.death = fatalError(rp)
@@ -353,6 +356,9 @@ func (w *worker) failPending() {
 }
 
 func (w *worker) alive() bool {
+	if w.dying.Load() {
+		return false
+	}
 	select {
 	case <-w.done:
 		return false

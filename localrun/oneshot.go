@@ -112,7 +112,7 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*Outcome,
 	}
 	defer eng.Close(time.Second)
 	mux := http.NewServeMux()
-	mux.Handle("/admin", server.WXAdmin(eng))
+	mux.Handle("/admin", server.WXAdmin(eng, nil))
 	mux.Handle("/", noStorage())
 	srv.Handler = mux
 	go srv.Serve(ln)
@@ -144,31 +144,7 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*Outcome,
 		out.MemoryMB = p.Function(project.LeanBundleName).Memory
 		res := eng.InvokeLean(ctx, engine.LeanRequest{Kind: engine.LeanFunction, Name: o.Function, Params: o.Data,
 			RemoteAddress: "127.0.0.1", Timeout: o.Timeout})
-		out.RequestID, out.Status, out.Body, out.DurationMs = res.RequestID, res.Status, res.Body, ms(res.Duration)
-		if res.Status == http.StatusOK {
-			var ok struct {
-				Result json.RawMessage `json:"result"`
-			}
-			json.Unmarshal(res.Body, &ok)
-			out.Result = ok.Result
-			if out.Result == nil {
-				out.Result = json.RawMessage("null")
-			}
-		} else {
-			out.Error = res.Err
-			var body struct {
-				Code  int    `json:"code"`
-				Error string `json:"error"`
-			}
-			json.Unmarshal(res.Body, &body)
-			if out.Error == nil || out.Error.Kind == engine.KindException {
-				stack := ""
-				if out.Error != nil {
-					stack = out.Error.Stack
-				}
-				out.Error = &engine.FunctionError{Kind: engine.KindException, Message: fmt.Sprintf("%d %s (code %d)", res.Status, body.Error, body.Code), Stack: stack}
-			}
-		}
+		leanOutcome(out, res)
 	}
 	return out, nil
 }
@@ -193,3 +169,33 @@ func noStorage() http.Handler {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// InvokeDev runs a function in the fn dev described by st and returns the outcome with its logs.
+func InvokeDev(ctx context.Context, st *DevState, o InvokeOptions) (*Outcome, []engine.Record, error) {
+	body, _ := json.Marshal(map[string]any{"data": o.Data, "identity": o.Identity, "timeoutNs": o.Timeout})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, st.URL+"/__fn/invoke/"+o.Function, strings.NewReader(string(body)))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the running fn dev at %s did not answer: %w", st.URL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		json.NewDecoder(resp.Body).Decode(&e)
+		if e.Error == "" {
+			e.Error = resp.Status
+		}
+		return nil, nil, errors.New(e.Error)
+	}
+	var out DevInvokeResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, nil, fmt.Errorf("reading fn dev's answer: %w", err)
+	}
+	return &out.Outcome, out.Logs, nil
+}

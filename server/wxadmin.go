@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/fnhq/fn/engine"
 )
@@ -36,7 +37,7 @@ type adminRequest struct {
 // TCB_CONTEXT_CNFG points at this host. functions.invokeFunction runs the named local function
 // with the caller's identity and TCB_SOURCE chained with ",scf"; other actions get an error the
 // SDK reports, naming the action.
-func WXAdmin(inv WXInvoker) http.Handler {
+func WXAdmin(inv WXInvoker, report func(Invocation)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			writeAdmin(w, http.StatusMethodNotAllowed, map[string]any{"code": "INVALID_METHOD", "message": "use POST"})
@@ -71,6 +72,18 @@ func WXAdmin(inv WXInvoker) http.Handler {
 			call.Data = json.RawMessage("{}")
 		}
 		res := inv.InvokeWX(r.Context(), call)
+		if report != nil {
+			who := "function"
+			if call.Identity != nil {
+				who = call.Identity.OpenID
+			}
+			ri := Invocation{Time: time.Now().Add(-res.Duration), Dialect: "wx", Function: req.FunctionName, Status: 200, OK: res.Err == nil,
+				Duration: res.Duration, RequestID: res.RequestID, Identity: who + " via " + call.Source}
+			if res.Err != nil {
+				ri.Status, ri.Error = 500, res.Err.Message
+			}
+			report(ri)
+		}
 		if res.Err != nil {
 			writeAdmin(w, http.StatusOK, map[string]any{"code": adminCode(res.Err), "message": WXErrorMessage(req.FunctionName, res.Err), "requestId": res.RequestID})
 			return

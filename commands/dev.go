@@ -1,0 +1,257 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/iostreams"
+	"github.com/fnhq/fn/localrun"
+	"github.com/fnhq/fn/nodejs"
+	"github.com/fnhq/fn/project"
+	"github.com/fnhq/fn/server"
+)
+
+type devOptions struct {
+	f *Factory
+
+	Host    string
+	Port    int
+	As      string
+	Inspect string
+}
+
+func newCmdDev(f *Factory, runF func(context.Context, *devOptions) error) *cobra.Command {
+	opts := &devOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the local emulator: HTTP API, hot reload and fake identities",
+		Long: `Build the project, start its functions in Node.js workers and serve them over HTTP:
+
+  wx    POST /wx/functions/{name}   (the body is the call's data; identity from fn.yaml, --as,
+                                     or the X-Fn-Identity / X-WX-OPENID / X-WX-APPID / X-WX-UNIONID headers)
+        POST /admin                 (where the real wx-server-sdk sends cloud.callFunction)
+  lean  POST /1.1/functions/{name}, /1.1/call/{name} (and /1/), hooks, GET /__engine/1/ping,
+        GET /1.1/functions/_ops/metadatas, with LeanCloud's X-LC-Id / X-LC-Key / X-LC-Sign auth
+
+Every save is rebuilt and swapped in within milliseconds; requests that arrive meanwhile wait
+for the new code. A build error is printed and the last good build keeps serving.
+.fn/dev.json tells fn invoke and scripts where the server is. Ctrl-C stops it (twice: at once).`,
+		Example: `  $ fn dev
+  $ fn dev --port 0 --json            # a free port; NDJSON events on stdout
+  $ fn dev --as bob
+  $ fn dev --inspect                  # attach a debugger to the workers (first one on 9229)
+  $ curl -X POST localhost:3000/wx/functions/login -H 'X-Fn-Identity: bob' -d '{}'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Port < 0 || opts.Port > 65535 {
+				return usageErrorf("--port must be 0–65535, got %d", opts.Port)
+			}
+			if !cmd.Flags().Changed("port") {
+				opts.Port = -1 // from fn.yaml
+			}
+			if !cmd.Flags().Changed("host") {
+				opts.Host = ""
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runDev(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVarP(&opts.Port, "port", "p", project.DefaultDevPort, "port to listen on (0 picks a free one; default: dev.port in fn.yaml, else 3000)")
+	fl.StringVar(&opts.Host, "host", project.DefaultDevHost, "address to listen on")
+	fl.StringVar(&opts.As, "as", "", "default identity for wx calls (a name under identities in fn.yaml)")
+	fl.StringVar(&opts.Inspect, "inspect", "", "pass the Node.js inspector to workers (`HOST:PORT`; the first worker gets it)")
+	fl.Lookup("inspect").NoOptDefVal = "127.0.0.1:9229"
+	return cmd
+}
+
+func runDev(ctx context.Context, opts *devOptions) error {
+	p, err := project.Load(opts.f.Global.ProjectDir)
+	if err != nil {
+		return err
+	}
+	if opts.Port < 0 {
+		opts.Port = p.Dev.Port
+	}
+	if opts.Host == "" {
+		opts.Host = p.Dev.Host
+	}
+	if _, _, err := p.Identity(opts.As); err != nil {
+		return &UsageError{Err: fmt.Errorf("--as: %w", err)}
+	}
+	node, err := nodejs.Find(ctx)
+	if err != nil {
+		return err
+	}
+	pr := &devPrinter{ios: opts.f.IO, cs: opts.f.IO.Colors(), json: opts.f.Global.JSON, verbose: opts.f.Global.Verbose, dir: p.Dir}
+	err = localrun.RunDev(ctx, p, localrun.DevOptions{Node: node.Path, NodeVersion: node.Version, Host: opts.Host, Port: opts.Port,
+		As: opts.As, Inspect: opts.Inspect, Events: pr})
+	var inUse *localrun.PortInUseError
+	if errors.As(err, &inUse) {
+		return withHint(err, "stop what uses it, pick another port with --port N, or use --port 0 for a free one")
+	}
+	if errors.Is(err, context.Canceled) && !opts.f.Global.JSON {
+		fmt.Fprintln(opts.f.IO.ErrOut, pr.cs.Gray("fn dev stopped; every worker was shut down"))
+	}
+	return err
+}
+
+// devPrinter renders fn dev's events: coloured lines on stderr, or NDJSON on stdout with --json.
+type devPrinter struct {
+	ios     *iostreams.IOStreams
+	cs      *iostreams.ColorScheme
+	json    bool
+	verbose bool
+	dir     string
+	mu      sync.Mutex
+}
+
+func (d *devPrinter) emit(event string, v any) {
+	b, _ := json.Marshal(v)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	m["event"] = event
+	out, _ := json.Marshal(m)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.ios.Out.Write(append(out, '\n'))
+}
+
+func (d *devPrinter) Ready(info localrun.DevInfo) {
+	if d.json {
+		d.emit("ready", info)
+		return
+	}
+	cs := d.cs
+	w := d.ios.ErrOut
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(w, "%s %s · %s · %s %s\n", cs.Bold("fn dev"), info.Dialect, cs.Cyan(info.URL), cs.Gray(fmt.Sprintf("ready in %.0f ms", info.StartupMs)), "")
+	fmt.Fprintf(w, "  %-10s %s\n", "functions", strings.Join(info.Functions, ", "))
+	if info.Dialect == project.WX {
+		fmt.Fprintf(w, "  %-10s %s (%s) %s\n", "identity", info.Identity, info.IdentityOpen, cs.Gray("· per request: X-Fn-Identity or X-WX-OPENID/APPID/UNIONID"))
+	} else if info.Keys != nil {
+		note := "from fn.yaml"
+		if info.KeysGenerated {
+			note = "generated once, kept in .fn/keys.json"
+		}
+		fmt.Fprintf(w, "  %-10s appId %s · appKey %s · masterKey %s %s\n", "app", info.Keys.AppID, info.Keys.AppKey, info.Keys.MasterKey, cs.Gray("("+note+")"))
+	}
+	for i, e := range info.Endpoints {
+		label := ""
+		if i == 0 {
+			label = "endpoints"
+		}
+		fmt.Fprintf(w, "  %-10s %s\n", label, e)
+	}
+	if info.LoadError != "" {
+		fmt.Fprintf(w, "%s %s\n", cs.FailureIcon(), info.LoadError)
+	}
+	fmt.Fprintf(w, "  %s\n", cs.Gray("watching for changes · Ctrl-C to stop"))
+}
+
+func (d *devPrinter) Reload(info localrun.ReloadInfo) {
+	if d.json {
+		d.emit("reload", info)
+		return
+	}
+	what := strings.Join(info.Bundles, ", ")
+	kind := "reloaded"
+	if info.Full {
+		kind = "restarted (configuration or dependencies changed)"
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(d.ios.ErrOut, "%s %s → %s %s %s\n", d.cs.Cyan("↻"), shortList(info.Files, 3), what, kind,
+		d.cs.Gray(fmt.Sprintf("(detect %.1f ms · build %.1f ms · load %.1f ms)", info.DetectMs, info.BuildMs, info.LoadMs)))
+}
+
+func (d *devPrinter) ReloadFailed(err error) {
+	if d.json {
+		d.emit("error", map[string]any{"error": formatError(err, false)})
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(d.ios.ErrOut, "%s %s\n%s\n", d.cs.FailureIcon(), formatError(err, d.ios.ColorEnabled()), d.cs.Yellow("  still serving the last good build; save again to retry"))
+}
+
+func (d *devPrinter) Invocation(inv server.Invocation, logs []engine.Record) {
+	if d.json {
+		for _, r := range logs {
+			d.emit("log", r)
+		}
+		d.emit("invocation", struct {
+			server.Invocation
+			DurationMs float64 `json:"durationMs"`
+		}{inv, float64(inv.Duration.Microseconds()) / 1000})
+		return
+	}
+	cs := d.cs
+	status := cs.Green(fmt.Sprint(inv.Status))
+	if !inv.OK {
+		status = cs.Red(fmt.Sprint(inv.Status))
+	}
+	rid := inv.RequestID
+	if len(rid) > 8 {
+		rid = rid[:8]
+	}
+	line := fmt.Sprintf("%s %-4s %-20s %s %8s %s", cs.Gray(inv.Time.Format("15:04:05")), inv.Dialect, inv.Function, status,
+		fmt.Sprintf("%.1fms", float64(inv.Duration.Microseconds())/1000), cs.Gray(rid))
+	if inv.Identity != "" {
+		line += " " + cs.Gray(inv.Identity)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintln(d.ios.ErrOut, line)
+	for _, r := range logs {
+		d.logLine(d.ios.ErrOut, r, "    ")
+	}
+	if inv.Error != "" {
+		fmt.Fprintf(d.ios.ErrOut, "    %s\n", cs.Red(inv.Error))
+	}
+}
+
+func (d *devPrinter) Log(r engine.Record) {
+	if d.json {
+		d.emit("log", r)
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.logLine(d.ios.ErrOut, r, "  "+r.Function+" ")
+}
+
+func (d *devPrinter) logLine(w io.Writer, r engine.Record, prefix string) {
+	level := fmt.Sprintf("%-5s", r.Level)
+	switch r.Level {
+	case "error":
+		level = d.cs.Red(level)
+	case "warn":
+		level = d.cs.Yellow(level)
+	default:
+		level = d.cs.Gray(level)
+	}
+	msg := strings.ReplaceAll(r.Message, "\n", "\n"+prefix+"      ")
+	fmt.Fprintf(w, "%s%s %s\n", prefix, level, msg)
+}
+
+func shortList(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return strings.Join(items[:n], ", ") + fmt.Sprintf(" and %d more", len(items)-n)
+}
+
+var _ = time.Second

@@ -1,0 +1,512 @@
+package localrun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fnhq/fn/bundler"
+	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/project"
+	"github.com/fnhq/fn/server"
+)
+
+// DevOptions configure fn dev.
+type DevOptions struct {
+	Node        string
+	NodeVersion string
+	Host        string
+	Port        int    // 0 picks a free port
+	As          string // default identity for wx calls
+	Inspect     string // --inspect address for workers, empty for none
+	Events      DevEvents
+	// Debounce is how long the watcher waits for a burst of file events to end (default 10 ms).
+	Debounce time.Duration
+}
+
+// DevEvents receives what fn dev has to tell. Implementations print; localrun never does.
+type DevEvents interface {
+	Ready(DevInfo)
+	Reload(ReloadInfo)
+	ReloadFailed(err error)
+	Invocation(inv server.Invocation, logs []engine.Record)
+	Log(engine.Record)
+}
+
+// DevInfo is what the banner shows.
+type DevInfo struct {
+	URL           string          `json:"url"`
+	Port          int             `json:"port"`
+	Dialect       project.Dialect `json:"dialect"`
+	Functions     []string        `json:"functions"`
+	Identity      string          `json:"identity,omitempty"`
+	IdentityOpen  string          `json:"openid,omitempty"`
+	Endpoints     []string        `json:"endpoints"`
+	Keys          *Keys           `json:"keys,omitempty"`
+	KeysGenerated bool            `json:"keysGenerated,omitempty"`
+	StartupMs     float64         `json:"startupMs"`
+	LoadError     string          `json:"loadError,omitempty"`
+}
+
+// ReloadInfo describes one reload.
+type ReloadInfo struct {
+	Files    []string `json:"files"`    // changed files, relative to the project
+	Bundles  []string `json:"bundles"`  // bundles whose new code now serves
+	Full     bool     `json:"full"`     // fn.yaml, package.json or the lockfile changed: fresh workers
+	Fast     bool     `json:"fast"`     // reloaded inside the running workers
+	DetectMs float64  `json:"detectMs"` // first file event → reload start (the debounce)
+	BuildMs  float64  `json:"buildMs"`
+	LoadMs   float64  `json:"loadMs"`
+}
+
+// DevState is written to .fn/dev.json while fn dev runs, so that fn invoke and scripts find it.
+type DevState struct {
+	URL       string          `json:"url"`
+	Port      int             `json:"port"`
+	PID       int             `json:"pid"`
+	StartedAt time.Time       `json:"startedAt"`
+	Dialect   project.Dialect `json:"dialect"`
+	AppID     string          `json:"appId,omitempty"`
+	AppKey    string          `json:"appKey,omitempty"`
+	MasterKey string          `json:"masterKey,omitempty"`
+}
+
+// PortInUseError is a dev port that another process holds.
+type PortInUseError struct {
+	Addr string
+	Err  error
+}
+
+func (e *PortInUseError) Error() string { return fmt.Sprintf("port %s is already in use", e.Addr) }
+func (e *PortInUseError) Unwrap() error { return e.Err }
+
+// DevStatePath is where the dev state file lives.
+func DevStatePath(p *project.Project) string { return p.StatePath("dev.json") }
+
+// ReadDevState returns the state of a running fn dev of the project, if its process is alive.
+func ReadDevState(p *project.Project) (*DevState, bool) {
+	b, err := os.ReadFile(DevStatePath(p))
+	if err != nil {
+		return nil, false
+	}
+	var st DevState
+	if json.Unmarshal(b, &st) != nil || st.URL == "" || st.PID <= 0 {
+		return nil, false
+	}
+	if syscall.Kill(st.PID, 0) != nil {
+		return nil, false
+	}
+	return &st, true
+}
+
+// dev is one running fn dev.
+type dev struct {
+	o      DevOptions
+	mu     sync.Mutex // guards p, b, and reload state
+	p      *project.Project
+	b      *bundler.Bundler
+	e      *engine.Engine
+	keys   Keys
+	logs   *logGroups
+	gateMu sync.Mutex
+	gate   chan struct{} // closed while requests may pass; replaced while a reload is pending
+}
+
+// RunDev serves the project until ctx is cancelled, then shuts down gracefully: it stops accepting,
+// lets in-flight calls finish (bounded), stops every worker and removes .fn/dev.json.
+func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
+	start := time.Now()
+	if o.Debounce == 0 {
+		o.Debounce = 10 * time.Millisecond
+	}
+	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return &PortInUseError{Addr: addr, Err: err}
+		}
+		return err
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	host := o.Host
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	url := "http://" + net.JoinHostPort(host, strconv.Itoa(port))
+
+	d := &dev{o: o, p: p, logs: newLogGroups(o.Events)}
+	d.gate = make(chan struct{})
+	close(d.gate)
+	if p.Dialect == project.Lean {
+		keys, _, err := DevKeys(p)
+		if err != nil {
+			return err
+		}
+		d.keys = keys
+	}
+	entries, err := p.Entries()
+	if err != nil {
+		return err
+	}
+	d.b, err = bundler.New(bundler.Options{ProjectDir: p.Dir, OutDir: p.StatePath("dev"), Dialect: p.Dialect, Target: p.Runtime,
+		Mode: bundler.Dev, External: p.Build.External}, entries)
+	if err != nil {
+		return err
+	}
+	defer d.b.Dispose()
+	m, _, err := d.b.Build()
+	if err != nil {
+		// Serve what builds and keep watching: the next good save loads the rest.
+		o.Events.ReloadFailed(err)
+		m = &bundler.Manifest{}
+		for _, name := range d.b.Names() {
+			if good, _, err := d.b.Rebuild([]string{name}); err == nil {
+				m = good
+			}
+		}
+	}
+	env := map[string]string{}
+	if p.Dialect == project.WX {
+		env["TCB_CONTEXT_CNFG"] = `{"URL":"` + url + `/admin"}`
+	} else {
+		for k, v := range LeanEnv(d.keys, url) {
+			env[k] = v
+		}
+		env["LEANCLOUD_APP_PORT"] = strconv.Itoa(port)
+	}
+	d.e, err = engine.New(engine.Config{Node: o.Node, Dir: p.Dir, Dialect: p.Dialect, EnvID: p.EnvID, Env: env,
+		Logs: d.logs.record, FastReload: true, IdleTimeout: 10 * time.Minute, Inspect: o.Inspect})
+	if err != nil {
+		return err
+	}
+	defer d.e.Close(2 * time.Second)
+
+	srv := &http.Server{Handler: d.handler(url), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	_, loadErr := d.e.Load(ctx, d.bundles(m), engine.LoadOptions{})
+	state := DevState{URL: url, Port: port, PID: os.Getpid(), StartedAt: time.Now().UTC(), Dialect: p.Dialect}
+	if p.Dialect == project.Lean {
+		state.AppID, state.AppKey, state.MasterKey = d.keys.AppID, d.keys.AppKey, d.keys.MasterKey
+	}
+	if err := writeJSONFile(DevStatePath(p), state); err != nil {
+		return err
+	}
+	defer os.Remove(DevStatePath(p))
+
+	info := DevInfo{URL: url, Port: port, Dialect: p.Dialect, Functions: d.functionNames(), StartupMs: ms(time.Since(start))}
+	if loadErr != nil {
+		info.LoadError = loadErr.Error()
+	}
+	if p.Dialect == project.WX {
+		id, name, err := p.Identity(o.As)
+		if err != nil {
+			return err
+		}
+		info.Identity, info.IdentityOpen = name, id.OpenID
+		info.Endpoints = []string{"POST " + url + "/wx/functions/{name}", "POST " + url + "/admin (wx-server-sdk)"}
+	} else {
+		k := d.keys
+		info.Keys = &k
+		_, info.KeysGenerated, _ = DevKeys(p)
+		info.Endpoints = []string{"POST " + url + "/1.1/functions/{name}", "POST " + url + "/1.1/call/{name}",
+			"GET  " + url + "/1.1/functions/_ops/metadatas", "GET  " + url + "/__engine/1/ping"}
+	}
+	watcher, err := d.newWatcher()
+	if err != nil {
+		return err
+	}
+	watchErr := make(chan error, 1)
+	go func() { watchErr <- d.watch(ctx, watcher) }()
+	o.Events.Ready(info)
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return err
+	case err := <-watchErr:
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+		<-ctx.Done()
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(shutdown)
+	d.logs.flushAll()
+	return ctx.Err()
+}
+
+func (d *dev) bundles(m *bundler.Manifest) []engine.Bundle {
+	var out []engine.Bundle
+	for _, a := range m.Bundles {
+		out = append(out, engine.Bundle{Name: a.Name, File: d.p.StatePath("dev", a.File), Hash: a.Hash, Config: d.p.Function(a.Name)})
+	}
+	return out
+}
+
+func (d *dev) functionNames() []string {
+	names := d.e.Functions()
+	if d.p.Dialect == project.Lean {
+		var user []string
+		for _, n := range names {
+			if !strings.HasPrefix(n, "__") {
+				user = append(user, n)
+			}
+		}
+		return user
+	}
+	return names
+}
+
+// handler is the shared API plus the dev-only routes, behind the reload gate.
+func (d *dev) handler(url string) http.Handler {
+	api := server.New(server.Options{
+		Dialect:      d.p.Dialect,
+		Invoker:      d.e,
+		WXIdentity:   d.wxIdentity,
+		Keys:         server.LeanKeys{AppID: d.keys.AppID, AppKey: d.keys.AppKey, MasterKey: d.keys.MasterKey, HookKey: d.keys.HookKey},
+		Ping:         map[string]string{"runtime": "nodejs-" + d.o.NodeVersion, "version": leanengineVersion(d.p.Dir)},
+		OnInvocation: d.logs.invocation,
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /__fn/invoke/{name}", d.invokeDev)
+	mux.Handle("/", api)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.waitGate(r.Context())
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func (d *dev) waitGate(ctx context.Context) {
+	d.gateMu.Lock()
+	g := d.gate
+	d.gateMu.Unlock()
+	select {
+	case <-g:
+	case <-ctx.Done():
+	}
+}
+
+// holdRequests makes new requests wait until releaseRequests: from the first file event of a
+// save until its reload is done, so that the next request after a save gets the new code.
+func (d *dev) holdRequests() {
+	d.gateMu.Lock()
+	defer d.gateMu.Unlock()
+	select {
+	case <-d.gate:
+		d.gate = make(chan struct{})
+	default:
+	}
+}
+
+func (d *dev) releaseRequests() {
+	d.gateMu.Lock()
+	defer d.gateMu.Unlock()
+	select {
+	case <-d.gate:
+	default:
+		close(d.gate)
+	}
+}
+
+// wxIdentity resolves the caller of a wx request: X-WX-OPENID/APPID/UNIONID headers, or a named
+// identity in X-Fn-Identity, over the default identity (--as, or fn.yaml's).
+func (d *dev) wxIdentity(r *http.Request) (*engine.WXIdentity, string, error) {
+	d.mu.Lock()
+	p := d.p
+	d.mu.Unlock()
+	name := r.Header.Get("X-Fn-Identity")
+	if name == "" {
+		name = d.o.As
+	}
+	id, resolved, err := p.Identity(name)
+	if err != nil {
+		return nil, "", err
+	}
+	out := &engine.WXIdentity{OpenID: id.OpenID, AppID: id.AppID, UnionID: id.UnionID}
+	custom := false
+	if v := r.Header.Get("X-WX-OPENID"); v != "" {
+		out.OpenID, custom = v, true
+	}
+	if v := r.Header.Get("X-WX-APPID"); v != "" {
+		out.AppID, custom = v, true
+	}
+	if v := r.Header.Get("X-WX-UNIONID"); v != "" {
+		out.UnionID, custom = v, true
+	}
+	if custom {
+		resolved = out.OpenID
+	}
+	if resolved == "" {
+		resolved = out.OpenID
+	}
+	return out, resolved, nil
+}
+
+// DevInvokeResponse is what POST /__fn/invoke/{name} answers: the outcome plus the call's logs.
+type DevInvokeResponse struct {
+	Outcome
+	Logs []engine.Record `json:"logs"`
+}
+
+// invokeDev serves fn invoke against a running fn dev.
+func (d *dev) invokeDev(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var body struct {
+		Data     json.RawMessage `json:"data"`
+		Identity string          `json:"identity"`
+		Timeout  time.Duration   `json:"timeoutNs"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 20<<20)).Decode(&body); err != nil {
+		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	d.mu.Lock()
+	p := d.p
+	d.mu.Unlock()
+	out := &Outcome{Function: name, Dialect: p.Dialect}
+	var rid string
+	switch p.Dialect {
+	case project.WX:
+		if !contains(d.e.Functions(), name) {
+			known := d.e.Functions()
+			writeJSONResponse(w, http.StatusNotFound, map[string]any{"error": (&UnknownFunctionError{Name: name, Known: known}).Error()})
+			return
+		}
+		id, resolved, err := p.Identity(body.Identity)
+		if err != nil {
+			writeJSONResponse(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+			return
+		}
+		out.Identity, out.MemoryMB = resolved, p.Function(name).Memory
+		rid = engine.NewRequestID()
+		d.logs.capture(rid)
+		res := d.e.InvokeWX(r.Context(), engine.WXRequest{Function: name, Data: body.Data, UserInfo: true, Source: "wx_client", RequestID: rid,
+			Identity: &engine.WXIdentity{OpenID: id.OpenID, AppID: id.AppID, UnionID: id.UnionID}, Timeout: body.Timeout})
+		out.RequestID, out.Result, out.Error, out.DurationMs = res.RequestID, res.Value, res.Err, ms(res.Duration)
+		d.logs.invocation(server.Invocation{Time: time.Now(), Dialect: "wx", Function: name, Status: statusOf(res.Err), OK: res.Err == nil,
+			Duration: res.Duration, RequestID: rid, Identity: resolved, Error: errText(res.Err)})
+	case project.Lean:
+		if body.Identity != "" {
+			writeJSONResponse(w, http.StatusBadRequest, map[string]any{"error": "calling lean functions as a user (--as) needs the LeanStorage emulation, which this version of fn does not have yet"})
+			return
+		}
+		out.MemoryMB = p.Function(project.LeanBundleName).Memory
+		rid = engine.NewRequestID()
+		d.logs.capture(rid)
+		res := d.e.InvokeLean(r.Context(), engine.LeanRequest{Kind: engine.LeanFunction, Name: name, Params: body.Data, RemoteAddress: "127.0.0.1",
+			RequestID: rid, Timeout: body.Timeout, Master: true})
+		leanOutcome(out, res)
+		d.logs.invocation(server.Invocation{Time: time.Now(), Dialect: "lean", Function: name, Status: res.Status, OK: res.Status == 200,
+			Duration: res.Duration, RequestID: rid, Error: errText(out.Error)})
+	}
+	writeJSONResponse(w, http.StatusOK, DevInvokeResponse{Outcome: *out, Logs: d.logs.captured(rid)})
+}
+
+func statusOf(fe *engine.FunctionError) int {
+	if fe == nil {
+		return 200
+	}
+	return 500
+}
+
+func errText(fe *engine.FunctionError) string {
+	if fe == nil {
+		return ""
+	}
+	return fe.Message
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func writeJSONResponse(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeJSONFile(path string, v any) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(v, "", "  ")
+	tmp := path + ".tmp-" + hexID()
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// leanengineVersion reads the installed leanengine's version for the ping endpoint.
+func leanengineVersion(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, "node_modules", "leanengine", "package.json"))
+	if err != nil {
+		return "unknown"
+	}
+	var pkg struct {
+		Version string `json:"version"`
+	}
+	json.Unmarshal(b, &pkg)
+	return pkg.Version
+}
+
+// leanOutcome fills an Outcome from a LeanEngine answer.
+func leanOutcome(out *Outcome, res *engine.LeanResult) {
+	out.RequestID, out.Status, out.Body, out.DurationMs = res.RequestID, res.Status, res.Body, ms(res.Duration)
+	if res.Status == http.StatusOK {
+		var ok struct {
+			Result json.RawMessage `json:"result"`
+		}
+		json.Unmarshal(res.Body, &ok)
+		out.Result = ok.Result
+		if out.Result == nil {
+			out.Result = json.RawMessage("null")
+		}
+		return
+	}
+	var body struct {
+		Code  int    `json:"code"`
+		Error string `json:"error"`
+	}
+	json.Unmarshal(res.Body, &body)
+	stack := ""
+	kind := engine.KindException
+	if res.Err != nil {
+		stack = res.Err.Stack
+		if res.Err.Kind != "" {
+			kind = res.Err.Kind
+		}
+	}
+	out.Error = &engine.FunctionError{Kind: kind, Message: fmt.Sprintf("%d %s (code %d)", res.Status, body.Error, body.Code), Stack: stack}
+}
+
+// sortedKeys lists a set's keys in order.
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -502,3 +502,26 @@ func childNodes(pid int) []int {
 	}
 	return out
 }
+
+func TestDevInspectPassesTheInspectorToWorkers(t *testing.T) {
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "fn.yaml", "name: insp\ndialect: wx\n")
+	testutil.WriteFile(t, dir, "functions/hi/index.js", "exports.main = async () => 'hi'\n")
+	d := startDev(t, dir, "--inspect=127.0.0.1:0")
+	if status, _ := post(t, d.url+"/wx/functions/hi", nil, `{}`); status != 200 {
+		t.Fatalf("call: %d", status)
+	}
+	d.waitEvent("log", 10*time.Second, func(ev map[string]any) bool {
+		return strings.HasPrefix(fmt.Sprint(ev["message"]), "Debugger listening on ws://127.0.0.1:")
+	})
+	// a failing function through fn invoke against dev exits 1 with the error
+	testutil.WriteFile(t, dir, "functions/bad/index.js", "exports.main = async () => { throw new Error('nope') }\n")
+	testutil.Eventually(t, 5*time.Second, "the new function", func() bool {
+		status, _ := post(t, d.url+"/wx/functions/bad", nil, `{}`)
+		return status == 500
+	})
+	r := fn(t, dir, "invoke", "bad")
+	if r.code != ExitFailure || !strings.Contains(r.err, "bad failed: nope") || !strings.Contains(r.err, "functions/bad/index.js:1:") {
+		t.Fatalf("fn invoke of a failing function against dev: %d\n%s", r.code, r.err)
+	}
+}

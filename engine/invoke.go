@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,7 +79,7 @@ func NewRequestID() string {
 
 // wxEnv builds the per-invocation environment the real wx-server-sdk reads, and the context's
 // environ string (K=V pairs joined by ';').
-func (e *Engine) wxEnv(req *WXRequest) (map[string]string, string) {
+func (e *Engine) wxEnv(req *WXRequest) (json.RawMessage, string) {
 	type kv struct{ k, v string }
 	var wx []kv
 	ip := req.ClientIP
@@ -122,13 +123,30 @@ func (e *Engine) wxEnv(req *WXRequest) (map[string]string, string) {
 		kv{"SCF_NAMESPACE", e.cfg.EnvID},
 		kv{"TCB_CONTEXT_KEYS", "TCB_ENV,TCB_SEQID,TRIGGER_SRC,TCB_SOURCE"},
 	)
-	env := make(map[string]string, len(all))
-	pairs := make([]string, len(all))
+	// Encoded by hand: this runs on every call, and encoding/json would sort a map's keys.
+	env := make([]byte, 0, 512)
+	var environ strings.Builder
+	env = append(env, '{')
 	for i, p := range all {
-		env[p.k] = p.v
-		pairs[i] = p.k + "=" + p.v
+		if i > 0 {
+			env = append(env, ',')
+			environ.WriteByte(';')
+		}
+		env = strconv.AppendQuote(env, p.k)
+		env = append(env, ':')
+		env = appendJSONString(env, p.v)
+		environ.WriteString(p.k)
+		environ.WriteByte('=')
+		environ.WriteString(p.v)
 	}
-	return env, strings.Join(pairs, ";")
+	env = append(env, '}')
+	return env, environ.String()
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s)
+	return append(dst, b...)
 }
 
 // wxEvent merges userInfo into the caller's data object.

@@ -32,7 +32,7 @@ type message struct {
 	Fn        string            `json:"fn,omitempty"`
 	RID       string            `json:"rid,omitempty"`
 	Event     json.RawMessage   `json:"event,omitempty"`
-	Env       map[string]string `json:"env,omitempty"`
+	Env       json.RawMessage   `json:"env,omitempty"` // a JSON object, encoded in order by wxEnv
 	Environ   string            `json:"environ,omitempty"`
 	Namespace string            `json:"namespace,omitempty"`
 	TimeoutMs int64             `json:"timeoutMs,omitempty"`

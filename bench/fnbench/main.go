@@ -44,6 +44,9 @@ func main() {
 	if *only == "" || *only == "engine" {
 		engineBench(nm, *n)
 	}
+	if *only == "" || *only == "dev" {
+		devBench(fnPath, nm)
+	}
 }
 
 func numCPU() int {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"strconv"
 	"sync"
 	"time"
 
@@ -94,7 +95,13 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	if err != nil {
 		return err
 	}
-	pr := &devPrinter{ios: opts.f.IO, cs: opts.f.IO.Colors(), json: opts.f.Global.JSON, verbose: opts.f.Global.Verbose, dir: p.Dir}
+	// Request-log lines are batched: one write per 10 ms instead of one per request, which
+	// matters under load (a write to a terminal or pipe is a system call).
+	out := newBatchWriter(opts.f.IO.Out, 10*time.Millisecond)
+	errOut := newBatchWriter(opts.f.IO.ErrOut, 10*time.Millisecond)
+	defer out.Close()
+	defer errOut.Close()
+	pr := &devPrinter{ios: opts.f.IO, out: out, errOut: errOut, cs: opts.f.IO.Colors(), json: opts.f.Global.JSON, verbose: opts.f.Global.Verbose, dir: p.Dir}
 	err = localrun.RunDev(ctx, p, localrun.DevOptions{Node: node.Path, NodeVersion: node.Version, Host: opts.Host, Port: opts.Port,
 		As: opts.As, Inspect: opts.Inspect, Events: pr})
 	var inUse *localrun.PortInUseError
@@ -110,6 +117,8 @@ func runDev(ctx context.Context, opts *devOptions) error {
 // devPrinter renders fn dev's events: coloured lines on stderr, or NDJSON on stdout with --json.
 type devPrinter struct {
 	ios     *iostreams.IOStreams
+	out     io.Writer
+	errOut  io.Writer
 	cs      *iostreams.ColorScheme
 	json    bool
 	verbose bool
@@ -119,13 +128,18 @@ type devPrinter struct {
 
 func (d *devPrinter) emit(event string, v any) {
 	b, _ := json.Marshal(v)
-	var m map[string]any
-	json.Unmarshal(b, &m)
-	m["event"] = event
-	out, _ := json.Marshal(m)
+	line := make([]byte, 0, len(b)+24)
+	line = append(line, `{"event":`...)
+	line = strconv.AppendQuote(line, event)
+	if len(b) > 2 {
+		line = append(line, ',')
+		line = append(line, b[1:]...)
+	} else {
+		line = append(line, '}')
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.ios.Out.Write(append(out, '\n'))
+	d.out.Write(append(line, '\n'))
 }
 
 func (d *devPrinter) Ready(info localrun.DevInfo) {
@@ -134,7 +148,7 @@ func (d *devPrinter) Ready(info localrun.DevInfo) {
 		return
 	}
 	cs := d.cs
-	w := d.ios.ErrOut
+	w := d.errOut
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	fmt.Fprintf(w, "%s %s · %s · %s %s\n", cs.Bold("fn dev"), info.Dialect, cs.Cyan(info.URL), cs.Gray(fmt.Sprintf("ready in %.0f ms", info.StartupMs)), "")
@@ -173,7 +187,7 @@ func (d *devPrinter) Reload(info localrun.ReloadInfo) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	fmt.Fprintf(d.ios.ErrOut, "%s %s → %s %s %s\n", d.cs.Cyan("↻"), shortList(info.Files, 3), what, kind,
+	fmt.Fprintf(d.errOut, "%s %s → %s %s %s\n", d.cs.Cyan("↻"), shortList(info.Files, 3), what, kind,
 		d.cs.Gray(fmt.Sprintf("(detect %.1f ms · build %.1f ms · load %.1f ms)", info.DetectMs, info.BuildMs, info.LoadMs)))
 }
 
@@ -184,7 +198,7 @@ func (d *devPrinter) ReloadFailed(err error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	fmt.Fprintf(d.ios.ErrOut, "%s %s\n%s\n", d.cs.FailureIcon(), formatError(err, d.ios.ColorEnabled()), d.cs.Yellow("  still serving the last good build; save again to retry"))
+	fmt.Fprintf(d.errOut, "%s %s\n%s\n", d.cs.FailureIcon(), formatError(err, d.ios.ColorEnabled()), d.cs.Yellow("  still serving the last good build; save again to retry"))
 }
 
 func (d *devPrinter) Invocation(inv server.Invocation, logs []engine.Record) {
@@ -214,12 +228,12 @@ func (d *devPrinter) Invocation(inv server.Invocation, logs []engine.Record) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	fmt.Fprintln(d.ios.ErrOut, line)
+	fmt.Fprintln(d.errOut, line)
 	for _, r := range logs {
-		d.logLine(d.ios.ErrOut, r, "    ")
+		d.logLine(d.errOut, r, "    ")
 	}
 	if inv.Error != "" {
-		fmt.Fprintf(d.ios.ErrOut, "    %s\n", cs.Red(inv.Error))
+		fmt.Fprintf(d.errOut, "    %s\n", cs.Red(inv.Error))
 	}
 }
 
@@ -230,7 +244,7 @@ func (d *devPrinter) Log(r engine.Record) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.logLine(d.ios.ErrOut, r, "  "+r.Function+" ")
+	d.logLine(d.errOut, r, "  "+r.Function+" ")
 }
 
 func (d *devPrinter) logLine(w io.Writer, r engine.Record, prefix string) {
@@ -254,4 +268,46 @@ func shortList(items []string, n int) string {
 	return strings.Join(items[:n], ", ") + fmt.Sprintf(" and %d more", len(items)-n)
 }
 
-var _ = time.Second
+// batchWriter collects writes and flushes them at most every interval (and on Close).
+type batchWriter struct {
+	mu    sync.Mutex
+	w     io.Writer
+	buf   []byte
+	timer *time.Timer
+	every time.Duration
+}
+
+func newBatchWriter(w io.Writer, every time.Duration) *batchWriter {
+	return &batchWriter{w: w, every: every}
+}
+
+func (b *batchWriter) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if b.timer == nil {
+		b.timer = time.AfterFunc(b.every, b.flush)
+	}
+	return len(p), nil
+}
+
+func (b *batchWriter) flush() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.buf) > 0 {
+		b.w.Write(b.buf)
+		b.buf = b.buf[:0]
+	}
+	b.timer = nil
+}
+
+// Close writes what is left.
+func (b *batchWriter) Close() error {
+	b.mu.Lock()
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	b.mu.Unlock()
+	b.flush()
+	return nil
+}

@@ -29,14 +29,14 @@ type message struct {
 	Dialect string `json:"dialect,omitempty"`
 
 	// invoke (wx)
-	Fn        string            `json:"fn,omitempty"`
-	RID       string            `json:"rid,omitempty"`
-	Event     json.RawMessage   `json:"event,omitempty"`
-	Env       json.RawMessage   `json:"env,omitempty"` // a JSON object, encoded in order by wxEnv
-	Environ   string            `json:"environ,omitempty"`
-	Namespace string            `json:"namespace,omitempty"`
-	TimeoutMs int64             `json:"timeoutMs,omitempty"`
-	MemoryMB  int               `json:"memoryMB,omitempty"`
+	Fn        string          `json:"fn,omitempty"`
+	RID       string          `json:"rid,omitempty"`
+	Event     json.RawMessage `json:"event,omitempty"`
+	Env       json.RawMessage `json:"env,omitempty"` // a JSON object, encoded in order by wxEnv
+	Environ   string          `json:"environ,omitempty"`
+	Namespace string          `json:"namespace,omitempty"`
+	TimeoutMs int64           `json:"timeoutMs,omitempty"`
+	MemoryMB  int             `json:"memoryMB,omitempty"`
 
 	// invoke (lean)
 	Kind          string          `json:"kind,omitempty"`

@@ -133,6 +133,7 @@ hot reload, and then on a runtime you host yourself.`,
 		newCmdBuild(f, nil),
 		newCmdInvoke(f, nil),
 		newCmdDev(f, nil),
+		newCmdTimers(f),
 		newCmdDoctor(f, nil),
 		newCmdVersion(f, nil),
 	)

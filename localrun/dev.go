@@ -33,6 +33,9 @@ type DevOptions struct {
 	Events      DevEvents
 	// Debounce is how long the watcher waits for a burst of file events to end (default 10 ms).
 	Debounce time.Duration
+	// NoTimers turns the project's timers off; TimerTimeout overrides their 15 s deadline (tests).
+	NoTimers     bool
+	TimerTimeout time.Duration
 }
 
 // DevEvents receives what fn dev has to tell. Implementations print; localrun never does.
@@ -119,6 +122,7 @@ type dev struct {
 	e      *engine.Engine
 	keys   Keys
 	logs   *logGroups
+	timers *scheduler // nil with --no-timers
 	gateMu sync.Mutex
 	gate   chan struct{} // closed while requests may pass; replaced while a reload is pending
 }
@@ -193,7 +197,14 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	}
 	defer d.e.Close(2 * time.Second)
 
-	srv := &http.Server{Handler: d.handler(url), ReadHeaderTimeout: 10 * time.Second}
+	if !o.NoTimers {
+		timeout := o.TimerTimeout
+		if timeout == 0 {
+			timeout = TimerTimeout
+		}
+		d.timers = newScheduler(d, timeout)
+	}
+	srv := &http.Server{Handler: d.handler(ctx, url), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
@@ -224,6 +235,10 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		_, info.KeysGenerated, _ = DevKeys(p)
 		info.Endpoints = []string{"POST " + url + "/1.1/functions/{name}", "POST " + url + "/1.1/call/{name}",
 			"GET  " + url + "/1.1/functions/_ops/metadatas", "GET  " + url + "/__engine/1/ping"}
+	}
+	if d.timers != nil {
+		d.checkTimerFunctions()
+		go d.timers.run(ctx)
 	}
 	watcher, err := d.newWatcher()
 	if err != nil {
@@ -273,7 +288,7 @@ func (d *dev) functionNames() []string {
 }
 
 // handler is the shared API plus the dev-only routes, behind the reload gate.
-func (d *dev) handler(url string) http.Handler {
+func (d *dev) handler(ctx context.Context, url string) http.Handler {
 	api := server.New(server.Options{
 		Dialect:      d.p.Dialect,
 		Invoker:      d.e,
@@ -284,6 +299,15 @@ func (d *dev) handler(url string) http.Handler {
 	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /__fn/invoke/{name}", d.invokeDev)
+	if d.timers != nil {
+		th := d.timers.handler(ctx)
+		mux.Handle("/__fn/timers", th)
+		mux.Handle("/__fn/timers/", th)
+	} else {
+		mux.HandleFunc("/__fn/timers/", func(w http.ResponseWriter, r *http.Request) {
+			writeJSONResponse(w, http.StatusConflict, map[string]string{"error": "timers are off in this fn dev (--no-timers)"})
+		})
+	}
 	mux.Handle("/", api)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.waitGate(r.Context())
@@ -415,6 +439,20 @@ func (d *dev) invokeDev(w http.ResponseWriter, r *http.Request) {
 			Duration: res.Duration, RequestID: rid, Error: errText(out.Error)})
 	}
 	writeJSONResponse(w, http.StatusOK, DevInvokeResponse{Outcome: *out, Logs: d.logs.captured(rid)})
+}
+
+// checkTimerFunctions reports timers whose lean function is not defined (wx timers are checked
+// when fn.yaml loads).
+func (d *dev) checkTimerFunctions() {
+	if d.p.Dialect != project.Lean {
+		return
+	}
+	known := d.e.Functions()
+	for _, t := range d.p.Timers {
+		if !contains(known, t.Function) {
+			d.o.Events.ReloadFailed(fmt.Errorf("fn.yaml: timers.%s.function: unknown function %q (the cloud code does not define it)", t.Name, t.Function))
+		}
+	}
 }
 
 func statusOf(fe *engine.FunctionError) int {

@@ -193,6 +193,9 @@ func (d *dev) reload(ctx context.Context, paths []string, detect time.Duration) 
 		d.p, d.b = p2, b2
 		d.mu.Unlock()
 		old.Dispose()
+		if d.timers != nil {
+			d.timers.reset(p2)
+		}
 	} else {
 		entries, err := d.p.Entries()
 		if err != nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/fnhq/fn/cron"
 )
 
 // The project file is decoded from the YAML node tree rather than through viper: viper folds keys
@@ -469,6 +471,11 @@ func (d *decoder) timer(n *yaml.Node, field string) Timer {
 			t.Function = d.str(v, f)
 		case "cron":
 			t.Cron = d.str(v, f)
+			if t.Cron != "" {
+				if _, err := cron.Parse(t.Cron); err != nil {
+					d.fail(v, f, "%s", err)
+				}
+			}
 		case "interval":
 			if s, ok := d.integer(v, f); ok {
 				if s < 1 {

@@ -1,0 +1,303 @@
+package localrun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/fnhq/fn/cron"
+	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/project"
+	"github.com/fnhq/fn/server"
+)
+
+// TimerTimeout is a timer invocation's deadline, as on LeanEngine.
+const TimerTimeout = 15 * time.Second
+
+// ShortCircuitAfter is how many timeouts in a row stop a timer until it is re-enabled or the
+// project is reloaded.
+const ShortCircuitAfter = 3
+
+// The platform's words, logged as they are.
+const (
+	TimedOutMessage       = "timerAction timed-out and no fallback available."
+	ShortCircuitedMessage = "timerAction short-circuited and no fallback available."
+)
+
+// TimerStatus is one timer as GET /__fn/timers reports it.
+type TimerStatus struct {
+	Name           string    `json:"name"`
+	Function       string    `json:"function"`
+	Cron           string    `json:"cron,omitempty"`
+	Interval       int       `json:"interval,omitempty"`
+	Enabled        bool      `json:"enabled"`
+	ShortCircuited bool      `json:"shortCircuited"`
+	Running        bool      `json:"running"`
+	Next           time.Time `json:"next,omitempty"`
+}
+
+type timerState struct {
+	t              project.Timer
+	expr           *cron.Expression
+	enabled        bool
+	running        bool
+	timeouts       int
+	shortCircuited bool
+	next           time.Time
+}
+
+// scheduler fires a project's timers on their real schedule.
+type scheduler struct {
+	d       *dev
+	timeout time.Duration
+	mu      sync.Mutex
+	loc     *time.Location
+	timers  map[string]*timerState
+	wake    chan struct{}
+	now     func() time.Time
+}
+
+func newScheduler(d *dev, timeout time.Duration) *scheduler {
+	s := &scheduler{d: d, timeout: timeout, wake: make(chan struct{}, 1), now: time.Now}
+	s.reset(d.p)
+	return s
+}
+
+// reset takes the project's timers anew (start-up and every fn.yaml change): short-circuits clear.
+func (s *scheduler) reset(p *project.Project) {
+	loc, err := time.LoadLocation(p.Timezone)
+	if err != nil {
+		loc = time.Local
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.timers
+	s.loc = loc
+	s.timers = map[string]*timerState{}
+	now := s.now()
+	for _, t := range p.Timers {
+		ts := &timerState{t: t, enabled: true}
+		if prev, ok := old[t.Name]; ok {
+			ts.enabled, ts.running = prev.enabled, prev.running
+		}
+		if t.Cron != "" {
+			ts.expr, _ = cron.Parse(t.Cron) // validated when the project loaded
+		}
+		ts.next = s.nextAfter(ts, now)
+		s.timers[t.Name] = ts
+	}
+	s.poke()
+}
+
+func (s *scheduler) nextAfter(ts *timerState, t time.Time) time.Time {
+	if ts.expr != nil {
+		return ts.expr.Next(t, s.loc)
+	}
+	return t.Add(time.Duration(ts.t.Interval) * time.Second)
+}
+
+func (s *scheduler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run fires timers until ctx ends.
+func (s *scheduler) run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		var earliest time.Time
+		for _, ts := range s.timers {
+			if ts.enabled && !ts.next.IsZero() && (earliest.IsZero() || ts.next.Before(earliest)) {
+				earliest = ts.next
+			}
+		}
+		s.mu.Unlock()
+		wait := time.Hour
+		if !earliest.IsZero() {
+			wait = time.Until(earliest)
+		}
+		timer.Reset(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+			continue
+		case <-timer.C:
+		}
+		s.fireDue(ctx)
+	}
+}
+
+func (s *scheduler) fireDue(ctx context.Context) {
+	now := s.now()
+	s.mu.Lock()
+	var due []*timerState
+	for _, ts := range s.timers {
+		if ts.enabled && !ts.next.IsZero() && !ts.next.After(now) {
+			due = append(due, ts)
+			ts.next = s.nextAfter(ts, now)
+		}
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].t.Name < due[j].t.Name })
+	s.mu.Unlock()
+	for _, ts := range due {
+		s.fire(ctx, ts, now)
+	}
+}
+
+// ErrTimerRunning is returned by a manual trigger while the timer's previous run goes on.
+var ErrTimerRunning = errors.New("the timer's previous run is still going")
+
+// fire starts one run of a timer unless it is short-circuited or still running.
+func (s *scheduler) fire(ctx context.Context, ts *timerState, at time.Time) error {
+	s.mu.Lock()
+	name := ts.t.Name
+	if ts.shortCircuited {
+		s.mu.Unlock()
+		s.note(ts, "error", ShortCircuitedMessage)
+		return nil
+	}
+	if ts.running {
+		s.mu.Unlock()
+		s.note(ts, "warn", fmt.Sprintf("timer %s: the run due at %s was skipped: the previous run is still going", name, at.In(s.loc).Format("15:04:05")))
+		return ErrTimerRunning
+	}
+	ts.running = true
+	s.mu.Unlock()
+	go s.invoke(ctx, ts, at)
+	return nil
+}
+
+func (s *scheduler) note(ts *timerState, level, msg string) {
+	s.d.o.Events.Log(engine.Record{Time: time.Now(), Level: level, Function: ts.t.Function, Message: msg, Stream: "fn"})
+}
+
+// invoke runs the timer's function as a normal invocation with the timer's 15 s deadline.
+func (s *scheduler) invoke(ctx context.Context, ts *timerState, at time.Time) {
+	rid := engine.NewRequestID()
+	var timedOut bool
+	inv := server.Invocation{Time: time.Now(), Function: ts.t.Function, RequestID: rid, Identity: "timer " + ts.t.Name}
+	params := ts.t.Params
+	switch s.d.p.Dialect {
+	case project.WX:
+		// the event a CloudBase timer trigger sends
+		ev, _ := json.Marshal(map[string]string{"Type": "Timer", "TriggerName": ts.t.Name, "Time": at.UTC().Format(time.RFC3339), "Message": params})
+		res := s.d.e.InvokeWX(ctx, engine.WXRequest{Function: ts.t.Function, Data: ev, Trigger: "timer", Source: "wx_trigger",
+			RequestID: rid, Timeout: s.timeout})
+		inv.Dialect, inv.Duration, inv.OK, inv.Status = "wx", res.Duration, res.Err == nil, 200
+		if res.Err != nil {
+			inv.Status, inv.Error = 500, res.Err.Message
+			timedOut = res.Err.Kind == engine.KindTimeout
+		}
+	case project.Lean:
+		if params == "" {
+			params = "{}"
+		}
+		res := s.d.e.InvokeLean(ctx, engine.LeanRequest{Kind: engine.LeanFunction, Name: ts.t.Function, Params: json.RawMessage(params),
+			RequestID: rid, Timeout: s.timeout, HookKeyOK: true, Master: true, RemoteAddress: "127.0.0.1"})
+		inv.Dialect, inv.Duration, inv.Status, inv.OK = "lean", res.Duration, res.Status, res.Status == http.StatusOK
+		if !inv.OK {
+			var e struct {
+				Error string `json:"error"`
+			}
+			json.Unmarshal(res.Body, &e)
+			inv.Error = e.Error
+			timedOut = res.Err != nil && res.Err.Kind == engine.KindTimeout
+		}
+	}
+	s.d.logs.invocation(inv)
+	s.mu.Lock()
+	ts.running = false
+	if timedOut {
+		ts.timeouts++
+		if ts.timeouts >= ShortCircuitAfter {
+			ts.shortCircuited = true
+		}
+	} else {
+		ts.timeouts = 0
+	}
+	s.mu.Unlock()
+	if timedOut {
+		s.note(ts, "error", TimedOutMessage)
+	}
+}
+
+// status lists the timers.
+func (s *scheduler) status() []TimerStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]TimerStatus, 0, len(s.timers))
+	for _, ts := range s.timers {
+		st := TimerStatus{Name: ts.t.Name, Function: ts.t.Function, Cron: ts.t.Cron, Interval: ts.t.Interval, Enabled: ts.enabled,
+			ShortCircuited: ts.shortCircuited, Running: ts.running}
+		if ts.enabled && !ts.shortCircuited {
+			st.Next = ts.next
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// ErrUnknownTimer names a timer the project does not have.
+type ErrUnknownTimer struct{ Name string }
+
+func (e *ErrUnknownTimer) Error() string { return fmt.Sprintf("no timer named %q in fn.yaml", e.Name) }
+
+// control enables, disables or triggers a timer.
+func (s *scheduler) control(ctx context.Context, name, action string) error {
+	s.mu.Lock()
+	ts, ok := s.timers[name]
+	if !ok {
+		s.mu.Unlock()
+		return &ErrUnknownTimer{Name: name}
+	}
+	switch action {
+	case "enable":
+		ts.enabled, ts.shortCircuited, ts.timeouts = true, false, 0
+		ts.next = s.nextAfter(ts, s.now())
+	case "disable":
+		ts.enabled = false
+	case "trigger":
+		s.mu.Unlock()
+		return s.fire(ctx, ts, s.now())
+	}
+	s.mu.Unlock()
+	s.poke()
+	return nil
+}
+
+// handler serves the dev-only timer routes.
+func (s *scheduler) handler(ctx context.Context) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /__fn/timers", func(w http.ResponseWriter, r *http.Request) {
+		writeJSONResponse(w, http.StatusOK, s.status())
+	})
+	mux.HandleFunc("POST /__fn/timers/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		action := r.PathValue("action")
+		if action != "enable" && action != "disable" && action != "trigger" {
+			writeJSONResponse(w, http.StatusNotFound, map[string]string{"error": "unknown timer action " + action})
+			return
+		}
+		err := s.control(ctx, r.PathValue("name"), action)
+		var unknown *ErrUnknownTimer
+		switch {
+		case errors.As(err, &unknown):
+			writeJSONResponse(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+		case errors.Is(err, ErrTimerRunning):
+			writeJSONResponse(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		default:
+			writeJSONResponse(w, http.StatusOK, map[string]string{"result": "ok"})
+		}
+	})
+	return mux
+}

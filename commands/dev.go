@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,8 +24,8 @@ import (
 type devOptions struct {
 	f *Factory
 
-	Host    string
-	Port    int
+	Host     string
+	Port     int
 	As       string
 	Inspect  string
 	NoTimers bool

@@ -27,7 +27,7 @@ type recorder struct {
 
 func newRecorder() *recorder { return &recorder{ready: make(chan struct{})} }
 
-func (r *recorder) Ready(i DevInfo) { r.mu.Lock(); r.url = i.URL; r.mu.Unlock(); close(r.ready) }
+func (r *recorder) Ready(i DevInfo)   { r.mu.Lock(); r.url = i.URL; r.mu.Unlock(); close(r.ready) }
 func (r *recorder) Reload(ReloadInfo) {}
 func (r *recorder) ReloadFailed(err error) {
 	r.mu.Lock()
@@ -95,7 +95,7 @@ func runDev(t *testing.T, files map[string]string, o DevOptions) (*recorder, *de
 
 func TestTimersFireOnScheduleWithTimerTrigger(t *testing.T) {
 	rec, _ := runDev(t, map[string]string{
-		"fn.yaml": "name: tm\ndialect: wx\ntimers:\n  tick:\n    function: tick\n    cron: '* * * * * ?'\n    params: {hello: timer}\n  every2:\n    function: tick\n    interval: 2\n",
+		"fn.yaml":                 "name: tm\ndialect: wx\ntimers:\n  tick:\n    function: tick\n    cron: '* * * * * ?'\n    params: {hello: timer}\n  every2:\n    function: tick\n    interval: 2\n",
 		"functions/tick/index.js": "exports.main = async (event) => { console.log('tick', process.env.TRIGGER_SRC, event.Type, event.TriggerName, event.Message); return 1 }\n",
 	}, DevOptions{})
 	testutil.Eventually(t, 8*time.Second, "three runs of the every-second timer", func() bool { return len(rec.timerRuns("tick")) >= 3 })
@@ -117,7 +117,7 @@ func TestTimersFireOnScheduleWithTimerTrigger(t *testing.T) {
 
 func TestTimerTimeoutsShortCircuitAndOverlap(t *testing.T) {
 	rec, _ := runDev(t, map[string]string{
-		"fn.yaml": "name: tm\ndialect: lean\ntimers:\n  slow:\n    function: slow\n    cron: '* * * * * ?'\n",
+		"fn.yaml":  "name: tm\ndialect: lean\ntimers:\n  slow:\n    function: slow\n    cron: '* * * * * ?'\n",
 		"cloud.js": "const AV = require('leanengine')\nAV.Cloud.define('slow', () => new Promise(() => {}))\n",
 	}, DevOptions{TimerTimeout: 1500 * time.Millisecond})
 	// every second a run is due while the previous one (1.5 s) still goes: skipped and logged
@@ -140,7 +140,7 @@ func TestTimerTimeoutsShortCircuitAndOverlap(t *testing.T) {
 
 func TestTimerControlRoutes(t *testing.T) {
 	rec, _ := runDev(t, map[string]string{
-		"fn.yaml": "name: tm\ndialect: wx\ntimers:\n  daily:\n    function: job\n    cron: '0 0 3 * * ?'\n",
+		"fn.yaml":                "name: tm\ndialect: wx\ntimers:\n  daily:\n    function: job\n    cron: '0 0 3 * * ?'\n",
 		"functions/job/index.js": "exports.main = async () => 'done'\n",
 	}, DevOptions{})
 	post := func(path string) int {

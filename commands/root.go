@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -65,6 +66,13 @@ func Main() ExitCode {
 		fmt.Fprintln(os.Stderr, "fn: interrupted twice, exiting now")
 		os.Exit(int(ExitInterrupted))
 	}()
+	if path := os.Getenv("FN_CPUPROFILE"); path != "" {
+		// for profiling fn itself: FN_CPUPROFILE=cpu.out fn dev …
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
 	code := Run(ctx, os.Args[1:], iostreams.System())
 	select {
 	case <-interrupted:

@@ -172,3 +172,15 @@ func TestTimerControlRoutes(t *testing.T) {
 		t.Fatalf("status after disable: %+v", st)
 	}
 }
+
+func TestLeanTimerWithUnknownFunctionIsReported(t *testing.T) {
+	rec, _ := runDev(t, map[string]string{
+		"fn.yaml":  "name: tm\ndialect: lean\ntimers:\n  ghost:\n    function: nothere\n    interval: 3600\n",
+		"cloud.js": "const AV = require('leanengine')\nAV.Cloud.define('hello', () => 'hi')\n",
+	}, DevOptions{})
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.fails) != 1 || !strings.Contains(rec.fails[0].Error(), `fn.yaml: timers.ghost.function: unknown function "nothere"`) {
+		t.Fatalf("reported: %v", rec.fails)
+	}
+}

@@ -47,7 +47,13 @@ func load(url string, c int, d time.Duration) (float64, stats, int) {
 			bad := 0
 			for time.Now().Before(deadline) {
 				start := time.Now()
-				resp, err := client.Post(url, "application/json", strings.NewReader(`{"n":1}`))
+				req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"n":1}`))
+				req.Header.Set("Content-Type", "application/json")
+				if strings.HasSuffix(url, "?") { // LeanEngine: app id and key
+					req.Header.Set("X-LC-Id", "bench-fnDev")
+					req.Header.Set("X-LC-Key", "benchKey")
+				}
+				resp, err := client.Do(req)
 				if err != nil {
 					bad++
 					continue
@@ -133,11 +139,23 @@ func devBench(fn, nodeModules string) {
 	d := startFnDev(fn, dir)
 	defer d.stop()
 	fnURL := d.url + "/wx/functions/hello"
+	// the same function as LeanEngine cloud code: many invocations share one worker
+	leanDir := filepath.Join(dir, "lean")
+	os.MkdirAll(filepath.Join(leanDir, "node_modules"), 0o755)
+	os.WriteFile(filepath.Join(leanDir, "fn.yaml"), []byte("name: leanbench\ndialect: lean\nlean:\n  appId: bench-fnDev\n  appKey: benchKey\n  masterKey: benchMaster\n  hookKey: benchHook\n"), 0o644)
+	os.WriteFile(filepath.Join(leanDir, "cloud.js"), []byte("const AV = require('leanengine')\nAV.Cloud.define('hello', async (req) => ({ ok: true, n: req.params.n }))\n"), 0o644)
+	for _, pkg := range []string{"leanengine", "leancloud-storage"} {
+		os.Symlink(filepath.Join(nodeModules, pkg), filepath.Join(leanDir, "node_modules", pkg))
+	}
+	ld := startFnDev(fn, leanDir)
+	defer ld.stop()
+	leanURL := ld.url + "/1.1/functions/hello?"
 	bareURL, stopBare := startNode(filepath.Join(dir, "bare.js"), filepath.Join(dir, "functions/hello/index.js"))
 	defer stopBare()
 	expURL, stopExp := startNode(filepath.Join(dir, "express.js"), filepath.Join(dir, "functions/hello/index.js"))
 	defer stopExp()
-	targets := []target{{"bare node:http", bareURL}, {"fn dev (POST /wx/functions/hello)", fnURL}, {"express 4", expURL}}
+	targets := []target{{"bare node:http", bareURL}, {"fn dev wx (POST /wx/functions/hello)", fnURL},
+		{"fn dev lean (POST /1.1/functions/hello)", leanURL}, {"express 4", expURL}}
 	for _, t := range targets {
 		load(t.url, 4, time.Second) // warm up (fn dev grows its pool)
 	}

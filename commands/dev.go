@@ -28,7 +28,8 @@ type devOptions struct {
 	Port     int
 	As       string
 	Inspect  string
-	NoTimers bool
+	NoTimers  bool
+	ResetData bool
 }
 
 func newCmdDev(f *Factory, runF func(context.Context, *devOptions) error) *cobra.Command {
@@ -76,6 +77,7 @@ for the new code. A build error is printed and the last good build keeps serving
 	fl.StringVar(&opts.Inspect, "inspect", "", "pass the Node.js inspector to workers (`HOST:PORT`; the first worker gets it)")
 	fl.Lookup("inspect").NoOptDefVal = "127.0.0.1:9229"
 	fl.BoolVar(&opts.NoTimers, "no-timers", false, "do not run the timers of fn.yaml")
+	fl.BoolVar(&opts.ResetData, "reset-data", false, "lean: start with an empty LeanStorage (.fn/data.db)")
 	return cmd
 }
 
@@ -105,7 +107,7 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	defer errOut.Close()
 	pr := &devPrinter{ios: opts.f.IO, out: out, errOut: errOut, cs: opts.f.IO.Colors(), json: opts.f.Global.JSON, verbose: opts.f.Global.Verbose, dir: p.Dir}
 	err = localrun.RunDev(ctx, p, localrun.DevOptions{Node: node.Path, NodeVersion: node.Version, Host: opts.Host, Port: opts.Port,
-		As: opts.As, Inspect: opts.Inspect, NoTimers: opts.NoTimers, Events: pr})
+		As: opts.As, Inspect: opts.Inspect, NoTimers: opts.NoTimers, ResetData: opts.ResetData, Events: pr})
 	var inUse *localrun.PortInUseError
 	if errors.As(err, &inUse) {
 		return withHint(err, "stop what uses it, pick another port with --port N, or use --port 0 for a free one")

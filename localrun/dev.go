@@ -18,8 +18,10 @@ import (
 
 	"github.com/fnhq/fn/bundler"
 	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/leanstorage"
 	"github.com/fnhq/fn/project"
 	"github.com/fnhq/fn/server"
+	"github.com/fnhq/fn/store"
 )
 
 // DevOptions configure fn dev.
@@ -36,6 +38,8 @@ type DevOptions struct {
 	// NoTimers turns the project's timers off; TimerTimeout overrides their 15 s deadline (tests).
 	NoTimers     bool
 	TimerTimeout time.Duration
+	// ResetData starts lean projects with an empty LeanStorage.
+	ResetData bool
 }
 
 // DevEvents receives what fn dev has to tell. Implementations print; localrun never does.
@@ -123,6 +127,7 @@ type dev struct {
 	keys   Keys
 	logs   *logGroups
 	timers *scheduler // nil with --no-timers
+	data   *leanstorage.Service
 	gateMu sync.Mutex
 	gate   chan struct{} // closed while requests may pass; replaced while a reload is pending
 }
@@ -197,6 +202,27 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	}
 	defer d.e.Close(2 * time.Second)
 
+	if p.Dialect == project.Lean {
+		st, err := OpenData(ctx, p, o.ResetData)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		d.data = leanstorage.New(st, d.e, func(level, msg string) {
+			o.Events.Log(engine.Record{Time: time.Now(), Level: level, Function: "storage", Message: msg, Stream: "fn"})
+		})
+		d.data.OnHook = func(req engine.LeanRequest, res *engine.LeanResult) {
+			inv := server.Invocation{Time: time.Now().Add(-res.Duration), Dialect: "lean", Function: req.ClassName + "." + req.Hook,
+				Status: res.Status, OK: res.Status == http.StatusOK, Duration: res.Duration, RequestID: res.RequestID, Identity: "hook"}
+			if req.Kind == engine.LeanUserHook && req.ClassName == "" {
+				inv.Function = "_User." + req.Hook
+			}
+			if !inv.OK {
+				inv.Error = strings.TrimSpace(string(res.Body))
+			}
+			d.logs.invocation(inv)
+		}
+	}
 	if !o.NoTimers {
 		timeout := o.TimerTimeout
 		if timeout == 0 {
@@ -296,9 +322,11 @@ func (d *dev) handler(ctx context.Context, url string) http.Handler {
 		Keys:         server.LeanKeys{AppID: d.keys.AppID, AppKey: d.keys.AppKey, MasterKey: d.keys.MasterKey, HookKey: d.keys.HookKey},
 		Ping:         map[string]string{"runtime": "nodejs-" + d.o.NodeVersion, "version": leanengineVersion(d.p.Dir)},
 		OnInvocation: d.logs.invocation,
+		Storage:      d.data,
 	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /__fn/invoke/{name}", d.invokeDev)
+	mux.HandleFunc("POST /__fn/verify", d.verify)
 	if d.timers != nil {
 		th := d.timers.handler(ctx)
 		mux.Handle("/__fn/timers", th)
@@ -425,15 +453,17 @@ func (d *dev) invokeDev(w http.ResponseWriter, r *http.Request) {
 		d.logs.invocation(server.Invocation{Time: time.Now(), Dialect: "wx", Function: name, Status: statusOf(res.Err), OK: res.Err == nil,
 			Duration: res.Duration, RequestID: rid, Identity: resolved, Error: errText(res.Err)})
 	case project.Lean:
-		if body.Identity != "" {
-			writeJSONResponse(w, http.StatusBadRequest, map[string]any{"error": "calling lean functions as a user (--as) needs the LeanStorage emulation, which this version of fn does not have yet"})
+		token, idName, err := leanSession(r.Context(), p, d.data, body.Identity)
+		if err != nil {
+			writeJSONResponse(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
 			return
 		}
+		out.Identity = idName
 		out.MemoryMB = p.Function(project.LeanBundleName).Memory
 		rid = engine.NewRequestID()
 		d.logs.capture(rid)
 		res := d.e.InvokeLean(r.Context(), engine.LeanRequest{Kind: engine.LeanFunction, Name: name, Params: body.Data, RemoteAddress: "127.0.0.1",
-			RequestID: rid, Timeout: body.Timeout, Master: true})
+			RequestID: rid, Timeout: body.Timeout, Master: true, SessionToken: token})
 		leanOutcome(out, res)
 		d.logs.invocation(server.Invocation{Time: time.Now(), Dialect: "lean", Function: name, Status: res.Status, OK: res.Status == 200,
 			Duration: res.Duration, RequestID: rid, Error: errText(out.Error)})
@@ -453,6 +483,49 @@ func (d *dev) checkTimerFunctions() {
 			d.o.Events.ReloadFailed(fmt.Errorf("fn.yaml: timers.%s.function: unknown function %q (the cloud code does not define it)", t.Name, t.Function))
 		}
 	}
+}
+
+// verify is fn dev's stand-in for a verification email or SMS: {"user": id or username,
+// "type": "email" | "sms"} marks the user verified and fires onVerified.
+func (d *dev) verify(w http.ResponseWriter, r *http.Request) {
+	if d.data == nil {
+		writeJSONResponse(w, http.StatusNotFound, map[string]string{"error": "verification is for lean projects"})
+		return
+	}
+	var body struct {
+		User string `json:"user"`
+		Type string `json:"type"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.User == "" {
+		writeJSONResponse(w, http.StatusBadRequest, map[string]string{"error": `send {"user": "<id or username>", "type": "email" | "sms"}`})
+		return
+	}
+	u, err := d.data.Verify(r.Context(), body.User, body.Type)
+	var ae *leanstorage.Error
+	if errors.As(err, &ae) {
+		writeJSONResponse(w, ae.Status, leanstorage.ErrorBody(ae))
+		return
+	}
+	if err != nil {
+		writeJSONResponse(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSONResponse(w, http.StatusOK, u)
+}
+
+// OpenData opens a lean project's local LeanStorage (.fn/data.db), emptied with reset.
+func OpenData(ctx context.Context, p *project.Project, reset bool) (*store.SQLite, error) {
+	st, err := store.OpenSQLite(p.StatePath("data.db"))
+	if err != nil {
+		return nil, err
+	}
+	if reset {
+		if err := st.Reset(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	return st, nil
 }
 
 func statusOf(fe *engine.FunctionError) int {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fnhq/fn/bundler"
 	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/leanstorage"
 	"github.com/fnhq/fn/project"
 	"github.com/fnhq/fn/server"
 )
@@ -91,7 +92,7 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*Outcome,
 		return nil, err
 	}
 	base := "http://" + ln.Addr().String()
-	cfg := engine.Config{Node: o.Node, Dir: p.Dir, Dialect: p.Dialect, EnvID: p.EnvID, Env: env, Logs: o.Logs}
+	cfg := oneShotConfig{Config: engine.Config{Node: o.Node, Dir: p.Dir, Dialect: p.Dialect, EnvID: p.EnvID, Env: env, Logs: o.Logs}}
 	switch p.Dialect {
 	case project.WX:
 		env["TCB_CONTEXT_CNFG"] = `{"URL":"` + base + `/admin"}`
@@ -104,17 +105,27 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*Outcome,
 		for k, v := range LeanEnv(keys, base) {
 			env[k] = v
 		}
+		cfg.Keys = keys
 	}
-	eng, err := engine.New(cfg)
+	eng, err := engine.New(cfg.Config)
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
 	defer eng.Close(time.Second)
-	mux := http.NewServeMux()
-	mux.Handle("/admin", server.WXAdmin(eng, nil))
-	mux.Handle("/", noStorage())
-	srv.Handler = mux
+	// the same API fn dev serves: /admin for the wx SDK, LeanStorage for cloud code
+	opts := server.Options{Dialect: p.Dialect, Invoker: eng, WXIdentity: func(*http.Request) (*engine.WXIdentity, string, error) { return nil, "", nil }}
+	if p.Dialect == project.Lean {
+		st, err := OpenData(ctx, p, false)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		defer st.Close()
+		opts.Keys = server.LeanKeys{AppID: cfg.Keys.AppID, AppKey: cfg.Keys.AppKey, MasterKey: cfg.Keys.MasterKey, HookKey: cfg.Keys.HookKey}
+		opts.Storage = leanstorage.New(st, eng, nil)
+	}
+	srv.Handler = server.New(opts)
 	go srv.Serve(ln)
 	defer srv.Close()
 
@@ -138,12 +149,14 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*Outcome,
 			Identity: &engine.WXIdentity{OpenID: id.OpenID, AppID: id.AppID, UnionID: id.UnionID}, Timeout: o.Timeout})
 		out.RequestID, out.Result, out.Error, out.DurationMs = res.RequestID, res.Value, res.Err, ms(res.Duration)
 	case project.Lean:
-		if o.Identity != "" {
-			return nil, errors.New("calling lean functions as a user (--as) needs the LeanStorage emulation, which this version of fn does not have yet")
+		token, name, err := leanSession(ctx, p, opts.Storage, o.Identity)
+		if err != nil {
+			return nil, err
 		}
+		out.Identity = name
 		out.MemoryMB = p.Function(project.LeanBundleName).Memory
 		res := eng.InvokeLean(ctx, engine.LeanRequest{Kind: engine.LeanFunction, Name: o.Function, Params: o.Data,
-			RemoteAddress: "127.0.0.1", Timeout: o.Timeout})
+			RemoteAddress: "127.0.0.1", Timeout: o.Timeout, SessionToken: token})
 		leanOutcome(out, res)
 	}
 	return out, nil
@@ -158,14 +171,29 @@ func LeanEnv(k Keys, apiServer string) map[string]string {
 	}
 }
 
-// noStorage answers LeanStorage calls made by cloud code in a one-shot run, so that they fail at
-// once with a clear message instead of reaching for the real cloud.
-func noStorage() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(http.StatusNotImplemented)
-		fmt.Fprintf(w, `{"code":1,"error":"fn has no LeanStorage emulation yet: %s %s was not served"}`, r.Method, r.URL.Path)
-	})
+// leanSession resolves a lean identity (fn.yaml identities: {name: {user: username}}) to a
+// session token of that user. No identity and no default: no session.
+func leanSession(ctx context.Context, p *project.Project, data *leanstorage.Service, identity string) (string, string, error) {
+	if identity == "" && p.DefaultIdentity == "" {
+		return "", "", nil
+	}
+	id, name, err := p.Identity(identity)
+	if err != nil {
+		return "", "", err
+	}
+	if id.User == "" {
+		return "", "", nil
+	}
+	token, err := data.SessionFor(ctx, id.User)
+	if err != nil {
+		return "", "", fmt.Errorf("identity %s: %w", name, err)
+	}
+	return token, name, nil
+}
+
+type oneShotConfig struct {
+	engine.Config
+	Keys Keys
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/leanstorage"
 	"github.com/fnhq/fn/project"
 )
 
@@ -60,6 +61,8 @@ type Options struct {
 	MaxBody int64
 	// Ready blocks requests until the first load finished (nil: always ready).
 	Ready <-chan struct{}
+	// Storage serves LeanStorage (lean projects); nil leaves those routes out.
+	Storage *leanstorage.Service
 }
 
 // New returns the HTTP API of one project: the wx routes (/wx/functions/{name}, /admin) or the
@@ -79,6 +82,13 @@ func New(o Options) http.Handler {
 			mux.HandleFunc("/"+v+"/call/{name...}", s.leanFunctions(true))
 		}
 		mux.HandleFunc("GET /__engine/1/ping", s.ping)
+		if o.Storage != nil {
+			for _, v := range []string{"1", "1.1"} {
+				for _, p := range []string{"classes/", "users", "users/", "login", "batch", "date"} {
+					mux.HandleFunc("/"+v+"/"+p, s.storage(v))
+				}
+			}
+		}
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if o.Dialect == project.WX {
@@ -431,6 +441,30 @@ func (s *api) leanFunctions(rpc bool) http.HandlerFunc {
 			inv.Error = e.Error
 		}
 		s.report(inv)
+	}
+}
+
+// storage authenticates a LeanStorage request and hands it to the storage service.
+func (s *api) storage(version string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, ok := s.readBody(w, r, func() {
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"code": 1, "error": fmt.Sprintf("request entity too large (limit %d bytes)", s.o.MaxBody)})
+		})
+		if !ok {
+			return
+		}
+		auth, body, err := s.authenticate(r, body)
+		if err != nil {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"code": 401, "error": "Unauthorized."})
+			return
+		}
+		path := strings.TrimPrefix(r.URL.Path, "/"+version+"/")
+		resp := s.o.Storage.Serve(r.Context(), r.Method, path, r.URL.Query(), body,
+			leanstorage.Auth{Master: auth.master, HookKey: auth.hookKeyOK, SessionToken: auth.sessionToken, RemoteAddr: clientIP(r)})
+		if resp.Location != "" {
+			w.Header().Set("Location", resp.Location)
+		}
+		writeJSON(w, resp.Status, resp.Body)
 	}
 }
 

@@ -1,0 +1,459 @@
+package leanstorage
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fnhq/fn/store"
+)
+
+// find serves GET /classes/{class}: where, order, limit, skip, keys, include, count.
+func (s *Service) find(ctx context.Context, class string, query url.Values, auth Auth) (*Response, error) {
+	user, err := s.currentUser(ctx, auth)
+	if err != nil {
+		return nil, err
+	}
+	where := map[string]any{}
+	if w := query.Get("where"); w != "" {
+		if err := json.Unmarshal([]byte(w), &where); err != nil || where == nil {
+			return nil, apiErr(http.StatusBadRequest, 107, "Invalid where: malformed JSON (%s).", shortErr(err))
+		}
+	}
+	limit := 100
+	if l := query.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			return nil, apiErr(http.StatusBadRequest, 1, "Invalid limit %q.", l)
+		}
+		limit = min(n, 1000)
+	}
+	skip := 0
+	if sk := query.Get("skip"); sk != "" {
+		n, err := strconv.Atoi(sk)
+		if err != nil || n < 0 {
+			return nil, apiErr(http.StatusBadRequest, 1, "Invalid skip %q.", sk)
+		}
+		skip = n
+	}
+	matches, err := s.match(ctx, class, where, user, auth)
+	if err != nil {
+		return nil, err
+	}
+	if order := query.Get("order"); order != "" {
+		sortObjects(matches, strings.Split(order, ","))
+	}
+	body := map[string]any{}
+	if query.Get("count") == "1" || query.Get("count") == "true" {
+		body["count"] = len(matches)
+	}
+	if skip < len(matches) {
+		matches = matches[skip:]
+	} else {
+		matches = nil
+	}
+	if len(matches) > limit {
+		matches = matches[:limit]
+	}
+	results := make([]map[string]any, len(matches))
+	for i, o := range matches {
+		results[i] = s.present(ctx, o, user, auth)
+	}
+	if inc := query.Get("include"); inc != "" {
+		s.include(ctx, results, strings.Split(inc, ","), user, auth)
+	}
+	if keys := query.Get("keys"); keys != "" {
+		for i := range results {
+			results[i] = selectKeys(results[i], strings.Split(keys, ","))
+		}
+	}
+	body["results"] = results
+	return ok(body), nil
+}
+
+func shortErr(err error) string {
+	if err == nil {
+		return "a JSON object is expected"
+	}
+	return err.Error()
+}
+
+// match returns the readable objects of a class that satisfy where.
+func (s *Service) match(ctx context.Context, class string, where map[string]any, user *store.Object, auth Auth) ([]*store.Object, error) {
+	all, err := s.st.Scan(ctx, class)
+	if err != nil {
+		return nil, err
+	}
+	m := &matcher{s: s, ctx: ctx, user: user, auth: auth}
+	var out []*store.Object
+	for _, o := range all {
+		if !allowed(o, user, "read", auth) {
+			continue
+		}
+		okm, err := m.matches(JSON(o), where)
+		if err != nil {
+			return nil, err
+		}
+		if okm {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+type matcher struct {
+	s    *Service
+	ctx  context.Context
+	user *store.Object
+	auth Auth
+}
+
+func (m *matcher) matches(obj map[string]any, where map[string]any) (bool, error) {
+	for key, cond := range where {
+		switch key {
+		case "$or", "$and":
+			list, ok := cond.([]any)
+			if !ok {
+				return false, apiErr(http.StatusBadRequest, 102, "Invalid query: %s takes an array of queries.", key)
+			}
+			anyOK := false
+			all := true
+			for _, sub := range list {
+				sw, ok := sub.(map[string]any)
+				if !ok {
+					return false, apiErr(http.StatusBadRequest, 102, "Invalid query: %s takes an array of queries.", key)
+				}
+				r, err := m.matches(obj, sw)
+				if err != nil {
+					return false, err
+				}
+				anyOK = anyOK || r
+				all = all && r
+			}
+			if (key == "$or" && !anyOK) || (key == "$and" && !all) {
+				return false, nil
+			}
+			continue
+		}
+		if strings.HasPrefix(key, "$") {
+			return false, apiErr(http.StatusBadRequest, 102, "Invalid query: unknown operator %s.", key)
+		}
+		r, err := m.field(obj, key, cond)
+		if err != nil || !r {
+			return r, err
+		}
+	}
+	return true, nil
+}
+
+// lookup reads a (dotted) key of an object.
+func lookup(obj map[string]any, key string) (any, bool) {
+	var cur any = obj
+	for _, part := range strings.Split(key, ".") {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		cur, ok = mm[part]
+		if !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+func isOperatorMap(v any) (map[string]any, bool) {
+	mm, ok := v.(map[string]any)
+	if !ok || len(mm) == 0 {
+		return nil, false
+	}
+	for k := range mm {
+		if !strings.HasPrefix(k, "$") {
+			return nil, false
+		}
+	}
+	return mm, true
+}
+
+func (m *matcher) field(obj map[string]any, key string, cond any) (bool, error) {
+	val, exists := lookup(obj, key)
+	ops, isOps := isOperatorMap(cond)
+	if !isOps {
+		return equalValue(val, cond, exists), nil
+	}
+	for op, arg := range ops {
+		var r bool
+		switch op {
+		case "$gt", "$gte", "$lt", "$lte":
+			c, ok := compare(val, arg)
+			if !exists || !ok {
+				return false, nil
+			}
+			r = map[string]bool{"$gt": c > 0, "$gte": c >= 0, "$lt": c < 0, "$lte": c <= 0}[op]
+		case "$ne":
+			r = !equalValue(val, arg, exists)
+		case "$in", "$nin":
+			list, ok := arg.([]any)
+			if !ok {
+				return false, apiErr(http.StatusBadRequest, 102, "Invalid query: %s takes an array.", op)
+			}
+			found := false
+			for _, x := range list {
+				if equalValue(val, x, exists) {
+					found = true
+					break
+				}
+			}
+			r = found == (op == "$in")
+		case "$all":
+			list, ok := arg.([]any)
+			if !ok {
+				return false, apiErr(http.StatusBadRequest, 102, "Invalid query: $all takes an array.")
+			}
+			arr, _ := val.([]any)
+			r = exists
+			for _, x := range list {
+				if !containsValue(arr, x) {
+					r = false
+					break
+				}
+			}
+		case "$exists":
+			want, ok := arg.(bool)
+			if !ok {
+				return false, apiErr(http.StatusBadRequest, 102, "Invalid query: $exists takes true or false.")
+			}
+			r = (exists && val != nil) == want
+		case "$regex":
+			pattern, ok := arg.(string)
+			if !ok {
+				return false, apiErr(http.StatusBadRequest, 102, "Invalid query: $regex takes a string.")
+			}
+			if o, _ := ops["$options"].(string); o != "" {
+				flags := ""
+				for _, c := range o {
+					if strings.ContainsRune("imsx", c) && c != 'x' {
+						flags += string(c)
+					}
+				}
+				if flags != "" {
+					pattern = "(?" + flags + ")" + pattern
+				}
+			}
+			re, err := regexp.Compile(pattern)
+			if err != nil {
+				return false, apiErr(http.StatusBadRequest, 102, "Invalid query: bad $regex: %v", err)
+			}
+			str, isStr := val.(string)
+			r = isStr && re.MatchString(str)
+		case "$options":
+			continue
+		case "$size":
+			n, ok := toFloat(arg)
+			arr, isArr := val.([]any)
+			r = ok && isArr && float64(len(arr)) == n
+		case "$inQuery", "$notInQuery":
+			sub, ok := arg.(map[string]any)
+			className, _ := sub["className"].(string)
+			if !ok || className == "" {
+				return false, apiErr(http.StatusBadRequest, 102, "Invalid query: %s takes {where, className}.", op)
+			}
+			w, _ := sub["where"].(map[string]any)
+			if w == nil {
+				w = map[string]any{}
+			}
+			objs, err := m.s.match(m.ctx, className, w, m.user, m.auth)
+			if err != nil {
+				return false, err
+			}
+			found := false
+			for _, o := range objs {
+				if equalValue(val, pointerTo(className, o.ID), exists) {
+					found = true
+					break
+				}
+			}
+			r = found == (op == "$inQuery")
+		case "$select", "$dontSelect":
+			sub, ok := arg.(map[string]any)
+			q, _ := sub["query"].(map[string]any)
+			selKey, _ := sub["key"].(string)
+			className, _ := q["className"].(string)
+			if !ok || q == nil || selKey == "" || className == "" {
+				return false, apiErr(http.StatusBadRequest, 102, "Invalid query: %s takes {query: {className, where}, key}.", op)
+			}
+			w, _ := q["where"].(map[string]any)
+			if w == nil {
+				w = map[string]any{}
+			}
+			objs, err := m.s.match(m.ctx, className, w, m.user, m.auth)
+			if err != nil {
+				return false, err
+			}
+			found := false
+			for _, o := range objs {
+				if sv, has := lookup(JSON(o), selKey); has && equalValue(val, sv, exists) {
+					found = true
+					break
+				}
+			}
+			r = found == (op == "$select")
+		case "$relatedTo", "$nearSphere", "$within", "$maxDistance", "$maxDistanceInKilometers", "$maxDistanceInMiles", "$maxDistanceInRadians":
+			return false, apiErr(http.StatusBadRequest, 102, "Invalid query: %s is not supported by fn's LeanStorage emulation.", op)
+		default:
+			return false, apiErr(http.StatusBadRequest, 102, "Invalid query: unknown operator %s.", op)
+		}
+		if !r {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func pointerTo(class, id string) map[string]any {
+	return map[string]any{"__type": "Pointer", "className": class, "objectId": id}
+}
+
+// equalValue is LeanCloud's equality: pointers by class and id, dates by instant, arrays match a
+// contained element.
+func equalValue(val, want any, exists bool) bool {
+	if !exists {
+		return want == nil
+	}
+	if arr, ok := val.([]any); ok {
+		if _, wantArr := want.([]any); !wantArr {
+			return containsValue(arr, want)
+		}
+	}
+	if t1, ok := asTime(val); ok {
+		if t2, ok := asTime(want); ok {
+			return t1.Equal(t2)
+		}
+	}
+	return sameValue(val, want)
+}
+
+func asTime(v any) (time.Time, bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		if x["__type"] == "Date" {
+			if iso, ok := x["iso"].(string); ok {
+				t, err := time.Parse(time.RFC3339Nano, iso)
+				return t, err == nil
+			}
+		}
+	case string:
+		if len(x) >= 20 && x[4] == '-' && x[10] == 'T' {
+			t, err := time.Parse(time.RFC3339Nano, x)
+			return t, err == nil
+		}
+	}
+	return time.Time{}, false
+}
+
+// compare orders numbers, strings and dates; ok is false for incomparable values.
+func compare(a, b any) (int, bool) {
+	if ta, ok := asTime(a); ok {
+		if tb, ok := asTime(b); ok {
+			return ta.Compare(tb), true
+		}
+	}
+	if sa, ok := a.(string); ok {
+		if sb, ok := b.(string); ok {
+			return strings.Compare(sa, sb), true
+		}
+		return 0, false
+	}
+	fa, ok1 := toFloat(a)
+	fb, ok2 := toFloat(b)
+	_, bStr := b.(string)
+	if !ok1 || !ok2 || bStr {
+		return 0, false
+	}
+	switch {
+	case fa < fb:
+		return -1, true
+	case fa > fb:
+		return 1, true
+	}
+	return 0, true
+}
+
+func sortObjects(objs []*store.Object, keys []string) {
+	sort.SliceStable(objs, func(i, j int) bool {
+		a, b := JSON(objs[i]), JSON(objs[j])
+		for _, k := range keys {
+			desc := strings.HasPrefix(k, "-")
+			k = strings.TrimPrefix(k, "-")
+			va, _ := lookup(a, k)
+			vb, _ := lookup(b, k)
+			c, ok := compare(va, vb)
+			if !ok || c == 0 {
+				continue
+			}
+			if desc {
+				return c > 0
+			}
+			return c < 0
+		}
+		return false
+	})
+}
+
+func selectKeys(obj map[string]any, keys []string) map[string]any {
+	out := map[string]any{"objectId": obj["objectId"], "createdAt": obj["createdAt"], "updatedAt": obj["updatedAt"]}
+	for _, k := range keys {
+		top := strings.SplitN(k, ".", 2)[0]
+		if v, ok := obj[top]; ok {
+			out[top] = v
+		}
+	}
+	if t, ok := obj["__type"]; ok {
+		out["__type"], out["className"] = t, obj["className"]
+	}
+	return out
+}
+
+// include replaces pointers at the given (dotted) keys by the objects they point to.
+func (s *Service) include(ctx context.Context, objs []map[string]any, keys []string, user *store.Object, auth Auth) {
+	for _, key := range keys {
+		parts := strings.Split(key, ".")
+		s.includePath(ctx, objs, parts, user, auth)
+	}
+}
+
+func (s *Service) includePath(ctx context.Context, objs []map[string]any, parts []string, user *store.Object, auth Auth) {
+	var next []map[string]any
+	for _, obj := range objs {
+		p, ok := obj[parts[0]].(map[string]any)
+		if !ok {
+			continue
+		}
+		class, _ := p["className"].(string)
+		id, _ := p["objectId"].(string)
+		if class == "" || id == "" {
+			continue
+		}
+		if p["__type"] == "Object" {
+			next = append(next, p)
+			continue
+		}
+		o, err := s.st.Get(ctx, class, id)
+		if err != nil || !allowed(o, user, "read", auth) {
+			continue
+		}
+		full := s.present(ctx, o, user, auth)
+		full["__type"], full["className"] = "Object", class
+		obj[parts[0]] = full
+		next = append(next, full)
+	}
+	if len(parts) > 1 && len(next) > 0 {
+		s.includePath(ctx, next, parts[1:], user, auth)
+	}
+}

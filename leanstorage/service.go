@@ -1,0 +1,592 @@
+// Package leanstorage is the LeanStorage REST API over a store: objects, queries, users and
+// sessions, ACLs, and the LeanEngine hooks that fire on writes (beforeSave … afterDelete, onLogin,
+// onVerified), with LeanCloud's error codes. It is transport-neutral: the server package routes
+// HTTP requests here after authenticating them; fn dev and fn serve share it.
+package leanstorage
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/store"
+)
+
+// Hooks runs cloud code hooks: the engine of a lean project.
+type Hooks interface {
+	InvokeLean(ctx context.Context, req engine.LeanRequest) *engine.LeanResult
+	Functions() []string
+}
+
+// Auth is who makes a storage request.
+type Auth struct {
+	Master       bool   // the master key: ACLs do not apply
+	HookKey      bool   // the hook key: __ignore_hooks is honoured
+	SessionToken string // X-LC-Session
+	RemoteAddr   string
+}
+
+// Error is a LeanCloud API error.
+type Error struct {
+	Status  int
+	Code    int
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s", e.Code, e.Message) }
+
+func apiErr(status, code int, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Logger receives notes such as failed after-hooks.
+type Logger func(level, msg string)
+
+// Service serves LeanStorage over a store.
+type Service struct {
+	st          store.Store
+	hooks       Hooks
+	log         Logger
+	HookTimeout time.Duration // 3 s
+	// OnHook, if set, is told about every hook run (for the request log).
+	OnHook func(req engine.LeanRequest, res *engine.LeanResult)
+
+	mu       sync.Mutex
+	failures map[string][]time.Time // login failures per username
+}
+
+// New returns a service; hooks and log may be nil.
+func New(st store.Store, hooks Hooks, log Logger) *Service {
+	if log == nil {
+		log = func(string, string) {}
+	}
+	return &Service{st: st, hooks: hooks, log: log, HookTimeout: 3 * time.Second, failures: map[string][]time.Time{}}
+}
+
+// Response is what a request answers.
+type Response struct {
+	Status   int
+	Body     any
+	Location string
+}
+
+func ok(body any) *Response { return &Response{Status: http.StatusOK, Body: body} }
+
+// ErrorBody is how errors are sent.
+func ErrorBody(e *Error) map[string]any { return map[string]any{"code": e.Code, "error": e.Message} }
+
+// Serve handles one storage request; path is below the API version (e.g. "classes/Review/xyz").
+func (s *Service) Serve(ctx context.Context, method, path string, query url.Values, body []byte, auth Auth) *Response {
+	resp, err := s.route(ctx, method, path, query, body, auth)
+	if err != nil {
+		var ae *Error
+		if !errors.As(err, &ae) {
+			ae = apiErr(http.StatusInternalServerError, 1, "%v", err)
+		}
+		return &Response{Status: ae.Status, Body: ErrorBody(ae)}
+	}
+	return resp
+}
+
+var classNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,127}$|^_(User|Role|Installation|File|Conversation|Status|Followee|Follower)$`)
+var keyNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+
+func (s *Service) route(ctx context.Context, method, path string, query url.Values, body []byte, auth Auth) (*Response, error) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	switch {
+	case parts[0] == "date" && len(parts) == 1 && method == http.MethodGet:
+		return ok(dateValue(time.Now())), nil
+	case parts[0] == "batch" && len(parts) == 1 && method == http.MethodPost:
+		return s.batch(ctx, body, auth)
+	case parts[0] == "login" && len(parts) == 1 && method == http.MethodPost:
+		return s.login(ctx, body, auth)
+	case parts[0] == "users":
+		switch {
+		case len(parts) == 1 && method == http.MethodPost:
+			return s.signup(ctx, query, body, auth)
+		case len(parts) == 2 && parts[1] == "me" && method == http.MethodGet:
+			return s.me(ctx, auth)
+		case len(parts) == 3 && parts[2] == "refreshSessionToken" && method == http.MethodPut:
+			return s.refreshSession(ctx, parts[1], auth)
+		}
+		return s.classRoute(ctx, method, append([]string{"classes", "_User"}, parts[1:]...), query, body, auth)
+	case parts[0] == "classes" && len(parts) >= 2:
+		return s.classRoute(ctx, method, parts, query, body, auth)
+	}
+	return nil, apiErr(http.StatusNotFound, 1, "no such API: %s /%s", method, path)
+}
+
+func (s *Service) classRoute(ctx context.Context, method string, parts []string, query url.Values, body []byte, auth Auth) (*Response, error) {
+	class := parts[1]
+	if !classNameRE.MatchString(class) {
+		return nil, apiErr(http.StatusBadRequest, 103, "Invalid class name: %s. Class names start with a letter and contain letters, digits and '_'.", class)
+	}
+	switch {
+	case len(parts) == 2 && method == http.MethodPost:
+		if class == "_User" {
+			return s.signup(ctx, query, body, auth)
+		}
+		return s.create(ctx, class, query, body, auth)
+	case len(parts) == 2 && method == http.MethodGet:
+		return s.find(ctx, class, query, auth)
+	case len(parts) == 3 && method == http.MethodGet:
+		return s.get(ctx, class, parts[2], query, auth)
+	case len(parts) == 3 && method == http.MethodPut:
+		return s.update(ctx, class, parts[2], query, body, auth)
+	case len(parts) == 3 && method == http.MethodDelete:
+		// AV.Object.destroyAll sends one DELETE with the ids joined by commas
+		var resp *Response
+		for _, id := range strings.Split(parts[2], ",") {
+			r, err := s.remove(ctx, class, id, query, body, auth)
+			if err != nil {
+				return nil, err
+			}
+			resp = r
+		}
+		return resp, nil
+	}
+	return nil, apiErr(http.StatusNotFound, 1, "no such API: %s /%s", method, strings.Join(parts, "/"))
+}
+
+// ---- helpers
+
+func newID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func newToken() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func dateValue(t time.Time) map[string]any { return map[string]any{"__type": "Date", "iso": isoTime(t)} }
+
+func parseObject(body []byte) (map[string]any, error) {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return map[string]any{}, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil || m == nil {
+		return nil, apiErr(http.StatusBadRequest, 107, "Malformed json object. A json dictionary is expected.")
+	}
+	return m, nil
+}
+
+// JSON renders a stored object as the API returns it.
+func JSON(o *store.Object) map[string]any {
+	out := make(map[string]any, len(o.Fields)+3)
+	for k, v := range o.Fields {
+		if strings.HasPrefix(k, "_") {
+			continue // hidden fields (_hashed_password)
+		}
+		out[k] = v
+	}
+	out["objectId"] = o.ID
+	out["createdAt"] = isoTime(o.CreatedAt)
+	out["updatedAt"] = isoTime(o.UpdatedAt)
+	return out
+}
+
+// ---- ACL
+
+func (s *Service) currentUser(ctx context.Context, auth Auth) (*store.Object, error) {
+	if auth.SessionToken == "" {
+		return nil, nil
+	}
+	id, err := s.st.SessionUser(ctx, auth.SessionToken)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apiErr(http.StatusBadRequest, 211, "Could not find user.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.st.Get(ctx, "_User", id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apiErr(http.StatusBadRequest, 211, "Could not find user.")
+	}
+	return u, err
+}
+
+// allowed applies an object's ACL: absent means public; master bypasses.
+func allowed(o *store.Object, user *store.Object, perm string, auth Auth) bool {
+	if auth.Master {
+		return true
+	}
+	acl, ok := o.Fields["ACL"].(map[string]any)
+	if !ok {
+		return true
+	}
+	grant := func(who string) bool {
+		e, ok := acl[who].(map[string]any)
+		return ok && e[perm] == true
+	}
+	if grant("*") {
+		return true
+	}
+	return user != nil && grant(user.ID)
+}
+
+// ---- objects
+
+func (s *Service) create(ctx context.Context, class string, query url.Values, body []byte, auth Auth) (*Response, error) {
+	fields, err := parseObject(body)
+	if err != nil {
+		return nil, err
+	}
+	user, err := s.currentUser(ctx, auth)
+	if err != nil {
+		return nil, err
+	}
+	ignore := s.ignoredHooks(fields, auth)
+	if err := checkKeys(fields); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	o := &store.Object{Class: class, ID: newID(), CreatedAt: now, UpdatedAt: now, Fields: map[string]any{}}
+	if err := applyOps(o.Fields, fields); err != nil {
+		return nil, err
+	}
+	if !ignore["beforeSave"] {
+		changed, err := s.beforeHook(ctx, class, "beforeSave", objectForHook(o, nil), user)
+		if err != nil {
+			return nil, err
+		}
+		if changed != nil {
+			o.Fields = stripMeta(changed)
+		}
+	}
+	if err := s.st.Insert(ctx, o); err != nil {
+		return nil, err
+	}
+	if !ignore["afterSave"] {
+		s.afterHook(class, "afterSave", JSON(o), user)
+	}
+	resp := &Response{Status: http.StatusCreated, Location: fmt.Sprintf("/1.1/classes/%s/%s", class, o.ID)}
+	if fetchWhenSave(query, fields) {
+		resp.Body = JSON(o)
+	} else {
+		resp.Body = map[string]any{"objectId": o.ID, "createdAt": isoTime(o.CreatedAt)}
+	}
+	return resp, nil
+}
+
+func fetchWhenSave(query url.Values, fields map[string]any) bool {
+	return query.Get("new") == "true" || query.Get("fetchWhenSave") == "true" || fields["fetchWhenSave"] == true
+}
+
+var metaKeys = map[string]bool{"objectId": true, "createdAt": true, "updatedAt": true, "__type": true, "className": true}
+
+func stripMeta(m map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		if !metaKeys[k] && !strings.HasPrefix(k, "_") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// checkKeys rejects field names LeanCloud does not allow.
+func checkKeys(fields map[string]any) error {
+	for k := range fields {
+		if metaKeys[k] || k == "ACL" || k == "fetchWhenSave" || k == "__ignore_hooks" {
+			continue
+		}
+		if !keyNameRE.MatchString(k) {
+			return apiErr(http.StatusBadRequest, 105, "Invalid key name: %s. Keys start with a letter and contain letters, digits and '_'.", k)
+		}
+	}
+	return nil
+}
+
+// ignoredHooks reads __ignore_hooks, honoured only with the hook key or the master key.
+func (s *Service) ignoredHooks(fields map[string]any, auth Auth) map[string]bool {
+	out := map[string]bool{}
+	raw, ok := fields["__ignore_hooks"]
+	delete(fields, "__ignore_hooks")
+	delete(fields, "fetchWhenSave")
+	if !ok || !(auth.HookKey || auth.Master) {
+		return out
+	}
+	if list, ok := raw.([]any); ok {
+		for _, h := range list {
+			if name, ok := h.(string); ok {
+				out[name] = true
+			}
+		}
+	}
+	return out
+}
+
+func (s *Service) get(ctx context.Context, class, id string, query url.Values, auth Auth) (*Response, error) {
+	user, err := s.currentUser(ctx, auth)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.st.Get(ctx, class, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return ok(map[string]any{}), nil // LeanCloud answers an unknown id with {}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !allowed(o, user, "read", auth) {
+		return ok(map[string]any{}), nil
+	}
+	out := s.present(ctx, o, user, auth)
+	if inc := query.Get("include"); inc != "" {
+		s.include(ctx, []map[string]any{out}, strings.Split(inc, ","), user, auth)
+	}
+	if keys := query.Get("keys"); keys != "" {
+		out = selectKeys(out, strings.Split(keys, ","))
+	}
+	return ok(out), nil
+}
+
+// present renders an object for a reader: a user's own session token only to that user.
+func (s *Service) present(ctx context.Context, o *store.Object, user *store.Object, auth Auth) map[string]any {
+	out := JSON(o)
+	delete(out, "sessionToken")
+	return out
+}
+
+func (s *Service) update(ctx context.Context, class, id string, query url.Values, body []byte, auth Auth) (*Response, error) {
+	fields, err := parseObject(body)
+	if err != nil {
+		return nil, err
+	}
+	user, err := s.currentUser(ctx, auth)
+	if err != nil {
+		return nil, err
+	}
+	ignore := s.ignoredHooks(fields, auth)
+	if err := checkKeys(fields); err != nil {
+		return nil, err
+	}
+	current, err := s.st.Get(ctx, class, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apiErr(http.StatusNotFound, 101, "Object not found.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !allowed(current, user, "write", auth) {
+		return nil, apiErr(http.StatusForbidden, 1, "Forbidden writing by object's ACL.")
+	}
+	if class == "_User" && !auth.Master && (user == nil || user.ID != id) {
+		return nil, apiErr(http.StatusForbidden, 206, "The user cannot be altered by a client without the session.")
+	}
+	if pw, ok := fields["password"].(string); ok && class == "_User" {
+		hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+		if err != nil {
+			return nil, err
+		}
+		delete(fields, "password")
+		fields["_hashed_password"] = string(hash)
+	}
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		if !strings.HasPrefix(k, "_") {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	if !ignore["beforeUpdate"] {
+		// the hook sees the object with the request's values; what it changes is not saved
+		preview := current.Clone()
+		for k, v := range fields {
+			preview.Fields[k] = v
+		}
+		obj := objectForHook(preview, keys)
+		if _, err := s.beforeHook(ctx, class, "beforeUpdate", obj, user); err != nil {
+			return nil, err
+		}
+	}
+	updated, err := s.st.Update(ctx, class, id, func(o *store.Object) error {
+		if err := applyOps(o.Fields, fields); err != nil {
+			return err
+		}
+		o.UpdatedAt = time.Now()
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apiErr(http.StatusNotFound, 101, "Object not found.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !ignore["afterUpdate"] {
+		obj := JSON(updated)
+		obj["_updatedKeys"] = keys
+		s.afterHook(class, "afterUpdate", obj, user)
+	}
+	if fetchWhenSave(query, fields) {
+		return ok(JSON(updated)), nil
+	}
+	out := map[string]any{"objectId": updated.ID, "updatedAt": isoTime(updated.UpdatedAt)}
+	// results of atomic operations come back, as LeanCloud does for Increment
+	for _, k := range keys {
+		if op, isOp := fields[k].(map[string]any); isOp && op["__op"] != nil && op["__op"] != "Delete" {
+			out[k] = updated.Fields[k]
+		}
+	}
+	return ok(out), nil
+}
+
+func (s *Service) remove(ctx context.Context, class, id string, query url.Values, body []byte, auth Auth) (*Response, error) {
+	user, err := s.currentUser(ctx, auth)
+	if err != nil {
+		return nil, err
+	}
+	fields, _ := parseObject(body)
+	if fields == nil {
+		fields = map[string]any{}
+	}
+	if v := query.Get("__ignore_hooks"); v != "" {
+		var list []any
+		json.Unmarshal([]byte(v), &list)
+		fields["__ignore_hooks"] = list
+	}
+	ignore := s.ignoredHooks(fields, auth)
+	o, err := s.st.Get(ctx, class, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return ok(map[string]any{}), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !allowed(o, user, "write", auth) {
+		return nil, apiErr(http.StatusForbidden, 1, "Forbidden writing by object's ACL.")
+	}
+	if !ignore["beforeDelete"] {
+		if _, err := s.beforeHook(ctx, class, "beforeDelete", objectForHook(o, nil), user); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.st.Delete(ctx, class, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if !ignore["afterDelete"] {
+		s.afterHook(class, "afterDelete", JSON(o), user)
+	}
+	return ok(map[string]any{}), nil
+}
+
+// ---- hooks
+
+func objectForHook(o *store.Object, updatedKeys []string) map[string]any {
+	obj := JSON(o)
+	if updatedKeys != nil {
+		obj["_updatedKeys"] = updatedKeys
+	}
+	return obj
+}
+
+func (s *Service) hookDefined(class, hook string) bool {
+	if s.hooks == nil {
+		return false
+	}
+	prefix := map[string]string{"beforeSave": "__before_save_for_", "afterSave": "__after_save_for_", "beforeUpdate": "__before_update_for_",
+		"afterUpdate": "__after_update_for_", "beforeDelete": "__before_delete_for_", "afterDelete": "__after_delete_for_"}[hook]
+	name := prefix + class
+	for _, f := range s.hooks.Functions() {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}
+
+func hookBody(object map[string]any, user *store.Object) json.RawMessage {
+	body := map[string]any{"object": object}
+	if user != nil {
+		u := JSON(user)
+		body["user"] = u
+	}
+	b, _ := json.Marshal(body)
+	return b
+}
+
+// beforeHook runs a before-hook; an error from it stops the write with code 142. It returns the
+// object the hook answered (beforeSave's changes are what gets stored).
+func (s *Service) beforeHook(ctx context.Context, class, hook string, object map[string]any, user *store.Object) (map[string]any, error) {
+	if class == "_Installation" || !s.hookDefined(class, hook) {
+		return nil, nil
+	}
+	res := s.runHook(ctx, engine.LeanRequest{Kind: engine.LeanClassHook, ClassName: class, Hook: hook, HookKeyOK: true,
+		Params: hookBody(object, user), Timeout: s.HookTimeout, URL: "/1.1/functions/" + class + "/" + hook, RemoteAddress: "127.0.0.1"})
+	if res.Status != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		json.Unmarshal(res.Body, &e)
+		return nil, apiErr(http.StatusBadRequest, 142, "Cloud Code validation failed. Error detail : %s", e.Error)
+	}
+	var out map[string]any
+	json.Unmarshal(res.Body, &out)
+	return out, nil
+}
+
+// afterHook runs an after-hook in the background: it never fails the client's request; its
+// errors go to the logs.
+func (s *Service) afterHook(class, hook string, object map[string]any, user *store.Object) {
+	if class == "_Installation" || !s.hookDefined(class, hook) {
+		return
+	}
+	body := hookBody(object, user)
+	go func() {
+		res := s.runHook(context.Background(), engine.LeanRequest{Kind: engine.LeanClassHook, ClassName: class, Hook: hook, HookKeyOK: true,
+			Params: body, Timeout: s.HookTimeout, URL: "/1.1/functions/" + class + "/" + hook, RemoteAddress: "127.0.0.1"})
+		if res.Status != http.StatusOK {
+			s.log("error", fmt.Sprintf("%s %s hook failed: %s", class, hook, strings.TrimSpace(string(res.Body))))
+		}
+	}()
+}
+
+func (s *Service) runHook(ctx context.Context, req engine.LeanRequest) *engine.LeanResult {
+	req.RequestID = engine.NewRequestID()
+	res := s.hooks.InvokeLean(ctx, req)
+	if s.OnHook != nil {
+		s.OnHook(req, res)
+	}
+	return res
+}
+
+// ---- numbers
+
+func toFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case json.Number:
+		f, err := x.Float64()
+		return f, err == nil
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		return f, err == nil
+	}
+	return 0, false
+}

@@ -1,0 +1,389 @@
+package leanstorage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/store"
+)
+
+// MaxLoginFailures within LoginFailureWindow answer 219.
+const (
+	MaxLoginFailures   = 5
+	LoginFailureWindow = 15 * time.Minute
+)
+
+func (s *Service) findUser(ctx context.Context, field, value string) (*store.Object, error) {
+	users, err := s.st.Scan(ctx, "_User")
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range users {
+		if v, _ := u.Fields[field].(string); v != "" && v == value {
+			return u, nil
+		}
+	}
+	return nil, nil
+}
+
+// userJSON is a user as its owner sees it: with the session token.
+func userJSON(u *store.Object, token string) map[string]any {
+	out := JSON(u)
+	if token != "" {
+		out["sessionToken"] = token
+	}
+	return out
+}
+
+func (s *Service) signup(ctx context.Context, query url.Values, body []byte, auth Auth) (*Response, error) {
+	fields, err := parseObject(body)
+	if err != nil {
+		return nil, err
+	}
+	ignore := s.ignoredHooks(fields, auth)
+	username, _ := fields["username"].(string)
+	password, _ := fields["password"].(string)
+	if username == "" {
+		return nil, apiErr(http.StatusBadRequest, 200, "Username is missing or empty.")
+	}
+	if password == "" {
+		return nil, apiErr(http.StatusBadRequest, 201, "Password is missing or empty.")
+	}
+	if err := checkKeys(fields); err != nil {
+		return nil, err
+	}
+	if u, err := s.findUser(ctx, "username", username); err != nil {
+		return nil, err
+	} else if u != nil {
+		return nil, apiErr(http.StatusBadRequest, 202, "Username has already been taken.")
+	}
+	if email, _ := fields["email"].(string); email != "" {
+		if u, err := s.findUser(ctx, "email", email); err != nil {
+			return nil, err
+		} else if u != nil {
+			return nil, apiErr(http.StatusBadRequest, 203, "This email address has already been taken.")
+		}
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, err
+	}
+	delete(fields, "password")
+	now := time.Now()
+	o := &store.Object{Class: "_User", ID: newID(), CreatedAt: now, UpdatedAt: now, Fields: map[string]any{}}
+	if err := applyOps(o.Fields, fields); err != nil {
+		return nil, err
+	}
+	if _, has := o.Fields["emailVerified"]; !has && o.Fields["email"] != nil {
+		o.Fields["emailVerified"] = false
+	}
+	if !ignore["beforeSave"] {
+		changed, err := s.beforeHook(ctx, "_User", "beforeSave", objectForHook(o, nil), nil)
+		if err != nil {
+			return nil, err
+		}
+		if changed != nil {
+			o.Fields = stripMeta(changed)
+		}
+	}
+	o.Fields["_hashed_password"] = string(hash)
+	if err := s.st.Insert(ctx, o); err != nil {
+		return nil, err
+	}
+	token := newToken()
+	if err := s.st.PutSession(ctx, token, o.ID); err != nil {
+		return nil, err
+	}
+	if !ignore["afterSave"] {
+		s.afterHook("_User", "afterSave", JSON(o), nil)
+	}
+	return &Response{Status: http.StatusCreated, Location: "/1.1/users/" + o.ID,
+		Body: map[string]any{"objectId": o.ID, "createdAt": isoTime(o.CreatedAt), "sessionToken": token}}, nil
+}
+
+func (s *Service) login(ctx context.Context, body []byte, auth Auth) (*Response, error) {
+	fields, err := parseObject(body)
+	if err != nil {
+		return nil, err
+	}
+	username, _ := fields["username"].(string)
+	email, _ := fields["email"].(string)
+	password, _ := fields["password"].(string)
+	var u *store.Object
+	key := username
+	switch {
+	case username != "":
+		u, err = s.findUser(ctx, "username", username)
+	case email != "":
+		key = email
+		u, err = s.findUser(ctx, "email", email)
+	default:
+		return nil, apiErr(http.StatusBadRequest, 200, "Username is missing or empty.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u == nil {
+		return nil, apiErr(http.StatusBadRequest, 211, "Could not find user.")
+	}
+	if s.tooManyFailures(key) {
+		return nil, apiErr(http.StatusBadRequest, 219, "Too many failed login attempts; try again later.")
+	}
+	hash, _ := u.Fields["_hashed_password"].(string)
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+		s.noteFailure(key)
+		return nil, apiErr(http.StatusBadRequest, 210, "The username and password mismatch.")
+	}
+	if s.userHookDefined("__on_login__User") {
+		res := s.runHook(ctx, engine.LeanRequest{Kind: engine.LeanUserHook, Hook: "onLogin", HookKeyOK: true,
+			Params: hookBody(JSON(u), nil), Timeout: s.HookTimeout, URL: "/1.1/functions/_User/onLogin", RemoteAddress: auth.RemoteAddr})
+		if res.Status != http.StatusOK {
+			var e struct {
+				Error string `json:"error"`
+			}
+			json.Unmarshal(res.Body, &e)
+			// an onLogin error blocks the login: the client gets 401
+			return nil, apiErr(http.StatusUnauthorized, 142, "Cloud Code validation failed. Error detail : %s", e.Error)
+		}
+	}
+	token := newToken()
+	if err := s.st.PutSession(ctx, token, u.ID); err != nil {
+		return nil, err
+	}
+	return ok(userJSON(u, token)), nil
+}
+
+func (s *Service) userHookDefined(name string) bool {
+	if s.hooks == nil {
+		return false
+	}
+	for _, f := range s.hooks.Functions() {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) tooManyFailures(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cutoff := time.Now().Add(-LoginFailureWindow)
+	var recent []time.Time
+	for _, t := range s.failures[key] {
+		if t.After(cutoff) {
+			recent = append(recent, t)
+		}
+	}
+	s.failures[key] = recent
+	return len(recent) >= MaxLoginFailures
+}
+
+func (s *Service) noteFailure(key string) {
+	s.mu.Lock()
+	s.failures[key] = append(s.failures[key], time.Now())
+	s.mu.Unlock()
+}
+
+func (s *Service) me(ctx context.Context, auth Auth) (*Response, error) {
+	if auth.SessionToken == "" {
+		return nil, apiErr(http.StatusBadRequest, 211, "Could not find user.")
+	}
+	u, err := s.currentUser(ctx, auth)
+	if err != nil {
+		return nil, err
+	}
+	return ok(userJSON(u, auth.SessionToken)), nil
+}
+
+func (s *Service) refreshSession(ctx context.Context, id string, auth Auth) (*Response, error) {
+	user, err := s.currentUser(ctx, auth)
+	if err != nil {
+		return nil, err
+	}
+	if !auth.Master && (user == nil || user.ID != id) {
+		return nil, apiErr(http.StatusForbidden, 206, "The user cannot be altered by a client without the session.")
+	}
+	u, err := s.st.Get(ctx, "_User", id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apiErr(http.StatusNotFound, 211, "Could not find user.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.st.DeleteSessions(ctx, id); err != nil {
+		return nil, err
+	}
+	token := newToken()
+	if err := s.st.PutSession(ctx, token, id); err != nil {
+		return nil, err
+	}
+	return ok(userJSON(u, token)), nil
+}
+
+// Verify marks a user's email or phone verified and fires onVerified (fn dev's stand-in for the
+// verification email or SMS). kind is "email" or "sms"; who is a user id or username.
+func (s *Service) Verify(ctx context.Context, who, kind string) (map[string]any, error) {
+	field := map[string]string{"email": "emailVerified", "sms": "mobilePhoneVerified"}[kind]
+	if field == "" {
+		return nil, apiErr(http.StatusBadRequest, 1, "verification type must be email or sms, got %q", kind)
+	}
+	u, err := s.st.Get(ctx, "_User", who)
+	if errors.Is(err, store.ErrNotFound) {
+		u, err = s.findUser(ctx, "username", who)
+		if err == nil && u == nil {
+			return nil, apiErr(http.StatusNotFound, 211, "Could not find user.")
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	u, err = s.st.Update(ctx, "_User", u.ID, func(o *store.Object) error {
+		o.Fields[field] = true
+		o.UpdatedAt = time.Now()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.userHookDefined("__on_verified_" + kind) {
+		res := s.runHook(ctx, engine.LeanRequest{Kind: engine.LeanUserHook, Hook: "onVerified", ClassName: kind, HookKeyOK: true,
+			Params: hookBody(JSON(u), nil), Timeout: s.HookTimeout, URL: "/1.1/functions/onVerified/" + kind, RemoteAddress: "127.0.0.1"})
+		if res.Status != http.StatusOK {
+			s.log("error", "onVerified "+kind+" hook failed: "+strings.TrimSpace(string(res.Body)))
+		}
+	}
+	return JSON(u), nil
+}
+
+// ---- batch
+
+func (s *Service) batch(ctx context.Context, body []byte, auth Auth) (*Response, error) {
+	var req struct {
+		Requests []struct {
+			Method string          `json:"method"`
+			Path   string          `json:"path"`
+			Body   json.RawMessage `json:"body"`
+		} `json:"requests"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, apiErr(http.StatusBadRequest, 107, "Malformed json object. A json dictionary is expected.")
+	}
+	out := make([]any, len(req.Requests))
+	for i, r := range req.Requests {
+		path := r.Path
+		for _, prefix := range []string{"/1.1/", "/1/"} {
+			path = strings.TrimPrefix(path, prefix)
+		}
+		u, _ := url.Parse(path)
+		if u == nil {
+			u = &url.URL{Path: path}
+		}
+		resp := s.Serve(ctx, strings.ToUpper(r.Method), u.Path, u.Query(), r.Body, auth)
+		if resp.Status >= 200 && resp.Status < 300 {
+			out[i] = map[string]any{"success": resp.Body}
+		} else {
+			out[i] = map[string]any{"error": resp.Body}
+		}
+	}
+	return ok(out), nil
+}
+
+// ---- import and export
+
+// Export is a JSON dump: class → objects as the API shows them (password hashes included so that
+// an import restores working logins).
+func (s *Service) Export(ctx context.Context) (map[string][]map[string]any, error) {
+	classes, err := s.st.Classes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]map[string]any{}
+	for _, c := range classes {
+		objs, err := s.st.Scan(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			j := JSON(o)
+			if h, ok := o.Fields["_hashed_password"]; ok {
+				j["_hashed_password"] = h
+			}
+			out[c] = append(out[c], j)
+		}
+	}
+	return out, nil
+}
+
+// Import loads a dump. Like the console's import it fires no hooks. Objects keep their ids;
+// an existing id is replaced.
+func (s *Service) Import(ctx context.Context, data map[string][]map[string]any) (int, error) {
+	n := 0
+	for class, objs := range data {
+		if !classNameRE.MatchString(class) {
+			return n, apiErr(http.StatusBadRequest, 103, "Invalid class name: %s.", class)
+		}
+		for i, j := range objs {
+			id, _ := j["objectId"].(string)
+			if id == "" {
+				id = newID()
+			}
+			created := parseISO(j["createdAt"])
+			updated := parseISO(j["updatedAt"])
+			fields := map[string]any{}
+			for k, v := range j {
+				if !metaKeys[k] {
+					fields[k] = v
+				}
+			}
+			if class == "_User" {
+				if pw, ok := fields["password"].(string); ok {
+					hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+					if err != nil {
+						return n, err
+					}
+					delete(fields, "password")
+					fields["_hashed_password"] = string(hash)
+				}
+			}
+			o := &store.Object{Class: class, ID: id, CreatedAt: created, UpdatedAt: updated, Fields: fields}
+			s.st.Delete(ctx, class, id)
+			if err := s.st.Insert(ctx, o); err != nil {
+				return n, apiErr(http.StatusBadRequest, 1, "%s[%d]: %v", class, i, err)
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+func parseISO(v any) time.Time {
+	if s, ok := v.(string); ok {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t
+		}
+	}
+	return time.Now()
+}
+
+// SessionFor opens a session for an existing user, by username: how fn dev and fn invoke call
+// cloud functions "as" a named identity.
+func (s *Service) SessionFor(ctx context.Context, username string) (string, error) {
+	u, err := s.findUser(ctx, "username", username)
+	if err != nil {
+		return "", err
+	}
+	if u == nil {
+		return "", apiErr(http.StatusNotFound, 211, "no user named %q in LeanStorage (sign one up first, e.g. with AV.User.signUp)", username)
+	}
+	token := newToken()
+	return token, s.st.PutSession(ctx, token, u.ID)
+}

@@ -1,0 +1,245 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // pure-Go SQLite driver
+)
+
+// SQLite is the embedded backend: one file, no server.
+type SQLite struct {
+	db *sql.DB
+}
+
+const sqliteSchema = `
+CREATE TABLE IF NOT EXISTS objects (
+  class      TEXT NOT NULL,
+  id         TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  data       TEXT NOT NULL,
+  PRIMARY KEY (class, id)
+);
+CREATE TABLE IF NOT EXISTS sessions (
+  token      TEXT PRIMARY KEY,
+  user_id    TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);
+`
+
+// OpenSQLite opens (creating if needed) a database file.
+func OpenSQLite(path string) (*SQLite, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)")
+	if err != nil {
+		return nil, err
+	}
+	// One connection: SQLite serialises writers anyway, and it makes Update's read-modify-write
+	// atomic without lock juggling.
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(sqliteSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return &SQLite{db: db}, nil
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func encode(o *Object) (string, error) {
+	b, err := json.Marshal(o.Fields)
+	return string(b), err
+}
+
+func decodeRow(class, id string, created, updated int64, data string) (*Object, error) {
+	o := &Object{Class: class, ID: id, CreatedAt: time.UnixMilli(created).UTC(), UpdatedAt: time.UnixMilli(updated).UTC()}
+	dec := json.NewDecoder(strings.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&o.Fields); err != nil {
+		return nil, err
+	}
+	normalizeNumbers(o.Fields)
+	return o, nil
+}
+
+// normalizeNumbers turns json.Number into int64 when whole, else float64, so that values compare
+// as the JSON client sent them.
+func normalizeNumbers(m map[string]any) {
+	for k, v := range m {
+		m[k] = normalizeValue(v)
+	}
+}
+
+func normalizeValue(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return float64(i)
+		}
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		normalizeNumbers(x)
+	case []any:
+		for i := range x {
+			x[i] = normalizeValue(x[i])
+		}
+	}
+	return v
+}
+
+// Insert implements Store.
+func (s *SQLite) Insert(ctx context.Context, o *Object) error {
+	data, err := encode(o)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO objects (class, id, created_at, updated_at, data) VALUES (?, ?, ?, ?, ?)`,
+		o.Class, o.ID, ms(o.CreatedAt), ms(o.UpdatedAt), data)
+	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+		return ErrDuplicate
+	}
+	return err
+}
+
+// Get implements Store.
+func (s *SQLite) Get(ctx context.Context, class, id string) (*Object, error) {
+	return s.get(ctx, s.db, class, id)
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *SQLite) get(ctx context.Context, q querier, class, id string) (*Object, error) {
+	var created, updated int64
+	var data string
+	err := q.QueryRowContext(ctx, `SELECT created_at, updated_at, data FROM objects WHERE class = ? AND id = ?`, class, id).
+		Scan(&created, &updated, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeRow(class, id, created, updated, data)
+}
+
+// Update implements Store.
+func (s *SQLite) Update(ctx context.Context, class, id string, fn func(*Object) error) (*Object, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	o, err := s.get(ctx, tx, class, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := fn(o); err != nil {
+		return nil, err
+	}
+	data, err := encode(o)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE objects SET updated_at = ?, data = ? WHERE class = ? AND id = ?`, ms(o.UpdatedAt), data, class, id); err != nil {
+		return nil, err
+	}
+	return o, tx.Commit()
+}
+
+// Delete implements Store.
+func (s *SQLite) Delete(ctx context.Context, class, id string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM objects WHERE class = ? AND id = ?`, class, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Scan implements Store.
+func (s *SQLite) Scan(ctx context.Context, class string) ([]*Object, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, created_at, updated_at, data FROM objects WHERE class = ? ORDER BY created_at, id`, class)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Object
+	for rows.Next() {
+		var id, data string
+		var created, updated int64
+		if err := rows.Scan(&id, &created, &updated, &data); err != nil {
+			return nil, err
+		}
+		o, err := decodeRow(class, id, created, updated, data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// Classes implements Store.
+func (s *SQLite) Classes(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT class FROM objects ORDER BY class`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// PutSession implements Store.
+func (s *SQLite) PutSession(ctx context.Context, token, userID string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (token, user_id, created_at) VALUES (?, ?, ?)`, token, userID, ms(time.Now()))
+	return err
+}
+
+// SessionUser implements Store.
+func (s *SQLite) SessionUser(ctx context.Context, token string) (string, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT user_id FROM sessions WHERE token = ?`, token).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	return id, err
+}
+
+// DeleteSessions implements Store.
+func (s *SQLite) DeleteSessions(ctx context.Context, userID string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
+	return err
+}
+
+// Reset implements Store.
+func (s *SQLite) Reset(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM objects; DELETE FROM sessions;`)
+	return err
+}
+
+// Close implements Store.
+func (s *SQLite) Close() error { return s.db.Close() }

@@ -1,0 +1,84 @@
+// Package store keeps LeanStorage data: schemaless objects per class, and session tokens. The
+// interface is what a backend implements; SQLite (pure Go, no cgo, no server) is the default and
+// PostgreSQL the planned scale-out backend, so the SQL here stays plain and per backend.
+//
+// Objects are stored as JSON documents; queries are evaluated by the caller over a class's
+// objects (see leanstorage), which keeps every LeanCloud operator exact on every backend.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Object is one stored object. Fields holds everything but objectId, createdAt and updatedAt,
+// in LeanCloud's JSON encoding (Pointer, Date, GeoPoint… as {"__type": …} maps), ACL included.
+type Object struct {
+	Class     string
+	ID        string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Fields    map[string]any
+}
+
+// Clone copies an object deeply enough for a read-modify-write.
+func (o *Object) Clone() *Object {
+	c := *o
+	c.Fields = cloneMap(o.Fields)
+	return &c
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = cloneValue(v)
+	}
+	return out
+}
+
+func cloneValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return cloneMap(x)
+	case []any:
+		c := make([]any, len(x))
+		for i, e := range x {
+			c[i] = cloneValue(e)
+		}
+		return c
+	}
+	return v
+}
+
+// Errors a backend returns.
+var (
+	ErrNotFound  = errors.New("object not found")
+	ErrDuplicate = errors.New("duplicate object id")
+)
+
+// Store is a storage backend.
+type Store interface {
+	// Insert stores a new object (ErrDuplicate if its id exists in the class).
+	Insert(ctx context.Context, o *Object) error
+	// Get returns one object (ErrNotFound).
+	Get(ctx context.Context, class, id string) (*Object, error)
+	// Update reads an object, lets fn change it, and writes it back atomically: no other write to
+	// the object happens in between. fn's error aborts the update.
+	Update(ctx context.Context, class, id string, fn func(*Object) error) (*Object, error)
+	// Delete removes an object (ErrNotFound).
+	Delete(ctx context.Context, class, id string) error
+	// Scan returns every object of a class, oldest first.
+	Scan(ctx context.Context, class string) ([]*Object, error)
+	// Classes lists the classes that have objects.
+	Classes(ctx context.Context) ([]string, error)
+
+	// Sessions map tokens to user ids.
+	PutSession(ctx context.Context, token, userID string) error
+	SessionUser(ctx context.Context, token string) (string, error) // ErrNotFound
+	DeleteSessions(ctx context.Context, userID string) error
+
+	// Reset removes all data.
+	Reset(ctx context.Context) error
+	Close() error
+}

@@ -24,10 +24,10 @@ import (
 type devOptions struct {
 	f *Factory
 
-	Host     string
-	Port     int
-	As       string
-	Inspect  string
+	Host      string
+	Port      int
+	As        string
+	Inspect   string
 	NoTimers  bool
 	ResetData bool
 }

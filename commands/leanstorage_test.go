@@ -161,7 +161,9 @@ func TestLeanStorageRESTAndBadInput(t *testing.T) {
 	if status, m := call(http.MethodGet, "/1.1/date", ""); status != 200 || m["__type"] != "Date" {
 		t.Errorf("date: %d %v", status, m)
 	}
-	q := func(params string) (int, map[string]any) { return call(http.MethodGet, "/1.1/classes/Note?"+params, "") }
+	q := func(params string) (int, map[string]any) {
+		return call(http.MethodGet, "/1.1/classes/Note?"+params, "")
+	}
 	if status, m := q("count=1&limit=0"); status != 200 || m["count"] != 2.0 || len(m["results"].([]any)) != 0 {
 		t.Errorf("count: %d %v", status, m)
 	}

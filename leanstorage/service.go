@@ -178,7 +178,9 @@ func newToken() string {
 
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
-func dateValue(t time.Time) map[string]any { return map[string]any{"__type": "Date", "iso": isoTime(t)} }
+func dateValue(t time.Time) map[string]any {
+	return map[string]any{"__type": "Date", "iso": isoTime(t)}
+}
 
 func parseObject(body []byte) (map[string]any, error) {
 	if len(strings.TrimSpace(string(body))) == 0 {

@@ -113,8 +113,13 @@ func TestLeanStorageConformanceWithRealClient(t *testing.T) {
 
 func leanCall(t *testing.T, base, method, path, key, body string) (int, string) {
 	t.Helper()
+	return leanCallKeys(t, base, "store-fnDev", key, method, path, body)
+}
+
+func leanCallKeys(t *testing.T, base, appID, key, method, path, body string) (int, string) {
+	t.Helper()
 	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-	req.Header.Set("X-LC-Id", "store-fnDev")
+	req.Header.Set("X-LC-Id", appID)
 	req.Header.Set("X-LC-Key", key)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)

@@ -142,6 +142,7 @@ hot reload, and then on a runtime you host yourself.`,
 		newCmdInvoke(f, nil),
 		newCmdDev(f, nil),
 		newCmdTimers(f),
+		newCmdData(f),
 		newCmdDoctor(f, nil),
 		newCmdVersion(f, nil),
 	)

@@ -417,7 +417,7 @@ func (e *Engine) InvokeLean(ctx context.Context, req LeanRequest) *LeanResult {
 		T: "invoke", Dialect: "lean", Kind: string(req.Kind), Fn: fnName, RID: req.RequestID, Name: req.Name,
 		Hook: req.Hook, ClassName: req.ClassName, Params: req.Params, RPC: req.RPC, SessionToken: req.SessionToken,
 		RemoteAddress: req.RemoteAddress, HookKeyOK: req.HookKeyOK, Master: req.Master, RealtimeHook: realtimeHooks[req.Name],
-		URL: req.URL,
+		URL: req.URL, TimeoutMs: timeout.Milliseconds(),
 	})
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {

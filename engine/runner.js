@@ -50,6 +50,27 @@ console.trace = (...args) => {
 };
 console.dir = (obj, options) => log('info', util.inspect(obj, Object.assign({ customInspect: false }, options)));
 
+// ---- the deadline of the invocation travels with cloud code's LeanStorage requests, so that the
+// hooks a write fires get at most the time the function has left (LeanEngine's rule).
+const apiServer = process.env.LEANCLOUD_API_SERVER ? new URL(process.env.LEANCLOUD_API_SERVER) : null;
+if (apiServer) {
+  for (const mod of [require('http'), require('https')]) {
+    const original = mod.request;
+    mod.request = function (...args) {
+      const req = original.apply(this, args);
+      const st = als.getStore();
+      if (st && st.deadline && req.getHeader('host') === apiServer.host) {
+        try {
+          req.setHeader('X-Fn-Deadline', String(st.deadline));
+        } catch (_) {
+          // headers already sent
+        }
+      }
+      return req;
+    };
+  }
+}
+
 // ---- errors
 function errInfo(err) {
   if (err instanceof Error) {
@@ -387,7 +408,7 @@ function handle(msg) {
     case 'load':
       return send(Object.assign({ t: 'loaded', id: msg.id }, load(msg)));
     case 'invoke':
-      return als.run({ rid: msg.rid, fn: msg.fn }, () => {
+      return als.run({ rid: msg.rid, fn: msg.fn, deadline: msg.timeoutMs ? Date.now() + msg.timeoutMs : 0 }, () => {
         if (msg.dialect === 'wx') {
           invokeWX(msg).then((v) => reply(msg.id, v), (err) => send({ t: 'result', id: msg.id, ok: false, error: Object.assign(errInfo(err), { kind: err && err.fnKind }) }));
           return;

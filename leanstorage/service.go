@@ -38,6 +38,9 @@ type Auth struct {
 	HookKey      bool   // the hook key: __ignore_hooks is honoured
 	SessionToken string // X-LC-Session
 	RemoteAddr   string
+	// Deadline is when the cloud function that made this request runs out of time (zero for
+	// clients): the hooks the write fires get no more than what is left.
+	Deadline time.Time
 }
 
 // Error is a LeanCloud API error.
@@ -91,6 +94,9 @@ func ErrorBody(e *Error) map[string]any { return map[string]any{"code": e.Code, 
 
 // Serve handles one storage request; path is below the API version (e.g. "classes/Review/xyz").
 func (s *Service) Serve(ctx context.Context, method, path string, query url.Values, body []byte, auth Auth) *Response {
+	if !auth.Deadline.IsZero() {
+		ctx = context.WithValue(ctx, deadlineKey{}, auth.Deadline)
+	}
 	resp, err := s.route(ctx, method, path, query, body, auth)
 	if err != nil {
 		var ae *Error
@@ -280,7 +286,7 @@ func (s *Service) create(ctx context.Context, class string, query url.Values, bo
 		return nil, err
 	}
 	if !ignore["afterSave"] {
-		s.afterHook(class, "afterSave", JSON(o), user)
+		s.afterHook(ctx, class, "afterSave", JSON(o), user)
 	}
 	resp := &Response{Status: http.StatusCreated, Location: fmt.Sprintf("/1.1/classes/%s/%s", class, o.ID)}
 	if fetchWhenSave(query, fields) {
@@ -439,7 +445,7 @@ func (s *Service) update(ctx context.Context, class, id string, query url.Values
 	if !ignore["afterUpdate"] {
 		obj := JSON(updated)
 		obj["_updatedKeys"] = keys
-		s.afterHook(class, "afterUpdate", obj, user)
+		s.afterHook(ctx, class, "afterUpdate", obj, user)
 	}
 	if fetchWhenSave(query, fields) {
 		return ok(JSON(updated)), nil
@@ -488,7 +494,7 @@ func (s *Service) remove(ctx context.Context, class, id string, query url.Values
 		return nil, err
 	}
 	if !ignore["afterDelete"] {
-		s.afterHook(class, "afterDelete", JSON(o), user)
+		s.afterHook(ctx, class, "afterDelete", JSON(o), user)
 	}
 	return ok(map[string]any{}), nil
 }
@@ -550,13 +556,17 @@ func (s *Service) beforeHook(ctx context.Context, class, hook string, object map
 
 // afterHook runs an after-hook in the background: it never fails the client's request; its
 // errors go to the logs.
-func (s *Service) afterHook(class, hook string, object map[string]any, user *store.Object) {
+func (s *Service) afterHook(ctx context.Context, class, hook string, object map[string]any, user *store.Object) {
 	if class == "_Installation" || !s.hookDefined(class, hook) {
 		return
 	}
 	body := hookBody(object, user)
+	bg := context.Background()
+	if d, ok := ctx.Value(deadlineKey{}).(time.Time); ok {
+		bg = context.WithValue(bg, deadlineKey{}, d)
+	}
 	go func() {
-		res := s.runHook(context.Background(), engine.LeanRequest{Kind: engine.LeanClassHook, ClassName: class, Hook: hook, HookKeyOK: true,
+		res := s.runHook(bg, engine.LeanRequest{Kind: engine.LeanClassHook, ClassName: class, Hook: hook, HookKeyOK: true,
 			Params: body, Timeout: s.HookTimeout, URL: "/1.1/functions/" + class + "/" + hook, RemoteAddress: "127.0.0.1"})
 		if res.Status != http.StatusOK {
 			s.log("error", fmt.Sprintf("%s %s hook failed: %s", class, hook, strings.TrimSpace(string(res.Body))))
@@ -564,8 +574,22 @@ func (s *Service) afterHook(class, hook string, object map[string]any, user *sto
 	}()
 }
 
+type deadlineKey struct{}
+
+// hookTimeout is 3 s, or what the calling cloud function has left if that is less.
+func (s *Service) hookTimeout(ctx context.Context) time.Duration {
+	t := s.HookTimeout
+	if d, ok := ctx.Value(deadlineKey{}).(time.Time); ok {
+		if left := time.Until(d); left < t {
+			t = max(left, time.Millisecond)
+		}
+	}
+	return t
+}
+
 func (s *Service) runHook(ctx context.Context, req engine.LeanRequest) *engine.LeanResult {
 	req.RequestID = engine.NewRequestID()
+	req.Timeout = s.hookTimeout(ctx)
 	res := s.hooks.InvokeLean(ctx, req)
 	if s.OnHook != nil {
 		s.OnHook(req, res)

@@ -103,7 +103,7 @@ func (s *Service) signup(ctx context.Context, query url.Values, body []byte, aut
 		return nil, err
 	}
 	if !ignore["afterSave"] {
-		s.afterHook("_User", "afterSave", JSON(o), nil)
+		s.afterHook(ctx, "_User", "afterSave", JSON(o), nil)
 	}
 	return &Response{Status: http.StatusCreated, Location: "/1.1/users/" + o.ID,
 		Body: map[string]any{"objectId": o.ID, "createdAt": isoTime(o.CreatedAt), "sessionToken": token}}, nil

@@ -203,7 +203,7 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	defer d.e.Close(2 * time.Second)
 
 	if p.Dialect == project.Lean {
-		st, err := OpenData(ctx, p, o.ResetData)
+		st, err := OpenData(p, o.ResetData)
 		if err != nil {
 			return err
 		}
@@ -514,13 +514,13 @@ func (d *dev) verify(w http.ResponseWriter, r *http.Request) {
 }
 
 // OpenData opens a lean project's local LeanStorage (.fn/data.db), emptied with reset.
-func OpenData(ctx context.Context, p *project.Project, reset bool) (*store.SQLite, error) {
+func OpenData(p *project.Project, reset bool) (*store.SQLite, error) {
 	st, err := store.OpenSQLite(p.StatePath("data.db"))
 	if err != nil {
 		return nil, err
 	}
 	if reset {
-		if err := st.Reset(ctx); err != nil {
+		if err := st.Reset(context.Background()); err != nil {
 			st.Close()
 			return nil, err
 		}

@@ -116,7 +116,7 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*Outcome,
 	// the same API fn dev serves: /admin for the wx SDK, LeanStorage for cloud code
 	opts := server.Options{Dialect: p.Dialect, Invoker: eng, WXIdentity: func(*http.Request) (*engine.WXIdentity, string, error) { return nil, "", nil }}
 	if p.Dialect == project.Lean {
-		st, err := OpenData(ctx, p, false)
+		st, err := OpenData(p, false)
 		if err != nil {
 			ln.Close()
 			return nil, err

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -459,8 +460,12 @@ func (s *api) storage(version string) http.HandlerFunc {
 			return
 		}
 		path := strings.TrimPrefix(r.URL.Path, "/"+version+"/")
-		resp := s.o.Storage.Serve(r.Context(), r.Method, path, r.URL.Query(), body,
-			leanstorage.Auth{Master: auth.master, HookKey: auth.hookKeyOK, SessionToken: auth.sessionToken, RemoteAddr: clientIP(r)})
+		la := leanstorage.Auth{Master: auth.master, HookKey: auth.hookKeyOK, SessionToken: auth.sessionToken, RemoteAddr: clientIP(r)}
+		// cloud code's requests carry its deadline (set by fn's runner); it only ever shortens hooks
+		if ms, err := strconv.ParseInt(r.Header.Get("X-Fn-Deadline"), 10, 64); err == nil && auth.hookKeyOK {
+			la.Deadline = time.UnixMilli(ms)
+		}
+		resp := s.o.Storage.Serve(r.Context(), r.Method, path, r.URL.Query(), body, la)
 		if resp.Location != "" {
 			w.Header().Set("Location", resp.Location)
 		}

@@ -159,6 +159,19 @@ func TestLeanStorageRESTAndBadInput(t *testing.T) {
 	if status, m := call(http.MethodGet, "/1.1/classes/Note/doesnotexist", ""); status != 200 || len(m) != 0 {
 		t.Errorf("missing id: %d %v", status, m)
 	}
+	if status, m := call(http.MethodGet, "/1.1/classes/NoSuchClass/x", ""); status != 404 || m["code"] != 101.0 {
+		t.Errorf("missing class: %d %v", status, m)
+	}
+	// too many failed logins: 219, even with the right password afterwards
+	call(http.MethodPost, "/1.1/users", `{"username":"tries","password":"right"}`)
+	for i := 0; i < 5; i++ {
+		if status, m := call(http.MethodPost, "/1.1/login", `{"username":"tries","password":"wrong"}`); status != 400 || m["code"] != 210.0 {
+			t.Fatalf("wrong password %d: %d %v", i, status, m)
+		}
+	}
+	if status, m := call(http.MethodPost, "/1.1/login", `{"username":"tries","password":"right"}`); status != 400 || m["code"] != 219.0 {
+		t.Errorf("after 5 failures: %d %v", status, m)
+	}
 	status, text := leanCall(t, d.url, http.MethodPost, "/1.1/batch", "storeKey", `{"requests":[{"method":"POST","path":"/1.1/classes/Note","body":{"text":"b"}},{"method":"PUT","path":"/1.1/classes/Note/nope","body":{"text":"c"}}]}`)
 	if status != 200 || !strings.Contains(text, `"success":{"createdAt"`) || !strings.Contains(text, `"error":{"code":101,"error":"Object not found."}`) {
 		t.Errorf("batch: %d %s", status, text)

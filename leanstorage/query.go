@@ -42,15 +42,21 @@ func (s *Service) find(ctx context.Context, class string, query url.Values, auth
 		}
 		skip = n
 	}
-	matches, err := s.match(ctx, class, where, user, auth)
+	order := query.Get("order")
+	counting := query.Get("count") == "1" || query.Get("count") == "true"
+	stopAt := -1
+	if order == "" && !counting {
+		stopAt = skip + limit // without an order or a count, the first matches are enough
+	}
+	matches, err := s.matchN(ctx, class, where, user, auth, stopAt)
 	if err != nil {
 		return nil, err
 	}
-	if order := query.Get("order"); order != "" {
+	if order != "" {
 		sortObjects(matches, strings.Split(order, ","))
 	}
 	body := map[string]any{}
-	if query.Get("count") == "1" || query.Get("count") == "true" {
+	if counting {
 		body["count"] = len(matches)
 	}
 	if skip < len(matches) {
@@ -86,6 +92,11 @@ func shortErr(err error) string {
 
 // match returns the readable objects of a class that satisfy where.
 func (s *Service) match(ctx context.Context, class string, where map[string]any, user *store.Object, auth Auth) ([]*store.Object, error) {
+	return s.matchN(ctx, class, where, user, auth, -1)
+}
+
+// matchN stops after n matches (n < 0: all).
+func (s *Service) matchN(ctx context.Context, class string, where map[string]any, user *store.Object, auth Auth, n int) ([]*store.Object, error) {
 	all, err := s.st.Scan(ctx, class)
 	if err != nil {
 		return nil, err
@@ -93,10 +104,13 @@ func (s *Service) match(ctx context.Context, class string, where map[string]any,
 	m := &matcher{s: s, ctx: ctx, user: user, auth: auth}
 	var out []*store.Object
 	for _, o := range all {
+		if n >= 0 && len(out) >= n {
+			break
+		}
 		if !allowed(o, user, "read", auth) {
 			continue
 		}
-		okm, err := m.matches(JSON(o), where)
+		okm, err := m.matches(view{o}, where)
 		if err != nil {
 			return nil, err
 		}
@@ -107,6 +121,25 @@ func (s *Service) match(ctx context.Context, class string, where map[string]any,
 	return out, nil
 }
 
+// view reads an object's fields as the API shows them, without building the whole map.
+type view struct{ o *store.Object }
+
+func (v view) get(key string) (any, bool) {
+	switch key {
+	case "objectId":
+		return v.o.ID, true
+	case "createdAt":
+		return isoTime(v.o.CreatedAt), true
+	case "updatedAt":
+		return isoTime(v.o.UpdatedAt), true
+	}
+	if strings.HasPrefix(key, "_") {
+		return nil, false
+	}
+	val, ok := v.o.Fields[key]
+	return val, ok
+}
+
 type matcher struct {
 	s    *Service
 	ctx  context.Context
@@ -114,7 +147,7 @@ type matcher struct {
 	auth Auth
 }
 
-func (m *matcher) matches(obj map[string]any, where map[string]any) (bool, error) {
+func (m *matcher) matches(obj view, where map[string]any) (bool, error) {
 	for key, cond := range where {
 		switch key {
 		case "$or", "$and":
@@ -152,6 +185,20 @@ func (m *matcher) matches(obj map[string]any, where map[string]any) (bool, error
 	return true, nil
 }
 
+// lookupView reads a (dotted) key of a stored object.
+func lookupView(v view, key string) (any, bool) {
+	first, rest, dotted := strings.Cut(key, ".")
+	val, ok := v.get(first)
+	if !ok || !dotted {
+		return val, ok
+	}
+	mm, isMap := val.(map[string]any)
+	if !isMap {
+		return nil, false
+	}
+	return lookup(mm, rest)
+}
+
 // lookup reads a (dotted) key of an object.
 func lookup(obj map[string]any, key string) (any, bool) {
 	var cur any = obj
@@ -181,8 +228,8 @@ func isOperatorMap(v any) (map[string]any, bool) {
 	return mm, true
 }
 
-func (m *matcher) field(obj map[string]any, key string, cond any) (bool, error) {
-	val, exists := lookup(obj, key)
+func (m *matcher) field(obj view, key string, cond any) (bool, error) {
+	val, exists := lookupView(obj, key)
 	ops, isOps := isOperatorMap(cond)
 	if !isOps {
 		return equalValue(val, cond, exists), nil
@@ -387,12 +434,12 @@ func compare(a, b any) (int, bool) {
 
 func sortObjects(objs []*store.Object, keys []string) {
 	sort.SliceStable(objs, func(i, j int) bool {
-		a, b := JSON(objs[i]), JSON(objs[j])
+		a, b := view{objs[i]}, view{objs[j]}
 		for _, k := range keys {
 			desc := strings.HasPrefix(k, "-")
 			k = strings.TrimPrefix(k, "-")
-			va, _ := lookup(a, k)
-			vb, _ := lookup(b, k)
+			va, _ := lookupView(a, k)
+			vb, _ := lookupView(b, k)
 			c, ok := compare(va, vb)
 			if !ok || c == 0 {
 				continue
@@ -441,7 +488,12 @@ func (s *Service) includePath(ctx context.Context, objs []map[string]any, parts 
 			continue
 		}
 		if p["__type"] == "Object" {
-			next = append(next, p)
+			cp := make(map[string]any, len(p)) // stored objects are shared: never change them
+			for k, v := range p {
+				cp[k] = v
+			}
+			obj[parts[0]] = cp
+			next = append(next, cp)
 			continue
 		}
 		o, err := s.st.Get(ctx, class, id)

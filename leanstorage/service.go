@@ -352,7 +352,17 @@ func (s *Service) get(ctx context.Context, class, id string, query url.Values, a
 	}
 	o, err := s.st.Get(ctx, class, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return ok(map[string]any{}), nil // LeanCloud answers an unknown id with {}
+		// LeanCloud answers an unknown id with {}, and an unknown class with 101
+		classes, err := s.st.Classes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range classes {
+			if c == class {
+				return ok(map[string]any{}), nil
+			}
+		}
+		return nil, apiErr(http.StatusNotFound, 101, "Class or object doesn't exists.")
 	}
 	if err != nil {
 		return nil, err

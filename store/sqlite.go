@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver
@@ -17,6 +18,19 @@ import (
 // SQLite is the embedded backend: one file, no server.
 type SQLite struct {
 	db *sql.DB
+
+	// Scans are cached per class (queries evaluate over a class's objects): this process's
+	// writes drop a class's entry; another process's writes (fn data import while fn dev runs)
+	// show in PRAGMA data_version and drop them all.
+	mu          sync.Mutex
+	cache       map[string][]*Object
+	dataVersion int64
+}
+
+func (s *SQLite) invalidate(class string) {
+	s.mu.Lock()
+	delete(s.cache, class)
+	s.mu.Unlock()
 }
 
 const sqliteSchema = `
@@ -52,7 +66,7 @@ func OpenSQLite(path string) (*SQLite, error) {
 		db.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	return &SQLite{db: db}, nil
+	return &SQLite{db: db, cache: map[string][]*Object{}}, nil
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -107,6 +121,7 @@ func (s *SQLite) Insert(ctx context.Context, o *Object) error {
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO objects (class, id, created_at, updated_at, data) VALUES (?, ?, ?, ?, ?)`,
 		o.Class, o.ID, ms(o.CreatedAt), ms(o.UpdatedAt), data)
+	s.invalidate(o.Class)
 	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
 		return ErrDuplicate
 	}
@@ -157,12 +172,14 @@ func (s *SQLite) Update(ctx context.Context, class, id string, fn func(*Object) 
 	if _, err := tx.ExecContext(ctx, `UPDATE objects SET updated_at = ?, data = ? WHERE class = ? AND id = ?`, ms(o.UpdatedAt), data, class, id); err != nil {
 		return nil, err
 	}
+	defer s.invalidate(class)
 	return o, tx.Commit()
 }
 
 // Delete implements Store.
 func (s *SQLite) Delete(ctx context.Context, class, id string) error {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM objects WHERE class = ? AND id = ?`, class, id)
+	s.invalidate(class)
 	if err != nil {
 		return err
 	}
@@ -172,8 +189,34 @@ func (s *SQLite) Delete(ctx context.Context, class, id string) error {
 	return nil
 }
 
-// Scan implements Store.
+// Scan implements Store. The objects returned are shared: callers must not modify them.
 func (s *SQLite) Scan(ctx context.Context, class string) ([]*Object, error) {
+	var version int64
+	if err := s.db.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&version); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if version != s.dataVersion {
+		s.cache, s.dataVersion = map[string][]*Object{}, version
+	}
+	cached, ok := s.cache[class]
+	s.mu.Unlock()
+	if ok {
+		return cached, nil
+	}
+	out, err := s.scan(ctx, class)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.dataVersion == version {
+		s.cache[class] = out
+	}
+	s.mu.Unlock()
+	return out, nil
+}
+
+func (s *SQLite) scan(ctx context.Context, class string) ([]*Object, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, created_at, updated_at, data FROM objects WHERE class = ? ORDER BY created_at, id`, class)
 	if err != nil {
 		return nil, err
@@ -238,6 +281,9 @@ func (s *SQLite) DeleteSessions(ctx context.Context, userID string) error {
 // Reset implements Store.
 func (s *SQLite) Reset(ctx context.Context) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM objects; DELETE FROM sessions;`)
+	s.mu.Lock()
+	s.cache = map[string][]*Object{}
+	s.mu.Unlock()
 	return err
 }
 

@@ -68,7 +68,8 @@ type Store interface {
 	Update(ctx context.Context, class, id string, fn func(*Object) error) (*Object, error)
 	// Delete removes an object (ErrNotFound).
 	Delete(ctx context.Context, class, id string) error
-	// Scan returns every object of a class, oldest first.
+	// Scan returns every object of a class, oldest first. The objects may be shared with other
+	// callers: read them, do not change them.
 	Scan(ctx context.Context, class string) ([]*Object, error)
 	// Classes lists the classes that have objects.
 	Classes(ctx context.Context) ([]string, error)

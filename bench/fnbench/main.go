@@ -31,7 +31,7 @@ import (
 func main() {
 	fnBin := flag.String("fn", "bin/fn", "the fn binary to measure")
 	fixture := flag.String("fixture", "testdata/npm/node_modules", "node_modules with the real SDKs")
-	only := flag.String("only", "", "run only one group: cli or engine")
+	only := flag.String("only", "", "run only one group: cli, engine, dev or storage")
 	n := flag.Int("n", 5000, "warm invocations per side")
 	flag.Parse()
 	fnPath, _ := filepath.Abs(*fnBin)
@@ -46,6 +46,9 @@ func main() {
 	}
 	if *only == "" || *only == "dev" {
 		devBench(fnPath, nm)
+	}
+	if *only == "" || *only == "storage" {
+		storageBench(fnPath, nm)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,14 +14,29 @@ import (
 	"github.com/fnhq/fn/internal/testutil"
 )
 
-const slowJS = "exports.main = async () => { await new Promise((r) => setTimeout(r, 150)); return { pid: process.pid } }\n"
+// slowJS holds each call until n calls are in flight at once (a barrier through a file), so
+// that the pool must grow to n workers whatever the machine's speed.
+const slowJS = `const fs = require('fs')
+exports.main = async (event) => {
+  if (event.barrier) {
+    fs.appendFileSync(event.barrier, 'x')
+    const end = Date.now() + 10000
+    while (fs.readFileSync(event.barrier, 'utf8').length < event.n && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 5))
+    }
+  }
+  return { pid: process.pid }
+}
+`
 
 func concurrent(f *fixture, fn string, n int) []*Result {
+	barrier := filepath.Join(f.t.TempDir(), "barrier")
+	data := fmt.Sprintf(`{"barrier":%q,"n":%d}`, barrier, n)
 	var wg sync.WaitGroup
 	out := make([]*Result, n)
 	for i := 0; i < n; i++ {
 		wg.Add(1)
-		go func(i int) { defer wg.Done(); out[i] = f.wx(fn, `{}`, nil) }(i)
+		go func(i int) { defer wg.Done(); out[i] = f.wx(fn, data, nil) }(i)
 	}
 	wg.Wait()
 	return out

@@ -234,3 +234,5 @@ func ask(in *bufio.Reader, out io.Writer, question, def string, valid func(strin
 		return line, nil
 	}
 }
+
+func bufioReader(f *Factory) *bufio.Reader { return bufio.NewReader(f.IO.In) }

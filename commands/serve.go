@@ -1,0 +1,120 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fnhq/fn/hosting"
+	"github.com/fnhq/fn/nodejs"
+)
+
+type serveOptions struct {
+	f              *Factory
+	Listen         string
+	DataDir        string
+	AdminTokenFile string
+	PublicURL      string
+	WeChatAPI      string
+}
+
+func newCmdServe(f *Factory) *cobra.Command {
+	opts := &serveOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the hosted runtime: apps, deploys, versions and logs, behind one HTTP port",
+		Long: `Run the self-hosted runtime that replaces the cloud. Apps (fn apps create) get LeanCloud-style
+keys and two environments (production, staging); fn deploy ships to it; clients call it as they
+called LeanCloud (X-LC-Id, X-LC-Prod) or, for wx, under /wx/{app}/{env}/ with a token from the
+wx.login exchange at POST /wx/{app}/login.
+
+The first start prints an admin token once (only its hash is stored); give one instead with
+FN_ADMIN_TOKEN or --admin-token-file. SIGTERM or Ctrl-C drain in-flight calls and stop workers.`,
+		Example: `  $ fn serve --listen 127.0.0.1:8080 --data-dir /var/lib/fn
+  $ FN_ADMIN_TOKEN=… fn serve --listen :8080 --public-url https://fn.example.com`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runServe(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:8080", "address to listen on")
+	fl.StringVar(&opts.DataDir, "data-dir", "fn-data", "where apps, artifacts, data and logs live")
+	fl.StringVar(&opts.AdminTokenFile, "admin-token-file", "", "read the admin token from this file")
+	fl.StringVar(&opts.PublicURL, "public-url", "", "the URL clients and functions reach this server at (default: from --listen)")
+	fl.StringVar(&opts.WeChatAPI, "wechat-api", "https://api.weixin.qq.com", "WeChat API base URL (jscode2session)")
+	return cmd
+}
+
+func runServe(ctx context.Context, opts *serveOptions) error {
+	node, err := nodejs.Find(ctx)
+	if err != nil {
+		return err
+	}
+	token := os.Getenv("FN_ADMIN_TOKEN")
+	if opts.AdminTokenFile != "" {
+		b, err := os.ReadFile(opts.AdminTokenFile)
+		if err != nil {
+			return &UsageError{Err: fmt.Errorf("--admin-token-file: %w", err)}
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return withHint(fmt.Errorf("%s is already in use", opts.Listen), "choose another address with --listen (port 0 picks a free one)")
+		}
+		return err
+	}
+	public := opts.PublicURL
+	if public == "" {
+		addr := ln.Addr().(*net.TCPAddr)
+		host := addr.IP.String()
+		if addr.IP.IsUnspecified() {
+			host = "127.0.0.1"
+		}
+		public = fmt.Sprintf("http://%s", net.JoinHostPort(host, fmt.Sprint(addr.Port)))
+	}
+	rt, newToken, err := hosting.Open(ctx, hosting.Config{DataDir: opts.DataDir, Node: node.Path, NodeVersion: node.Version,
+		AdminToken: token, PublicURL: strings.TrimRight(public, "/"), WeChatAPIBase: opts.WeChatAPI})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	ios := opts.f.IO
+	cs := ios.Colors()
+	if opts.f.Global.JSON {
+		writeJSON(ios.Out, map[string]any{"event": "ready", "url": public, "adminToken": newToken, "dataDir": opts.DataDir})
+	} else {
+		fmt.Fprintf(ios.ErrOut, "%s %s · %s\n", cs.Bold("fn serve"), cs.Cyan(public), cs.Gray("data in "+opts.DataDir))
+		if newToken != "" {
+			fmt.Fprintf(ios.ErrOut, "  admin token (shown once, only its hash is kept): %s\n", cs.Bold(newToken))
+			fmt.Fprintf(ios.ErrOut, "  log in with: fn login --server %s --token %s\n", public, newToken)
+		}
+	}
+	srv := &http.Server{Handler: rt.Handler(), ReadHeaderTimeout: 15 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		rt.Close(5 * time.Second)
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	srv.Shutdown(shutdown)
+	rt.Close(10 * time.Second)
+	if !opts.f.Global.JSON {
+		fmt.Fprintln(ios.ErrOut, cs.Gray("fn serve stopped; in-flight calls drained, workers stopped"))
+	}
+	return ctx.Err()
+}

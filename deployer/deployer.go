@@ -1,0 +1,410 @@
+// Package deployer is the client side of fn serve: credentials, the admin API, building and
+// uploading a deploy (only artifacts the server lacks), and following logs with resume. It never
+// prints; progress and records go to callbacks.
+package deployer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fnhq/fn/bundler"
+	"github.com/fnhq/fn/hosting"
+	"github.com/fnhq/fn/project"
+)
+
+// Credentials say which server to talk to, with which token.
+type Credentials struct {
+	Server string `json:"server"`
+	Token  string `json:"token"`
+}
+
+// ErrNotLoggedIn means no credentials were found.
+var ErrNotLoggedIn = errors.New("not logged in to an fn server")
+
+// CredentialsPath is where fn login keeps the credentials.
+func CredentialsPath() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "fn", "credentials.json"), nil
+}
+
+// LoadCredentials reads FN_SERVER/FN_TOKEN, else the credentials file.
+func LoadCredentials() (Credentials, error) {
+	if s, t := os.Getenv("FN_SERVER"), os.Getenv("FN_TOKEN"); s != "" && t != "" {
+		return Credentials{Server: strings.TrimRight(s, "/"), Token: t}, nil
+	}
+	path, err := CredentialsPath()
+	if err != nil {
+		return Credentials{}, err
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Credentials{}, ErrNotLoggedIn
+	}
+	if err != nil {
+		return Credentials{}, err
+	}
+	var c Credentials
+	if err := json.Unmarshal(b, &c); err != nil || c.Server == "" || c.Token == "" {
+		return Credentials{}, fmt.Errorf("%s is damaged: log in again (%v)", path, err)
+	}
+	return c, nil
+}
+
+// SaveCredentials writes the credentials file, readable by the user only.
+func SaveCredentials(c Credentials) (string, error) {
+	path, err := CredentialsPath()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	b, _ := json.MarshalIndent(c, "", "  ")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return "", err
+	}
+	return path, os.Rename(tmp, path)
+}
+
+// DeleteCredentials removes the credentials file.
+func DeleteCredentials() error {
+	path, err := CredentialsPath()
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Client talks to an fn server's admin API.
+type Client struct {
+	Creds Credentials
+	HTTP  *http.Client
+}
+
+// New returns a client.
+func New(c Credentials) *Client {
+	return &Client{Creds: c, HTTP: &http.Client{Timeout: 5 * time.Minute}}
+}
+
+// APIError is an error the server answered.
+type APIError struct {
+	Status int
+	Msg    string
+}
+
+func (e *APIError) Error() string { return e.Msg }
+
+func (c *Client) request(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.Creds.Server+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Creds.Token)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the fn server at %s: %w", c.Creds.Server, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		var e struct {
+			Error string `json:"error"`
+		}
+		b, _ := io.ReadAll(resp.Body)
+		json.Unmarshal(b, &e)
+		if e.Error == "" {
+			e.Error = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+		}
+		return nil, &APIError{Status: resp.StatusCode, Msg: e.Error}
+	}
+	return resp, nil
+}
+
+func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	resp, err := c.request(ctx, method, path, body, "application/json")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func esc(s string) string { return url.PathEscape(s) }
+
+// Whoami checks the token.
+func (c *Client) Whoami(ctx context.Context) (map[string]any, error) {
+	var out map[string]any
+	return out, c.call(ctx, http.MethodGet, "/__fn/whoami", nil, &out)
+}
+
+// CreateApp creates an app.
+func (c *Client) CreateApp(ctx context.Context, name, wxAppID, wxSecret string) (*hosting.App, error) {
+	var app hosting.App
+	err := c.call(ctx, http.MethodPost, "/__fn/apps", map[string]string{"name": name, "wxAppId": wxAppID, "wxSecret": wxSecret}, &app)
+	return &app, err
+}
+
+// Apps lists the apps.
+func (c *Client) Apps(ctx context.Context) ([]hosting.App, error) {
+	var apps []hosting.App
+	return apps, c.call(ctx, http.MethodGet, "/__fn/apps", nil, &apps)
+}
+
+// DeleteApp deletes an app.
+func (c *Client) DeleteApp(ctx context.Context, app string) error {
+	return c.call(ctx, http.MethodDelete, "/__fn/apps/"+esc(app), nil, nil)
+}
+
+// Versions lists versions.
+func (c *Client) Versions(ctx context.Context, app, env string) ([]hosting.Version, error) {
+	var vs []hosting.Version
+	q := ""
+	if env != "" {
+		q = "?env=" + url.QueryEscape(env)
+	}
+	return vs, c.call(ctx, http.MethodGet, "/__fn/apps/"+esc(app)+"/versions"+q, nil, &vs)
+}
+
+// Rollback reactivates an earlier version.
+func (c *Client) Rollback(ctx context.Context, app, env string, to int) (*hosting.Version, error) {
+	var v hosting.Version
+	return &v, c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(app)+"/rollback", map[string]any{"env": env, "to": to}, &v)
+}
+
+// Promote deploys staging's artifacts to production.
+func (c *Client) Promote(ctx context.Context, app, message, who string) (*hosting.DeployResult, error) {
+	var res hosting.DeployResult
+	return &res, c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(app)+"/promote", map[string]string{"message": message, "who": who}, &res)
+}
+
+// SetSecret sets a secret; UnsetSecret removes it; SecretNames lists names.
+func (c *Client) SetSecret(ctx context.Context, app, name, value string) error {
+	return c.call(ctx, http.MethodPut, "/__fn/apps/"+esc(app)+"/secrets/"+esc(name), map[string]string{"value": value}, nil)
+}
+
+func (c *Client) UnsetSecret(ctx context.Context, app, name string) error {
+	return c.call(ctx, http.MethodDelete, "/__fn/apps/"+esc(app)+"/secrets/"+esc(name), nil, nil)
+}
+
+func (c *Client) SecretNames(ctx context.Context, app string) ([]string, error) {
+	var out struct {
+		Names []string `json:"names"`
+	}
+	return out.Names, c.call(ctx, http.MethodGet, "/__fn/apps/"+esc(app)+"/secrets", nil, &out)
+}
+
+// Invoke calls a deployed function.
+func (c *Client) Invoke(ctx context.Context, app, env, name string, data json.RawMessage) (map[string]json.RawMessage, error) {
+	var out map[string]json.RawMessage
+	return out, c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(app)+"/invoke/"+esc(env)+"/"+esc(name), map[string]any{"data": data}, &out)
+}
+
+// ---- deploy
+
+// DeployOptions describe a deploy.
+type DeployOptions struct {
+	App     string
+	Env     string
+	Message string
+	Who     string
+	DryRun  bool
+	// Progress is told about uploads (done and total artifacts, bytes of the current one).
+	Progress func(done, total int, name string, size int64)
+}
+
+// Outcome is a deploy's result, with what was uploaded.
+type Outcome struct {
+	hosting.DeployResult
+	Uploaded    int     `json:"uploaded"`
+	Reused      int     `json:"reused"`
+	BuildMs     float64 `json:"buildMs"`
+	UploadBytes int64   `json:"uploadBytes"`
+}
+
+// Deploy builds the project's production bundles (minified, source maps kept), uploads the
+// artifacts the server lacks, and asks it to activate the new version.
+func (c *Client) Deploy(ctx context.Context, p *project.Project, o DeployOptions) (*Outcome, error) {
+	entries, err := p.Entries()
+	if err != nil {
+		return nil, err
+	}
+	b, err := bundler.New(bundler.Options{ProjectDir: p.Dir, OutDir: p.StatePath("deploy"), Dialect: p.Dialect, Target: p.Runtime,
+		Mode: bundler.Production, Minify: true, External: p.Build.External}, entries)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Dispose()
+	m, _, err := b.Build()
+	if err != nil {
+		return nil, err
+	}
+	out := &Outcome{BuildMs: m.BuildMs}
+	manifest := hosting.Manifest{Dialect: string(p.Dialect), Timers: p.Timers}
+	files := map[string]string{} // hash → path
+	for _, a := range m.Bundles {
+		mapPath := p.StatePath("deploy", a.SourceMap)
+		mapHash, err := fileHash(mapPath)
+		if err != nil {
+			return nil, err
+		}
+		cfg := p.Function(a.Name)
+		for k := range p.LocalEnv {
+			delete(cfg.Env, k) // .env.local is for local runs; secrets go through fn secrets
+		}
+		manifest.Bundles = append(manifest.Bundles, hosting.Bundle{Name: a.Name, Hash: a.Hash, MapHash: mapHash, Size: a.Size, Config: cfg})
+		files[a.Hash] = p.StatePath("deploy", a.File)
+		files[mapHash] = mapPath
+	}
+	req := hosting.DeployRequest{Env: o.Env, Message: o.Message, Who: o.Who, DryRun: o.DryRun, Manifest: manifest}
+	if o.DryRun {
+		err := c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(o.App)+"/deploy", req, &out.DeployResult)
+		return out, err
+	}
+	hashes := make([]string, 0, len(files))
+	for h := range files {
+		hashes = append(hashes, h)
+	}
+	var missing struct {
+		Missing []string `json:"missing"`
+	}
+	if err := c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(o.App)+"/blobs/missing", map[string]any{"hashes": hashes}, &missing); err != nil {
+		return nil, err
+	}
+	out.Reused = len(hashes) - len(missing.Missing)
+	for i, h := range missing.Missing {
+		path := files[h]
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		st, _ := f.Stat()
+		if o.Progress != nil {
+			o.Progress(i, len(missing.Missing), filepath.Base(path), st.Size())
+		}
+		resp, err := c.request(ctx, http.MethodPut, "/__fn/apps/"+esc(o.App)+"/blobs/"+h, f, "application/octet-stream")
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		out.Uploaded++
+		out.UploadBytes += st.Size()
+	}
+	if o.Progress != nil && len(missing.Missing) > 0 {
+		o.Progress(len(missing.Missing), len(missing.Missing), "", 0)
+	}
+	if err := c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(o.App)+"/deploy", req, &out.DeployResult); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func fileHash(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ---- logs
+
+// LogQuery selects records.
+type LogQuery struct {
+	Function, Level, RequestID, Search, Env string
+	Since                                   time.Time
+	Follow                                  bool
+}
+
+// Logs prints matching records through fn; with Follow it streams until ctx ends, reconnecting
+// after a dropped connection and resuming after the last record seen (no gaps, no duplicates).
+func (c *Client) Logs(ctx context.Context, app string, q LogQuery, fn func(hosting.Record)) error {
+	var after int64
+	for {
+		v := url.Values{}
+		for k, val := range map[string]string{"function": q.Function, "level": q.Level, "requestId": q.RequestID, "search": q.Search, "env": q.Env} {
+			if val != "" {
+				v.Set(k, val)
+			}
+		}
+		if !q.Since.IsZero() && after == 0 {
+			v.Set("since", q.Since.UTC().Format(time.RFC3339))
+		}
+		if after > 0 {
+			v.Set("after", fmt.Sprint(after))
+		}
+		if q.Follow {
+			v.Set("follow", "1")
+		}
+		stream := &http.Client{} // no timeout: a follow stream stays open
+		c2 := &Client{Creds: c.Creds, HTTP: stream}
+		resp, err := c2.request(ctx, http.MethodGet, "/__fn/apps/"+esc(app)+"/logs?"+v.Encode(), nil, "")
+		if err != nil {
+			var api *APIError
+			if errors.As(err, &api) || !q.Follow || ctx.Err() != nil {
+				return err
+			}
+		} else {
+			sc := bufio.NewScanner(resp.Body)
+			sc.Buffer(make([]byte, 1<<20), 16<<20)
+			for sc.Scan() {
+				line := bytes.TrimSpace(sc.Bytes())
+				if len(line) == 0 {
+					continue // keep-alive
+				}
+				var rec hosting.Record
+				if json.Unmarshal(line, &rec) == nil && rec.ID > after {
+					after = rec.ID
+					fn(rec)
+				}
+			}
+			resp.Body.Close()
+		}
+		if !q.Follow || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond): // reconnect
+		}
+	}
+}

@@ -17,7 +17,9 @@ import (
 // LoadFailed is a version whose bundles did not load: nothing was switched.
 type LoadFailed struct{ Err error }
 
-func (e *LoadFailed) Error() string { return "the new version did not load, the running version keeps serving:\n" + e.Err.Error() }
+func (e *LoadFailed) Error() string {
+	return "the new version did not load, the running version keeps serving:\n" + e.Err.Error()
+}
 func (e *LoadFailed) Unwrap() error { return e.Err }
 
 // activate starts a version in a fresh engine and, once every bundle has loaded, makes it the

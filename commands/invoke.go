@@ -31,6 +31,9 @@ type invokeOptions struct {
 	As       string
 	Timeout  time.Duration
 	Local    bool
+	Remote   bool
+	App      string
+	Env      string
 }
 
 func newCmdInvoke(f *Factory, runF func(context.Context, *invokeOptions) error) *cobra.Command {
@@ -62,6 +65,12 @@ mapped to your source files, are printed on stderr).`,
 			if opts.Data != "" && opts.Event != "" {
 				return usageErrorf("--data and --event cannot be used together")
 			}
+			if opts.Remote && opts.Local {
+				return usageErrorf("--remote and --local cannot be used together")
+			}
+			if opts.Env != "staging" && opts.Env != "production" {
+				return usageErrorf("unknown --env %q: use staging or production", opts.Env)
+			}
 			if opts.Timeout < 0 || opts.Timeout > 15*time.Minute {
 				return usageErrorf("--timeout must be between 0 and 15m, got %v", opts.Timeout)
 			}
@@ -77,6 +86,9 @@ mapped to your source files, are printed on stderr).`,
 	fl.StringVar(&opts.As, "as", "", "call as the named identity from fn.yaml")
 	fl.DurationVar(&opts.Timeout, "timeout", 0, "override the function's timeout (e.g. 30s)")
 	fl.BoolVar(&opts.Local, "local", false, "run one-shot even when fn dev is running")
+	fl.BoolVar(&opts.Remote, "remote", false, "call the deployed function on the fn server (fn login)")
+	fl.StringVar(&opts.App, "app", "", "with --remote: the app (default: the project's name)")
+	fl.StringVar(&opts.Env, "env", "production", "with --remote: staging or production")
 	return cmd
 }
 
@@ -89,6 +101,9 @@ func runInvoke(ctx context.Context, opts *invokeOptions) error {
 	data, err := invokeInput(opts, p, ios)
 	if err != nil {
 		return err
+	}
+	if opts.Remote {
+		return runInvokeRemote(ctx, opts, p, data)
 	}
 	node, err := nodejs.Find(ctx)
 	if err != nil {
@@ -163,6 +178,61 @@ func runInvoke(ctx context.Context, opts *invokeOptions) error {
 		return &SilentExit{Code: ExitFailure}
 	}
 	return nil
+}
+
+// runInvokeRemote calls the deployed function through the fn server's admin API.
+func runInvokeRemote(ctx context.Context, opts *invokeOptions, p *project.Project, data json.RawMessage) error {
+	app := opts.App
+	if app == "" {
+		app = p.Name
+	}
+	c, err := client(ctx)
+	if err != nil {
+		return err
+	}
+	out, err := c.Invoke(ctx, app, opts.Env, opts.Function, data)
+	if err != nil {
+		return err
+	}
+	ios := opts.f.IO
+	if opts.f.Global.JSON {
+		return writeJSON(ios.Out, out)
+	}
+	var fe *engine.FunctionError
+	if raw := out["error"]; len(raw) > 0 && string(raw) != "null" {
+		json.Unmarshal(raw, &fe)
+	}
+	result := out["result"]
+	if body := out["body"]; len(body) > 0 && string(body) != "null" { // lean: {"result": …} or {"code", "error"}
+		var ok struct {
+			Result json.RawMessage `json:"result"`
+			Code   int             `json:"code"`
+			Error  string          `json:"error"`
+		}
+		json.Unmarshal(body, &ok)
+		result = ok.Result
+		if ok.Error != "" && fe == nil {
+			fe = &engine.FunctionError{Message: fmt.Sprintf("%s (code %d)", ok.Error, ok.Code)}
+		}
+	}
+	var rid string
+	json.Unmarshal(out["requestId"], &rid)
+	cs := ios.Colors()
+	if fe != nil {
+		fmt.Fprintf(ios.ErrOut, "%s %s failed: %s\n", cs.FailureIcon(), opts.Function, fe.Message)
+		if fe.Stack != "" {
+			fmt.Fprintln(ios.ErrOut, indentLines(fe.Stack, "    "))
+		}
+		fmt.Fprintln(ios.ErrOut, cs.Gray("RequestId: "+rid+"  ("+opts.Env+" of "+app+")"))
+		return &SilentExit{Code: ExitFailure}
+	}
+	fmt.Fprintln(ios.ErrOut, cs.Gray("RequestId: "+rid+"  ("+opts.Env+" of "+app+")"))
+	if len(result) == 0 {
+		result = json.RawMessage("null")
+	}
+	var v any
+	json.Unmarshal(result, &v)
+	return writeJSON(ios.Out, v)
 }
 
 // invokeInput reads the call's data from --data, --event or stdin, and checks it is JSON.

@@ -325,6 +325,69 @@ AV.init({ appId, appKey, serverURL })
 	if r := fn(t, wxDir, "secrets", "list", "--app", "shop"); r.code != 0 || strings.TrimSpace(r.out) != "SUM_LABEL" || strings.Contains(r.out, "secret-total") {
 		t.Fatalf("secrets list: %d %q", r.code, r.out)
 	}
+
+	// fn invoke --remote
+	if r := fn(t, wxDir, "invoke", "sum", "--remote", "--app", "shop", "--data", `{"a":2,"b":5}`); r.code != 0 || !strings.Contains(r.out, `"secret-total": 7`) {
+		t.Fatalf("invoke --remote wx: %d %s %s", r.code, r.out, r.err)
+	}
+	if r := fn(t, wxDir, "invoke", "sum", "--remote", "--app", "shop", "--data", `{"a":"x"}`); r.code != ExitFailure || !strings.Contains(r.err, "sum needs two numbers") {
+		t.Fatalf("invoke --remote failing: %d %s", r.code, r.err)
+	}
+	if r := fn(t, leanDir, "invoke", "hello", "--remote"); r.code != 0 || strings.TrimSpace(r.out) != `"Hello staged!"` {
+		t.Fatalf("invoke --remote lean: %d %s %s", r.code, r.out, r.err)
+	}
+
+	// SIGTERM drains and stops every worker
+	workers := childNodes(s.cmd.Process.Pid)
+	if len(workers) < 2 {
+		t.Fatalf("expected node workers under fn serve, found %v", workers)
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	waitTimeout(s.cmd, 30*time.Second)
+	for _, pid := range workers {
+		if syscall.Kill(pid, 0) == nil {
+			t.Errorf("worker %d survived SIGTERM", pid)
+		}
+	}
+}
+
+func TestServeFirstStartPrintsTheAdminTokenOnce(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	run := func() (*exec.Cmd, map[string]any) {
+		cmd := exec.Command(binary(t), "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", dir, "--json")
+		cmd.Env = append(os.Environ(), "FN_ADMIN_TOKEN=")
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var ev map[string]any
+		json.NewDecoder(out).Decode(&ev)
+		return cmd, ev
+	}
+	cmd, ev := run()
+	token, _ := ev["adminToken"].(string)
+	cmd.Process.Signal(syscall.SIGTERM)
+	waitTimeout(cmd, 10*time.Second)
+	if !strings.HasPrefix(token, "fnadm_") {
+		t.Fatalf("first start: %v", ev)
+	}
+	state, _ := os.ReadFile(filepath.Join(dir, "state.json"))
+	if strings.Contains(string(state), token) || !strings.Contains(string(state), "adminTokenHash") {
+		t.Fatal("only the token's hash may be stored")
+	}
+	cmd, ev = run()
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); waitTimeout(cmd, 10*time.Second) }()
+	if ev["adminToken"] != "" {
+		t.Fatalf("the token is printed only on the first start: %v", ev)
+	}
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/__fn/whoami", port), nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the first token still works after a restart: %v %v", err, resp)
+	}
+	resp.Body.Close()
 }
 
 func TestServeRejectsBadInput(t *testing.T) {

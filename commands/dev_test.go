@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -523,5 +524,46 @@ func TestDevInspectPassesTheInspectorToWorkers(t *testing.T) {
 	r := fn(t, dir, "invoke", "bad")
 	if r.code != ExitFailure || !strings.Contains(r.err, "bad failed: nope") || !strings.Contains(r.err, "functions/bad/index.js:1:") {
 		t.Fatalf("fn invoke of a failing function against dev: %d\n%s", r.code, r.err)
+	}
+}
+
+func TestLogsAgainstDev(t *testing.T) {
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "fn.yaml", "name: lg\ndialect: wx\n")
+	testutil.WriteFile(t, dir, "functions/say/index.js", "exports.main = async (e) => { console.warn('saying', e.word); return e.word }\n")
+	d := startDev(t, dir)
+	post(t, d.url+"/wx/functions/say", nil, `{"word":"first"}`)
+	d.waitEvent("invocation", 5*time.Second, nil)
+	r := fn(t, dir, "logs", "--json", "--level", "warn")
+	if r.code != 0 || !strings.Contains(r.out, `"message":"saying first"`) || strings.Contains(r.out, `"level":"info"`) {
+		t.Fatalf("fn logs against dev: %d %s %s", r.code, r.out, r.err)
+	}
+	// follow: a new call shows up, pushed
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary(t), "logs", "-f", "--json", "--search", "second")
+	cmd.Dir = dir
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); cmd.Wait() }()
+	got := make(chan string, 10)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			got <- sc.Text()
+		}
+	}()
+	start := time.Now()
+	post(t, d.url+"/wx/functions/say", nil, `{"word":"second"}`)
+	select {
+	case line := <-got:
+		if !strings.Contains(line, "saying second") {
+			t.Fatalf("unexpected record %s", line)
+		}
+		t.Logf("console.warn → fn logs -f: %v", time.Since(start))
+	case <-time.After(5 * time.Second):
+		t.Fatal("fn logs -f did not show the call")
 	}
 }

@@ -12,7 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fnhq/fn/deployer"
-	"github.com/fnhq/fn/hosting"
+	"github.com/fnhq/fn/localrun"
+	"github.com/fnhq/fn/logstream"
+	"github.com/fnhq/fn/project"
 )
 
 type logsOptions struct {
@@ -32,7 +34,8 @@ func newCmdLogs(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs",
 		Short: "Show or follow the logs of a deployed app",
-		Long: `Show an app's log records from the fn server: function output, invocations (status and
+		Long: `Show log records: of the running fn dev of this project (unless --app is given), else of the
+app on the fn server: function output, invocations (status and
 duration) and the runtime's notes. -f follows: records are pushed as they happen, and a dropped
 connection resumes after the last record seen, without gaps or duplicates.`,
 		Example: `  $ fn logs -f
@@ -81,14 +84,26 @@ func runLogs(ctx context.Context, opts *logsOptions) error {
 		}
 		q.Since = t
 	}
-	c, app, err := appClient(ctx, opts.f, opts.App)
-	if err != nil {
-		return err
+	// a running fn dev of this project answers unless an app is named
+	var c *deployer.Client
+	var path string
+	if p, perr := project.Load(opts.f.Global.ProjectDir); perr == nil && opts.App == "" {
+		if st, ok := localrun.ReadDevState(p); ok {
+			c, path = deployer.New(deployer.Credentials{Server: st.URL}), deployer.DevLogsPath
+		}
+	}
+	if c == nil {
+		var app string
+		var err error
+		if c, app, err = appClient(ctx, opts.f, opts.App); err != nil {
+			return err
+		}
+		path = deployer.AppLogsPath(app)
 	}
 	ios := opts.f.IO
 	cs := ios.Colors()
 	enc := json.NewEncoder(ios.Out)
-	err = c.Logs(ctx, app, q, func(r hosting.Record) {
+	err := c.Logs(ctx, path, q, func(r logstream.Record) {
 		if opts.f.Global.JSON {
 			enc.Encode(r)
 			return

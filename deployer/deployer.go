@@ -22,6 +22,7 @@ import (
 
 	"github.com/fnhq/fn/bundler"
 	"github.com/fnhq/fn/hosting"
+	"github.com/fnhq/fn/logstream"
 	"github.com/fnhq/fn/project"
 )
 
@@ -356,7 +357,14 @@ type LogQuery struct {
 
 // Logs prints matching records through fn; with Follow it streams until ctx ends, reconnecting
 // after a dropped connection and resuming after the last record seen (no gaps, no duplicates).
-func (c *Client) Logs(ctx context.Context, app string, q LogQuery, fn func(hosting.Record)) error {
+// AppLogsPath is the log stream of a deployed app; fn dev serves its own at DevLogsPath.
+func AppLogsPath(app string) string { return "/__fn/apps/" + esc(app) + "/logs" }
+
+// DevLogsPath is a running fn dev's log stream.
+const DevLogsPath = "/__fn/logs"
+
+// Logs reads the records of the log stream at path.
+func (c *Client) Logs(ctx context.Context, path string, q LogQuery, fn func(logstream.Record)) error {
 	var after int64
 	for {
 		v := url.Values{}
@@ -376,7 +384,7 @@ func (c *Client) Logs(ctx context.Context, app string, q LogQuery, fn func(hosti
 		}
 		stream := &http.Client{} // no timeout: a follow stream stays open
 		c2 := &Client{Creds: c.Creds, HTTP: stream}
-		resp, err := c2.request(ctx, http.MethodGet, "/__fn/apps/"+esc(app)+"/logs?"+v.Encode(), nil, "")
+		resp, err := c2.request(ctx, http.MethodGet, path+"?"+v.Encode(), nil, "")
 		if err != nil {
 			var api *APIError
 			if errors.As(err, &api) || !q.Follow || ctx.Err() != nil {
@@ -390,7 +398,7 @@ func (c *Client) Logs(ctx context.Context, app string, q LogQuery, fn func(hosti
 				if len(line) == 0 {
 					continue // keep-alive
 				}
-				var rec hosting.Record
+				var rec logstream.Record
 				if json.Unmarshal(line, &rec) == nil && rec.ID > after {
 					after = rec.ID
 					fn(rec)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/logstream"
 	"github.com/fnhq/fn/project"
 )
 
@@ -52,7 +53,7 @@ func (er *envRuntime) activate(ctx context.Context, v *Version) error {
 	eng, err := engine.New(engine.Config{Node: rt.cfg.Node, Dir: dir, Dialect: dialect, EnvID: app.EnvID, Env: env,
 		IdleTimeout: 10 * time.Minute, RunnerDir: filepath.Join(rt.cfg.DataDir, "runner"),
 		Logs: func(r engine.Record) {
-			logs.add(Record{Time: r.Time, Env: er.name, Version: v.ID, Function: r.Function, RequestID: r.RequestID, Level: r.Level, Message: r.Message})
+			logs.Add(logstream.Record{Time: r.Time, Env: er.name, Version: v.ID, Function: r.Function, RequestID: r.RequestID, Level: r.Level, Message: r.Message})
 		}})
 	if err != nil {
 		return err
@@ -75,7 +76,7 @@ func (er *envRuntime) activate(ctx context.Context, v *Version) error {
 		return &LoadFailed{Err: err}
 	}
 	old := er.current.Swap(&activeVersion{version: v, engine: eng})
-	logs.add(Record{Time: time.Now(), Env: er.name, Version: v.ID, Level: "info", Message: fmt.Sprintf("version %d is active", v.ID)})
+	logs.Add(logstream.Record{Time: time.Now(), Env: er.name, Version: v.ID, Level: "info", Message: fmt.Sprintf("version %d is active", v.ID)})
 	if old != nil {
 		go old.engine.Close(30 * time.Second)
 	}

@@ -8,12 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/logstream"
 	"github.com/fnhq/fn/project"
 	"github.com/fnhq/fn/server"
 )
@@ -291,69 +290,18 @@ func (h *handler) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := Filter{Function: q.Get("function"), Level: q.Get("level"), RequestID: q.Get("requestId"), Search: q.Get("search"), Env: q.Get("env")}
+	f, err := logstream.ParseFilter(q)
+	if err != nil {
+		fail(w, badf("%v", err))
+		return
+	}
 	if f.Env != "" {
 		if err := validEnv(f.Env); err != nil {
 			fail(w, err)
 			return
 		}
 	}
-	if a := q.Get("after"); a != "" {
-		if f.After, err = strconv.ParseInt(a, 10, 64); err != nil {
-			fail(w, badf("after must be a record id, got %q", a))
-			return
-		}
-	}
-	if s := q.Get("since"); s != "" {
-		t, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			fail(w, badf("since must be an RFC 3339 time, got %q", s))
-			return
-		}
-		f.Since = t
-	}
-	follow := q.Get("follow") == "1" || q.Get("follow") == "true"
-	recs, ch, stop := ar.logs.snapshot(f, follow)
-	defer stop()
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	flusher, _ := w.(http.Flusher)
-	last := f.After
-	for _, rec := range recs {
-		rec.App = ar.id
-		enc.Encode(rec)
-		last = rec.ID
-	}
-	if flusher != nil {
-		flusher.Flush()
-	}
-	if !follow {
-		return
-	}
-	keepalive := time.NewTicker(15 * time.Second)
-	defer keepalive.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case rec := <-ch:
-			if rec.ID <= last || !f.match(rec) {
-				continue
-			}
-			rec.App = ar.id
-			enc.Encode(rec)
-			last = rec.ID
-			if flusher != nil {
-				flusher.Flush()
-			}
-		case <-keepalive.C:
-			w.Write([]byte("\n"))
-			if flusher != nil {
-				flusher.Flush()
-			}
-		}
-	}
+	logstream.Stream(w, r, ar.logs, f, q.Get("follow") == "1" || q.Get("follow") == "true", ar.id)
 }
 
 // invoke serves fn invoke --remote: one call in an environment, answered with its outcome.
@@ -424,7 +372,7 @@ func (h *handler) api(app *App, env string, dialect project.Dialect) (http.Handl
 			if cur := er.current.Load(); cur != nil {
 				version = cur.version.ID
 			}
-			logs.add(Record{Time: inv.Time, Env: env, Version: version, Function: inv.Function, RequestID: inv.RequestID, Level: level,
+			logs.Add(logstream.Record{Time: inv.Time, Env: env, Version: version, Function: inv.Function, RequestID: inv.RequestID, Level: level,
 				Message: msg, Invocation: true, Status: inv.Status, DurationMs: float64(inv.Duration.Microseconds()) / 1000})
 		},
 		Storage: ar.data,

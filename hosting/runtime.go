@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/logstream"
 	"github.com/fnhq/fn/leanstorage"
 	"github.com/fnhq/fn/project"
 	"github.com/fnhq/fn/store"
@@ -57,7 +58,7 @@ type appRuntime struct {
 	envs  map[string]*envRuntime
 	st    store.Store
 	data  *leanstorage.Service
-	logs  *logRing
+	logs  *logstream.Ring
 	slots chan struct{} // per-app concurrency cap
 	wx    *wxSessions
 }
@@ -136,7 +137,7 @@ func Open(ctx context.Context, cfg Config) (rt *Runtime, newToken string, err er
 					ar, _ := rt.appRuntime(id)
 					if ar != nil {
 						if err := ar.envs[env].activate(ctx, v); err != nil {
-							ar.logs.add(Record{Time: time.Now(), Env: env, Level: "error", Message: fmt.Sprintf("version %d could not start: %v", v.ID, err)})
+							ar.logs.Add(logstream.Record{Time: time.Now(), Env: env, Level: "error", Message: fmt.Sprintf("version %d could not start: %v", v.ID, err)})
 						}
 					}
 					break
@@ -250,14 +251,14 @@ func (rt *Runtime) appRuntime(id string) (*appRuntime, error) {
 	if err != nil {
 		return nil, err
 	}
-	ar := &appRuntime{rt: rt, id: id, envs: map[string]*envRuntime{}, st: st, logs: newLogRing(rt.cfg.LogRetention),
+	ar := &appRuntime{rt: rt, id: id, envs: map[string]*envRuntime{}, st: st, logs: logstream.NewRing(rt.cfg.LogRetention),
 		slots: make(chan struct{}, rt.cfg.AppConcurrency), wx: newWXSessions()}
 	for _, env := range Environments {
 		ar.envs[env] = &envRuntime{app: ar, name: env}
 	}
 	// storage hooks run in the production engine (LeanCloud's hooks belong to production)
 	ar.data = leanstorage.New(st, hookInvoker{ar}, func(level, msg string) {
-		ar.logs.add(Record{Time: time.Now(), Env: "production", Level: level, Function: "storage", Message: msg})
+		ar.logs.Add(logstream.Record{Time: time.Now(), Env: "production", Level: level, Function: "storage", Message: msg})
 	})
 	rt.apps[id] = ar
 	return ar, nil

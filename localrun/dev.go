@@ -19,6 +19,7 @@ import (
 	"github.com/fnhq/fn/bundler"
 	"github.com/fnhq/fn/engine"
 	"github.com/fnhq/fn/leanstorage"
+	"github.com/fnhq/fn/logstream"
 	"github.com/fnhq/fn/project"
 	"github.com/fnhq/fn/server"
 	"github.com/fnhq/fn/store"
@@ -327,6 +328,16 @@ func (d *dev) handler(ctx context.Context, url string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /__fn/invoke/{name}", d.invokeDev)
 	mux.HandleFunc("POST /__fn/verify", d.verify)
+	mux.HandleFunc("GET /__fn/logs", func(w http.ResponseWriter, r *http.Request) {
+		f, err := logstream.ParseFilter(r.URL.Query())
+		if err != nil {
+			writeJSONResponse(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		f.Env = ""
+		follow := r.URL.Query().Get("follow") == "1"
+		logstream.Stream(w, r, d.logs.ring, f, follow, d.p.Name)
+	})
 	if d.timers != nil {
 		th := d.timers.handler(ctx)
 		mux.Handle("/__fn/timers", th)

@@ -1,10 +1,12 @@
 package localrun
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/logstream"
 	"github.com/fnhq/fn/server"
 )
 
@@ -12,6 +14,7 @@ import (
 // request log shows one line per call with its output under it, even when calls overlap.
 type logGroups struct {
 	ev      DevEvents
+	ring    *logstream.Ring // what fn logs reads from fn dev
 	mu      sync.Mutex
 	pending map[string][]engine.Record
 	started map[string]time.Time
@@ -21,12 +24,13 @@ type logGroups struct {
 }
 
 func newLogGroups(ev DevEvents) *logGroups {
-	return &logGroups{ev: ev, pending: map[string][]engine.Record{}, started: map[string]time.Time{}, done: map[string]time.Time{},
+	return &logGroups{ev: ev, ring: logstream.NewRing(10000), pending: map[string][]engine.Record{}, started: map[string]time.Time{}, done: map[string]time.Time{},
 		keep: map[string]bool{}, kept: map[string][]engine.Record{}}
 }
 
 // record takes a log record from the engine.
 func (g *logGroups) record(r engine.Record) {
+	g.ring.Add(logstream.Record{Time: r.Time, Env: "dev", Function: r.Function, RequestID: r.RequestID, Level: r.Level, Message: r.Message})
 	g.mu.Lock()
 	if r.RequestID == "" || !g.done[r.RequestID].IsZero() {
 		g.mu.Unlock()
@@ -65,6 +69,13 @@ func (g *logGroups) orphansLocked() []engine.Record {
 
 // invocation reports a finished call with the output it produced.
 func (g *logGroups) invocation(inv server.Invocation) {
+	level := "info"
+	msg := fmt.Sprintf("%s %d %.1fms", inv.Function, inv.Status, float64(inv.Duration.Microseconds())/1000)
+	if !inv.OK {
+		level, msg = "error", msg+" "+inv.Error
+	}
+	g.ring.Add(logstream.Record{Time: inv.Time, Env: "dev", Function: inv.Function, RequestID: inv.RequestID, Level: level, Message: msg,
+		Invocation: true, Status: inv.Status, DurationMs: float64(inv.Duration.Microseconds()) / 1000})
 	g.mu.Lock()
 	recs := g.pending[inv.RequestID]
 	delete(g.pending, inv.RequestID)

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/fnhq/fn/engine"
-	"github.com/fnhq/fn/logstream"
 	"github.com/fnhq/fn/leanstorage"
+	"github.com/fnhq/fn/logstream"
 	"github.com/fnhq/fn/project"
 	"github.com/fnhq/fn/store"
 )

@@ -453,3 +453,29 @@ func TestServeRejectsBadInput(t *testing.T) {
 		t.Errorf("unknown env: %d %s", r.code, r.err)
 	}
 }
+
+func TestServeRunsTimersPerEnvironment(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	s := startServe(t, t.TempDir(), "tok", "http://127.0.0.1:1")
+	t.Setenv("FN_SERVER", s.url)
+	t.Setenv("FN_TOKEN", "tok")
+	if r := fn(t, ".", "apps", "create", "ticker"); r.code != 0 {
+		t.Fatal(r.err)
+	}
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "fn.yaml", "name: ticker\ndialect: wx\ntimers:\n  tick:\n    function: job\n    cron: '* * * * * ?'\n    environments: [staging]\n")
+	testutil.WriteFile(t, dir, "functions/job/index.js", "exports.main = async (e) => { console.log('tick from', process.env.TRIGGER_SRC); return 1 }\n")
+	for _, env := range []string{"production", "staging"} {
+		if r := fn(t, dir, "deploy", "--env", env); r.code != 0 {
+			t.Fatalf("deploy %s: %d %s", env, r.code, r.err)
+		}
+	}
+	count := func(env string) int {
+		r := fn(t, dir, "logs", "--json", "--env", env, "--search", "tick from timer")
+		return strings.Count(r.out, "\n")
+	}
+	testutil.Eventually(t, 10*time.Second, "two staging timer runs", func() bool { return count("staging") >= 2 })
+	if n := count("production"); n != 0 {
+		t.Errorf("the timer is for staging only, yet production ran it %d times", n)
+	}
+}

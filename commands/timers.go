@@ -15,6 +15,7 @@ import (
 	"github.com/fnhq/fn/cron"
 	"github.com/fnhq/fn/localrun"
 	"github.com/fnhq/fn/project"
+	"github.com/fnhq/fn/scheduler"
 )
 
 func newCmdTimers(f *Factory) *cobra.Command {
@@ -68,9 +69,9 @@ func newCmdTimersList(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			live := map[string]localrun.TimerStatus{}
+			live := map[string]scheduler.TimerStatus{}
 			if st, ok := localrun.ReadDevState(p); ok {
-				var statuses []localrun.TimerStatus
+				var statuses []scheduler.TimerStatus
 				if devJSON(cmd.Context(), http.MethodGet, st.URL+"/__fn/timers", &statuses) == nil {
 					for _, s := range statuses {
 						live[s.Name] = s

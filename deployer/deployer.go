@@ -273,7 +273,7 @@ func (c *Client) Deploy(ctx context.Context, p *project.Project, o DeployOptions
 		return nil, err
 	}
 	out := &Outcome{BuildMs: m.BuildMs}
-	manifest := hosting.Manifest{Dialect: string(p.Dialect), Timers: p.Timers}
+	manifest := hosting.Manifest{Dialect: string(p.Dialect), Timers: p.Timers, Timezone: p.Timezone}
 	files := map[string]string{} // hash → path
 	for _, a := range m.Bundles {
 		mapPath := p.StatePath("deploy", a.SourceMap)

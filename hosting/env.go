@@ -13,6 +13,8 @@ import (
 	"github.com/fnhq/fn/engine"
 	"github.com/fnhq/fn/logstream"
 	"github.com/fnhq/fn/project"
+	"github.com/fnhq/fn/scheduler"
+	"github.com/fnhq/fn/server"
 )
 
 // LoadFailed is a version whose bundles did not load: nothing was switched.
@@ -77,10 +79,67 @@ func (er *envRuntime) activate(ctx context.Context, v *Version) error {
 	}
 	old := er.current.Swap(&activeVersion{version: v, engine: eng})
 	logs.Add(logstream.Record{Time: time.Now(), Env: er.name, Version: v.ID, Level: "info", Message: fmt.Sprintf("version %d is active", v.ID)})
+	er.startTimers(v)
 	if old != nil {
 		go old.engine.Close(30 * time.Second)
 	}
 	return nil
+}
+
+// startTimers runs the timers of a version that belong to this environment (a redeploy resets
+// them: short-circuits clear).
+func (er *envRuntime) startTimers(v *Version) {
+	if er.stopTimers != nil {
+		er.stopTimers()
+		er.stopTimers = nil
+	}
+	var timers []project.Timer
+	for _, t := range v.Manifest.Timers {
+		for _, e := range t.Environments {
+			if e == er.name {
+				timers = append(timers, t)
+			}
+		}
+	}
+	if len(timers) == 0 {
+		return
+	}
+	tz := v.Manifest.Timezone
+	if tz == "" {
+		tz = project.DefaultTimezone
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	er.stopTimers = cancel
+	go scheduler.New(hostTarget{er: er, dialect: project.Dialect(v.Manifest.Dialect)}, timers, tz, 0).Run(ctx)
+}
+
+// hostTarget is what a deployed environment's timers call and log to.
+type hostTarget struct {
+	er      *envRuntime
+	dialect project.Dialect
+}
+
+func (t hostTarget) Dialect() project.Dialect { return t.dialect }
+func (t hostTarget) InvokeWX(ctx context.Context, req engine.WXRequest) *engine.Result {
+	return envInvoker{t.er}.InvokeWX(ctx, req)
+}
+func (t hostTarget) InvokeLean(ctx context.Context, req engine.LeanRequest) *engine.LeanResult {
+	return envInvoker{t.er}.InvokeLean(ctx, req)
+}
+func (t hostTarget) Report(inv server.Invocation) {
+	version := 0
+	if cur := t.er.current.Load(); cur != nil {
+		version = cur.version.ID
+	}
+	level, msg := "info", fmt.Sprintf("%s %d %.1fms (%s)", inv.Function, inv.Status, float64(inv.Duration.Microseconds())/1000, inv.Identity)
+	if !inv.OK {
+		level, msg = "error", msg+" "+inv.Error
+	}
+	t.er.app.logs.Add(logstream.Record{Time: inv.Time, Env: t.er.name, Version: version, Function: inv.Function, RequestID: inv.RequestID,
+		Level: level, Message: msg, Invocation: true, Status: inv.Status, DurationMs: float64(inv.Duration.Microseconds()) / 1000})
+}
+func (t hostTarget) Note(level, function, msg string) {
+	t.er.app.logs.Add(logstream.Record{Time: time.Now(), Env: t.er.name, Function: function, Level: level, Message: msg})
 }
 
 // materialize writes a version's bundles and maps from the blob store into its directory. The

@@ -68,6 +68,8 @@ type envRuntime struct {
 	name    string
 	deploy  sync.Mutex // one deploy at a time
 	current atomic.Pointer[activeVersion]
+	// stopTimers stops the active version's timers (guarded by deploy)
+	stopTimers context.CancelFunc
 }
 
 type activeVersion struct {
@@ -282,6 +284,11 @@ func (ar *appRuntime) close() { ar.closeGrace(2 * time.Second) }
 
 func (ar *appRuntime) closeGrace(grace time.Duration) {
 	for _, env := range ar.envs {
+		env.deploy.Lock()
+		if env.stopTimers != nil {
+			env.stopTimers()
+		}
+		env.deploy.Unlock()
 		if cur := env.current.Swap(nil); cur != nil {
 			cur.engine.Close(grace)
 		}

@@ -49,7 +49,8 @@ type Bundle struct {
 type Manifest struct {
 	Dialect string          `json:"dialect"`
 	Bundles []Bundle        `json:"bundles"`
-	Timers  []project.Timer `json:"timers,omitempty"`
+	Timers   []project.Timer `json:"timers,omitempty"`
+	Timezone string          `json:"timezone,omitempty"` // where timers are evaluated
 }
 
 // Digest identifies a manifest's content: equal digests mean nothing to deploy.

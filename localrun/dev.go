@@ -21,6 +21,7 @@ import (
 	"github.com/fnhq/fn/leanstorage"
 	"github.com/fnhq/fn/logstream"
 	"github.com/fnhq/fn/project"
+	"github.com/fnhq/fn/scheduler"
 	"github.com/fnhq/fn/server"
 	"github.com/fnhq/fn/store"
 )
@@ -127,7 +128,7 @@ type dev struct {
 	e      *engine.Engine
 	keys   Keys
 	logs   *logGroups
-	timers *scheduler // nil with --no-timers
+	timers *scheduler.Scheduler // nil with --no-timers
 	data   *leanstorage.Service
 	gateMu sync.Mutex
 	gate   chan struct{} // closed while requests may pass; replaced while a reload is pending
@@ -225,11 +226,7 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		}
 	}
 	if !o.NoTimers {
-		timeout := o.TimerTimeout
-		if timeout == 0 {
-			timeout = TimerTimeout
-		}
-		d.timers = newScheduler(d, timeout)
+		d.timers = scheduler.New(devTarget{d}, p.Timers, p.Timezone, o.TimerTimeout)
 	}
 	srv := &http.Server{Handler: d.handler(ctx, url), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
@@ -265,7 +262,7 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	}
 	if d.timers != nil {
 		d.checkTimerFunctions()
-		go d.timers.run(ctx)
+		go d.timers.Run(ctx)
 	}
 	watcher, err := d.newWatcher()
 	if err != nil {
@@ -339,7 +336,7 @@ func (d *dev) handler(ctx context.Context, url string) http.Handler {
 		logstream.Stream(w, r, d.logs.ring, f, follow, d.p.Name)
 	})
 	if d.timers != nil {
-		th := d.timers.handler(ctx)
+		th := d.timers.Handler(ctx)
 		mux.Handle("/__fn/timers", th)
 		mux.Handle("/__fn/timers/", th)
 	} else {
@@ -480,6 +477,21 @@ func (d *dev) invokeDev(w http.ResponseWriter, r *http.Request) {
 			Duration: res.Duration, RequestID: rid, Error: errText(out.Error)})
 	}
 	writeJSONResponse(w, http.StatusOK, DevInvokeResponse{Outcome: *out, Logs: d.logs.captured(rid)})
+}
+
+// devTarget is what fn dev's timers call: its engine and its request log.
+type devTarget struct{ d *dev }
+
+func (t devTarget) Dialect() project.Dialect { return t.d.p.Dialect }
+func (t devTarget) InvokeWX(ctx context.Context, req engine.WXRequest) *engine.Result {
+	return t.d.e.InvokeWX(ctx, req)
+}
+func (t devTarget) InvokeLean(ctx context.Context, req engine.LeanRequest) *engine.LeanResult {
+	return t.d.e.InvokeLean(ctx, req)
+}
+func (t devTarget) Report(inv server.Invocation) { t.d.logs.invocation(inv) }
+func (t devTarget) Note(level, function, msg string) {
+	t.d.o.Events.Log(engine.Record{Time: time.Now(), Level: level, Function: function, Message: msg, Stream: "fn"})
 }
 
 // checkTimerFunctions reports timers whose lean function is not defined (wx timers are checked

@@ -12,6 +12,7 @@ import (
 	"github.com/fnhq/fn/engine"
 	"github.com/fnhq/fn/internal/testutil"
 	"github.com/fnhq/fn/project"
+	"github.com/fnhq/fn/scheduler"
 	"github.com/fnhq/fn/server"
 )
 
@@ -124,10 +125,10 @@ func TestTimerTimeoutsShortCircuitAndOverlap(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, "an overlapping run to be skipped", func() bool {
 		return rec.countLog("was skipped: the previous run is still going") > 0
 	})
-	testutil.Eventually(t, 15*time.Second, "three timeouts", func() bool { return rec.countLog(TimedOutMessage) >= ShortCircuitAfter })
-	testutil.Eventually(t, 5*time.Second, "the short-circuit message", func() bool { return rec.countLog(ShortCircuitedMessage) >= 1 })
+	testutil.Eventually(t, 15*time.Second, "three timeouts", func() bool { return rec.countLog(scheduler.TimedOutMessage) >= scheduler.ShortCircuitAfter })
+	testutil.Eventually(t, 5*time.Second, "the short-circuit message", func() bool { return rec.countLog(scheduler.ShortCircuitedMessage) >= 1 })
 	runs := len(rec.timerRuns("slow"))
-	testutil.Eventually(t, 5*time.Second, "more short-circuit messages while nothing runs", func() bool { return rec.countLog(ShortCircuitedMessage) >= 3 })
+	testutil.Eventually(t, 5*time.Second, "more short-circuit messages while nothing runs", func() bool { return rec.countLog(scheduler.ShortCircuitedMessage) >= 3 })
 	if got := len(rec.timerRuns("slow")); got != runs {
 		t.Errorf("a short-circuited timer ran again: %d runs, then %d", runs, got)
 	}
@@ -165,7 +166,7 @@ func TestTimerControlRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st []TimerStatus
+	var st []scheduler.TimerStatus
 	json.NewDecoder(resp.Body).Decode(&st)
 	resp.Body.Close()
 	if len(st) != 1 || st[0].Enabled || !st[0].Next.IsZero() {

@@ -194,7 +194,7 @@ func (d *dev) reload(ctx context.Context, paths []string, detect time.Duration) 
 		d.mu.Unlock()
 		old.Dispose()
 		if d.timers != nil {
-			d.timers.reset(p2)
+			d.timers.Reset(p2.Timers, p2.Timezone)
 		}
 	} else {
 		entries, err := d.p.Entries()

@@ -1,4 +1,8 @@
-package localrun
+// Package scheduler fires timers (Quartz cron or interval) on their real schedule as normal
+// invocations, with LeanEngine's rules: a 15 s deadline, the platform's timeout and
+// short-circuit messages, and no overlapping runs. fn dev and fn serve each run one per
+// project or app environment.
+package scheduler
 
 import (
 	"context"
@@ -51,9 +55,20 @@ type timerState struct {
 	next           time.Time
 }
 
-// scheduler fires a project's timers on their real schedule.
-type scheduler struct {
-	d       *dev
+// Target is what timers call and report to.
+type Target interface {
+	Dialect() project.Dialect
+	InvokeWX(ctx context.Context, req engine.WXRequest) *engine.Result
+	InvokeLean(ctx context.Context, req engine.LeanRequest) *engine.LeanResult
+	// Report is told about every timer run, as an invocation.
+	Report(inv server.Invocation)
+	// Note logs a message of the scheduler's (timeouts, skipped runs).
+	Note(level, function, msg string)
+}
+
+// Scheduler fires a set of timers on their real schedule.
+type Scheduler struct {
+	target  Target
 	timeout time.Duration
 	mu      sync.Mutex
 	loc     *time.Location
@@ -62,15 +77,19 @@ type scheduler struct {
 	now     func() time.Time
 }
 
-func newScheduler(d *dev, timeout time.Duration) *scheduler {
-	s := &scheduler{d: d, timeout: timeout, wake: make(chan struct{}, 1), now: time.Now}
-	s.reset(d.p)
+// New returns a scheduler for timers, evaluated in the time zone tz; Run starts it.
+func New(target Target, timers []project.Timer, tz string, timeout time.Duration) *Scheduler {
+	if timeout == 0 {
+		timeout = TimerTimeout
+	}
+	s := &Scheduler{target: target, timeout: timeout, wake: make(chan struct{}, 1), now: time.Now}
+	s.Reset(timers, tz)
 	return s
 }
 
-// reset takes the project's timers anew (start-up and every fn.yaml change): short-circuits clear.
-func (s *scheduler) reset(p *project.Project) {
-	loc, err := time.LoadLocation(p.Timezone)
+// Reset takes the timers anew (a project reload or a deploy): short-circuits clear.
+func (s *Scheduler) Reset(timers []project.Timer, tz string) {
+	loc, err := time.LoadLocation(tz)
 	if err != nil {
 		loc = time.Local
 	}
@@ -80,7 +99,7 @@ func (s *scheduler) reset(p *project.Project) {
 	s.loc = loc
 	s.timers = map[string]*timerState{}
 	now := s.now()
-	for _, t := range p.Timers {
+	for _, t := range timers {
 		ts := &timerState{t: t, enabled: true}
 		if prev, ok := old[t.Name]; ok {
 			ts.enabled, ts.running = prev.enabled, prev.running
@@ -94,22 +113,22 @@ func (s *scheduler) reset(p *project.Project) {
 	s.poke()
 }
 
-func (s *scheduler) nextAfter(ts *timerState, t time.Time) time.Time {
+func (s *Scheduler) nextAfter(ts *timerState, t time.Time) time.Time {
 	if ts.expr != nil {
 		return ts.expr.Next(t, s.loc)
 	}
 	return t.Add(time.Duration(ts.t.Interval) * time.Second)
 }
 
-func (s *scheduler) poke() {
+func (s *Scheduler) poke() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
 }
 
-// run fires timers until ctx ends.
-func (s *scheduler) run(ctx context.Context) {
+// Run fires timers until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -137,7 +156,7 @@ func (s *scheduler) run(ctx context.Context) {
 	}
 }
 
-func (s *scheduler) fireDue(ctx context.Context) {
+func (s *Scheduler) fireDue(ctx context.Context) {
 	now := s.now()
 	s.mu.Lock()
 	var due []*timerState
@@ -158,7 +177,7 @@ func (s *scheduler) fireDue(ctx context.Context) {
 var ErrTimerRunning = errors.New("the timer's previous run is still going")
 
 // fire starts one run of a timer unless it is short-circuited or still running.
-func (s *scheduler) fire(ctx context.Context, ts *timerState, at time.Time) error {
+func (s *Scheduler) fire(ctx context.Context, ts *timerState, at time.Time) error {
 	s.mu.Lock()
 	name := ts.t.Name
 	if ts.shortCircuited {
@@ -177,21 +196,21 @@ func (s *scheduler) fire(ctx context.Context, ts *timerState, at time.Time) erro
 	return nil
 }
 
-func (s *scheduler) note(ts *timerState, level, msg string) {
-	s.d.o.Events.Log(engine.Record{Time: time.Now(), Level: level, Function: ts.t.Function, Message: msg, Stream: "fn"})
+func (s *Scheduler) note(ts *timerState, level, msg string) {
+	s.target.Note(level, ts.t.Function, msg)
 }
 
 // invoke runs the timer's function as a normal invocation with the timer's 15 s deadline.
-func (s *scheduler) invoke(ctx context.Context, ts *timerState, at time.Time) {
+func (s *Scheduler) invoke(ctx context.Context, ts *timerState, at time.Time) {
 	rid := engine.NewRequestID()
 	var timedOut bool
 	inv := server.Invocation{Time: time.Now(), Function: ts.t.Function, RequestID: rid, Identity: "timer " + ts.t.Name}
 	params := ts.t.Params
-	switch s.d.p.Dialect {
+	switch s.target.Dialect() {
 	case project.WX:
 		// the event a CloudBase timer trigger sends
 		ev, _ := json.Marshal(map[string]string{"Type": "Timer", "TriggerName": ts.t.Name, "Time": at.UTC().Format(time.RFC3339), "Message": params})
-		res := s.d.e.InvokeWX(ctx, engine.WXRequest{Function: ts.t.Function, Data: ev, Trigger: "timer", Source: "wx_trigger",
+		res := s.target.InvokeWX(ctx, engine.WXRequest{Function: ts.t.Function, Data: ev, Trigger: "timer", Source: "wx_trigger",
 			RequestID: rid, Timeout: s.timeout})
 		inv.Dialect, inv.Duration, inv.OK, inv.Status = "wx", res.Duration, res.Err == nil, 200
 		if res.Err != nil {
@@ -202,7 +221,7 @@ func (s *scheduler) invoke(ctx context.Context, ts *timerState, at time.Time) {
 		if params == "" {
 			params = "{}"
 		}
-		res := s.d.e.InvokeLean(ctx, engine.LeanRequest{Kind: engine.LeanFunction, Name: ts.t.Function, Params: json.RawMessage(params),
+		res := s.target.InvokeLean(ctx, engine.LeanRequest{Kind: engine.LeanFunction, Name: ts.t.Function, Params: json.RawMessage(params),
 			RequestID: rid, Timeout: s.timeout, HookKeyOK: true, Master: true, RemoteAddress: "127.0.0.1"})
 		inv.Dialect, inv.Duration, inv.Status, inv.OK = "lean", res.Duration, res.Status, res.Status == http.StatusOK
 		if !inv.OK {
@@ -214,7 +233,7 @@ func (s *scheduler) invoke(ctx context.Context, ts *timerState, at time.Time) {
 			timedOut = res.Err != nil && res.Err.Kind == engine.KindTimeout
 		}
 	}
-	s.d.logs.invocation(inv)
+	s.target.Report(inv)
 	s.mu.Lock()
 	ts.running = false
 	if timedOut {
@@ -231,8 +250,8 @@ func (s *scheduler) invoke(ctx context.Context, ts *timerState, at time.Time) {
 	}
 }
 
-// status lists the timers.
-func (s *scheduler) status() []TimerStatus {
+// Status lists the timers.
+func (s *Scheduler) Status() []TimerStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]TimerStatus, 0, len(s.timers))
@@ -253,8 +272,8 @@ type ErrUnknownTimer struct{ Name string }
 
 func (e *ErrUnknownTimer) Error() string { return fmt.Sprintf("no timer named %q in fn.yaml", e.Name) }
 
-// control enables, disables or triggers a timer.
-func (s *scheduler) control(ctx context.Context, name, action string) error {
+// Control enables, disables or triggers a timer.
+func (s *Scheduler) Control(ctx context.Context, name, action string) error {
 	s.mu.Lock()
 	ts, ok := s.timers[name]
 	if !ok {
@@ -276,28 +295,34 @@ func (s *scheduler) control(ctx context.Context, name, action string) error {
 	return nil
 }
 
-// handler serves the dev-only timer routes.
-func (s *scheduler) handler(ctx context.Context) http.Handler {
+// Handler serves the timer control routes (GET /__fn/timers, POST /__fn/timers/{name}/{action}).
+func (s *Scheduler) Handler(ctx context.Context) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /__fn/timers", func(w http.ResponseWriter, r *http.Request) {
-		writeJSONResponse(w, http.StatusOK, s.status())
+		writeJSON(w, http.StatusOK, s.Status())
 	})
 	mux.HandleFunc("POST /__fn/timers/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		action := r.PathValue("action")
 		if action != "enable" && action != "disable" && action != "trigger" {
-			writeJSONResponse(w, http.StatusNotFound, map[string]string{"error": "unknown timer action " + action})
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown timer action " + action})
 			return
 		}
-		err := s.control(ctx, r.PathValue("name"), action)
+		err := s.Control(ctx, r.PathValue("name"), action)
 		var unknown *ErrUnknownTimer
 		switch {
 		case errors.As(err, &unknown):
-			writeJSONResponse(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
 		case errors.Is(err, ErrTimerRunning):
-			writeJSONResponse(w, http.StatusConflict, map[string]string{"error": err.Error()})
+			writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 		default:
-			writeJSONResponse(w, http.StatusOK, map[string]string{"result": "ok"})
+			writeJSON(w, http.StatusOK, map[string]string{"result": "ok"})
 		}
 	})
 	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
 }

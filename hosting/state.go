@@ -47,8 +47,8 @@ type Bundle struct {
 
 // Manifest is what a deploy asks for.
 type Manifest struct {
-	Dialect string          `json:"dialect"`
-	Bundles []Bundle        `json:"bundles"`
+	Dialect  string          `json:"dialect"`
+	Bundles  []Bundle        `json:"bundles"`
 	Timers   []project.Timer `json:"timers,omitempty"`
 	Timezone string          `json:"timezone,omitempty"` // where timers are evaluated
 }

@@ -29,6 +29,16 @@ type target struct {
 	url  string
 }
 
+// loadLean drives a LeanEngine URL with an app's id and key.
+func loadLean(url, id, key string, c int, d time.Duration) (float64, stats) {
+	leanAuth = [2]string{id, key}
+	r, s, _ := load(url, c, d)
+	return r, s
+}
+
+// leanAuth is the id and key load sends to LeanEngine URLs (marked by a trailing '?').
+var leanAuth = [2]string{"bench-fnDev", "benchKey"}
+
 // load drives url with c keep-alive clients for d and returns req/s and latency stats.
 func load(url string, c int, d time.Duration) (float64, stats, int) {
 	tr := &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}
@@ -50,8 +60,8 @@ func load(url string, c int, d time.Duration) (float64, stats, int) {
 				req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"n":1}`))
 				req.Header.Set("Content-Type", "application/json")
 				if strings.HasSuffix(url, "?") { // LeanEngine: app id and key
-					req.Header.Set("X-LC-Id", "bench-fnDev")
-					req.Header.Set("X-LC-Key", "benchKey")
+					req.Header.Set("X-LC-Id", leanAuth[0])
+					req.Header.Set("X-LC-Key", leanAuth[1])
 				}
 				resp, err := client.Do(req)
 				if err != nil {
@@ -150,6 +160,7 @@ func devBench(fn, nodeModules string) {
 	ld := startFnDev(fn, leanDir)
 	defer ld.stop()
 	leanURL := ld.url + "/1.1/functions/hello?"
+	leanAuth = [2]string{"bench-fnDev", "benchKey"}
 	bareURL, stopBare := startNode(filepath.Join(dir, "bare.js"), filepath.Join(dir, "functions/hello/index.js"))
 	defer stopBare()
 	expURL, stopExp := startNode(filepath.Join(dir, "express.js"), filepath.Join(dir, "functions/hello/index.js"))

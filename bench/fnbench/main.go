@@ -31,7 +31,7 @@ import (
 func main() {
 	fnBin := flag.String("fn", "bin/fn", "the fn binary to measure")
 	fixture := flag.String("fixture", "testdata/npm/node_modules", "node_modules with the real SDKs")
-	only := flag.String("only", "", "run only one group: cli, engine, dev or storage")
+	only := flag.String("only", "", "run only one group: cli, engine, dev, storage or serve")
 	n := flag.Int("n", 5000, "warm invocations per side")
 	flag.Parse()
 	fnPath, _ := filepath.Abs(*fnBin)
@@ -49,6 +49,9 @@ func main() {
 	}
 	if *only == "" || *only == "storage" {
 		storageBench(fnPath, nm)
+	}
+	if *only == "" || *only == "serve" {
+		serveBench(fnPath, nm)
 	}
 }
 

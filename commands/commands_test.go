@@ -210,3 +210,22 @@ func shape(v any, path string) string {
 	}
 	return strings.Join(uniq, "\n") + "\n"
 }
+
+func TestInitAsksOnATerminal(t *testing.T) {
+	dir := t.TempDir()
+	ios, in, _, errOut := iostreams.Test()
+	ios.SetTTY(true, false, true)
+	in.WriteString("Bad Name\nshop\nlean\nts\n")
+	t.Chdir(dir)
+	code := Run(context.Background(), []string{"init", "--no-install"}, ios)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "? Project name") || !strings.Contains(errOut.String(), "invalid project name") {
+		t.Errorf("prompts: %s", errOut.String())
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "shop", "fn.yaml"))
+	if err != nil || !strings.Contains(string(b), "dialect: lean") || !strings.Contains(string(b), "entry: cloud.ts") {
+		t.Fatalf("answers not applied: %v\n%s", err, b)
+	}
+}

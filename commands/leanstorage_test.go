@@ -221,6 +221,19 @@ func TestLeanStorageRESTAndBadInput(t *testing.T) {
 		t.Errorf("a rejected update changed the object: %v", got)
 	}
 
+	// third-party login through onAuthData: the first call creates the user, the second logs in
+	status, first := call(http.MethodPost, "/1.1/users", `{"authData":{"weixin":{"openid":"ow1","access_token":"t"}}}`)
+	if status != 201 || first["sessionToken"] == nil {
+		t.Fatalf("authData signup: %d %v", status, first)
+	}
+	status, again := call(http.MethodPost, "/1.1/users", `{"authData":{"weixin":{"openid":"ow1","access_token":"t2"}}}`)
+	if status != 200 || again["objectId"] != first["objectId"] || again["sessionToken"] == nil {
+		t.Fatalf("authData login: %d %v", status, again)
+	}
+	if status, m := call(http.MethodPost, "/1.1/users", `{"authData":{"weixin":{"openid":"blocked"}}}`); status != 400 || m["code"] != 142.0 || !strings.Contains(fmt.Sprint(m["error"]), "blocked openid") {
+		t.Fatalf("onAuthData refusing: %d %v", status, m)
+	}
+
 	// fn dev's stand-in for verification fires onVerified
 	call(http.MethodPost, "/1.1/users", `{"username":"vera","password":"pw","email":"vera@example.com"}`)
 	resp, err := http.Post(d.url+"/__fn/verify", "application/json", strings.NewReader(`{"user":"vera","type":"email"}`))

@@ -24,6 +24,8 @@ type serveOptions struct {
 	AdminTokenFile string
 	PublicURL      string
 	WeChatAPI      string
+	LogRetention   int
+	AppConcurrency int
 }
 
 func newCmdServe(f *Factory) *cobra.Command {
@@ -42,6 +44,9 @@ FN_ADMIN_TOKEN or --admin-token-file. SIGTERM or Ctrl-C drain in-flight calls an
   $ FN_ADMIN_TOKEN=… fn serve --listen :8080 --public-url https://fn.example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.LogRetention < 1 || opts.AppConcurrency < 1 {
+				return usageErrorf("--log-retention and --app-concurrency must be at least 1")
+			}
 			return runServe(cmd.Context(), opts)
 		},
 	}
@@ -51,6 +56,8 @@ FN_ADMIN_TOKEN or --admin-token-file. SIGTERM or Ctrl-C drain in-flight calls an
 	fl.StringVar(&opts.AdminTokenFile, "admin-token-file", "", "read the admin token from this file")
 	fl.StringVar(&opts.PublicURL, "public-url", "", "the URL clients and functions reach this server at (default: from --listen)")
 	fl.StringVar(&opts.WeChatAPI, "wechat-api", "https://api.weixin.qq.com", "WeChat API base URL (jscode2session)")
+	fl.IntVar(&opts.LogRetention, "log-retention", 10000, "log records kept per app")
+	fl.IntVar(&opts.AppConcurrency, "app-concurrency", 64, "in-flight invocations per app, so that one app cannot starve the others")
 	return cmd
 }
 
@@ -84,7 +91,8 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		public = fmt.Sprintf("http://%s", net.JoinHostPort(host, fmt.Sprint(addr.Port)))
 	}
 	rt, newToken, err := hosting.Open(ctx, hosting.Config{DataDir: opts.DataDir, Node: node.Path, NodeVersion: node.Version,
-		AdminToken: token, PublicURL: strings.TrimRight(public, "/"), WeChatAPIBase: opts.WeChatAPI})
+		AdminToken: token, PublicURL: strings.TrimRight(public, "/"), WeChatAPIBase: opts.WeChatAPI,
+		LogRetention: opts.LogRetention, AppConcurrency: opts.AppConcurrency})
 	if err != nil {
 		ln.Close()
 		return err

@@ -49,6 +49,9 @@ func (s *Service) signup(ctx context.Context, query url.Values, body []byte, aut
 		return nil, err
 	}
 	ignore := s.ignoredHooks(fields, auth)
+	if authData, ok := fields["authData"].(map[string]any); ok && fields["password"] == nil {
+		return s.loginWithAuthData(ctx, authData, auth)
+	}
 	username, _ := fields["username"].(string)
 	password, _ := fields["password"].(string)
 	if username == "" {
@@ -107,6 +110,71 @@ func (s *Service) signup(ctx context.Context, query url.Values, body []byte, aut
 	}
 	return &Response{Status: http.StatusCreated, Location: "/1.1/users/" + o.ID,
 		Body: map[string]any{"objectId": o.ID, "createdAt": isoTime(o.CreatedAt), "sessionToken": token}}, nil
+}
+
+// loginWithAuthData is a third-party login (POST /users {"authData": {platform: {...}}}): the
+// onAuthData hook may check or change the data; a user with the same platform uid logs in,
+// otherwise a user is created for it.
+func (s *Service) loginWithAuthData(ctx context.Context, authData map[string]any, auth Auth) (*Response, error) {
+	if len(authData) == 0 {
+		return nil, apiErr(http.StatusBadRequest, 1, "authData is empty")
+	}
+	if s.userHookDefined("__on_authdata__User") {
+		body, _ := json.Marshal(map[string]any{"authData": authData})
+		res := s.runHook(ctx, engine.LeanRequest{Kind: engine.LeanUserHook, Hook: "onAuthData", HookKeyOK: true,
+			Params: body, URL: "/1.1/functions/_User/onAuthData", RemoteAddress: auth.RemoteAddr})
+		if res.Status != http.StatusOK {
+			var e struct {
+				Error string `json:"error"`
+			}
+			json.Unmarshal(res.Body, &e)
+			return nil, apiErr(http.StatusBadRequest, 142, "Cloud Code validation failed. Error detail : %s", e.Error)
+		}
+		var out struct {
+			Result map[string]any `json:"result"`
+		}
+		if json.Unmarshal(res.Body, &out) == nil && out.Result != nil {
+			authData = out.Result
+		}
+	}
+	uid := func(data any) string {
+		m, _ := data.(map[string]any)
+		for _, k := range []string{"uid", "openid", "id"} {
+			if v, ok := m[k].(string); ok && v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	users, err := s.st.Scan(ctx, "_User")
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range users {
+		existing, _ := u.Fields["authData"].(map[string]any)
+		for platform, data := range authData {
+			if id := uid(data); id != "" && uid(existing[platform]) == id {
+				token := newToken()
+				if err := s.st.PutSession(ctx, token, u.ID); err != nil {
+					return nil, err
+				}
+				return ok(userJSON(u, token)), nil
+			}
+		}
+	}
+	now := time.Now()
+	o := &store.Object{Class: "_User", ID: newID(), CreatedAt: now, UpdatedAt: now,
+		Fields: map[string]any{"username": newToken()[:25], "authData": authData}}
+	if err := s.st.Insert(ctx, o); err != nil {
+		return nil, err
+	}
+	token := newToken()
+	if err := s.st.PutSession(ctx, token, o.ID); err != nil {
+		return nil, err
+	}
+	s.afterHook(ctx, "_User", "afterSave", JSON(o), nil)
+	return &Response{Status: http.StatusCreated, Location: "/1.1/users/" + o.ID,
+		Body: map[string]any{"objectId": o.ID, "createdAt": isoTime(o.CreatedAt), "sessionToken": token, "username": o.Fields["username"]}}, nil
 }
 
 func (s *Service) login(ctx context.Context, body []byte, auth Auth) (*Response, error) {

@@ -83,7 +83,8 @@ func (l *Ring) Add(r Record) {
 		r.Time = time.Now()
 	}
 	l.records = append(l.records, r)
-	if len(l.records) > l.keep {
+	// trim in batches: copying the kept records on every add would cost O(keep) per record
+	if len(l.records) >= 2*l.keep {
 		l.records = append([]Record(nil), l.records[len(l.records)-l.keep:]...)
 	}
 	for ch := range l.subs {
@@ -99,7 +100,11 @@ func (l *Ring) Snapshot(f Filter, follow bool) ([]Record, chan Record, func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []Record
-	for _, r := range l.records {
+	kept := l.records
+	if len(kept) > l.keep {
+		kept = kept[len(kept)-l.keep:]
+	}
+	for _, r := range kept {
 		if f.Match(r) {
 			out = append(out, r)
 		}

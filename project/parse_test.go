@@ -201,3 +201,17 @@ func write(t *testing.T, dir, rel, content string) {
 		t.Fatal(err)
 	}
 }
+
+func TestFakeIdentityWithoutConfiguredOnes(t *testing.T) {
+	p1, _ := Parse("fn.yaml", []byte(minimalWX))
+	p2, _ := Parse("fn.yaml", []byte(minimalWX))
+	a, name, err := p1.Identity("")
+	b, _, _ := p2.Identity("")
+	if err != nil || name != "" || a.OpenID == "" || a.AppID == "" || a != b {
+		t.Fatalf("deterministic fake identity: %+v %+v %v", a, b, err)
+	}
+	other, _ := Parse("fn.yaml", []byte("name: other\ndialect: wx\n"))
+	if c, _, _ := other.Identity(""); c.OpenID == a.OpenID {
+		t.Fatal("different projects should get different fake users")
+	}
+}

@@ -118,3 +118,10 @@ AV.Cloud.onVerified('email', function (request) {
   note.set('username', request.object.get('username'))
   return note.save()
 })
+
+AV.Cloud.onAuthData(function (request) {
+  if (request.authData.weixin && request.authData.weixin.openid === 'blocked') {
+    throw new AV.Cloud.Error('blocked openid')
+  }
+  return request.authData
+})

@@ -5,7 +5,6 @@
 package hosting
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fnhq/fn/internal/randid"
 	"github.com/fnhq/fn/project"
 )
 
@@ -128,22 +128,9 @@ func (sf *stateFile) saveLocked() error {
 	return os.Rename(tmp, sf.path)
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func randomHex(n int) string { return randid.Hex(n) }
 
-const keyAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-func randomKey(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	for i := range b {
-		b[i] = keyAlphabet[int(b[i])%len(keyAlphabet)]
-	}
-	return string(b)
-}
+func randomKey(n int) string { return randid.Key(n) }
 
 func hashToken(t string) string {
 	sum := sha256.Sum256([]byte(t))

@@ -6,8 +6,6 @@ package leanstorage
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/internal/randid"
 	"github.com/fnhq/fn/store"
 )
 
@@ -170,17 +169,9 @@ func (s *Service) classRoute(ctx context.Context, method string, parts []string,
 
 // ---- helpers
 
-func newID() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func newID() string { return randid.Hex(12) }
 
-func newToken() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func newToken() string { return randid.Hex(16) }
 
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 

@@ -4,12 +4,11 @@
 package localrun
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
 
+	"github.com/fnhq/fn/internal/randid"
 	"github.com/fnhq/fn/project"
 )
 
@@ -58,20 +57,7 @@ func DevKeys(p *project.Project) (Keys, bool, error) {
 	return k, generated, nil
 }
 
-const keyAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-func randomKey(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	for i := range b {
-		b[i] = keyAlphabet[int(b[i])%len(keyAlphabet)]
-	}
-	return string(b)
-}
+func randomKey(n int) string { return randid.Key(n) }
 
 // hexID is a short random id.
-func hexID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func hexID() string { return randid.Hex(8) }

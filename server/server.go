@@ -380,16 +380,11 @@ func (s *api) leanFunctions(rpc bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		path := r.PathValue("name")
-		body, ok := s.readBody(w, r, func() {
-			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"code": 1, "error": fmt.Sprintf("request entity too large (limit %d bytes)", s.o.MaxBody)})
-		})
-		if !ok {
-			return
-		}
-		auth, body, err := s.authenticate(r, body)
-		if err != nil {
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"code": 401, "error": "Unauthorized."})
+		auth, body, status := s.readLean(w, r)
+		if status == http.StatusUnauthorized {
 			s.report(Invocation{Time: start, Dialect: "lean", Function: path, Status: 401, Error: "Unauthorized.", Duration: time.Since(start)})
+		}
+		if status != 0 {
 			return
 		}
 		if path == "_ops/metadatas" && !rpc {
@@ -445,18 +440,33 @@ func (s *api) leanFunctions(rpc bool) http.HandlerFunc {
 	}
 }
 
+// readLean reads a LeanCloud request's body and authenticates it. A non-zero status means the
+// request was already answered (413 too large, 401 unauthorized, or the body could not be read).
+func (s *api) readLean(w http.ResponseWriter, r *http.Request) (leanAuth, []byte, int) {
+	status := http.StatusBadRequest
+	body, ok := s.readBody(w, r, func() {
+		status = http.StatusRequestEntityTooLarge
+		writeJSON(w, status, map[string]any{"code": 1, "error": fmt.Sprintf("request entity too large (limit %d bytes)", s.o.MaxBody)})
+	})
+	if !ok {
+		if status == http.StatusBadRequest {
+			writeJSON(w, status, map[string]any{"code": 107, "error": "the request body could not be read"})
+		}
+		return leanAuth{}, nil, status
+	}
+	auth, body, err := s.authenticate(r, body)
+	if err != nil {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"code": 401, "error": "Unauthorized."})
+		return leanAuth{}, nil, http.StatusUnauthorized
+	}
+	return auth, body, 0
+}
+
 // storage authenticates a LeanStorage request and hands it to the storage service.
 func (s *api) storage(version string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, ok := s.readBody(w, r, func() {
-			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"code": 1, "error": fmt.Sprintf("request entity too large (limit %d bytes)", s.o.MaxBody)})
-		})
-		if !ok {
-			return
-		}
-		auth, body, err := s.authenticate(r, body)
-		if err != nil {
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"code": 401, "error": "Unauthorized."})
+		auth, body, status := s.readLean(w, r)
+		if status != 0 {
 			return
 		}
 		path := strings.TrimPrefix(r.URL.Path, "/"+version+"/")

@@ -1,0 +1,139 @@
+package leanstorage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"testing"
+
+	"github.com/fnhq/fn/store"
+)
+
+func newService(t *testing.T) *Service {
+	t.Helper()
+	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "data.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return New(st, nil, nil)
+}
+
+func (s *Service) do(t *testing.T, method, path string, q url.Values, body string, auth Auth) (int, map[string]any) {
+	t.Helper()
+	resp := s.Serve(context.Background(), method, path, q, []byte(body), auth)
+	b, _ := json.Marshal(resp.Body)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return resp.Status, m
+}
+
+func TestQueryOperators(t *testing.T) {
+	s := newService(t)
+	master := Auth{Master: true}
+	objs := []string{
+		`{"name":"a","n":1,"tags":["x","y"],"when":{"__type":"Date","iso":"2026-01-01T00:00:00.000Z"},"owner":{"__type":"Pointer","className":"_User","objectId":"u1"}}`,
+		`{"name":"b","n":2,"tags":["y"],"when":{"__type":"Date","iso":"2026-06-01T00:00:00.000Z"},"nested":{"k":"v"}}`,
+		`{"name":"c","n":3,"gone":null}`,
+	}
+	for _, o := range objs {
+		if status, m := s.do(t, "POST", "classes/Item", nil, o, master); status != 201 {
+			t.Fatalf("create: %d %v", status, m)
+		}
+	}
+	cases := []struct {
+		where string
+		want  string
+	}{
+		{`{"n":{"$gt":1}}`, "b c"},
+		{`{"n":{"$gte":1,"$lt":3}}`, "a b"},
+		{`{"n":{"$ne":2}}`, "a c"},
+		{`{"name":{"$in":["a","c","z"]}}`, "a c"},
+		{`{"name":{"$nin":["a"]}}`, "b c"},
+		{`{"tags":"x"}`, "a"},
+		{`{"tags":{"$all":["x","y"]}}`, "a"},
+		{`{"tags":{"$size":1}}`, "b"},
+		{`{"tags":{"$exists":true}}`, "a b"},
+		{`{"gone":{"$exists":false}}`, "a b c"},
+		{`{"name":{"$regex":"^[AB]$","$options":"i"}}`, "a b"},
+		{`{"when":{"$gt":{"__type":"Date","iso":"2026-03-01T00:00:00.000Z"}}}`, "b"},
+		{`{"owner":{"__type":"Pointer","className":"_User","objectId":"u1"}}`, "a"},
+		{`{"nested.k":"v"}`, "b"},
+		{`{"$or":[{"n":1},{"n":3}]}`, "a c"},
+		{`{"$and":[{"n":{"$gt":1}},{"name":{"$ne":"c"}}]}`, "b"},
+		{`{"missing":null}`, "a b c"},
+	}
+	for _, c := range cases {
+		q := url.Values{"where": {c.where}, "order": {"name"}}
+		status, m := s.do(t, "GET", "classes/Item", q, "", master)
+		got := ""
+		res, _ := m["results"].([]any)
+		for _, r := range res {
+			if got != "" {
+				got += " "
+			}
+			got += fmt.Sprint(r.(map[string]any)["name"])
+		}
+		if status != 200 || got != c.want {
+			t.Errorf("%s: %d got %q, want %q (%v)", c.where, status, got, c.want, m)
+		}
+	}
+	// order descending by two keys, skip and limit, count
+	q := url.Values{"order": {"-n,name"}, "skip": {"1"}, "limit": {"1"}, "count": {"1"}}
+	_, m := s.do(t, "GET", "classes/Item", q, "", master)
+	if m["count"] != 3.0 || len(m["results"].([]any)) != 1 || m["results"].([]any)[0].(map[string]any)["name"] != "b" {
+		t.Errorf("order/skip/limit/count: %v", m)
+	}
+	// $inQuery and $select across classes
+	s.do(t, "POST", "classes/Tag", nil, `{"label":"y","item":"b"}`, master)
+	q = url.Values{"where": {`{"name":{"$select":{"query":{"className":"Tag","where":{"label":"y"}},"key":"item"}}}`}}
+	if _, m := s.do(t, "GET", "classes/Item", q, "", master); len(m["results"].([]any)) != 1 {
+		t.Errorf("$select: %v", m)
+	}
+}
+
+func TestACLAndSessions(t *testing.T) {
+	s := newService(t)
+	_, u := s.do(t, "POST", "users", nil, `{"username":"ann","password":"pw"}`, Auth{})
+	token := u["sessionToken"].(string)
+	uid := u["objectId"].(string)
+	ann := Auth{SessionToken: token}
+	_, obj := s.do(t, "POST", "classes/Doc", nil, `{"v":1,"ACL":{"`+uid+`":{"read":true,"write":true}}}`, ann)
+	id := obj["objectId"].(string)
+	if _, m := s.do(t, "GET", "classes/Doc/"+id, nil, "", Auth{}); len(m) != 0 {
+		t.Errorf("anonymous read of a private object: %v", m)
+	}
+	if _, m := s.do(t, "GET", "classes/Doc/"+id, nil, "", ann); m["v"] != 1.0 {
+		t.Errorf("owner read: %v", m)
+	}
+	if status, m := s.do(t, "DELETE", "classes/Doc/"+id, nil, "", Auth{}); status != 403 {
+		t.Errorf("anonymous delete: %d %v", status, m)
+	}
+	if status, _ := s.do(t, "GET", "users/me", nil, "", Auth{SessionToken: "bad"}); status != 400 {
+		t.Errorf("bad session: %d", status)
+	}
+	// refreshing the session invalidates the old token
+	_, fresh := s.do(t, "PUT", "users/"+uid+"/refreshSessionToken", nil, "", ann)
+	if fresh["sessionToken"] == nil || fresh["sessionToken"] == token {
+		t.Fatalf("refresh: %v", fresh)
+	}
+	if status, _ := s.do(t, "GET", "users/me", nil, "", ann); status != 400 {
+		t.Error("the old token should no longer work")
+	}
+	// password change by the user, then login with the new one
+	s.do(t, "PUT", "users/"+uid, nil, `{"password":"new"}`, Auth{SessionToken: fresh["sessionToken"].(string)})
+	if status, _ := s.do(t, "POST", "login", nil, `{"username":"ann","password":"new"}`, Auth{}); status != 200 {
+		t.Errorf("login with the new password: %d", status)
+	}
+	// another user cannot alter ann
+	_, other := s.do(t, "POST", "users", nil, `{"username":"bob","password":"pw"}`, Auth{})
+	if status, _ := s.do(t, "PUT", "users/"+uid, nil, `{"nick":"x"}`, Auth{SessionToken: other["sessionToken"].(string)}); status != 403 {
+		t.Errorf("bob altering ann: %d", status)
+	}
+	// duplicate username
+	if status, m := s.do(t, "POST", "users", nil, `{"username":"ann","password":"x"}`, Auth{}); status != 400 || m["code"] != 202.0 {
+		t.Errorf("duplicate username: %d %v", status, m)
+	}
+}

@@ -196,11 +196,11 @@ func (b *Bundler) SetEntries(entries []project.Entry) error {
 	return nil
 }
 
-var nodeMajorRE = regexp.MustCompile(`^node(\d+)$`)
+var nodeMajorRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^node(\d+)$`) })
 
 func (b *Bundler) buildOptions(e project.Entry) api.BuildOptions {
 	version := "18"
-	if m := nodeMajorRE.FindStringSubmatch(b.opts.Target); m != nil {
+	if m := nodeMajorRE().FindStringSubmatch(b.opts.Target); m != nil {
 		version = m[1]
 	}
 	o := api.BuildOptions{

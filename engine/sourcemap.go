@@ -28,14 +28,14 @@ type cachedMap struct {
 func newMapper(dir string) *mapper { return &mapper{dir: dir, sms: map[string]*cachedMap{}} }
 
 // positionRE matches "<path>.js:<line>:<col>", optionally as a file:// URL.
-var positionRE = regexp.MustCompile(`(?:file://)?(/[^\s():]+\.js):(\d+):(\d+)`)
+var positionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?:file://)?(/[^\s():]+\.js):(\d+):(\d+)`) })
 
 func (m *mapper) mapText(text string) string {
 	if text == "" || !strings.Contains(text, ".js:") {
 		return text
 	}
-	return positionRE.ReplaceAllStringFunc(text, func(match string) string {
-		sub := positionRE.FindStringSubmatch(match)
+	return positionRE().ReplaceAllStringFunc(text, func(match string) string {
+		sub := positionRE().FindStringSubmatch(match)
 		file := sub[1]
 		line, _ := strconv.Atoi(sub[2])
 		col, _ := strconv.Atoi(sub[3])

@@ -157,11 +157,11 @@ func (rt *Runtime) CheckAdmin(token string) bool {
 	return token != "" && subtle.ConstantTimeCompare([]byte(hashToken(token)), []byte(rt.state.s.AdminTokenHash)) == 1
 }
 
-var appNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,49}$`)
+var appNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{0,49}$`) })
 
 // CreateApp makes an app with new keys.
 func (rt *Runtime) CreateApp(name, wxAppID, wxSecret string) (*App, error) {
-	if !appNameRE.MatchString(name) {
+	if !appNameRE().MatchString(name) {
 		return nil, badf("invalid app name %q: use 1–50 lower-case letters, digits and '-', starting with a letter", name)
 	}
 	rt.state.mu.Lock()
@@ -298,7 +298,7 @@ func (ar *appRuntime) closeGrace(grace time.Duration) {
 
 // ---- blobs
 
-var hashRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+var hashRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{64}$`) })
 
 func (rt *Runtime) blobPath(hash string) string { return filepath.Join(rt.cfg.DataDir, "blobs", hash) }
 
@@ -306,7 +306,7 @@ func (rt *Runtime) blobPath(hash string) string { return filepath.Join(rt.cfg.Da
 func (rt *Runtime) MissingBlobs(hashes []string) ([]string, error) {
 	var missing []string
 	for _, h := range hashes {
-		if !hashRE.MatchString(h) {
+		if !hashRE().MatchString(h) {
 			return nil, badf("invalid artifact hash %q: a sha256 is 64 lower-case hex digits", h)
 		}
 		if _, err := os.Stat(rt.blobPath(h)); err != nil {
@@ -319,7 +319,7 @@ func (rt *Runtime) MissingBlobs(hashes []string) ([]string, error) {
 // PutBlob stores an artifact whose sha256 must be hash; a truncated, oversized or tampered upload
 // is rejected and nothing is kept.
 func (rt *Runtime) PutBlob(hash string, r io.Reader) error {
-	if !hashRE.MatchString(hash) {
+	if !hashRE().MatchString(hash) {
 		return badf("invalid artifact hash %q", hash)
 	}
 	tmp, err := os.CreateTemp(filepath.Join(rt.cfg.DataDir, "blobs"), ".upload-*")
@@ -409,7 +409,7 @@ func (rt *Runtime) appRuntimeFor(idOrName string) (*appRuntime, error) {
 	return rt.appRuntime(app.ID)
 }
 
-var bundleNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,59}$`)
+var bundleNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,59}$`) })
 
 // Deploy validates a manifest, loads every bundle in fresh workers, and only then switches the
 // environment to it: in-flight calls finish on the old version. A failure changes nothing.
@@ -429,7 +429,7 @@ func (rt *Runtime) Deploy(ctx context.Context, appID, env string, m Manifest, me
 	}
 	seen := map[string]bool{}
 	for _, b := range m.Bundles {
-		if !bundleNameRE.MatchString(b.Name) || seen[b.Name] {
+		if !bundleNameRE().MatchString(b.Name) || seen[b.Name] {
 			return nil, badf("invalid or repeated bundle name %q", b.Name)
 		}
 		seen[b.Name] = true

@@ -107,8 +107,10 @@ func (s *Service) Serve(ctx context.Context, method, path string, query url.Valu
 	return resp
 }
 
-var classNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,127}$|^_(User|Role|Installation|File|Conversation|Status|Followee|Follower)$`)
-var keyNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+var classNameRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,127}$|^_(User|Role|Installation|File|Conversation|Status|Followee|Follower)$`)
+})
+var keyNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`) })
 
 func (s *Service) route(ctx context.Context, method, path string, query url.Values, body []byte, auth Auth) (*Response, error) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
@@ -137,7 +139,7 @@ func (s *Service) route(ctx context.Context, method, path string, query url.Valu
 
 func (s *Service) classRoute(ctx context.Context, method string, parts []string, query url.Values, body []byte, auth Auth) (*Response, error) {
 	class := parts[1]
-	if !classNameRE.MatchString(class) {
+	if !classNameRE().MatchString(class) {
 		return nil, apiErr(http.StatusBadRequest, 103, "Invalid class name: %s. Class names start with a letter and contain letters, digits and '_'.", class)
 	}
 	switch {
@@ -310,7 +312,7 @@ func checkKeys(fields map[string]any) error {
 		if metaKeys[k] || k == "ACL" || k == "fetchWhenSave" || k == "__ignore_hooks" {
 			continue
 		}
-		if !keyNameRE.MatchString(k) {
+		if !keyNameRE().MatchString(k) {
 			return apiErr(http.StatusBadRequest, 105, "Invalid key name: %s. Keys start with a letter and contain letters, digits and '_'.", k)
 		}
 	}

@@ -396,7 +396,7 @@ func (s *Service) Export(ctx context.Context) (map[string][]map[string]any, erro
 func (s *Service) Import(ctx context.Context, data map[string][]map[string]any) (int, error) {
 	n := 0
 	for class, objs := range data {
-		if !classNameRE.MatchString(class) {
+		if !classNameRE().MatchString(class) {
 			return n, apiErr(http.StatusBadRequest, 103, "Invalid class name: %s.", class)
 		}
 		for i, j := range objs {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -39,7 +40,7 @@ func (e *TooOldError) Error() string {
 	return fmt.Sprintf("Node.js %s at %s is too old: fn needs Node.js %d or newer", e.Node.Version, e.Node.Path, MinMajor)
 }
 
-var versionRE = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)`)
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)`) })
 
 // Find locates node (FN_NODE, else PATH) and checks that it is new enough.
 func Find(ctx context.Context) (Node, error) {
@@ -58,7 +59,7 @@ func Find(ctx context.Context) (Node, error) {
 		return Node{}, fmt.Errorf("%w: running %s --version failed: %v", ErrNotFound, path, err)
 	}
 	n := Node{Path: path, Version: strings.TrimSpace(string(out))}
-	m := versionRE.FindStringSubmatch(n.Version)
+	m := versionRE().FindStringSubmatch(n.Version)
 	if m == nil {
 		return n, fmt.Errorf("cannot read the Node.js version %q printed by %s", n.Version, path)
 	}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -50,17 +51,17 @@ func (e *ValidationError) Error() string {
 }
 
 var (
-	projectNameRE  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,49}$`)
-	functionNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,59}$`)
-	envNameRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	envIDRE        = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`)
-	runtimeRE      = regexp.MustCompile(`^node(\d+)$`)
-	reservedEnvRE  = regexp.MustCompile(`^(WX_|TCB_|SCF_|LEANCLOUD_|LC_|TENCENTCLOUD_|FN_)`)
+	projectNameRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{0,49}$`) })
+	functionNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,59}$`) })
+	envNameRE      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
+	envIDRE        = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`) })
+	runtimeRE      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^node(\d+)$`) })
+	reservedEnvRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(WX_|TCB_|SCF_|LEANCLOUD_|LC_|TENCENTCLOUD_|FN_)`) })
 )
 
 // ValidateProjectName checks a project name as fn init and fn.yaml accept it.
 func ValidateProjectName(name string) error {
-	if !projectNameRE.MatchString(name) {
+	if !projectNameRE().MatchString(name) {
 		return fmt.Errorf("invalid project name %q: use 1–50 lower-case letters, digits and '-', starting with a letter", name)
 	}
 	return nil
@@ -68,7 +69,7 @@ func ValidateProjectName(name string) error {
 
 // ValidateFunctionName checks a function name as the platforms accept it.
 func ValidateFunctionName(name string) error {
-	if !functionNameRE.MatchString(name) {
+	if !functionNameRE().MatchString(name) {
 		return fmt.Errorf("invalid function name %q: use 1–60 letters, digits, '_' and '-', starting with a letter", name)
 	}
 	return nil
@@ -114,7 +115,7 @@ func Parse(file string, data []byte) (*Project, error) {
 			}
 		case "env":
 			p.EnvID = d.str(v, key)
-			if p.EnvID != "" && (!envIDRE.MatchString(p.EnvID) || p.EnvID == "local") {
+			if p.EnvID != "" && (!envIDRE().MatchString(p.EnvID) || p.EnvID == "local") {
 				d.fail(v, key, "invalid environment id %q: use 2–63 lower-case letters, digits and '-' (and not \"local\")", p.EnvID)
 			}
 		case "functionsDir":
@@ -123,7 +124,7 @@ func Parse(file string, data []byte) (*Project, error) {
 			p.Entry = d.relPath(v, key)
 		case "runtime":
 			p.Runtime = d.str(v, key)
-			if m := runtimeRE.FindStringSubmatch(p.Runtime); m == nil {
+			if m := runtimeRE().FindStringSubmatch(p.Runtime); m == nil {
 				d.fail(v, key, "must look like node18, node20 or node22, got %q", p.Runtime)
 			} else if n, _ := strconv.Atoi(m[1]); n < MinNodeMajor {
 				d.fail(v, key, "must be node%d or newer, got %q", MinNodeMajor, p.Runtime)
@@ -424,9 +425,9 @@ func (d *decoder) function(n *yaml.Node, field string, c FunctionConfig) (Functi
 			d.mapping(v, f, func(name string, k, ev *yaml.Node) {
 				ef := f + "." + name
 				switch {
-				case !envNameRE.MatchString(name):
+				case !envNameRE().MatchString(name):
 					d.fail(k, ef, "invalid variable name: use letters, digits and '_', not starting with a digit")
-				case reservedEnvRE.MatchString(name):
+				case reservedEnvRE().MatchString(name):
 					d.fail(k, ef, "is reserved: the runtime sets WX_*, TCB_*, SCF_*, LEANCLOUD_*, LC_*, TENCENTCLOUD_* and FN_* itself")
 				}
 				if ev.Kind != yaml.ScalarNode || ev.Tag == "!!null" {
@@ -529,11 +530,11 @@ func findKey(n *yaml.Node, key string) *yaml.Node {
 	return n
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
 
 func syntaxProblem(err error) Problem {
 	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+	if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		return Problem{Line: line, Msg: "invalid YAML: " + m[2]}
 	}

@@ -88,6 +88,9 @@ type Config struct {
 	Inspect string
 	// LeanInstances is how many workers share a lean project's invocations (default 1).
 	LeanInstances int
+	// Spare keeps one pre-started worker so that a new worker (a first call, a replacement,
+	// a fresh-worker reload) does not wait for Node to start.
+	Spare bool
 }
 
 // Bundle is one loadable unit: a wx function, or a lean project's cloud code.
@@ -114,6 +117,14 @@ type Engine struct {
 
 	stopReaper chan struct{}
 	reaperDone chan struct{}
+
+	spare         chan *worker
+	spareMu       sync.Mutex
+	spareStarting bool
+	spareClosed   bool
+	spareWG       sync.WaitGroup
+	spareCtx      context.Context
+	spareCancel   context.CancelFunc
 }
 
 // ErrClosed is returned by calls on a closed engine.
@@ -138,8 +149,10 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, runner: runner, pools: map[string]*pool{}, mapper: newMapper(cfg.Dir),
-		stopReaper: make(chan struct{}), reaperDone: make(chan struct{})}
+		stopReaper: make(chan struct{}), reaperDone: make(chan struct{}), spare: make(chan *worker, 1)}
+	e.spareCtx, e.spareCancel = context.WithCancel(context.Background())
 	go e.reap()
+	e.fillSpare()
 	return e, nil
 }
 
@@ -411,6 +424,7 @@ func (e *Engine) Close(grace time.Duration) {
 	e.mu.Unlock()
 	close(e.stopReaper)
 	<-e.reaperDone
+	e.closeSpare()
 	var wg sync.WaitGroup
 	for _, p := range pools {
 		wg.Add(1)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"sort"
 	"strconv"
@@ -76,8 +77,14 @@ func (p *pool) waitLocked() chan struct{} {
 
 // spec builds the start parameters of a worker for version v.
 func (p *pool) spec(v *version) workerSpec {
-	cfg := p.e.cfg
-	env := make([]string, 0, len(os.Environ())+len(cfg.Env)+len(v.cfg.Env))
+	return p.e.workerSpec(p.name, v.cfg.Memory, v.cfg.Env)
+}
+
+// workerSpec builds a worker's start parameters: the process environment (without FN_* and
+// NODE_OPTIONS), the engine's env, then the function's env.
+func (e *Engine) workerSpec(name string, memory int, fnEnv map[string]string) workerSpec {
+	cfg := e.cfg
+	env := make([]string, 0, len(os.Environ())+len(cfg.Env)+len(fnEnv))
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "FN_") || strings.HasPrefix(kv, "NODE_OPTIONS=") {
 			continue
@@ -92,12 +99,12 @@ func (p *pool) spec(v *version) workerSpec {
 	for k, val := range cfg.Env {
 		env = append(env, k+"="+val)
 	}
-	for k, val := range v.cfg.Env {
+	for k, val := range fnEnv {
 		env = append(env, k+"="+val)
 	}
-	s := workerSpec{node: cfg.Node, runner: p.e.runner, dir: cfg.Dir, env: env, memoryMB: v.cfg.Memory, name: p.name}
+	s := workerSpec{node: cfg.Node, runner: e.runner, dir: cfg.Dir, env: env, memoryMB: memory, name: name}
 	if cfg.Inspect != "" {
-		if p.e.inspect.Add(1) == 1 {
+		if e.inspect.Add(1) == 1 {
 			s.inspect = cfg.Inspect
 		} else {
 			host := cfg.Inspect
@@ -114,10 +121,26 @@ func (p *pool) spec(v *version) workerSpec {
 
 // spawn starts a worker and loads version v into it.
 func (p *pool) spawn(ctx context.Context, v *version) (*worker, error) {
-	w, err := startWorker(ctx, p.spec(v), p.e.log, p.onDeath)
+	if w := p.e.takeSpare(ctx, v.cfg.Memory); w != nil {
+		// a pre-started worker: Node is up already, only the bundle (and its env) are missing
+		w.spec.name = p.name
+		w.owner.Store(p)
+		env, _ := json.Marshal(v.cfg.Env)
+		if err := p.loadWith(ctx, w, v, env); err == nil {
+			return w, nil
+		} else if fe, ok := err.(*FunctionError); ok && fe.Kind == KindLoad {
+			w.kill()
+			<-w.done
+			return nil, err
+		}
+		w.kill()
+		<-w.done
+	}
+	w, err := startWorker(ctx, p.spec(v), p.e.log, p.e.workerDied)
 	if err != nil {
 		return nil, err
 	}
+	w.owner.Store(p)
 	if err := p.load(ctx, w, v); err != nil {
 		w.kill()
 		<-w.done
@@ -128,9 +151,14 @@ func (p *pool) spawn(ctx context.Context, v *version) (*worker, error) {
 
 // load evaluates version v inside worker w.
 func (p *pool) load(ctx context.Context, w *worker, v *version) error {
+	return p.loadWith(ctx, w, v, nil)
+}
+
+// loadWith loads version v, first setting env in the worker's process environment.
+func (p *pool) loadWith(ctx context.Context, w *worker, v *version, env json.RawMessage) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	rp, err := w.call(ctx, &message{T: "load", Name: p.name, File: v.file, Version: v.n, Dialect: string(p.e.cfg.Dialect)})
+	rp, err := w.call(ctx, &message{T: "load", Name: p.name, File: v.file, Version: v.n, Dialect: string(p.e.cfg.Dialect), Env: env})
 	if err != nil {
 		return err
 	}

@@ -133,6 +133,8 @@ function load(msg) {
     saved = Object.assign({}, prevAV.Cloud.functions);
     for (const k of Object.keys(prevAV.Cloud.functions)) delete prevAV.Cloud.functions[k];
   }
+  // a pre-started spare worker gets its function's environment with its first bundle
+  if (msg.env) Object.assign(process.env, msg.env);
   let exports;
   try {
     exports = als.run({ rid: '', fn: msg.name }, () => evaluate(msg.file));

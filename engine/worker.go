@@ -127,6 +127,7 @@ type worker struct {
 	exitedAt time.Time
 
 	logs     func(*worker, reply, string) // log records and raw output (stream name)
+	owner    atomic.Pointer[pool]         // the pool the worker serves (nil while it is a spare)
 	current  atomic.Value                 // request id of the invocation in flight (exclusive pools)
 	onDeath  func(*worker)
 	started  time.Time

@@ -198,7 +198,7 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		env["LEANCLOUD_APP_PORT"] = strconv.Itoa(port)
 	}
 	d.e, err = engine.New(engine.Config{Node: o.Node, Dir: p.Dir, Dialect: p.Dialect, EnvID: p.EnvID, Env: env,
-		Logs: d.logs.record, FastReload: true, IdleTimeout: 10 * time.Minute, Inspect: o.Inspect})
+		Logs: d.logs.record, FastReload: true, IdleTimeout: 10 * time.Minute, Inspect: o.Inspect, Spare: true})
 	if err != nil {
 		return err
 	}

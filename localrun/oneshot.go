@@ -74,17 +74,6 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*Outcome,
 			return nil, &UnknownFunctionError{Name: o.Function, Known: known}
 		}
 	}
-	b, err := bundler.New(bundler.Options{ProjectDir: p.Dir, OutDir: p.StatePath("run"), Dialect: p.Dialect, Target: p.Runtime,
-		Mode: bundler.Dev, External: p.Build.External}, entries)
-	if err != nil {
-		return nil, err
-	}
-	defer b.Dispose()
-	m, _, err := b.Build()
-	if err != nil {
-		return nil, err
-	}
-
 	env := map[string]string{}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -92,7 +81,8 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*Outcome,
 		return nil, err
 	}
 	base := "http://" + ln.Addr().String()
-	cfg := oneShotConfig{Config: engine.Config{Node: o.Node, Dir: p.Dir, Dialect: p.Dialect, EnvID: p.EnvID, Env: env, Logs: o.Logs}}
+	// Spare: the engine starts Node right away, while esbuild builds
+	cfg := oneShotConfig{Config: engine.Config{Node: o.Node, Dir: p.Dir, Dialect: p.Dialect, EnvID: p.EnvID, Env: env, Logs: o.Logs, Spare: true}}
 	switch p.Dialect {
 	case project.WX:
 		env["TCB_CONTEXT_CNFG"] = `{"URL":"` + base + `/admin"}`
@@ -113,6 +103,18 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*Outcome,
 		return nil, err
 	}
 	defer eng.Close(time.Second)
+	b, err := bundler.New(bundler.Options{ProjectDir: p.Dir, OutDir: p.StatePath("run"), Dialect: p.Dialect, Target: p.Runtime,
+		Mode: bundler.Dev, External: p.Build.External}, entries)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	defer b.Dispose()
+	m, _, err := b.Build()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	// the same API fn dev serves: /admin for the wx SDK, LeanStorage for cloud code
 	opts := server.Options{Dialect: p.Dialect, Invoker: eng, WXIdentity: func(*http.Request) (*engine.WXIdentity, string, error) { return nil, "", nil }}
 	if p.Dialect == project.Lean {

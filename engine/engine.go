@@ -323,7 +323,7 @@ func (e *Engine) asLoadError(err error) *FunctionError {
 }
 
 func sameConfig(a, b project.FunctionConfig) bool {
-	if a.Timeout != b.Timeout || a.Memory != b.Memory || a.MaxInstances != b.MaxInstances || len(a.Env) != len(b.Env) {
+	if a.Timeout != b.Timeout || a.Memory != b.Memory || a.MaxInstances != b.MaxInstances || a.Concurrency != b.Concurrency || len(a.Env) != len(b.Env) {
 		return false
 	}
 	for k, v := range a.Env {

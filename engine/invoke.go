@@ -215,7 +215,7 @@ func (e *Engine) InvokeWX(ctx context.Context, req WXRequest) *Result {
 	remaining := time.Until(deadlineOf(ctx, start.Add(timeout)))
 	rp, err := w.call(ctx, &message{
 		T: "invoke", Dialect: "wx", Fn: req.Function, RID: req.RequestID, Event: event, Env: env, Environ: environ,
-		Namespace: e.cfg.EnvID, TimeoutMs: remaining.Milliseconds(), MemoryMB: v.cfg.Memory,
+		Namespace: e.cfg.EnvID, TimeoutMs: remaining.Milliseconds(), MemoryMB: v.cfg.Memory, Concurrent: v.cfg.Concurrency > 1,
 	})
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {

@@ -51,6 +51,22 @@ func (p *pool) current() *version {
 	return p.cur
 }
 
+// usesIdle reports whether the pool hands out whole workers from an idle list (one invocation
+// per worker); otherwise workers are shared up to perWorker invocations each.
+func (p *pool) usesIdle() bool { return p.exclusive && p.perWorker() == 1 }
+
+// perWorker is how many invocations one worker takes at once: 1 for wx (unless the function
+// sets concurrency), unbounded (0) for lean.
+func (p *pool) perWorker() int {
+	if !p.exclusive {
+		return 0
+	}
+	if p.cur != nil && p.cur.cfg.Concurrency > 1 {
+		return p.cur.cfg.Concurrency
+	}
+	return 1
+}
+
 func (p *pool) maxWorkers() int {
 	if !p.exclusive {
 		return p.e.cfg.LeanInstances
@@ -212,7 +228,8 @@ func (p *pool) acquire(ctx context.Context) (*worker, error) {
 			}
 		}
 		v := p.cur
-		if p.exclusive {
+		limit := p.perWorker()
+		if limit == 1 {
 			if n := len(p.idle); n > 0 {
 				w := p.idle[n-1]
 				p.idle = p.idle[:n-1]
@@ -228,13 +245,20 @@ func (p *pool) acquire(ctx context.Context) (*worker, error) {
 				return w, nil
 			}
 		} else {
+			// shared workers: the least busy one, below the per-worker limit if there is one
 			var best *worker
 			for w := range p.workers {
-				if w.alive() && !w.retired.Load() && (best == nil || w.inflight.Load() < best.inflight.Load()) {
+				if w.alive() && !w.retired.Load() && w.version == v.n && (best == nil || w.inflight.Load() < best.inflight.Load()) {
 					best = w
 				}
 			}
-			if best != nil && (best.inflight.Load() == 0 || len(p.workers)+p.starting >= p.maxWorkers()) {
+			full := best != nil && limit > 0 && int(best.inflight.Load()) >= limit
+			if best != nil && !full && (best.inflight.Load() == 0 || len(p.workers)+p.starting >= p.maxWorkers()) {
+				best.inflight.Add(1)
+				p.mu.Unlock()
+				return best, nil
+			}
+			if best != nil && !full && limit > 0 {
 				best.inflight.Add(1)
 				p.mu.Unlock()
 				return best, nil
@@ -287,7 +311,7 @@ func (p *pool) release(w *worker) {
 			delete(p.workers, w)
 			go w.stop(time.Second)
 		}
-	case p.exclusive:
+	case p.usesIdle():
 		p.idle = append(p.idle, w)
 	}
 	p.wakeLocked()
@@ -343,7 +367,7 @@ func (p *pool) onDeath(w *worker) {
 			return
 		}
 		p.workers[nw] = struct{}{}
-		if p.exclusive {
+		if p.usesIdle() {
 			p.idle = append(p.idle, nw)
 		}
 		p.wakeLocked()
@@ -391,7 +415,7 @@ func (p *pool) swap(ctx context.Context, v *version, opts LoadOptions) (fast boo
 	if probe != nil && probe.alive() && probe.reloads < p.e.cfg.MaxReloads {
 		lerr := p.load(ctx, probe, v)
 		p.mu.Lock()
-		if p.exclusive {
+		if p.usesIdle() {
 			p.idle = append(p.idle, probe)
 		}
 		if lerr != nil {
@@ -406,7 +430,7 @@ func (p *pool) swap(ctx context.Context, v *version, opts LoadOptions) (fast boo
 			p.cur = v
 			others := p.othersLocked(probe)
 			p.mu.Unlock()
-			if !p.exclusive {
+			if !p.usesIdle() {
 				for _, w := range others {
 					if !p.reload(ctx, w, v) {
 						p.retire(w)
@@ -436,7 +460,7 @@ func (p *pool) swap(ctx context.Context, v *version, opts LoadOptions) (fast boo
 	}
 	p.idle = p.idle[:0]
 	p.workers[w] = struct{}{}
-	if p.exclusive {
+	if p.usesIdle() {
 		p.idle = append(p.idle, w)
 	}
 	p.mu.Unlock()
@@ -449,7 +473,7 @@ func (p *pool) swap(ctx context.Context, v *version, opts LoadOptions) (fast boo
 // probeLocked picks the worker that validates a fast reload. For an exclusive pool it waits (new
 // invocations are held back by the swap gate) until a busy worker is released, for at most 2 s.
 func (p *pool) probeLocked(ctx context.Context) *worker {
-	if !p.exclusive {
+	if !p.usesIdle() {
 		for w := range p.workers {
 			if w.alive() && !w.retired.Load() {
 				return w

@@ -196,10 +196,50 @@ function wxContext(msg, deadline, done) {
   return ctx;
 }
 
+// With concurrency, invocations overlap in one process: process.env becomes a view that shows
+// each invocation its own identity (from AsyncLocalStorage) over the real environment.
+let envView = false;
+function useEnvView() {
+  if (envView) return;
+  envView = true;
+  const real = process.env;
+  const own = () => {
+    const st = als.getStore();
+    return st && st.env;
+  };
+  process.env = new Proxy(real, {
+    get(target, key) {
+      const e = own();
+      if (e && typeof key === 'string' && Object.prototype.hasOwnProperty.call(e, key)) return e[key];
+      return target[key];
+    },
+    has(target, key) {
+      const e = own();
+      return (e && Object.prototype.hasOwnProperty.call(e, key)) || key in target;
+    },
+    ownKeys(target) {
+      const e = own();
+      return e ? [...new Set([...Reflect.ownKeys(target), ...Object.keys(e)])] : Reflect.ownKeys(target);
+    },
+    getOwnPropertyDescriptor(target, key) {
+      const e = own();
+      if (e && Object.prototype.hasOwnProperty.call(e, key)) {
+        return { value: e[key], writable: true, enumerable: true, configurable: true };
+      }
+      return Reflect.getOwnPropertyDescriptor(target, key);
+    },
+  });
+}
+
 function invokeWX(msg) {
   const f = fns[msg.fn];
   if (!f) return Promise.reject(Object.assign(new Error(`function ${msg.fn} is not loaded`), { fnKind: 'not-found' }));
-  applyEnv(msg.env);
+  if (msg.concurrent) {
+    useEnvView();
+    als.getStore().env = msg.env;
+  } else {
+    applyEnv(msg.env);
+  }
   const deadline = Date.now() + msg.timeoutMs;
   const main = f.exports.main;
   return new Promise((resolve, reject) => {

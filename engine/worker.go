@@ -36,7 +36,10 @@ type message struct {
 	Environ   string          `json:"environ,omitempty"`
 	Namespace string          `json:"namespace,omitempty"`
 	TimeoutMs int64           `json:"timeoutMs,omitempty"`
-	MemoryMB  int             `json:"memoryMB,omitempty"`
+	// Concurrent: the worker runs other invocations at once, so the identity env is served per
+	// invocation (AsyncLocalStorage) instead of written to process.env
+	Concurrent bool `json:"concurrent,omitempty"`
+	MemoryMB   int  `json:"memoryMB,omitempty"`
 
 	// invoke (lean)
 	Kind          string          `json:"kind,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -219,5 +220,57 @@ func TestWXBundleWithoutMainIsALoadError(t *testing.T) {
 	}
 	if r := f.wx("ok", `{}`, nil); r.Err != nil {
 		t.Fatalf("other functions keep serving: %v", r.Err)
+	}
+}
+
+// With concurrency, one instance runs several invocations at once and the real wx-server-sdk
+// still sees each caller's own identity, across awaits.
+func TestWXConcurrencyKeepsIdentitiesApart(t *testing.T) {
+	f := newFixture(t, map[string]string{
+		"fn.yaml": wxYAML + "functions:\n  who:\n    concurrency: 8\n    maxInstances: 1\n",
+		"functions/who/index.js": `const fs = require('fs')
+const cloud = require('wx-server-sdk')
+cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV })
+exports.main = async (event) => {
+  const before = cloud.getWXContext().OPENID
+  fs.appendFileSync(event.barrier, 'x')
+  const end = Date.now() + 10000
+  while (fs.readFileSync(event.barrier, 'utf8').length < event.n && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  return { before, after: cloud.getWXContext().OPENID, unionid: cloud.getWXContext().UNIONID || null, pid: process.pid }
+}
+`,
+	}, bundler.Dev, Config{})
+	barrier := filepath.Join(t.TempDir(), "barrier")
+	data := fmt.Sprintf(`{"barrier":%q,"n":8}`, barrier)
+	var wg sync.WaitGroup
+	results := make([]*Result, 8)
+	for i := range results {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			id := &WXIdentity{OpenID: fmt.Sprintf("o%d", i), AppID: "wxA"}
+			if i%2 == 0 {
+				id.UnionID = fmt.Sprintf("u%d", i)
+			}
+			results[i] = f.wx("who", data, id)
+		}(i)
+	}
+	wg.Wait()
+	pids := map[any]bool{}
+	for i, r := range results {
+		got := mustOK(t, r)
+		want := fmt.Sprintf("o%d", i)
+		if got["before"] != want || got["after"] != want {
+			t.Errorf("call %d saw %v/%v, want %s", i, got["before"], got["after"], want)
+		}
+		if (i%2 == 0) != (got["unionid"] != nil) {
+			t.Errorf("call %d unionid %v", i, got["unionid"])
+		}
+		pids[got["pid"]] = true
+	}
+	if len(pids) != 1 {
+		t.Errorf("8 calls with concurrency 8 and maxInstances 1 should share one worker, used %d", len(pids))
 	}
 }

@@ -420,6 +420,13 @@ func (d *decoder) function(n *yaml.Node, field string, c FunctionConfig) (Functi
 				}
 				c.MaxInstances = m
 			}
+		case "concurrency":
+			if m, ok := d.integer(v, f); ok {
+				if m < 1 || m > 100 {
+					d.fail(v, f, "must be 1–100 invocations per instance, got %d", m)
+				}
+				c.Concurrency = m
+			}
 		case "env":
 			c.Env = map[string]string{}
 			d.mapping(v, f, func(name string, k, ev *yaml.Node) {
@@ -437,7 +444,7 @@ func (d *decoder) function(n *yaml.Node, field string, c FunctionConfig) (Functi
 				c.Env[name] = ev.Value
 			})
 		default:
-			d.unknown(v, f, "timeout, memory, maxInstances, env")
+			d.unknown(v, f, "timeout, memory, maxInstances, concurrency, env")
 		}
 	})
 	return c, timeoutSet

@@ -96,7 +96,7 @@ func TestParseErrors(t *testing.T) {
 		{"memory range", minimalWX + "defaults:\n  memory: 64\n", []string{"fn.yaml: defaults.memory: must be 128–4096 MB, got 64 (line 4)"}},
 		{"wrong type", minimalWX + "functions:\n  login:\n    timeout: soon\n", []string{`functions.login.timeout: must be a whole number, got "soon"`}},
 		{"unknown top-level key", minimalWX + "function:\n  login: {}\n", []string{"fn.yaml: function: unknown key (known keys here: name, dialect"}},
-		{"unknown nested key", minimalWX + "functions:\n  login:\n    timeuot: 3\n", []string{"functions.login.timeuot: unknown key (known keys here: timeout, memory, maxInstances, env) (line 5)"}},
+		{"unknown nested key", minimalWX + "functions:\n  login:\n    timeuot: 3\n", []string{"functions.login.timeuot: unknown key (known keys here: timeout, memory, maxInstances, concurrency, env) (line 5)"}},
 		{"bad dialect", "name: shop\ndialect: aws\n", []string{`dialect: must be wx or lean, got "aws"`}},
 		{"missing name and dialect", "env: abc\n", []string{"name: is required", "dialect: is required"}},
 		{"invalid project name", "name: My Shop\ndialect: wx\n", []string{"name: use 1–50 lower-case letters"}},

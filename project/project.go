@@ -78,6 +78,9 @@ type FunctionConfig struct {
 	Timeout      int               `json:"timeout"` // seconds
 	Memory       int               `json:"memory"`  // MB
 	MaxInstances int               `json:"maxInstances"`
+	// Concurrency is how many invocations one instance takes at once (wx; CloudBase's
+	// 单实例多并发). The default 1 is the platform's default: one request per instance.
+	Concurrency int `json:"concurrency,omitempty"`
 	Env          map[string]string `json:"env,omitempty"`
 }
 
@@ -189,6 +192,9 @@ func (p *Project) Function(name string) FunctionConfig {
 		}
 		if f.Memory != 0 {
 			c.Memory = f.Memory
+		}
+		if f.Concurrency != 0 {
+			c.Concurrency = f.Concurrency
 		}
 		if f.MaxInstances != 0 {
 			c.MaxInstances = f.MaxInstances

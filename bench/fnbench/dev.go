@@ -132,9 +132,10 @@ func devBench(fn, nodeModules string) {
 		os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o755)
 		os.WriteFile(filepath.Join(dir, rel), []byte(s), 0o644)
 	}
-	write("fn.yaml", "name: devbench\ndialect: wx\n")
+	write("fn.yaml", "name: devbench\ndialect: wx\nfunctions:\n  conc:\n    concurrency: 32\n    maxInstances: 2\n")
 	write("package.json", `{"name":"devbench","private":true}`)
 	write("functions/hello/index.js", fnSource)
+	write("functions/conc/index.js", fnSource)
 	write("functions/edit/index.js", "exports.main = async () => ({ v: 0 })\n")
 	write("functions/dep/index.js", "const dep = require('localdep')\nexports.main = async () => ({ v: dep.v })\n")
 	write("node_modules/localdep/index.js", "exports.v = 0\n")
@@ -166,6 +167,7 @@ func devBench(fn, nodeModules string) {
 	expURL, stopExp := startNode(filepath.Join(dir, "express.js"), filepath.Join(dir, "functions/hello/index.js"))
 	defer stopExp()
 	targets := []target{{"bare node:http", bareURL}, {"fn dev wx (POST /wx/functions/hello)", fnURL},
+		{"fn dev wx, `concurrency: 32` (opt-in)", d.url + "/wx/functions/conc"},
 		{"fn dev lean (POST /1.1/functions/hello)", leanURL}, {"express 4", expURL}}
 	for _, t := range targets {
 		load(t.url, 4, time.Second) // warm up (fn dev grows its pool)

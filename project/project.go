@@ -75,13 +75,13 @@ type Project struct {
 
 // FunctionConfig is the runtime configuration of one function.
 type FunctionConfig struct {
-	Timeout      int               `json:"timeout"` // seconds
-	Memory       int               `json:"memory"`  // MB
-	MaxInstances int               `json:"maxInstances"`
+	Timeout      int `json:"timeout"` // seconds
+	Memory       int `json:"memory"`  // MB
+	MaxInstances int `json:"maxInstances"`
 	// Concurrency is how many invocations one instance takes at once (wx; CloudBase's
 	// 单实例多并发). The default 1 is the platform's default: one request per instance.
-	Concurrency int `json:"concurrency,omitempty"`
-	Env          map[string]string `json:"env,omitempty"`
+	Concurrency int               `json:"concurrency,omitempty"`
+	Env         map[string]string `json:"env,omitempty"`
 }
 
 // Identity is a named fake caller: openid/appid/unionid for wx, a user name for lean.

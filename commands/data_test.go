@@ -3,7 +3,9 @@ package commands
 import (
 	"encoding/json"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/fnhq/fn/internal/testutil"
 )
@@ -47,4 +49,30 @@ func TestDataImportExportFiresNoHooksAndSurvivesRestart(t *testing.T) {
 func leanCallAs(t *testing.T, base, app, method, path, body string) (int, string) {
 	t.Helper()
 	return leanCallKeys(t, base, app+"-fnDev", app+"Key", method, path, body)
+}
+
+func TestDevKeepsDataAcrossRestartsUnlessReset(t *testing.T) {
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "fn.yaml", "name: keep\ndialect: lean\nlean:\n  appId: keep-fnDev\n  appKey: keepKey\n  masterKey: keepMaster\n  hookKey: keepHook\n")
+	testutil.WriteFile(t, dir, "cloud.js", "const AV = require('leanengine')\n")
+	testutil.LinkNodeModules(t, dir)
+	d := startDev(t, dir)
+	_, body := leanCallAs(t, d.url, "keep", "POST", "/1.1/classes/Note", `{"text":"kept"}`)
+	var created map[string]any
+	json.Unmarshal([]byte(body), &created)
+	id := created["objectId"].(string)
+	d.cmd.Process.Signal(syscall.SIGINT)
+	waitTimeout(d.cmd, 10*time.Second)
+
+	d = startDev(t, dir)
+	if _, body := leanCallAs(t, d.url, "keep", "GET", "/1.1/classes/Note/"+id, ""); !strings.Contains(body, `"text":"kept"`) {
+		t.Fatalf("data should survive a restart: %s", body)
+	}
+	d.cmd.Process.Signal(syscall.SIGINT)
+	waitTimeout(d.cmd, 10*time.Second)
+
+	d = startDev(t, dir, "--reset-data")
+	if status, body := leanCallAs(t, d.url, "keep", "GET", "/1.1/classes/Note/"+id, ""); status != 404 || !strings.Contains(body, `"code":101`) {
+		t.Fatalf("--reset-data should start empty: %d %s", status, body)
+	}
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/fnhq/fn/bundler"
 )
@@ -206,7 +205,6 @@ func TestWXStylesErrorsAndState(t *testing.T) {
 	if r := f.wx("sync", `[1,2]`, nil); r.Err == nil || r.Err.Kind != KindBadRequest {
 		t.Errorf("non-object data: %+v", r.Err)
 	}
-	_ = time.Second
 }
 
 func TestWXBundleWithoutMainIsALoadError(t *testing.T) {

@@ -2,7 +2,6 @@ package hosting
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -473,5 +472,3 @@ func (h *handler) lean(w http.ResponseWriter, r *http.Request) {
 	}
 	a.ServeHTTP(w, r)
 }
-
-var _ = context.Background

@@ -3,6 +3,7 @@ package leanstorage
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -145,6 +146,32 @@ type matcher struct {
 	ctx  context.Context
 	user *store.Object
 	auth Auth
+	subs map[string][]*store.Object // sub-query results, computed once per query, not per object
+}
+
+// subquery runs {className, where} once per query and remembers the result.
+func (m *matcher) subquery(q map[string]any) (string, []*store.Object, error) {
+	className, _ := q["className"].(string)
+	if q == nil || className == "" {
+		return "", nil, errors.New("className is missing")
+	}
+	w, _ := q["where"].(map[string]any)
+	if w == nil {
+		w = map[string]any{}
+	}
+	key, _ := json.Marshal(q)
+	if objs, ok := m.subs[string(key)]; ok {
+		return className, objs, nil
+	}
+	objs, err := m.s.match(m.ctx, className, w, m.user, m.auth)
+	if err != nil {
+		return "", nil, err
+	}
+	if m.subs == nil {
+		m.subs = map[string][]*store.Object{}
+	}
+	m.subs[string(key)] = objs
+	return className, objs, nil
 }
 
 func (m *matcher) matches(obj view, where map[string]any) (bool, error) {
@@ -306,48 +333,32 @@ func (m *matcher) field(obj view, key string, cond any) (bool, error) {
 			arr, isArr := val.([]any)
 			r = ok && isArr && float64(len(arr)) == n
 		case "$inQuery", "$notInQuery":
-			sub, ok := arg.(map[string]any)
-			className, _ := sub["className"].(string)
-			if !ok || className == "" {
-				return false, apiErr(http.StatusBadRequest, 102, "Invalid query: %s takes {where, className}.", op)
-			}
-			w, _ := sub["where"].(map[string]any)
-			if w == nil {
-				w = map[string]any{}
-			}
-			objs, err := m.s.match(m.ctx, className, w, m.user, m.auth)
+			sub, _ := arg.(map[string]any)
+			className, objs, err := m.subquery(sub)
 			if err != nil {
-				return false, err
+				return false, apiErr(http.StatusBadRequest, 102, "Invalid query: %s takes {where, className}: %v", op, err)
 			}
 			found := false
 			for _, o := range objs {
-				if equalValue(val, pointerTo(className, o.ID), exists) {
-					found = true
+				if found = equalValue(val, pointerTo(className, o.ID), exists); found {
 					break
 				}
 			}
 			r = found == (op == "$inQuery")
 		case "$select", "$dontSelect":
-			sub, ok := arg.(map[string]any)
+			sub, _ := arg.(map[string]any)
 			q, _ := sub["query"].(map[string]any)
 			selKey, _ := sub["key"].(string)
-			className, _ := q["className"].(string)
-			if !ok || q == nil || selKey == "" || className == "" {
+			_, objs, err := m.subquery(q)
+			if err != nil || selKey == "" {
 				return false, apiErr(http.StatusBadRequest, 102, "Invalid query: %s takes {query: {className, where}, key}.", op)
-			}
-			w, _ := q["where"].(map[string]any)
-			if w == nil {
-				w = map[string]any{}
-			}
-			objs, err := m.s.match(m.ctx, className, w, m.user, m.auth)
-			if err != nil {
-				return false, err
 			}
 			found := false
 			for _, o := range objs {
-				if sv, has := lookup(JSON(o), selKey); has && equalValue(val, sv, exists) {
-					found = true
-					break
+				if sv, has := lookupView(view{o}, selKey); has {
+					if found = equalValue(val, sv, exists); found {
+						break
+					}
 				}
 			}
 			r = found == (op == "$select")

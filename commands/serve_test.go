@@ -478,4 +478,21 @@ func TestServeRunsTimersPerEnvironment(t *testing.T) {
 	if n := count("production"); n != 0 {
 		t.Errorf("the timer is for staging only, yet production ran it %d times", n)
 	}
+	// remote control of the deployed timers
+	if r := fn(t, dir, "timers", "disable", "tick", "--remote", "--env", "staging"); r.code != 0 {
+		t.Fatalf("remote disable: %d %s", r.code, r.err)
+	}
+	r := fn(t, dir, "timers", "list", "--remote", "--env", "staging", "--json")
+	var list []timerListing
+	if err := json.Unmarshal([]byte(r.out), &list); err != nil || len(list) != 1 || list[0].State != "disabled" {
+		t.Fatalf("remote list: %v %s %s", err, r.out, r.err)
+	}
+	if r := fn(t, dir, "timers", "trigger", "tick", "--remote", "--env", "production"); r.code != ExitFailure || !strings.Contains(r.err, "production has no timers") {
+		t.Fatalf("trigger in an environment without timers: %d %s", r.code, r.err)
+	}
+	before := count("staging")
+	if r := fn(t, dir, "timers", "trigger", "tick", "--remote", "--env", "staging"); r.code != 0 {
+		t.Fatalf("remote trigger: %d %s", r.code, r.err)
+	}
+	testutil.Eventually(t, 5*time.Second, "the triggered run", func() bool { return count("staging") > before })
 }

@@ -55,7 +55,9 @@ type timerListing struct {
 }
 
 func newCmdTimersList(f *Factory) *cobra.Command {
-	return &cobra.Command{
+	var remote bool
+	var app, env string
+	cmd := &cobra.Command{
 		Use:     "list",
 		Short:   "List the project's timers with their next 5 fire times",
 		Example: "  $ fn timers list\n  $ fn timers list --json",
@@ -70,7 +72,19 @@ func newCmdTimersList(f *Factory) *cobra.Command {
 				return err
 			}
 			live := map[string]scheduler.TimerStatus{}
-			if st, ok := localrun.ReadDevState(p); ok {
+			if remote {
+				c, app, err := appClient(cmd.Context(), f, app)
+				if err != nil {
+					return err
+				}
+				statuses, err := c.Timers(cmd.Context(), app, env)
+				if err != nil {
+					return err
+				}
+				for _, s := range statuses {
+					live[s.Name] = s
+				}
+			} else if st, ok := localrun.ReadDevState(p); ok {
 				var statuses []scheduler.TimerStatus
 				if devJSON(cmd.Context(), http.MethodGet, st.URL+"/__fn/timers", &statuses) == nil {
 					for _, s := range statuses {
@@ -99,6 +113,8 @@ func newCmdTimersList(f *Factory) *cobra.Command {
 					default:
 						l.State = "enabled"
 					}
+				} else if remote {
+					l.State = "not deployed"
 				}
 				out = append(out, l)
 			}
@@ -116,7 +132,11 @@ func newCmdTimersList(f *Factory) *cobra.Command {
 			for _, l := range out {
 				state := ""
 				if l.State != "" {
-					state = cs.Gray(" [" + l.State + " in fn dev]")
+					where := "fn dev"
+					if remote {
+						where = env
+					}
+					state = cs.Gray(" [" + l.State + " in " + where + "]")
 				}
 				fmt.Fprintf(f.IO.Out, "%s → %s  %s%s\n", cs.Bold(l.Name), l.Function, l.Schedule, state)
 				for _, n := range l.Next {
@@ -128,6 +148,10 @@ func newCmdTimersList(f *Factory) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&remote, "remote", false, "show the states of the deployed app's timers on the fn server")
+	cmd.Flags().StringVar(&app, "app", "", "with --remote: the app (default: the project's name)")
+	cmd.Flags().StringVar(&env, "env", "production", "with --remote: staging or production")
+	return cmd
 }
 
 type timersNextOptions struct {
@@ -208,23 +232,38 @@ func parseFrom(s string, loc *time.Location) (time.Time, error) {
 }
 
 func newCmdTimersControl(f *Factory, action, short string) *cobra.Command {
-	return &cobra.Command{
+	var remote bool
+	var app, env string
+	cmd := &cobra.Command{
 		Use:     action + " <timer>",
 		Short:   short,
-		Example: fmt.Sprintf("  $ fn timers %s log_timer", action),
+		Example: fmt.Sprintf("  $ fn timers %s log_timer\n  $ fn timers %s log_timer --remote --env staging", action, action),
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := project.Load(f.Global.ProjectDir)
-			if err != nil {
-				return err
-			}
-			st, ok := localrun.ReadDevState(p)
-			if !ok {
-				return withHint(errors.New("fn dev is not running for this project"), "start it with 'fn dev' (timers run there); 'fn invoke <function>' runs a function once")
-			}
-			var res map[string]string
-			if err := devJSON(cmd.Context(), http.MethodPost, st.URL+"/__fn/timers/"+args[0]+"/"+action, &res); err != nil {
-				return err
+			if remote {
+				if env != "production" && env != "staging" {
+					return usageErrorf("unknown --env %q: use staging or production", env)
+				}
+				c, app, err := appClient(cmd.Context(), f, app)
+				if err != nil {
+					return err
+				}
+				if err := c.TimerControl(cmd.Context(), app, env, args[0], action); err != nil {
+					return err
+				}
+			} else {
+				p, err := project.Load(f.Global.ProjectDir)
+				if err != nil {
+					return err
+				}
+				st, ok := localrun.ReadDevState(p)
+				if !ok {
+					return withHint(errors.New("fn dev is not running for this project"), "start it with 'fn dev' (timers run there), or act on the deployed app with --remote")
+				}
+				var res map[string]string
+				if err := devJSON(cmd.Context(), http.MethodPost, st.URL+"/__fn/timers/"+args[0]+"/"+action, &res); err != nil {
+					return err
+				}
 			}
 			if f.Global.JSON {
 				return writeJSON(f.IO.Out, map[string]any{"timer": args[0], "action": action, "ok": true})
@@ -234,6 +273,10 @@ func newCmdTimersControl(f *Factory, action, short string) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&remote, "remote", false, "act on the deployed app on the fn server instead of fn dev")
+	cmd.Flags().StringVar(&app, "app", "", "with --remote: the app (default: the project's name)")
+	cmd.Flags().StringVar(&env, "env", "production", "with --remote: staging or production")
+	return cmd
 }
 
 // devJSON calls a dev-only route of a running fn dev.

@@ -24,6 +24,7 @@ import (
 	"github.com/fnhq/fn/hosting"
 	"github.com/fnhq/fn/logstream"
 	"github.com/fnhq/fn/project"
+	"github.com/fnhq/fn/scheduler"
 )
 
 // Credentials say which server to talk to, with which token.
@@ -225,6 +226,16 @@ func (c *Client) SecretNames(ctx context.Context, app string) ([]string, error) 
 		Names []string `json:"names"`
 	}
 	return out.Names, c.call(ctx, http.MethodGet, "/__fn/apps/"+esc(app)+"/secrets", nil, &out)
+}
+
+// Timers lists an environment's timers; TimerControl enables, disables or triggers one.
+func (c *Client) Timers(ctx context.Context, app, env string) ([]scheduler.TimerStatus, error) {
+	var out []scheduler.TimerStatus
+	return out, c.call(ctx, http.MethodGet, "/__fn/apps/"+esc(app)+"/timers/"+esc(env), nil, &out)
+}
+
+func (c *Client) TimerControl(ctx context.Context, app, env, name, action string) error {
+	return c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(app)+"/timers/"+esc(env)+"/"+esc(name)+"/"+esc(action), nil, nil)
 }
 
 // Invoke calls a deployed function.

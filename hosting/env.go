@@ -93,6 +93,7 @@ func (er *envRuntime) startTimers(v *Version) {
 		er.stopTimers()
 		er.stopTimers = nil
 	}
+	er.timers.Store(nil)
 	var timers []project.Timer
 	for _, t := range v.Manifest.Timers {
 		for _, e := range t.Environments {
@@ -110,7 +111,9 @@ func (er *envRuntime) startTimers(v *Version) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	er.stopTimers = cancel
-	go scheduler.New(hostTarget{er: er, dialect: project.Dialect(v.Manifest.Dialect)}, timers, tz, 0).Run(ctx)
+	sched := scheduler.New(hostTarget{er: er, dialect: project.Dialect(v.Manifest.Dialect)}, timers, tz, 0)
+	er.timers.Store(sched)
+	go sched.Run(ctx)
 }
 
 // hostTarget is what a deployed environment's timers call and log to.

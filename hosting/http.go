@@ -36,6 +36,21 @@ func (rt *Runtime) Handler() http.Handler {
 	mux.HandleFunc("DELETE /__fn/apps/{app}/secrets/{name}", h.admin(h.unsetSecret))
 	mux.HandleFunc("GET /__fn/apps/{app}/logs", h.admin(h.logs))
 	mux.HandleFunc("POST /__fn/apps/{app}/invoke/{env}/{name}", h.admin(h.invoke))
+	mux.HandleFunc("GET /__fn/apps/{app}/timers/{env}", h.admin(func(w http.ResponseWriter, r *http.Request) {
+		ts, err := h.rt.Timers(r.PathValue("app"), r.PathValue("env"))
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, ts)
+	}))
+	mux.HandleFunc("POST /__fn/apps/{app}/timers/{env}/{name}/{action}", h.admin(func(w http.ResponseWriter, r *http.Request) {
+		if err := h.rt.TimerControl(r.Context(), r.PathValue("app"), r.PathValue("env"), r.PathValue("name"), r.PathValue("action")); err != nil {
+			fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"result": "ok"})
+	}))
 	mux.HandleFunc("/__fn/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such admin API: " + r.Method + " " + r.URL.Path})
 	})

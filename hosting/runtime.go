@@ -21,6 +21,7 @@ import (
 	"github.com/fnhq/fn/leanstorage"
 	"github.com/fnhq/fn/logstream"
 	"github.com/fnhq/fn/project"
+	"github.com/fnhq/fn/scheduler"
 	"github.com/fnhq/fn/store"
 )
 
@@ -70,6 +71,7 @@ type envRuntime struct {
 	current atomic.Pointer[activeVersion]
 	// stopTimers stops the active version's timers (guarded by deploy)
 	stopTimers context.CancelFunc
+	timers     atomic.Pointer[scheduler.Scheduler]
 }
 
 type activeVersion struct {
@@ -643,4 +645,44 @@ func (rt *Runtime) secrets(appID string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// Timers lists an environment's timers with their state.
+func (rt *Runtime) Timers(appID, env string) ([]scheduler.TimerStatus, error) {
+	if err := validEnv(env); err != nil {
+		return nil, err
+	}
+	ar, err := rt.appRuntimeFor(appID)
+	if err != nil {
+		return nil, err
+	}
+	if s := ar.envs[env].timers.Load(); s != nil {
+		return s.Status(), nil
+	}
+	return []scheduler.TimerStatus{}, nil
+}
+
+// TimerControl enables, disables or triggers a timer of an environment.
+func (rt *Runtime) TimerControl(ctx context.Context, appID, env, name, action string) error {
+	if err := validEnv(env); err != nil {
+		return err
+	}
+	if action != "enable" && action != "disable" && action != "trigger" {
+		return badf("unknown timer action %q", action)
+	}
+	ar, err := rt.appRuntimeFor(appID)
+	if err != nil {
+		return err
+	}
+	s := ar.envs[env].timers.Load()
+	if s == nil {
+		return badf("%s has no timers", env)
+	}
+	// the run outlives the request that triggered it
+	err = s.Control(context.WithoutCancel(ctx), name, action)
+	var unknown *scheduler.ErrUnknownTimer
+	if errors.As(err, &unknown) {
+		return badf("%v", err)
+	}
+	return err
 }

@@ -309,7 +309,9 @@ func (p *pool) release(w *worker) {
 	case w.retired.Load() || !w.alive():
 		if n == 0 {
 			delete(p.workers, w)
-			go w.stop(time.Second)
+			if w.alive() {
+				go w.stop(time.Second)
+			} // a dead worker is reaped by its own goroutine, which also starts a replacement
 		}
 	case p.usesIdle():
 		p.idle = append(p.idle, w)
@@ -338,7 +340,9 @@ func (p *pool) onDeath(w *worker) {
 			break
 		}
 	}
-	unexpected := member && !w.retired.Load() && !p.closed
+	// release may have removed a dead worker already: the death is still unexpected unless the
+	// worker was retired or stopped on purpose
+	unexpected := !w.retired.Load() && !p.closed
 	start := unexpected && !p.replacing && p.cur != nil && len(p.workers)+p.starting < p.maxWorkers()
 	if start {
 		p.replacing = true

@@ -323,15 +323,7 @@ func (e *Engine) asLoadError(err error) *FunctionError {
 }
 
 func sameConfig(a, b project.FunctionConfig) bool {
-	if a.Timeout != b.Timeout || a.Memory != b.Memory || a.MaxInstances != b.MaxInstances || a.Concurrency != b.Concurrency || len(a.Env) != len(b.Env) {
-		return false
-	}
-	for k, v := range a.Env {
-		if b.Env[k] != v {
-			return false
-		}
-	}
-	return true
+	return a.Timeout == b.Timeout && a.MaxInstances == b.MaxInstances && a.Concurrency == b.Concurrency && sameWorkerConfig(a, b)
 }
 
 // sameWorkerConfig reports whether a running worker can take the new version in place: its

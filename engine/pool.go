@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"sort"
 	"strconv"
@@ -142,15 +143,16 @@ func (p *pool) spawn(ctx context.Context, v *version) (*worker, error) {
 		w.spec.name = p.name
 		w.owner.Store(p)
 		env, _ := json.Marshal(v.cfg.Env)
-		if err := p.loadWith(ctx, w, v, env); err == nil {
+		err := p.loadWith(ctx, w, v, env)
+		if err == nil {
 			return w, nil
-		} else if fe, ok := err.(*FunctionError); ok && fe.Kind == KindLoad {
-			w.kill()
-			<-w.done
-			return nil, err
 		}
 		w.kill()
 		<-w.done
+		var fe *FunctionError
+		if errors.As(err, &fe) && fe.Kind == KindLoad {
+			return nil, err // the bundle itself is broken: a fresh worker would fail the same way
+		}
 	}
 	w, err := startWorker(ctx, p.spec(v), p.e.log, p.e.workerDied)
 	if err != nil {
@@ -425,7 +427,7 @@ func (p *pool) swap(ctx context.Context, v *version, opts LoadOptions) (fast boo
 		if lerr != nil {
 			p.mu.Unlock()
 			var fe *FunctionError
-			if asFE(lerr, &fe) && fe.Kind == KindLoad {
+			if errors.As(lerr, &fe) && fe.Kind == KindLoad {
 				return false, lerr
 			}
 			// the worker could not take the reload (stuck or dead): fall back to a fresh worker.
@@ -579,12 +581,4 @@ func (p *pool) close(grace time.Duration) {
 		go func(w *worker) { defer wg.Done(); w.stop(time.Second) }(w)
 	}
 	wg.Wait()
-}
-
-func asFE(err error, target **FunctionError) bool {
-	fe, ok := err.(*FunctionError)
-	if ok {
-		*target = fe
-	}
-	return ok
 }

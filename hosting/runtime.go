@@ -591,7 +591,7 @@ func (rt *Runtime) SetSecret(ctx context.Context, appID, name string, value *str
 	if err != nil {
 		return err
 	}
-	if !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(name) {
+	if !secretNameRE().MatchString(name) {
 		return badf("invalid secret name %q: use letters, digits and '_'", name)
 	}
 	rt.state.mu.Lock()
@@ -620,6 +620,8 @@ func (rt *Runtime) SetSecret(ctx context.Context, appID, name string, value *str
 	}
 	return nil
 }
+
+var secretNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // SecretNames lists an app's secret names (values are never returned).
 func (rt *Runtime) SecretNames(appID string) ([]string, error) {

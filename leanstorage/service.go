@@ -248,17 +248,27 @@ func allowed(o *store.Object, user *store.Object, perm string, auth Auth) bool {
 
 // ---- objects
 
-func (s *Service) create(ctx context.Context, class string, query url.Values, body []byte, auth Auth) (*Response, error) {
+// readWrite reads the body of a create or update: its fields (checked), the calling user, and the
+// hooks the request may skip.
+func (s *Service) readWrite(ctx context.Context, body []byte, auth Auth) (map[string]any, *store.Object, map[string]bool, error) {
 	fields, err := parseObject(body)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	user, err := s.currentUser(ctx, auth)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	ignore := s.ignoredHooks(fields, auth)
 	if err := checkKeys(fields); err != nil {
+		return nil, nil, nil, err
+	}
+	return fields, user, ignore, nil
+}
+
+func (s *Service) create(ctx context.Context, class string, query url.Values, body []byte, auth Auth) (*Response, error) {
+	fields, user, ignore, err := s.readWrite(ctx, body, auth)
+	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
@@ -381,16 +391,8 @@ func (s *Service) present(ctx context.Context, o *store.Object, user *store.Obje
 }
 
 func (s *Service) update(ctx context.Context, class, id string, query url.Values, body []byte, auth Auth) (*Response, error) {
-	fields, err := parseObject(body)
+	fields, user, ignore, err := s.readWrite(ctx, body, auth)
 	if err != nil {
-		return nil, err
-	}
-	user, err := s.currentUser(ctx, auth)
-	if err != nil {
-		return nil, err
-	}
-	ignore := s.ignoredHooks(fields, auth)
-	if err := checkKeys(fields); err != nil {
 		return nil, err
 	}
 	current, err := s.st.Get(ctx, class, id)

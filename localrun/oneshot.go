@@ -82,22 +82,21 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*Outcome,
 	}
 	base := "http://" + ln.Addr().String()
 	// Spare: the engine starts Node right away, while esbuild builds
-	cfg := oneShotConfig{Config: engine.Config{Node: o.Node, Dir: p.Dir, Dialect: p.Dialect, EnvID: p.EnvID, Env: env, Logs: o.Logs, Spare: true}}
+	cfg := engine.Config{Node: o.Node, Dir: p.Dir, Dialect: p.Dialect, EnvID: p.EnvID, Env: env, Logs: o.Logs, Spare: true}
+	var keys Keys
 	switch p.Dialect {
 	case project.WX:
 		env["TCB_CONTEXT_CNFG"] = `{"URL":"` + base + `/admin"}`
 	case project.Lean:
-		keys, _, err := DevKeys(p)
-		if err != nil {
+		if keys, _, err = DevKeys(p); err != nil {
 			ln.Close()
 			return nil, err
 		}
 		for k, v := range LeanEnv(keys, base) {
 			env[k] = v
 		}
-		cfg.Keys = keys
 	}
-	eng, err := engine.New(cfg.Config)
+	eng, err := engine.New(cfg)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -124,7 +123,7 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*Outcome,
 			return nil, err
 		}
 		defer st.Close()
-		opts.Keys = server.LeanKeys{AppID: cfg.Keys.AppID, AppKey: cfg.Keys.AppKey, MasterKey: cfg.Keys.MasterKey, HookKey: cfg.Keys.HookKey}
+		opts.Keys = server.LeanKeys{AppID: keys.AppID, AppKey: keys.AppKey, MasterKey: keys.MasterKey, HookKey: keys.HookKey}
 		opts.Storage = leanstorage.New(st, eng, nil)
 	}
 	srv.Handler = server.New(opts)
@@ -191,11 +190,6 @@ func leanSession(ctx context.Context, p *project.Project, data *leanstorage.Serv
 		return "", "", fmt.Errorf("identity %s: %w", name, err)
 	}
 	return token, name, nil
-}
-
-type oneShotConfig struct {
-	engine.Config
-	Keys Keys
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

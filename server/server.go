@@ -84,10 +84,9 @@ func New(o Options) http.Handler {
 		}
 		mux.HandleFunc("GET /__engine/1/ping", s.ping)
 		if o.Storage != nil {
+			// every other /1.1/ path is LeanStorage's: it answers unknown APIs with its own 404
 			for _, v := range []string{"1", "1.1"} {
-				for _, p := range []string{"classes/", "users", "users/", "login", "batch", "date"} {
-					mux.HandleFunc("/"+v+"/"+p, s.storage(v))
-				}
+				mux.HandleFunc("/"+v+"/", s.storage(v))
 			}
 		}
 	}

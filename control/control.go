@@ -17,6 +17,9 @@ import (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrExists   = errors.New("already exists")
+	// ErrConflict: the call contradicts the current state (activating a version in another
+	// environment than its own, discarding a version that has been active).
+	ErrConflict = errors.New("conflicts with the current state")
 )
 
 // Session is a wx client session minted by the login exchange (POST /wx/{app}/login).
@@ -28,7 +31,8 @@ type Session struct {
 	Expires time.Time // after this the session is gone
 }
 
-// Plane is a control-plane backend.
+// Plane is a control-plane backend. Methods that take an appID return ErrNotFound for an app
+// that does not exist; errors wrap the sentinels above so that errors.Is tells them apart.
 type Plane interface {
 	// AdminTokenHash is the sha256 (hex) of the admin token; "" when none is set yet.
 	AdminTokenHash(ctx context.Context) (string, error)
@@ -50,10 +54,12 @@ type Plane interface {
 	// integer for the app, assigned atomically (two concurrent calls never get the same ID,
 	// whatever environments they are for; IDs are never reused, also after DiscardVersion).
 	CreateVersion(ctx context.Context, appID string, v api.Version) (api.Version, error)
-	// DiscardVersion forgets a version that never became active (its activation failed).
+	// DiscardVersion forgets a version that never became active (its activation failed):
+	// ErrNotFound when there is none, ErrConflict when it has been active.
 	DiscardVersion(ctx context.Context, appID string, id int) error
 	// Activate makes version id the active one of its environment env (it must belong to env);
-	// the previously active version of env is no longer active.
+	// the previously active version of env is no longer active. ErrNotFound for an unknown app
+	// or version, ErrConflict for a version of another environment.
 	Activate(ctx context.Context, appID, env string, id int) error
 	// Versions lists an app's versions, oldest first, manifests included.
 	Versions(ctx context.Context, appID string) ([]api.Version, error)

@@ -7,6 +7,7 @@ package logsink
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -53,6 +54,9 @@ func (f Filter) Match(r api.LogRecord) bool {
 	return true
 }
 
+// ErrClosed is what a closed sink answers.
+var ErrClosed = errors.New("the log sink is closed")
+
 // MaxMessage bounds one record's message; a longer one is cut with a marker.
 const MaxMessage = 64 << 10
 
@@ -65,10 +69,12 @@ type Sink interface {
 	// Query returns the matching records in id order, at most limit (0: no limit) — the newest
 	// ones when there are more, unless the filter has After, which asks for the oldest after it.
 	Query(ctx context.Context, f Filter, limit int) ([]api.LogRecord, error)
-	// Subscribe delivers the matching records appended after the call until cancel is called.
-	// A subscriber that does not keep up misses records (the channel is buffered); it finds
-	// them again with Query and After.
+	// Subscribe delivers the matching records appended after the call, in id order, until
+	// cancel is called. The channel is buffered; a subscriber that does not keep up is dropped:
+	// its channel is closed, and it finds what it missed by subscribing again and then asking
+	// Query for the records After the last one it got. cancel and Close close the channel too.
 	Subscribe(f Filter) (records <-chan api.LogRecord, cancel func())
-	// Close flushes and releases the backend; Append after Close drops records.
+	// Close flushes and releases the backend; Append after Close drops records (and returns
+	// nil), Query after Close fails with ErrClosed.
 	Close() error
 }

@@ -1,0 +1,141 @@
+package logsink
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/fnhq/fn/api"
+)
+
+func openSQLite(t *testing.T, path string, retention int) *SQLite {
+	t.Helper()
+	s, err := OpenSQLite(path, SQLiteOptions{Retention: retention})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A process killed before its queue reached the disk handed out ids that followers may have
+// seen: the next start must not hand them out again.
+func TestSQLiteIDsAfterCrash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "logs.db")
+	crashed := openSQLite(t, path, 0)
+	seen := add(crashed, "a", "b", "c")
+	// a second process on the same file stands in for the restart: the first one never closed
+	next := openSQLite(t, path, 0)
+	defer next.Close()
+	got := add(next, "after the crash")
+	if got[0].ID <= seen[2].ID {
+		t.Fatalf("after a crash the first id is %d; the crashed run handed out up to %d", got[0].ID, seen[2].ID)
+	}
+	crashed.Close()
+}
+
+// A clean stop loses nothing, so the next run continues right after the last id.
+func TestSQLiteIDsAfterCleanStop(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "logs.db")
+	s := openSQLite(t, path, 0)
+	recs := add(s, "a", "b")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openSQLite(t, path, 0)
+	defer s.Close()
+	if got := add(s, "c"); got[0].ID != recs[1].ID+1 {
+		t.Fatalf("after a clean stop the next id is %d, want %d", got[0].ID, recs[1].ID+1)
+	}
+}
+
+func TestSQLiteRetentionLoweredOnReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "logs.db")
+	s := openSQLite(t, path, 1000)
+	var msgs []string
+	for i := 0; i < 500; i++ {
+		msgs = append(msgs, fmt.Sprint(i))
+	}
+	recs := add(s, msgs...)
+	s.Append(api.LogRecord{App: "other", Level: "info", Message: "kept"})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openSQLite(t, path, 100)
+	defer s.Close()
+	got := queryAll(t, s, Filter{App: "a"})
+	if len(got) != 100 || got[0].ID != recs[400].ID {
+		t.Fatalf("after reopening with retention 100: %d records of app a from id %d", len(got), got[0].ID)
+	}
+	if len(queryAll(t, s, Filter{App: "other"})) != 1 {
+		t.Fatal("the other app lost its record")
+	}
+}
+
+func queryAll(t *testing.T, s Sink, f Filter) []api.LogRecord {
+	t.Helper()
+	recs, err := s.Query(t.Context(), f, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+func TestSQLiteFiles(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix modes")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(dir, "logs.db")
+	s := openSQLite(t, path, 0)
+	defer s.Close()
+	add(s, "x")
+	queryAll(t, s, Filter{})
+	for file, want := range map[string]os.FileMode{dir: 0o700, path: 0o600, path + "-wal": 0o600} {
+		fi, err := os.Stat(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %o, want %o", file, got, want)
+		}
+	}
+}
+
+func TestSQLiteRejectsNegativeRetention(t *testing.T) {
+	if _, err := OpenSQLite(filepath.Join(t.TempDir(), "logs.db"), SQLiteOptions{Retention: -1}); err == nil {
+		t.Fatal("a negative retention was accepted")
+	}
+}
+
+// A follower connected across a restart of the server gets every record written after the
+// restart exactly once: it reconnects with the last id it saw.
+func TestStreamAcrossRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "logs.db")
+	first := openSQLite(t, path, 0)
+	srv1, _ := server(t, first, StreamOptions{})
+	f := follow(t, srv1, "follow=1")
+	add(first, "one", "two")
+	f.messages(1)
+	last := f.next().ID
+	// the records written during shutdown reach the disk though the follower is gone
+	add(first, "during shutdown")
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.ended()
+
+	second := openSQLite(t, path, 0)
+	defer second.Close()
+	srv2, _ := server(t, second, StreamOptions{})
+	add(second, "after restart")
+	r := follow(t, srv2, fmt.Sprintf("follow=1&after=%d", last))
+	if got := fmt.Sprint(r.messages(2)); got != "[during shutdown after restart]" {
+		t.Fatalf("resumed with %s", got)
+	}
+	add(second, "live")
+	if got := r.next().Message; got != "live" {
+		t.Fatalf("then %q", got)
+	}
+}

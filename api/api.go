@@ -49,6 +49,8 @@ type Manifest struct {
 	Bundles  []Bundle        `json:"bundles"`
 	Timers   []project.Timer `json:"timers,omitempty"`
 	Timezone string          `json:"timezone,omitempty"` // where timers are evaluated
+	// SDKVersion is the leanengine version the bundle was built with (the ping endpoint's).
+	SDKVersion string `json:"sdkVersion,omitempty"`
 }
 
 // Digest identifies a manifest's content: equal digests mean nothing to deploy.
@@ -113,7 +115,7 @@ type Outcome struct {
 	Function  string          `json:"function"`
 	Dialect   string          `json:"dialect"`
 	Env       string          `json:"env,omitempty"`
-	Version   int             `json:"version,omitempty"`
+	Version   int             `json:"version"` // 0 in fn dev and fn invoke
 	RequestID string          `json:"requestId"`
 	Identity  string          `json:"identity,omitempty"`
 	Result    json.RawMessage `json:"result,omitempty"`

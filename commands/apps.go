@@ -3,6 +3,7 @@ package commands
 import (
 	"fmt"
 
+	"github.com/fnhq/fn/admin"
 	"github.com/spf13/cobra"
 )
 
@@ -13,7 +14,7 @@ func newCmdApps(f *Factory) *cobra.Command {
 		Example: "  $ fn apps create shop\n  $ fn apps list --json\n  $ fn apps delete shop",
 		Args:    cobra.NoArgs,
 	}
-	var wxAppID, wxSecret string
+	var req admin.CreateAppRequest
 	create := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create an app: app id, app key, master key, hook key and the wx environment id",
@@ -25,7 +26,8 @@ func newCmdApps(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			app, err := c.CreateApp(cmd.Context(), args[0], wxAppID, wxSecret)
+			req.Name = args[0]
+			app, err := c.CreateApp(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
@@ -37,8 +39,12 @@ func newCmdApps(f *Factory) *cobra.Command {
 			return nil
 		},
 	}
-	create.Flags().StringVar(&wxAppID, "wx-appid", "", "the mini-program's appid (for POST /wx/{app}/login)")
-	create.Flags().StringVar(&wxSecret, "wx-secret", "", "the mini-program's app secret")
+	create.Flags().StringVar(&req.AppID, "app-id", "", "keep an existing app id (an app moving from LeanCloud)")
+	create.Flags().StringVar(&req.AppKey, "app-key", "", "keep an existing app key")
+	create.Flags().StringVar(&req.MasterKey, "master-key", "", "keep an existing master key")
+	create.Flags().StringVar(&req.HookKey, "hook-key", "", "keep an existing hook key")
+	create.Flags().StringVar(&req.WXAppID, "wx-appid", "", "the mini-program's appid (for POST /wx/{app}/login)")
+	create.Flags().StringVar(&req.WXSecret, "wx-secret", "", "the mini-program's app secret")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List apps",

@@ -10,12 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/api"
 	"github.com/fnhq/fn/iostreams"
 	"github.com/fnhq/fn/localrun"
 	"github.com/fnhq/fn/nodejs"
@@ -88,7 +87,7 @@ mapped to your source files, are printed on stderr).`,
 	fl.BoolVar(&opts.Local, "local", false, "run one-shot even when fn dev is running")
 	fl.BoolVar(&opts.Remote, "remote", false, "call the deployed function on the fn server (fn login)")
 	fl.StringVar(&opts.App, "app", "", "with --remote: the app (default: the project's name)")
-	fl.StringVar(&opts.Env, "env", "production", "with --remote: staging or production")
+	fl.StringVar(&opts.Env, "env", api.DefaultEnv, "with --remote: staging or production")
 	return cmd
 }
 
@@ -105,35 +104,21 @@ func runInvoke(ctx context.Context, opts *invokeOptions) error {
 	if opts.Remote {
 		return runInvokeRemote(ctx, opts, p, data)
 	}
-	node, err := nodejs.Find(ctx)
-	if err != nil {
-		return err
-	}
 	cs := ios.Colors()
-	var mu sync.Mutex
-	logs := func(r engine.Record) {
-		if opts.f.Global.JSON {
-			return
-		}
-		fmt.Fprintf(ios.ErrOut, "%s %s\n", cs.Gray(fmt.Sprintf("%-5s", r.Level)), r.Message)
-	}
-	var collected []engine.Record
-	if opts.f.Global.JSON {
-		logs = func(r engine.Record) { mu.Lock(); collected = append(collected, r); mu.Unlock() }
-	}
-	call := localrun.InvokeOptions{Node: node.Path, Function: opts.Function, Data: data, Identity: opts.As, Timeout: opts.Timeout, Logs: logs}
-	var out *localrun.Outcome
+	var out *api.Outcome
+	where := ""
 	if st, running := localrun.ReadDevState(p); running && !opts.Local {
-		var recs []engine.Record
-		out, recs, err = localrun.InvokeDev(ctx, st, call)
-		for _, r := range recs {
-			logs(r)
-		}
-		if opts.f.Global.Verbose && err == nil {
-			fmt.Fprintln(ios.ErrOut, cs.Gray("ran in fn dev at "+st.URL))
-		}
+		out, err = devClient(st).Invoke(ctx, "-", api.DevEnv, opts.Function,
+			api.InvokeRequest{Data: data, Identity: opts.As, TimeoutMs: opts.Timeout.Milliseconds()})
+		where = "ran in fn dev at " + st.URL
 	} else {
-		out, err = localrun.Invoke(ctx, p, call)
+		node, ferr := nodejs.Find(ctx)
+		if ferr != nil {
+			return ferr
+		}
+		out, err = localrun.Invoke(ctx, p, localrun.InvokeOptions{Node: node.Path, NodeVersion: node.Version, Function: opts.Function,
+			Data: data, Identity: opts.As, Timeout: opts.Timeout})
+		where = "ran one-shot"
 	}
 	var unknown *localrun.UnknownFunctionError
 	if errors.As(err, &unknown) {
@@ -145,21 +130,37 @@ func runInvoke(ctx context.Context, opts *invokeOptions) error {
 		}
 		return err
 	}
+	if opts.f.Global.Verbose {
+		fmt.Fprintln(ios.ErrOut, cs.Gray(where))
+	}
+	return printOutcome(opts, out, "")
+}
+
+// printOutcome prints an invocation's outcome: the result JSON on stdout, the logs and a report
+// line on stderr (or the whole outcome as JSON with --json). A failed function exits 1.
+func printOutcome(opts *invokeOptions, out *api.Outcome, where string) error {
+	ios := opts.f.IO
+	cs := ios.Colors()
+	if out.Logs == nil {
+		out.Logs = []api.LogRecord{}
+	}
 	if opts.f.Global.JSON {
-		envelope := struct {
-			*localrun.Outcome
-			Logs []engine.Record `json:"logs"`
-		}{out, collected}
-		if envelope.Logs == nil {
-			envelope.Logs = []engine.Record{}
-		}
-		if err := writeJSON(ios.Out, envelope); err != nil {
+		if err := writeJSON(ios.Out, out); err != nil {
 			return err
 		}
 	} else {
-		report := fmt.Sprintf("RequestId: %s  Duration: %.1f ms  Memory: %d MB", out.RequestID, out.DurationMs, out.MemoryMB)
+		for _, r := range out.Logs {
+			fmt.Fprintf(ios.ErrOut, "%s %s\n", cs.Gray(fmt.Sprintf("%-5s", r.Level)), r.Message)
+		}
+		report := fmt.Sprintf("RequestId: %s  Duration: %.1f ms", out.RequestID, out.DurationMs)
+		if out.MemoryMB > 0 {
+			report += fmt.Sprintf("  Memory: %d MB", out.MemoryMB)
+		}
 		if out.Identity != "" {
 			report += "  As: " + out.Identity
+		}
+		if where != "" {
+			report += "  (" + where + ")"
 		}
 		if out.Failed() {
 			fmt.Fprintf(ios.ErrOut, "%s %s failed: %s\n", cs.FailureIcon(), out.Function, out.Error.Message)
@@ -169,7 +170,13 @@ func runInvoke(ctx context.Context, opts *invokeOptions) error {
 			fmt.Fprintln(ios.ErrOut, cs.Gray(report))
 		} else {
 			fmt.Fprintln(ios.ErrOut, cs.Gray(report))
-			if err := writeJSON(ios.Out, out.Result); err != nil {
+			result := out.Result
+			if len(result) == 0 {
+				result = json.RawMessage("null")
+			}
+			var v any
+			json.Unmarshal(result, &v)
+			if err := writeJSON(ios.Out, v); err != nil {
 				return err
 			}
 		}
@@ -190,49 +197,11 @@ func runInvokeRemote(ctx context.Context, opts *invokeOptions, p *project.Projec
 	if err != nil {
 		return err
 	}
-	out, err := c.Invoke(ctx, app, opts.Env, opts.Function, data)
+	out, err := c.Invoke(ctx, app, opts.Env, opts.Function, api.InvokeRequest{Data: data, TimeoutMs: opts.Timeout.Milliseconds()})
 	if err != nil {
 		return err
 	}
-	ios := opts.f.IO
-	if opts.f.Global.JSON {
-		return writeJSON(ios.Out, out)
-	}
-	var fe *engine.FunctionError
-	if raw := out["error"]; len(raw) > 0 && string(raw) != "null" {
-		json.Unmarshal(raw, &fe)
-	}
-	result := out["result"]
-	if body := out["body"]; len(body) > 0 && string(body) != "null" { // lean: {"result": …} or {"code", "error"}
-		var ok struct {
-			Result json.RawMessage `json:"result"`
-			Code   int             `json:"code"`
-			Error  string          `json:"error"`
-		}
-		json.Unmarshal(body, &ok)
-		result = ok.Result
-		if ok.Error != "" && fe == nil {
-			fe = &engine.FunctionError{Message: fmt.Sprintf("%s (code %d)", ok.Error, ok.Code)}
-		}
-	}
-	var rid string
-	json.Unmarshal(out["requestId"], &rid)
-	cs := ios.Colors()
-	if fe != nil {
-		fmt.Fprintf(ios.ErrOut, "%s %s failed: %s\n", cs.FailureIcon(), opts.Function, fe.Message)
-		if fe.Stack != "" {
-			fmt.Fprintln(ios.ErrOut, indentLines(fe.Stack, "    "))
-		}
-		fmt.Fprintln(ios.ErrOut, cs.Gray("RequestId: "+rid+"  ("+opts.Env+" of "+app+")"))
-		return &SilentExit{Code: ExitFailure}
-	}
-	fmt.Fprintln(ios.ErrOut, cs.Gray("RequestId: "+rid+"  ("+opts.Env+" of "+app+")"))
-	if len(result) == 0 {
-		result = json.RawMessage("null")
-	}
-	var v any
-	json.Unmarshal(result, &v)
-	return writeJSON(ios.Out, v)
+	return printOutcome(opts, out, opts.Env+" of "+app)
 }
 
 // invokeInput reads the call's data from --data, --event or stdin, and checks it is JSON.

@@ -11,9 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fnhq/fn/api"
 	"github.com/fnhq/fn/deployer"
 	"github.com/fnhq/fn/localrun"
-	"github.com/fnhq/fn/logstream"
 	"github.com/fnhq/fn/project"
 )
 
@@ -89,7 +89,7 @@ func runLogs(ctx context.Context, opts *logsOptions) error {
 	var path string
 	if p, perr := project.Load(opts.f.Global.ProjectDir); perr == nil && opts.App == "" {
 		if st, ok := localrun.ReadDevState(p); ok {
-			c, path = deployer.New(deployer.Credentials{Server: st.URL}), deployer.DevLogsPath
+			c, path = deployer.New(deployer.Credentials{Server: st.URL}), deployer.AppLogsPath("-")
 		}
 	}
 	if c == nil {
@@ -103,7 +103,7 @@ func runLogs(ctx context.Context, opts *logsOptions) error {
 	ios := opts.f.IO
 	cs := ios.Colors()
 	enc := json.NewEncoder(ios.Out)
-	err := c.Logs(ctx, path, q, func(r logstream.Record) {
+	err := c.Logs(ctx, path, q, func(r api.LogRecord) {
 		if opts.f.Global.JSON {
 			enc.Encode(r)
 			return

@@ -108,15 +108,19 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 			fmt.Fprintf(ios.ErrOut, "  log in with: fn login --server %s --token %s\n", public, newToken)
 		}
 	}
-	srv := &http.Server{Handler: rt.Handler(), ReadHeaderTimeout: 15 * time.Second}
+	stop := make(chan struct{})
+	srv := &http.Server{Handler: rt.Handler(stop), ReadHeaderTimeout: 15 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		close(stop)
 		rt.Close(5 * time.Second)
 		return err
 	case <-ctx.Done():
 	}
+	// followers of fn logs -f end now (they resume after a restart); calls in flight drain
+	close(stop)
 	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	srv.Shutdown(shutdown)

@@ -3,6 +3,8 @@ package commands
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -41,7 +43,11 @@ func freePort(t *testing.T) int {
 // startServe runs the real fn serve with an admin token and a fake WeChat API.
 func startServe(t *testing.T, dataDir, token, wechat string) *serveProc {
 	t.Helper()
-	port := freePort(t)
+	return startServePort(t, dataDir, token, wechat, freePort(t))
+}
+
+func startServePort(t *testing.T, dataDir, token, wechat string, port int) *serveProc {
+	t.Helper()
 	cmd := exec.Command(binary(t), "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", dataDir, "--wechat-api", wechat)
 	cmd.Env = append(os.Environ(), "FN_ADMIN_TOKEN="+token, "NO_COLOR=1")
 	s := &serveProc{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), out: &strings.Builder{}}
@@ -372,8 +378,16 @@ func TestServeFirstStartPrintsTheAdminTokenOnce(t *testing.T) {
 	if !strings.HasPrefix(token, "fnadm_") {
 		t.Fatalf("first start: %v", ev)
 	}
-	state, _ := os.ReadFile(filepath.Join(dir, "state.json"))
-	if strings.Contains(string(state), token) || !strings.Contains(string(state), "adminTokenHash") {
+	sum := sha256.Sum256([]byte(token))
+	var stored strings.Builder
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(path)
+			stored.Write(b)
+		}
+		return nil
+	})
+	if strings.Contains(stored.String(), token) || !strings.Contains(stored.String(), hex.EncodeToString(sum[:])) {
 		t.Fatal("only the token's hash may be stored")
 	}
 	cmd, ev = run()

@@ -1,21 +1,17 @@
 package commands
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fnhq/fn/api"
 	"github.com/fnhq/fn/cron"
+	"github.com/fnhq/fn/deployer"
 	"github.com/fnhq/fn/localrun"
 	"github.com/fnhq/fn/project"
-	"github.com/fnhq/fn/scheduler"
 )
 
 func newCmdTimers(f *Factory) *cobra.Command {
@@ -71,7 +67,7 @@ func newCmdTimersList(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			live := map[string]scheduler.TimerStatus{}
+			live := map[string]api.TimerStatus{}
 			if remote {
 				c, app, err := appClient(cmd.Context(), f, app)
 				if err != nil {
@@ -85,8 +81,7 @@ func newCmdTimersList(f *Factory) *cobra.Command {
 					live[s.Name] = s
 				}
 			} else if st, ok := localrun.ReadDevState(p); ok {
-				var statuses []scheduler.TimerStatus
-				if devJSON(cmd.Context(), http.MethodGet, st.URL+"/__fn/timers", &statuses) == nil {
+				if statuses, err := devClient(st).Timers(cmd.Context(), "-", api.DevEnv); err == nil {
 					for _, s := range statuses {
 						live[s.Name] = s
 					}
@@ -260,8 +255,7 @@ func newCmdTimersControl(f *Factory, action, short string) *cobra.Command {
 				if !ok {
 					return withHint(errors.New("fn dev is not running for this project"), "start it with 'fn dev' (timers run there), or act on the deployed app with --remote")
 				}
-				var res map[string]string
-				if err := devJSON(cmd.Context(), http.MethodPost, st.URL+"/__fn/timers/"+args[0]+"/"+action, &res); err != nil {
+				if err := devClient(st).TimerControl(cmd.Context(), "-", api.DevEnv, args[0], action); err != nil {
 					return err
 				}
 			}
@@ -279,27 +273,7 @@ func newCmdTimersControl(f *Factory, action, short string) *cobra.Command {
 	return cmd
 }
 
-// devJSON calls a dev-only route of a running fn dev.
-func devJSON(ctx context.Context, method, url string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("fn dev did not answer: %w", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		json.Unmarshal(body, &e)
-		if e.Error == "" {
-			e.Error = strings.TrimSpace(string(body))
-		}
-		return errors.New(e.Error)
-	}
-	return json.Unmarshal(body, out)
+// devClient talks to a running fn dev's admin API (its project is app "-", its environment dev).
+func devClient(st *localrun.DevState) *deployer.Client {
+	return deployer.New(deployer.Credentials{Server: st.URL})
 }

@@ -20,11 +20,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fnhq/fn/admin"
+	"github.com/fnhq/fn/api"
 	"github.com/fnhq/fn/bundler"
-	"github.com/fnhq/fn/hosting"
-	"github.com/fnhq/fn/logstream"
 	"github.com/fnhq/fn/project"
-	"github.com/fnhq/fn/scheduler"
 )
 
 // Credentials say which server to talk to, with which token.
@@ -172,16 +171,16 @@ func (c *Client) Whoami(ctx context.Context) (map[string]any, error) {
 	return out, c.call(ctx, http.MethodGet, "/__fn/whoami", nil, &out)
 }
 
-// CreateApp creates an app.
-func (c *Client) CreateApp(ctx context.Context, name, wxAppID, wxSecret string) (*hosting.App, error) {
-	var app hosting.App
-	err := c.call(ctx, http.MethodPost, "/__fn/apps", map[string]string{"name": name, "wxAppId": wxAppID, "wxSecret": wxSecret}, &app)
+// CreateApp creates an app (with its old keys when req has them).
+func (c *Client) CreateApp(ctx context.Context, req admin.CreateAppRequest) (*api.App, error) {
+	var app api.App
+	err := c.call(ctx, http.MethodPost, "/__fn/apps", req, &app)
 	return &app, err
 }
 
 // Apps lists the apps.
-func (c *Client) Apps(ctx context.Context) ([]hosting.App, error) {
-	var apps []hosting.App
+func (c *Client) Apps(ctx context.Context) ([]api.App, error) {
+	var apps []api.App
 	return apps, c.call(ctx, http.MethodGet, "/__fn/apps", nil, &apps)
 }
 
@@ -191,8 +190,8 @@ func (c *Client) DeleteApp(ctx context.Context, app string) error {
 }
 
 // Versions lists versions.
-func (c *Client) Versions(ctx context.Context, app, env string) ([]hosting.Version, error) {
-	var vs []hosting.Version
+func (c *Client) Versions(ctx context.Context, app, env string) ([]api.Version, error) {
+	var vs []api.Version
 	q := ""
 	if env != "" {
 		q = "?env=" + url.QueryEscape(env)
@@ -201,14 +200,14 @@ func (c *Client) Versions(ctx context.Context, app, env string) ([]hosting.Versi
 }
 
 // Rollback reactivates an earlier version.
-func (c *Client) Rollback(ctx context.Context, app, env string, to int) (*hosting.Version, error) {
-	var v hosting.Version
+func (c *Client) Rollback(ctx context.Context, app, env string, to int) (*api.Version, error) {
+	var v api.Version
 	return &v, c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(app)+"/rollback", map[string]any{"env": env, "to": to}, &v)
 }
 
 // Promote deploys staging's artifacts to production.
-func (c *Client) Promote(ctx context.Context, app, message, who string) (*hosting.DeployResult, error) {
-	var res hosting.DeployResult
+func (c *Client) Promote(ctx context.Context, app, message, who string) (*api.DeployResult, error) {
+	var res api.DeployResult
 	return &res, c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(app)+"/promote", map[string]string{"message": message, "who": who}, &res)
 }
 
@@ -229,8 +228,8 @@ func (c *Client) SecretNames(ctx context.Context, app string) ([]string, error) 
 }
 
 // Timers lists an environment's timers; TimerControl enables, disables or triggers one.
-func (c *Client) Timers(ctx context.Context, app, env string) ([]scheduler.TimerStatus, error) {
-	var out []scheduler.TimerStatus
+func (c *Client) Timers(ctx context.Context, app, env string) ([]api.TimerStatus, error) {
+	var out []api.TimerStatus
 	return out, c.call(ctx, http.MethodGet, "/__fn/apps/"+esc(app)+"/timers/"+esc(env), nil, &out)
 }
 
@@ -238,10 +237,16 @@ func (c *Client) TimerControl(ctx context.Context, app, env, name, action string
 	return c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(app)+"/timers/"+esc(env)+"/"+esc(name)+"/"+esc(action), nil, nil)
 }
 
-// Invoke calls a deployed function.
-func (c *Client) Invoke(ctx context.Context, app, env, name string, data json.RawMessage) (map[string]json.RawMessage, error) {
-	var out map[string]json.RawMessage
-	return out, c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(app)+"/invoke/"+esc(env)+"/"+esc(name), map[string]any{"data": data}, &out)
+// Invoke calls a function of an environment (a deployed one, or fn dev's with env "dev").
+func (c *Client) Invoke(ctx context.Context, app, env, name string, req api.InvokeRequest) (*api.Outcome, error) {
+	var out api.Outcome
+	return &out, c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(app)+"/invoke/"+esc(env)+"/"+esc(name), req, &out)
+}
+
+// Functions lists an environment's functions.
+func (c *Client) Functions(ctx context.Context, app, env string) ([]api.Function, error) {
+	var out []api.Function
+	return out, c.call(ctx, http.MethodGet, "/__fn/apps/"+esc(app)+"/functions/"+esc(env), nil, &out)
 }
 
 // ---- deploy
@@ -259,7 +264,7 @@ type DeployOptions struct {
 
 // Outcome is a deploy's result, with what was uploaded.
 type Outcome struct {
-	hosting.DeployResult
+	api.DeployResult
 	Uploaded    int     `json:"uploaded"`
 	Reused      int     `json:"reused"`
 	BuildMs     float64 `json:"buildMs"`
@@ -284,23 +289,23 @@ func (c *Client) Deploy(ctx context.Context, p *project.Project, o DeployOptions
 		return nil, err
 	}
 	out := &Outcome{BuildMs: m.BuildMs}
-	manifest := hosting.Manifest{Dialect: string(p.Dialect), Timers: p.Timers, Timezone: p.Timezone}
 	files := map[string]string{} // hash → path
+	mapHashes := map[string]string{}
 	for _, a := range m.Bundles {
 		mapPath := p.StatePath("deploy", a.SourceMap)
 		mapHash, err := fileHash(mapPath)
 		if err != nil {
 			return nil, err
 		}
-		cfg := p.Function(a.Name)
-		for k := range p.LocalEnv {
-			delete(cfg.Env, k) // .env.local is for local runs; secrets go through fn secrets
-		}
-		manifest.Bundles = append(manifest.Bundles, hosting.Bundle{Name: a.Name, Hash: a.Hash, MapHash: mapHash, Size: a.Size, Config: cfg})
+		mapHashes[a.Name] = mapHash
 		files[a.Hash] = p.StatePath("deploy", a.File)
 		files[mapHash] = mapPath
 	}
-	req := hosting.DeployRequest{Env: o.Env, Message: o.Message, Who: o.Who, DryRun: o.DryRun, Manifest: manifest}
+	manifest := m.APIManifest(p, mapHashes, true)
+	if p.Dialect == project.Lean {
+		manifest.SDKVersion = project.LeanengineVersion(p.Dir)
+	}
+	req := api.DeployRequest{Env: o.Env, Message: o.Message, Who: o.Who, DryRun: o.DryRun, Manifest: manifest}
 	if o.DryRun {
 		err := c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(o.App)+"/deploy", req, &out.DeployResult)
 		return out, err
@@ -368,14 +373,11 @@ type LogQuery struct {
 
 // Logs prints matching records through fn; with Follow it streams until ctx ends, reconnecting
 // after a dropped connection and resuming after the last record seen (no gaps, no duplicates).
-// AppLogsPath is the log stream of a deployed app; fn dev serves its own at DevLogsPath.
+// AppLogsPath is the log stream of an app (fn dev serves its project's as app "-").
 func AppLogsPath(app string) string { return "/__fn/apps/" + esc(app) + "/logs" }
 
-// DevLogsPath is a running fn dev's log stream.
-const DevLogsPath = "/__fn/logs"
-
 // Logs reads the records of the log stream at path.
-func (c *Client) Logs(ctx context.Context, path string, q LogQuery, fn func(logstream.Record)) error {
+func (c *Client) Logs(ctx context.Context, path string, q LogQuery, fn func(api.LogRecord)) error {
 	var after int64
 	for {
 		v := url.Values{}
@@ -409,7 +411,7 @@ func (c *Client) Logs(ctx context.Context, path string, q LogQuery, fn func(logs
 				if len(line) == 0 {
 					continue // keep-alive
 				}
-				var rec logstream.Record
+				var rec api.LogRecord
 				if json.Unmarshal(line, &rec) == nil && rec.ID > after {
 					after = rec.ID
 					fn(rec)

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/fnhq/fn/logstream"
+	"github.com/fnhq/fn/api"
 )
 
 // A follow stream that drops resumes after the last record seen: no gaps, no duplicates.
@@ -33,14 +33,14 @@ func TestLogsFollowResumesAfterADroppedConnection(t *testing.T) {
 			if id == 0 {
 				continue
 			}
-			enc.Encode(logstream.Record{ID: id, Message: fmt.Sprint("m", id)})
+			enc.Encode(api.LogRecord{ID: id, Message: fmt.Sprint("m", id)})
 		}
 	}))
 	defer srv.Close()
 	c := New(Credentials{Server: srv.URL, Token: "tok"})
 	ctx, cancel := context.WithCancel(context.Background())
 	var got []int64
-	err := c.Logs(ctx, AppLogsPath("app"), LogQuery{Follow: true}, func(r logstream.Record) {
+	err := c.Logs(ctx, AppLogsPath("app"), LogQuery{Follow: true}, func(r api.LogRecord) {
 		got = append(got, r.ID)
 		if len(got) == 9 {
 			cancel()

@@ -35,6 +35,8 @@ type WXRequest struct {
 	Trigger   string
 	ClientIP  string
 	RequestID string // generated when empty
+	// Parent is the request id of the invocation that made this nested call ("" for none).
+	Parent string
 	// Timeout overrides the function's configured timeout (timers use 15 s).
 	Timeout time.Duration
 

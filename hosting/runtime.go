@@ -1,3 +1,9 @@
+// Package hosting is the self-hosted runtime behind fn serve: a registry of app environments
+// (appenv.Env, one per app and environment) over the control plane (apps, keys, versions,
+// secrets, sessions), content-addressed artifacts and a log sink, all behind interfaces so that
+// the embedded backends and the PostgreSQL ones are interchangeable. Versions are validated in
+// fresh workers before they switch atomically; rollback and promotion reuse stored artifacts.
+// It never prints.
 package hosting
 
 import (
@@ -13,15 +19,22 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/fnhq/fn/api"
+	"github.com/fnhq/fn/appenv"
+	"github.com/fnhq/fn/artifacts"
+	"github.com/fnhq/fn/control"
+	"github.com/fnhq/fn/cron"
 	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/internal/randid"
 	"github.com/fnhq/fn/leanstorage"
-	"github.com/fnhq/fn/logstream"
+	"github.com/fnhq/fn/lease"
+	"github.com/fnhq/fn/logsink"
 	"github.com/fnhq/fn/project"
-	"github.com/fnhq/fn/scheduler"
 	"github.com/fnhq/fn/store"
 )
 
@@ -43,57 +56,42 @@ type Config struct {
 	LogRetention int
 	// AppConcurrency caps an app's in-flight invocations so that one app cannot starve others.
 	AppConcurrency int
+	// Backends; nil ones are the embedded defaults under DataDir.
+	Control   control.Plane
+	Artifacts artifacts.Store
+	Logs      logsink.Sink
+	Lease     lease.Lease
 }
 
 // Runtime hosts apps.
 type Runtime struct {
-	cfg   Config
-	state *stateFile
-	mu    sync.Mutex
-	apps  map[string]*appRuntime
+	cfg     Config
+	cp      control.Plane
+	blobs   artifacts.Store
+	logs    logsink.Sink
+	lease   lease.Lease
+	mu      sync.Mutex
+	apps    map[string]*appRuntime
+	closers []func() error
 }
 
 type appRuntime struct {
-	rt    *Runtime
 	id    string
 	envs  map[string]*envRuntime
 	st    store.Store
 	data  *leanstorage.Service
-	logs  *logstream.Ring
 	slots chan struct{} // per-app concurrency cap
-	wx    *wxSessions
 }
 
 type envRuntime struct {
-	app     *appRuntime
-	name    string
-	deploy  sync.Mutex // one deploy at a time
-	current atomic.Pointer[activeVersion]
-	// stopTimers stops the active version's timers (guarded by deploy)
-	stopTimers context.CancelFunc
-	timers     atomic.Pointer[scheduler.Scheduler]
+	deploy sync.Mutex // one deploy, rollback or restart at a time
+	cur    atomic.Pointer[appenv.Env]
 }
 
-type activeVersion struct {
-	version *Version
-	engine  *engine.Engine
-}
+func (er *envRuntime) env() *appenv.Env { return er.cur.Load() }
 
-// Errors with a meaning for clients.
-var (
-	ErrUnauthorized = errors.New("unauthorized")
-	ErrNoApp        = errors.New("no such app")
-)
-
-// BadRequest is an invalid request, with the reason.
-type BadRequest struct{ Msg string }
-
-func (e *BadRequest) Error() string { return e.Msg }
-
-func badf(format string, args ...any) error { return &BadRequest{Msg: fmt.Sprintf(format, args...)} }
-
-// Open loads or creates a runtime in cfg.DataDir. newToken is non-empty the first time, when the
-// runtime generated the admin token: show it once; only its hash is kept.
+// Open loads or creates a runtime. newToken is non-empty the first time, when the runtime
+// generated the admin token: show it once; only its hash is kept.
 func Open(ctx context.Context, cfg Config) (rt *Runtime, newToken string, err error) {
 	if cfg.MaxBlobBytes == 0 {
 		cfg.MaxBlobBytes = 50 << 20
@@ -107,121 +105,162 @@ func Open(ctx context.Context, cfg Config) (rt *Runtime, newToken string, err er
 	if cfg.WeChatAPIBase == "" {
 		cfg.WeChatAPIBase = "https://api.weixin.qq.com"
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "blobs"), 0o700); err != nil {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, "", err
 	}
-	sf, err := openState(cfg.DataDir)
-	if err != nil {
-		return nil, "", err
-	}
-	sf.mu.Lock()
-	switch {
-	case cfg.AdminToken != "":
-		sf.s.AdminTokenHash = hashToken(cfg.AdminToken)
-	case sf.s.AdminTokenHash == "":
-		newToken = "fnadm_" + randomHex(24)
-		sf.s.AdminTokenHash = hashToken(newToken)
-	}
-	err = sf.saveLocked()
-	sf.mu.Unlock()
-	if err != nil {
-		return nil, "", err
-	}
-	rt = &Runtime{cfg: cfg, state: sf, apps: map[string]*appRuntime{}}
-	for id := range sf.s.Apps {
-		if _, err := rt.appRuntime(id); err != nil {
-			return nil, "", err
+	os.Chmod(cfg.DataDir, 0o700)
+	rt = &Runtime{cfg: cfg, cp: cfg.Control, blobs: cfg.Artifacts, logs: cfg.Logs, lease: cfg.Lease, apps: map[string]*appRuntime{}}
+	fail := func(err error) (*Runtime, string, error) { rt.closeBackends(); return nil, "", err }
+	if rt.cp == nil {
+		sq, err := control.OpenSQLite(filepath.Join(cfg.DataDir, "control.db"))
+		if err != nil {
+			return fail(err)
+		}
+		rt.cp = sq
+		rt.closers = append(rt.closers, sq.Close)
+		if err := control.ImportStateJSON(ctx, sq, filepath.Join(cfg.DataDir, "state.json")); err != nil {
+			return fail(err)
 		}
 	}
+	if rt.blobs == nil {
+		d, err := artifacts.OpenDir(filepath.Join(cfg.DataDir, "blobs"))
+		if err != nil {
+			return fail(err)
+		}
+		rt.blobs = d
+	}
+	if rt.logs == nil {
+		s, err := logsink.OpenSQLite(filepath.Join(cfg.DataDir, "logs.db"), logsink.SQLiteOptions{Retention: cfg.LogRetention})
+		if err != nil {
+			return fail(err)
+		}
+		rt.logs = s
+		rt.closers = append(rt.closers, s.Close)
+	}
+	if rt.lease == nil {
+		rt.lease = lease.NewMemory()
+	}
+	hash, err := rt.cp.AdminTokenHash(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case cfg.AdminToken != "":
+		err = rt.cp.SetAdminTokenHash(ctx, hashToken(cfg.AdminToken))
+	case hash == "":
+		newToken = "fnadm_" + randid.Hex(24)
+		err = rt.cp.SetAdminTokenHash(ctx, hashToken(newToken))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	apps, err := rt.cp.Apps(ctx)
+	if err != nil {
+		return fail(err)
+	}
 	// bring every environment's active version back up
-	for id, versions := range sf.s.Versions {
-		for _, env := range Environments {
-			for i := len(versions) - 1; i >= 0; i-- {
-				if v := versions[i]; v.Env == env && v.Active {
-					ar, _ := rt.appRuntime(id)
-					if ar != nil {
-						if err := ar.envs[env].activate(ctx, v); err != nil {
-							ar.logs.Add(logstream.Record{Time: time.Now(), Env: env, Level: "error", Message: fmt.Sprintf("version %d could not start: %v", v.ID, err)})
-						}
-					}
-					break
-				}
+	for _, app := range apps {
+		ar, err := rt.appRuntime(app)
+		if err != nil {
+			return fail(err)
+		}
+		for _, envName := range api.Environments {
+			v, err := rt.cp.Active(ctx, app.ID, envName)
+			if errors.Is(err, control.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return fail(err)
+			}
+			if err := rt.activate(ctx, app, ar.envs[envName], v); err != nil {
+				rt.note(app.ID, envName, "error", fmt.Sprintf("version %d could not start: %v", v.ID, err))
 			}
 		}
 	}
 	return rt, newToken, nil
 }
 
+func (rt *Runtime) closeBackends() {
+	for i := len(rt.closers) - 1; i >= 0; i-- {
+		rt.closers[i]()
+	}
+	rt.closers = nil
+}
+
+func (rt *Runtime) note(appID, env, level, msg string) {
+	rt.logs.Append(api.LogRecord{Time: time.Now(), App: appID, Env: env, Level: level, Message: msg, Stream: "fn"})
+}
+
 // CheckAdmin verifies an admin token.
-func (rt *Runtime) CheckAdmin(token string) bool {
-	rt.state.mu.Lock()
-	defer rt.state.mu.Unlock()
-	return token != "" && subtle.ConstantTimeCompare([]byte(hashToken(token)), []byte(rt.state.s.AdminTokenHash)) == 1
+func (rt *Runtime) CheckAdmin(ctx context.Context, token string) bool {
+	hash, err := rt.cp.AdminTokenHash(ctx)
+	return err == nil && token != "" && hash != "" && subtle.ConstantTimeCompare([]byte(hashToken(token)), []byte(hash)) == 1
 }
 
 var appNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{0,49}$`) })
+var keyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`) })
 
-// CreateApp makes an app with new keys.
-func (rt *Runtime) CreateApp(name, wxAppID, wxSecret string) (*App, error) {
-	if !appNameRE().MatchString(name) {
-		return nil, badf("invalid app name %q: use 1–50 lower-case letters, digits and '-', starting with a letter", name)
-	}
-	rt.state.mu.Lock()
-	for _, a := range rt.state.s.Apps {
-		if a.Name == name {
-			rt.state.mu.Unlock()
-			return nil, badf("an app named %q exists already (%s)", name, a.ID)
-		}
-	}
-	app := &App{ID: randomKey(18) + "-fnSrv", Name: name, AppKey: randomKey(24), MasterKey: randomKey(24), HookKey: randomKey(24),
-		EnvID: name + "-" + randomHex(3), WXAppID: wxAppID, CreatedAt: time.Now().UTC()}
-	rt.state.s.Apps[app.ID] = app
-	if wxSecret != "" {
-		rt.state.s.WXSecrets[app.ID] = wxSecret
-	}
-	err := rt.state.saveLocked()
-	rt.state.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := rt.appRuntime(app.ID); err != nil {
-		return nil, err
-	}
-	return app, nil
-}
-
-// Apps lists the apps.
-func (rt *Runtime) Apps() []App {
-	rt.state.mu.Lock()
-	defer rt.state.mu.Unlock()
-	out := make([]App, 0, len(rt.state.s.Apps))
-	for _, a := range rt.state.s.Apps {
-		out = append(out, *a)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+func badf(format string, args ...any) error {
+	return &appenv.BadRequest{Msg: fmt.Sprintf(format, args...)}
 }
 
 // App returns one app by id or name.
-func (rt *Runtime) App(idOrName string) (*App, error) {
-	rt.state.mu.Lock()
-	defer rt.state.mu.Unlock()
-	if a, ok := rt.state.s.Apps[idOrName]; ok {
-		c := *a
-		return &c, nil
+func (rt *Runtime) App(ctx context.Context, idOrName string) (api.App, error) {
+	app, err := rt.cp.App(ctx, idOrName)
+	if errors.Is(err, control.ErrNotFound) {
+		return app, &appenv.NotFound{Msg: "no such app: " + idOrName}
 	}
-	for _, a := range rt.state.s.Apps {
-		if a.Name == idOrName {
-			c := *a
-			return &c, nil
-		}
-	}
-	return nil, fmt.Errorf("%w: %s", ErrNoApp, idOrName)
+	return app, err
 }
 
-// DeleteApp stops an app's engines and removes it with its data.
-func (rt *Runtime) DeleteApp(idOrName string) error {
-	app, err := rt.App(idOrName)
+// Apps lists the apps.
+func (rt *Runtime) Apps(ctx context.Context) ([]api.App, error) { return rt.cp.Apps(ctx) }
+
+// AppID resolves an app's id.
+func (rt *Runtime) AppID(ctx context.Context, idOrName string) (string, error) {
+	app, err := rt.App(ctx, idOrName)
+	return app.ID, err
+}
+
+// CreateApp makes an app, with new keys or (moving from LeanCloud) the ones given.
+func (rt *Runtime) CreateApp(ctx context.Context, name, wxAppID, wxSecret string, keys appenv.Keys) (*api.App, error) {
+	if !appNameRE().MatchString(name) {
+		return nil, badf("invalid app name %q: use 1–50 lower-case letters, digits and '-', starting with a letter", name)
+	}
+	for field, v := range map[string]string{"appId": keys.AppID, "appKey": keys.AppKey, "masterKey": keys.MasterKey, "hookKey": keys.HookKey} {
+		if v != "" && !keyRE().MatchString(v) {
+			return nil, badf("invalid %s: use 8–64 letters, digits, '-' and '_'", field)
+		}
+	}
+	app := api.App{ID: keys.AppID, Name: name, AppKey: keys.AppKey, MasterKey: keys.MasterKey, HookKey: keys.HookKey,
+		EnvID: name + "-" + randid.Hex(3), WXAppID: wxAppID, CreatedAt: time.Now().UTC()}
+	if app.ID == "" {
+		app.ID = randid.Key(18) + "-fnSrv"
+	}
+	if app.AppKey == "" {
+		app.AppKey = randid.Key(24)
+	}
+	if app.MasterKey == "" {
+		app.MasterKey = randid.Key(24)
+	}
+	if app.HookKey == "" {
+		app.HookKey = randid.Key(24)
+	}
+	if err := rt.cp.CreateApp(ctx, app, wxSecret); err != nil {
+		if errors.Is(err, control.ErrExists) {
+			return nil, badf("an app named %q (or with id %s) exists already", name, app.ID)
+		}
+		return nil, err
+	}
+	if _, err := rt.appRuntime(app); err != nil {
+		return nil, err
+	}
+	return &app, nil
+}
+
+// DeleteApp stops an app's environments and removes it with its data.
+func (rt *Runtime) DeleteApp(ctx context.Context, idOrName string) error {
+	app, err := rt.App(ctx, idOrName)
 	if err != nil {
 		return err
 	}
@@ -230,45 +269,108 @@ func (rt *Runtime) DeleteApp(idOrName string) error {
 	delete(rt.apps, app.ID)
 	rt.mu.Unlock()
 	if ar != nil {
-		ar.close()
+		ar.close(2 * time.Second)
 	}
-	rt.state.mu.Lock()
-	delete(rt.state.s.Apps, app.ID)
-	delete(rt.state.s.Versions, app.ID)
-	delete(rt.state.s.Secrets, app.ID)
-	delete(rt.state.s.WXSecrets, app.ID)
-	err = rt.state.saveLocked()
-	rt.state.mu.Unlock()
-	os.RemoveAll(rt.appDir(app.ID))
-	return err
+	if err := rt.cp.DeleteApp(ctx, app.ID); err != nil {
+		return err
+	}
+	return os.RemoveAll(rt.appDir(app.ID))
 }
 
 func (rt *Runtime) appDir(id string) string { return filepath.Join(rt.cfg.DataDir, "apps", id) }
 
-func (rt *Runtime) appRuntime(id string) (*appRuntime, error) {
+// appRuntime returns (creating once) the running side of an app: its storage and environments.
+func (rt *Runtime) appRuntime(app api.App) (*appRuntime, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if ar, ok := rt.apps[id]; ok {
+	if ar, ok := rt.apps[app.ID]; ok {
 		return ar, nil
 	}
-	st, err := store.OpenSQLite(filepath.Join(rt.appDir(id), "data.db"))
+	if err := os.MkdirAll(rt.appDir(app.ID), 0o700); err != nil {
+		return nil, err
+	}
+	st, err := store.OpenSQLite(filepath.Join(rt.appDir(app.ID), "data.db"))
 	if err != nil {
 		return nil, err
 	}
-	ar := &appRuntime{rt: rt, id: id, envs: map[string]*envRuntime{}, st: st, logs: logstream.NewRing(rt.cfg.LogRetention),
-		slots: make(chan struct{}, rt.cfg.AppConcurrency), wx: newWXSessions()}
-	for _, env := range Environments {
-		ar.envs[env] = &envRuntime{app: ar, name: env}
+	ar := &appRuntime{id: app.ID, envs: map[string]*envRuntime{}, st: st, slots: make(chan struct{}, rt.cfg.AppConcurrency)}
+	// storage hooks run in the production environment (LeanCloud's hooks belong to production)
+	ar.data = leanstorage.New(st, prodHooks{ar}, func(level, msg string) { ar.envs["production"].env().Note(level, "storage", msg) })
+	ar.data.OnHook = func(req engine.LeanRequest, res *engine.LeanResult) { ar.envs["production"].env().ReportHook(req, res) }
+	for _, name := range api.Environments {
+		env, err := rt.newEnv(app, ar, name, project.Lean)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		ar.envs[name] = &envRuntime{}
+		ar.envs[name].cur.Store(env)
 	}
-	// storage hooks run in the production engine (LeanCloud's hooks belong to production)
-	ar.data = leanstorage.New(st, hookInvoker{ar}, func(level, msg string) {
-		ar.logs.Add(logstream.Record{Time: time.Now(), Env: "production", Level: level, Function: "storage", Message: msg})
-	})
-	rt.apps[id] = ar
+	rt.apps[app.ID] = ar
 	return ar, nil
 }
 
-// Close stops every app's engines, letting in-flight calls finish within grace.
+// newEnv builds one environment of an app for a dialect.
+func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect project.Dialect) (*appenv.Env, error) {
+	return appenv.New(appenv.Config{App: app.ID, AppID: app.ID, Name: name, EnvID: app.EnvID, Dialect: dialect,
+		Keys:      appenv.Keys{AppID: app.ID, AppKey: app.AppKey, MasterKey: app.MasterKey, HookKey: app.HookKey},
+		PublicURL: rt.cfg.PublicURL, WXAdminPath: "/wx/" + app.ID + "/" + name + "/admin",
+		Node: rt.cfg.Node, NodeVersion: rt.cfg.NodeVersion, RunnerDir: filepath.Join(rt.cfg.DataDir, "runner"),
+		IdleTimeout: 10 * time.Minute, Data: ar.data, Logs: rt.logs, WXIdentity: rt.wxIdentity(app.ID), Slots: ar.slots, Lease: rt.lease})
+}
+
+// redialect replaces an environment by one of the other dialect (the first deploy of a wx app;
+// the caller holds the environment's deploy lock).
+func (rt *Runtime) redialect(app api.App, er *envRuntime, dialect project.Dialect) error {
+	rt.mu.Lock()
+	ar := rt.apps[app.ID]
+	rt.mu.Unlock()
+	if ar == nil {
+		return &appenv.NotFound{Msg: "no such app: " + app.ID}
+	}
+	env, err := rt.newEnv(app, ar, er.env().Name(), dialect)
+	if err != nil {
+		return err
+	}
+	old := er.cur.Swap(env)
+	go old.Close(30 * time.Second)
+	return nil
+}
+
+// prodHooks runs LeanStorage hooks in the app's production environment.
+type prodHooks struct{ ar *appRuntime }
+
+func (h prodHooks) InvokeLean(ctx context.Context, req engine.LeanRequest) *engine.LeanResult {
+	return h.ar.envs["production"].env().InvokeLean(ctx, req)
+}
+func (h prodHooks) Functions() []string { return h.ar.envs["production"].env().Functions() }
+
+// Env finds an app environment.
+func (rt *Runtime) Env(ctx context.Context, idOrName, env string) (*appenv.Env, error) {
+	er, _, err := rt.envRuntime(ctx, idOrName, env)
+	if err != nil {
+		return nil, err
+	}
+	return er.env(), nil
+}
+
+func (rt *Runtime) envRuntime(ctx context.Context, idOrName, env string) (*envRuntime, api.App, error) {
+	if err := validEnv(env); err != nil {
+		return nil, api.App{}, err
+	}
+	app, err := rt.App(ctx, idOrName)
+	if err != nil {
+		return nil, app, err
+	}
+	ar, err := rt.appRuntime(app)
+	if err != nil {
+		return nil, app, err
+	}
+	return ar.envs[env], app, nil
+}
+
+// Close stops every app's environments, letting in-flight calls finish within grace, then the
+// backends (the log sink flushes).
 func (rt *Runtime) Close(grace time.Duration) {
 	rt.mu.Lock()
 	apps := rt.apps
@@ -277,41 +379,42 @@ func (rt *Runtime) Close(grace time.Duration) {
 	var wg sync.WaitGroup
 	for _, ar := range apps {
 		wg.Add(1)
-		go func(ar *appRuntime) { defer wg.Done(); ar.closeGrace(grace) }(ar)
+		go func(ar *appRuntime) { defer wg.Done(); ar.close(grace) }(ar)
 	}
 	wg.Wait()
+	rt.closeBackends()
 }
 
-func (ar *appRuntime) close() { ar.closeGrace(2 * time.Second) }
-
-func (ar *appRuntime) closeGrace(grace time.Duration) {
-	for _, env := range ar.envs {
-		env.deploy.Lock()
-		if env.stopTimers != nil {
-			env.stopTimers()
-		}
-		env.deploy.Unlock()
-		if cur := env.current.Swap(nil); cur != nil {
-			cur.engine.Close(grace)
-		}
+func (ar *appRuntime) close(grace time.Duration) {
+	var wg sync.WaitGroup
+	for _, er := range ar.envs {
+		wg.Add(1)
+		go func(er *envRuntime) { defer wg.Done(); er.env().Close(grace) }(er)
 	}
+	wg.Wait()
 	ar.st.Close()
 }
 
-// ---- blobs
-
-var hashRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{64}$`) })
-
-func (rt *Runtime) blobPath(hash string) string { return filepath.Join(rt.cfg.DataDir, "blobs", hash) }
+// ---- artifacts
 
 // MissingBlobs returns the hashes the server does not have.
-func (rt *Runtime) MissingBlobs(hashes []string) ([]string, error) {
+func (rt *Runtime) MissingBlobs(ctx context.Context, app string, hashes []string) ([]string, error) {
+	if _, err := rt.App(ctx, app); err != nil {
+		return nil, err
+	}
+	if len(hashes) > 10000 {
+		return nil, badf("too many hashes in one request (%d, at most 10000)", len(hashes))
+	}
 	var missing []string
 	for _, h := range hashes {
-		if !hashRE().MatchString(h) {
+		ok, err := rt.blobs.Has(ctx, h)
+		if errors.Is(err, artifacts.ErrBadHash) {
 			return nil, badf("invalid artifact hash %q: a sha256 is 64 lower-case hex digits", h)
 		}
-		if _, err := os.Stat(rt.blobPath(h)); err != nil {
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			missing = append(missing, h)
 		}
 	}
@@ -320,43 +423,32 @@ func (rt *Runtime) MissingBlobs(hashes []string) ([]string, error) {
 
 // PutBlob stores an artifact whose sha256 must be hash; a truncated, oversized or tampered upload
 // is rejected and nothing is kept.
-func (rt *Runtime) PutBlob(hash string, r io.Reader) error {
-	if !hashRE().MatchString(hash) {
-		return badf("invalid artifact hash %q", hash)
-	}
-	tmp, err := os.CreateTemp(filepath.Join(rt.cfg.DataDir, "blobs"), ".upload-*")
-	if err != nil {
+func (rt *Runtime) PutBlob(ctx context.Context, app, hash string, r io.Reader) error {
+	if _, err := rt.App(ctx, app); err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, rt.cfg.MaxBlobBytes+1))
-	tmp.Close()
-	if err != nil {
-		return badf("upload of %s failed: %v", hash[:12], err)
+	err := rt.blobs.Put(ctx, hash, r, rt.cfg.MaxBlobBytes)
+	short := hash
+	if len(short) > 12 {
+		short = short[:12]
 	}
-	if n > rt.cfg.MaxBlobBytes {
-		return badf("artifact %s is larger than the %d byte limit", hash[:12], rt.cfg.MaxBlobBytes)
+	switch {
+	case errors.Is(err, artifacts.ErrBadHash):
+		return badf("invalid artifact hash %q", hash)
+	case errors.Is(err, artifacts.ErrTooLarge):
+		return badf("artifact %s is larger than the %d byte limit", short, rt.cfg.MaxBlobBytes)
+	case errors.Is(err, artifacts.ErrMismatch):
+		return badf("artifact %s does not match its content: the upload was truncated or altered", short)
+	case err != nil:
+		return badf("upload of %s failed: %v", short, err)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != hash {
-		return badf("artifact %s does not match its content (sha256 %s): the upload was truncated or altered", hash[:12], got[:12])
-	}
-	return os.Rename(tmp.Name(), rt.blobPath(hash))
+	return nil
 }
 
 // ---- deploys
 
-// DeployResult says what a deploy did.
-type DeployResult struct {
-	Changed bool     `json:"changed"`
-	Version *Version `json:"version,omitempty"`
-	Added   []string `json:"added,omitempty"`
-	Changes []string `json:"changed_functions,omitempty"`
-	Removed []string `json:"removed,omitempty"`
-}
-
 func validEnv(env string) error {
-	for _, e := range Environments {
+	for _, e := range api.Environments {
 		if e == env {
 			return nil
 		}
@@ -364,23 +456,115 @@ func validEnv(env string) error {
 	return badf("unknown environment %q: use production or staging", env)
 }
 
+var bundleNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,59}$`) })
+
+// maxTimersPerEnv is LeanEngine's limit: at most 5 timers in each environment.
+const maxTimersPerEnv = 5
+
+// validateManifest checks a manifest exactly as fn.yaml validation does, before anything runs.
+func (rt *Runtime) validateManifest(ctx context.Context, m api.Manifest, dryRun bool) error {
+	if m.Dialect != string(project.WX) && m.Dialect != string(project.Lean) {
+		return badf("manifest dialect must be wx or lean, got %q", m.Dialect)
+	}
+	if len(m.Bundles) == 0 {
+		return badf("the manifest has no bundles")
+	}
+	if len(m.Bundles) > 200 {
+		return badf("the manifest has %d bundles (at most 200)", len(m.Bundles))
+	}
+	seen := map[string]bool{}
+	for _, b := range m.Bundles {
+		if !bundleNameRE().MatchString(b.Name) || seen[b.Name] {
+			return badf("invalid or repeated bundle name %q", b.Name)
+		}
+		seen[b.Name] = true
+		if m.Dialect == string(project.Lean) && b.Name != project.LeanBundleName {
+			return badf("a lean manifest has one bundle named %q, got %q", project.LeanBundleName, b.Name)
+		}
+		c := b.Config
+		if c.Timeout < project.MinTimeout || c.Timeout > project.MaxTimeout || c.Memory < project.MinMemory || c.Memory > project.MaxMemory {
+			return badf("bundle %s: timeout must be %d–%d s and memory %d–%d MB", b.Name, project.MinTimeout, project.MaxTimeout, project.MinMemory, project.MaxMemory)
+		}
+		if c.MaxInstances < 0 || c.MaxInstances > 1000 || c.Concurrency < 0 || c.Concurrency > 1000 {
+			return badf("bundle %s: maxInstances and concurrency must be 0–1000", b.Name)
+		}
+		for k := range c.Env {
+			if err := checkEnvName(k); err != nil {
+				return badf("bundle %s: env %s: %v", b.Name, k, err)
+			}
+		}
+		for _, h := range []string{b.Hash, b.MapHash} {
+			if dryRun && artifacts.ValidHash(h) {
+				continue // a dry run compares; the artifacts come with the real deploy
+			}
+			ok, err2 := rt.blobs.Has(ctx, h)
+			if errors.Is(err2, artifacts.ErrBadHash) {
+				return badf("bundle %s: invalid artifact hash %q", b.Name, h)
+			}
+			if err2 != nil {
+				return err2
+			}
+			if !ok {
+				return badf("bundle %s references artifacts the server does not have: [%s] (upload them first)", b.Name, h)
+			}
+		}
+	}
+	perEnv := map[string]int{}
+	names := map[string]bool{}
+	for _, t := range m.Timers {
+		if names[t.Name] || t.Name == "" {
+			return badf("timer %q: missing or repeated name", t.Name)
+		}
+		names[t.Name] = true
+		if m.Dialect == string(project.WX) && !seen[t.Function] {
+			return badf("timer %s: unknown function %q", t.Name, t.Function)
+		}
+		switch {
+		case t.Cron != "" && t.Interval != 0:
+			return badf("timer %s: give cron or interval, not both", t.Name)
+		case t.Cron != "":
+			if _, err := cron.Parse(t.Cron); err != nil {
+				return badf("timer %s: cron: %v", t.Name, err)
+			}
+		case t.Interval < 1 || t.Interval > 366*24*3600:
+			return badf("timer %s: interval must be 1–31622400 seconds, got %d", t.Name, t.Interval)
+		}
+		if len(t.Environments) == 0 {
+			return badf("timer %s: no environments", t.Name)
+		}
+		for _, e := range t.Environments {
+			if err := validEnv(e); err != nil {
+				return badf("timer %s: %v", t.Name, err)
+			}
+			perEnv[e]++
+			if perEnv[e] > maxTimersPerEnv {
+				return badf("more than %d timers in %s (LeanEngine's limit)", maxTimersPerEnv, e)
+			}
+		}
+	}
+	if m.Timezone != "" {
+		if _, err := time.LoadLocation(m.Timezone); err != nil {
+			return badf("unknown timezone %q", m.Timezone)
+		}
+	}
+	return nil
+}
+
 // Plan compares a manifest with what an environment runs.
-func (rt *Runtime) Plan(appID, env string, m Manifest) (*DeployResult, error) {
-	if err := validEnv(env); err != nil {
+func (rt *Runtime) plan(ctx context.Context, appID, env string, m api.Manifest) (*api.DeployResult, error) {
+	res := &api.DeployResult{Env: env}
+	var old map[string]api.Bundle
+	cur, err := rt.cp.Active(ctx, appID, env)
+	switch {
+	case errors.Is(err, control.ErrNotFound):
+	case err != nil:
 		return nil, err
-	}
-	ar, err := rt.appRuntimeFor(appID)
-	if err != nil {
-		return nil, err
-	}
-	res := &DeployResult{}
-	var old map[string]Bundle
-	if cur := ar.envs[env].current.Load(); cur != nil {
-		if cur.version.Digest == m.Digest() {
+	default:
+		if cur.Digest == m.Digest() {
 			return res, nil
 		}
-		old = map[string]Bundle{}
-		for _, b := range cur.version.Manifest.Bundles {
+		old = map[string]api.Bundle{}
+		for _, b := range cur.Manifest.Bundles {
 			old[b.Name] = b
 		}
 	}
@@ -403,145 +587,149 @@ func (rt *Runtime) Plan(appID, env string, m Manifest) (*DeployResult, error) {
 	return res, nil
 }
 
-func (rt *Runtime) appRuntimeFor(idOrName string) (*appRuntime, error) {
-	app, err := rt.App(idOrName)
+// Deploy validates a manifest, records a new version (its id assigned atomically by the control
+// plane), loads every bundle in fresh workers, and only then switches the environment to it:
+// in-flight calls finish on the old version. A failure changes nothing.
+func (rt *Runtime) Deploy(ctx context.Context, idOrName string, req api.DeployRequest) (*api.DeployResult, error) {
+	er, app, err := rt.envRuntime(ctx, idOrName, req.Env)
 	if err != nil {
 		return nil, err
 	}
-	return rt.appRuntime(app.ID)
-}
-
-var bundleNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,59}$`) })
-
-// Deploy validates a manifest, loads every bundle in fresh workers, and only then switches the
-// environment to it: in-flight calls finish on the old version. A failure changes nothing.
-func (rt *Runtime) Deploy(ctx context.Context, appID, env string, m Manifest, message, who string) (*DeployResult, error) {
-	if err := validEnv(env); err != nil {
+	if err := rt.validateManifest(ctx, req.Manifest, req.DryRun); err != nil {
 		return nil, err
 	}
-	ar, err := rt.appRuntimeFor(appID)
-	if err != nil {
-		return nil, err
+	if len(req.Message) > 1000 || len(req.Who) > 200 {
+		return nil, badf("message (≤ 1000) or who (≤ 200) too long")
 	}
-	if m.Dialect != string(project.WX) && m.Dialect != string(project.Lean) {
-		return nil, badf("manifest dialect must be wx or lean, got %q", m.Dialect)
-	}
-	if len(m.Bundles) == 0 {
-		return nil, badf("the manifest has no bundles")
-	}
-	seen := map[string]bool{}
-	for _, b := range m.Bundles {
-		if !bundleNameRE().MatchString(b.Name) || seen[b.Name] {
-			return nil, badf("invalid or repeated bundle name %q", b.Name)
-		}
-		seen[b.Name] = true
-		if m.Dialect == string(project.Lean) && b.Name != project.LeanBundleName {
-			return nil, badf("a lean manifest has one bundle named %q, got %q", project.LeanBundleName, b.Name)
-		}
-		if b.Config.Timeout < project.MinTimeout || b.Config.Timeout > project.MaxTimeout || b.Config.Memory < project.MinMemory || b.Config.Memory > project.MaxMemory {
-			return nil, badf("bundle %s: timeout must be %d–%d s and memory %d–%d MB", b.Name, project.MinTimeout, project.MaxTimeout, project.MinMemory, project.MaxMemory)
-		}
-		missing, err := rt.MissingBlobs([]string{b.Hash, b.MapHash})
-		if err != nil {
-			return nil, err
-		}
-		if len(missing) > 0 {
-			return nil, badf("bundle %s references artifacts the server does not have: %v (upload them first)", b.Name, missing)
-		}
-	}
-	er := ar.envs[env]
 	er.deploy.Lock()
 	defer er.deploy.Unlock()
-	plan, err := rt.Plan(appID, env, m)
-	if err != nil || !plan.Changed {
+	plan, err := rt.plan(ctx, app.ID, req.Env, req.Manifest)
+	if err != nil || !plan.Changed || req.DryRun {
 		return plan, err
 	}
-	rt.state.mu.Lock()
-	next := 1
-	if vs := rt.state.s.Versions[ar.id]; len(vs) > 0 {
-		next = vs[len(vs)-1].ID + 1
-	}
-	rt.state.mu.Unlock()
-	v := &Version{ID: next, Env: env, CreatedAt: time.Now().UTC(), Message: message, Who: who, Digest: m.Digest(), Manifest: m}
-	if err := er.activate(ctx, v); err != nil {
+	v, err := rt.cp.CreateVersion(ctx, app.ID, api.Version{Env: req.Env, CreatedAt: time.Now().UTC(), Message: req.Message, Who: req.Who,
+		Digest: req.Manifest.Digest(), Manifest: req.Manifest, Promoted: 0})
+	if err != nil {
 		return nil, err
 	}
-	rt.record(ar.id, v)
-	plan.Version = v
+	if err := rt.switchTo(ctx, app, er, v); err != nil {
+		rt.cp.DiscardVersion(context.WithoutCancel(ctx), app.ID, v.ID)
+		return nil, err
+	}
+	v.Active = true
+	plan.Version = &v
 	return plan, nil
 }
 
-// record stores a version as the active one of its environment.
-func (rt *Runtime) record(appID string, v *Version) {
-	rt.state.mu.Lock()
-	defer rt.state.mu.Unlock()
-	for _, o := range rt.state.s.Versions[appID] {
-		if o.Env == v.Env {
-			o.Active = false
-		}
+// switchTo starts version v and records it as the environment's active one.
+func (rt *Runtime) switchTo(ctx context.Context, app api.App, er *envRuntime, v api.Version) error {
+	if err := rt.activate(ctx, app, er, v); err != nil {
+		return err
 	}
-	v.Active = true
-	found := false
-	for _, o := range rt.state.s.Versions[appID] {
-		if o.ID == v.ID {
-			o.Active, found = true, true
-		}
-	}
-	if !found {
-		rt.state.s.Versions[appID] = append(rt.state.s.Versions[appID], v)
-	}
-	rt.state.saveLocked()
+	return rt.cp.Activate(context.WithoutCancel(ctx), app.ID, v.Env, v.ID)
 }
 
-// Versions lists an app's versions (of one environment when env is set), newest first.
-func (rt *Runtime) Versions(appID, env string) ([]Version, error) {
-	app, err := rt.App(appID)
+// activate writes a version's bundles from the artifact store into its directory and starts it.
+func (rt *Runtime) activate(ctx context.Context, app api.App, er *envRuntime, v api.Version) error {
+	dir := filepath.Join(rt.appDir(app.ID), "versions", strconv.Itoa(v.ID))
+	if err := rt.materialize(ctx, dir, v.Manifest); err != nil {
+		return err
+	}
+	secrets, err := rt.cp.Secrets(ctx, app.ID)
+	if err != nil {
+		return err
+	}
+	rel := &appenv.Release{Version: v.ID, Dir: dir, Manifest: v.Manifest, Env: secrets,
+		File: func(b api.Bundle) string { return filepath.Join(dir, b.Name+".js") }}
+	if v.Manifest.Dialect != string(er.env().Dialect()) {
+		// the environment was made for the other dialect: rebuild it for this one
+		if err := rt.redialect(app, er, project.Dialect(v.Manifest.Dialect)); err != nil {
+			return err
+		}
+	}
+	_, err = er.env().Activate(ctx, rel)
+	return err
+}
+
+// materialize writes a version's bundles and maps. The file names come from validated bundle
+// names, never from the client, so nothing escapes the directory.
+func (rt *Runtime) materialize(ctx context.Context, dir string, m api.Manifest) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, b := range m.Bundles {
+		for _, f := range []struct{ hash, name string }{{b.Hash, b.Name + ".js"}, {b.MapHash, b.Name + ".js.map"}} {
+			if err := rt.copyBlob(ctx, f.hash, filepath.Join(dir, f.name)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (rt *Runtime) copyBlob(ctx context.Context, hash, dst string) error {
+	in, err := rt.blobs.Open(ctx, hash)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// Versions lists an app's versions (of one environment when env is set), newest first, without
+// their manifests' bundles.
+func (rt *Runtime) Versions(ctx context.Context, idOrName, env string) ([]api.Version, error) {
+	if env != "" {
+		if err := validEnv(env); err != nil {
+			return nil, err
+		}
+	}
+	app, err := rt.App(ctx, idOrName)
 	if err != nil {
 		return nil, err
 	}
-	rt.state.mu.Lock()
-	defer rt.state.mu.Unlock()
-	var out []Version
-	for _, v := range rt.state.s.Versions[app.ID] {
+	all, err := rt.cp.Versions(ctx, app.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := []api.Version{}
+	for _, v := range all {
 		if env == "" || v.Env == env {
-			c := *v
-			c.Manifest = Manifest{Dialect: v.Manifest.Dialect}
-			out = append(out, c)
+			v.Manifest = api.Manifest{Dialect: v.Manifest.Dialect}
+			out = append(out, v)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
 	return out, nil
 }
 
-func (rt *Runtime) version(appID string, id int) (*Version, error) {
-	rt.state.mu.Lock()
-	defer rt.state.mu.Unlock()
-	for _, v := range rt.state.s.Versions[appID] {
-		if v.ID == id {
-			c := *v
-			return &c, nil
-		}
-	}
-	return nil, badf("no version %d", id)
-}
-
 // Rollback makes an earlier version of env active again (the previous one when to is 0).
-func (rt *Runtime) Rollback(ctx context.Context, appID, env string, to int) (*Version, error) {
-	if err := validEnv(env); err != nil {
-		return nil, err
-	}
-	ar, err := rt.appRuntimeFor(appID)
+func (rt *Runtime) Rollback(ctx context.Context, idOrName, env string, to int) (*api.Version, error) {
+	er, app, err := rt.envRuntime(ctx, idOrName, env)
 	if err != nil {
 		return nil, err
 	}
-	er := ar.envs[env]
 	er.deploy.Lock()
 	defer er.deploy.Unlock()
-	cur := er.current.Load()
 	if to == 0 {
-		vs, _ := rt.Versions(ar.id, env)
+		cur, err := rt.cp.Active(ctx, app.ID, env)
+		if err != nil && !errors.Is(err, control.ErrNotFound) {
+			return nil, err
+		}
+		vs, err := rt.Versions(ctx, app.ID, env)
+		if err != nil {
+			return nil, err
+		}
 		for _, v := range vs {
-			if cur != nil && v.ID < cur.version.ID {
+			if v.ID < cur.ID {
 				to = v.ID
 				break
 			}
@@ -550,141 +738,134 @@ func (rt *Runtime) Rollback(ctx context.Context, appID, env string, to int) (*Ve
 			return nil, badf("no earlier version of %s to roll back to", env)
 		}
 	}
-	v, err := rt.version(ar.id, to)
+	v, err := rt.cp.Version(ctx, app.ID, to)
+	if errors.Is(err, control.ErrNotFound) {
+		return nil, badf("no version %d", to)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if v.Env != env {
 		return nil, badf("version %d belongs to %s, not %s", to, v.Env, env)
 	}
-	if err := er.activate(ctx, v); err != nil {
+	if err := rt.switchTo(ctx, app, er, v); err != nil {
 		return nil, err
 	}
-	rt.record(ar.id, v)
-	return v, nil
+	v.Active = true
+	return &v, nil
 }
 
 // Promote deploys staging's active artifacts to production, without a rebuild.
-func (rt *Runtime) Promote(ctx context.Context, appID, message, who string) (*DeployResult, error) {
-	ar, err := rt.appRuntimeFor(appID)
+func (rt *Runtime) Promote(ctx context.Context, idOrName, message, who string) (*api.DeployResult, error) {
+	app, err := rt.App(ctx, idOrName)
 	if err != nil {
 		return nil, err
 	}
-	cur := ar.envs["staging"].current.Load()
-	if cur == nil {
+	cur, err := rt.cp.Active(ctx, app.ID, "staging")
+	if errors.Is(err, control.ErrNotFound) {
 		return nil, badf("staging has no active version to promote")
 	}
-	if message == "" {
-		message = "promote staging version " + strconv.Itoa(cur.version.ID)
+	if err != nil {
+		return nil, err
 	}
-	res, err := rt.Deploy(ctx, ar.id, "production", cur.version.Manifest, message, who)
+	if message == "" {
+		message = "promote staging version " + strconv.Itoa(cur.ID)
+	}
+	res, err := rt.Deploy(ctx, app.ID, api.DeployRequest{Env: "production", Message: message, Who: who, Manifest: cur.Manifest})
 	if err == nil && res.Version != nil {
-		res.Version.Promoted = cur.version.ID
+		res.Version.Promoted = cur.ID
 	}
 	return res, err
 }
 
-// SetSecret sets (value non-nil) or removes a secret; secrets are env vars of every function and
-// take effect by restarting the active versions.
-func (rt *Runtime) SetSecret(ctx context.Context, appID, name string, value *string) error {
-	ar, err := rt.appRuntimeFor(appID)
-	if err != nil {
-		return err
-	}
+// ---- secrets
+
+var secretNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`) })
+
+// reservedPrefixes are env names the runtime sets or Node reads: a secret must not override them.
+var reservedPrefixes = []string{"LEANCLOUD_", "LC_", "WX_", "TCB_", "SCF_", "TENCENTCLOUD_", "NODE_", "NPM_", "FN_", "LD_", "DYLD_", "V8_", "UV_"}
+var reservedNames = map[string]bool{"PATH": true, "HOME": true, "NODE_OPTIONS": true, "TRIGGER_SRC": true, "PWD": true, "SHELL": true, "TZ": true}
+
+func checkEnvName(name string) error {
 	if !secretNameRE().MatchString(name) {
-		return badf("invalid secret name %q: use letters, digits and '_'", name)
+		return errors.New("use letters, digits and '_', not starting with a digit")
 	}
-	rt.state.mu.Lock()
-	if rt.state.s.Secrets[ar.id] == nil {
-		rt.state.s.Secrets[ar.id] = map[string]string{}
+	up := strings.ToUpper(name)
+	if reservedNames[up] {
+		return fmt.Errorf("%s is reserved for the runtime", name)
 	}
-	if value == nil {
-		delete(rt.state.s.Secrets[ar.id], name)
-	} else {
-		rt.state.s.Secrets[ar.id][name] = *value
-	}
-	err = rt.state.saveLocked()
-	rt.state.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	for _, er := range ar.envs {
-		er.deploy.Lock()
-		if cur := er.current.Load(); cur != nil {
-			if err := er.activate(ctx, cur.version); err != nil {
-				er.deploy.Unlock()
-				return err
-			}
+	for _, p := range reservedPrefixes {
+		if strings.HasPrefix(up, p) {
+			return fmt.Errorf("names starting with %s are reserved for the runtime", p)
 		}
-		er.deploy.Unlock()
 	}
 	return nil
 }
 
-var secretNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
+// SetSecret sets (value non-nil) or removes a secret; secrets are env vars of every function and
+// take effect by restarting the active versions. The name is validated before anything is saved.
+func (rt *Runtime) SetSecret(ctx context.Context, idOrName, name string, value *string) error {
+	app, err := rt.App(ctx, idOrName)
+	if err != nil {
+		return err
+	}
+	if err := checkEnvName(name); err != nil {
+		return badf("invalid secret name %q: %v", name, err)
+	}
+	if value != nil && len(*value) > 32<<10 {
+		return badf("secret %s is over 32 KB", name)
+	}
+	if value == nil {
+		err = rt.cp.DeleteSecret(ctx, app.ID, name)
+		if errors.Is(err, control.ErrNotFound) {
+			return &appenv.NotFound{Msg: "no secret named " + name}
+		}
+	} else {
+		err = rt.cp.SetSecret(ctx, app.ID, name, *value)
+	}
+	if err != nil {
+		return err
+	}
+	ar, err := rt.appRuntime(app)
+	if err != nil {
+		return err
+	}
+	for _, envName := range api.Environments {
+		er := ar.envs[envName]
+		er.deploy.Lock()
+		v, err := rt.cp.Active(ctx, app.ID, envName)
+		if err == nil {
+			err = rt.activate(ctx, app, er, v)
+		} else if errors.Is(err, control.ErrNotFound) {
+			err = nil
+		}
+		er.deploy.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // SecretNames lists an app's secret names (values are never returned).
-func (rt *Runtime) SecretNames(appID string) ([]string, error) {
-	app, err := rt.App(appID)
+func (rt *Runtime) SecretNames(ctx context.Context, idOrName string) ([]string, error) {
+	app, err := rt.App(ctx, idOrName)
 	if err != nil {
 		return nil, err
 	}
-	rt.state.mu.Lock()
-	defer rt.state.mu.Unlock()
-	var out []string
-	for k := range rt.state.s.Secrets[app.ID] {
+	s, err := rt.cp.Secrets(ctx, app.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for k := range s {
 		out = append(out, k)
 	}
 	sort.Strings(out)
 	return out, nil
 }
 
-func (rt *Runtime) secrets(appID string) map[string]string {
-	rt.state.mu.Lock()
-	defer rt.state.mu.Unlock()
-	out := map[string]string{}
-	for k, v := range rt.state.s.Secrets[appID] {
-		out[k] = v
-	}
-	return out
-}
-
-// Timers lists an environment's timers with their state.
-func (rt *Runtime) Timers(appID, env string) ([]scheduler.TimerStatus, error) {
-	if err := validEnv(env); err != nil {
-		return nil, err
-	}
-	ar, err := rt.appRuntimeFor(appID)
-	if err != nil {
-		return nil, err
-	}
-	if s := ar.envs[env].timers.Load(); s != nil {
-		return s.Status(), nil
-	}
-	return []scheduler.TimerStatus{}, nil
-}
-
-// TimerControl enables, disables or triggers a timer of an environment.
-func (rt *Runtime) TimerControl(ctx context.Context, appID, env, name, action string) error {
-	if err := validEnv(env); err != nil {
-		return err
-	}
-	if action != "enable" && action != "disable" && action != "trigger" {
-		return badf("unknown timer action %q", action)
-	}
-	ar, err := rt.appRuntimeFor(appID)
-	if err != nil {
-		return err
-	}
-	s := ar.envs[env].timers.Load()
-	if s == nil {
-		return badf("%s has no timers", env)
-	}
-	// the run outlives the request that triggered it
-	err = s.Control(context.WithoutCancel(ctx), name, action)
-	var unknown *scheduler.ErrUnknownTimer
-	if errors.As(err, &unknown) {
-		return badf("%v", err)
-	}
-	return err
+func hashToken(t string) string {
+	sum := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(sum[:])
 }

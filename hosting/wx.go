@@ -3,51 +3,47 @@ package hosting
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
+	"github.com/fnhq/fn/control"
 	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/internal/randid"
 )
 
-// wxSessions binds tokens the runtime issued to the WeChat users they were issued for.
-type wxSessions struct {
-	mu     sync.Mutex
-	tokens map[string]engine.WXIdentity
-}
+// wxSessionTTL is how long a wx client session lasts (WeChat's session_key lives about as long).
+const wxSessionTTL = 30 * 24 * time.Hour
 
-func newWXSessions() *wxSessions { return &wxSessions{tokens: map[string]engine.WXIdentity{}} }
-
-func (s *wxSessions) get(token string) (engine.WXIdentity, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id, ok := s.tokens[token]
-	return id, ok
-}
-
-// WXLogin exchanges a wx.login code for a token: WeChat's jscode2session says who the user is.
-func (rt *Runtime) WXLogin(ctx context.Context, appID, code string) (string, engine.WXIdentity, error) {
-	app, err := rt.App(appID)
+// WXLogin exchanges a wx.login code for a session token: WeChat's jscode2session says who the
+// user is. The session is kept in the control plane (it survives restarts, expires).
+func (rt *Runtime) WXLogin(ctx context.Context, appID, code string) (string, control.Session, error) {
+	app, err := rt.App(ctx, appID)
 	if err != nil {
-		return "", engine.WXIdentity{}, err
+		return "", control.Session{}, err
 	}
-	rt.state.mu.Lock()
-	secret := rt.state.s.WXSecrets[app.ID]
-	rt.state.mu.Unlock()
+	secret, err := rt.cp.WXSecret(ctx, app.ID)
+	if err != nil {
+		return "", control.Session{}, err
+	}
 	if app.WXAppID == "" || secret == "" {
-		return "", engine.WXIdentity{}, badf("app %s has no WeChat appid/secret (fn apps create --wx-appid … --wx-secret …)", app.Name)
+		return "", control.Session{}, badf("app %s has no WeChat appid/secret (fn apps create --wx-appid … --wx-secret …)", app.Name)
 	}
-	if code == "" {
-		return "", engine.WXIdentity{}, badf("missing code (from wx.login)")
+	if code == "" || len(code) > 256 {
+		return "", control.Session{}, badf("missing or oversized code (from wx.login)")
 	}
 	q := url.Values{"appid": {app.WXAppID}, "secret": {secret}, "js_code": {code}, "grant_type": {"authorization_code"}}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, rt.cfg.WeChatAPIBase+"/sns/jscode2session?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rt.cfg.WeChatAPIBase+"/sns/jscode2session?"+q.Encode(), nil)
+	if err != nil {
+		return "", control.Session{}, errors.New("the WeChat API base URL is invalid")
+	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	resp, err := client.Do(req)
 	if err != nil {
-		return "", engine.WXIdentity{}, fmt.Errorf("calling WeChat's jscode2session: %w", err)
+		// never the URL: it carries the app secret
+		return "", control.Session{}, errors.New("WeChat's jscode2session could not be reached")
 	}
 	defer resp.Body.Close()
 	var out struct {
@@ -56,20 +52,27 @@ func (rt *Runtime) WXLogin(ctx context.Context, appID, code string) (string, eng
 		ErrCode int    `json:"errcode"`
 		ErrMsg  string `json:"errmsg"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return "", engine.WXIdentity{}, fmt.Errorf("WeChat's jscode2session answered non-JSON: %w", err)
+	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 64<<10)).Decode(&out); err != nil {
+		return "", control.Session{}, fmt.Errorf("WeChat's jscode2session answered %d with a body that is not JSON", resp.StatusCode)
 	}
 	if out.ErrCode != 0 || out.OpenID == "" {
-		return "", engine.WXIdentity{}, &BadRequest{Msg: fmt.Sprintf("WeChat refused the code: %d %s", out.ErrCode, out.ErrMsg)}
+		return "", control.Session{}, badf("WeChat refused the code: %d %s", out.ErrCode, out.ErrMsg)
 	}
-	ar, err := rt.appRuntime(app.ID)
-	if err != nil {
-		return "", engine.WXIdentity{}, err
+	s := control.Session{AppID: app.ID, OpenID: out.OpenID, WXAppID: app.WXAppID, UnionID: out.UnionID, Expires: time.Now().Add(wxSessionTTL)}
+	token := "fnwx_" + randid.Hex(24)
+	if err := rt.cp.PutSession(ctx, token, s); err != nil {
+		return "", control.Session{}, err
 	}
-	id := engine.WXIdentity{OpenID: out.OpenID, AppID: app.WXAppID, UnionID: out.UnionID}
-	token := "fnwx_" + randomHex(24)
-	ar.wx.mu.Lock()
-	ar.wx.tokens[token] = id
-	ar.wx.mu.Unlock()
-	return token, id, nil
+	return token, s, nil
+}
+
+// wxIdentity resolves a wx client call's user from its session token (Authorization: Bearer).
+func (rt *Runtime) wxIdentity(appID string) func(r *http.Request) (*engine.WXIdentity, string, error) {
+	return func(r *http.Request) (*engine.WXIdentity, string, error) {
+		s, err := rt.cp.Session(r.Context(), bearer(r))
+		if err != nil || s.AppID != appID {
+			return nil, "", errors.New("a session token from POST /wx/{app}/login is required (Authorization: Bearer …)")
+		}
+		return &engine.WXIdentity{OpenID: s.OpenID, AppID: s.WXAppID, UnionID: s.UnionID}, s.OpenID, nil
+	}
 }

@@ -16,12 +16,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fnhq/fn/admin"
+	"github.com/fnhq/fn/api"
+	"github.com/fnhq/fn/appenv"
 	"github.com/fnhq/fn/bundler"
 	"github.com/fnhq/fn/engine"
 	"github.com/fnhq/fn/leanstorage"
-	"github.com/fnhq/fn/logstream"
+	"github.com/fnhq/fn/logsink"
 	"github.com/fnhq/fn/project"
-	"github.com/fnhq/fn/scheduler"
 	"github.com/fnhq/fn/server"
 	"github.com/fnhq/fn/store"
 )
@@ -125,10 +127,10 @@ type dev struct {
 	mu     sync.Mutex // guards p, b, and reload state
 	p      *project.Project
 	b      *bundler.Bundler
-	e      *engine.Engine
+	env    *appenv.Env
 	keys   Keys
 	logs   *logGroups
-	timers *scheduler.Scheduler // nil with --no-timers
+	sink   logsink.Sink
 	data   *leanstorage.Service
 	gateMu sync.Mutex
 	gate   chan struct{} // closed while requests may pass; replaced while a reload is pending
@@ -188,51 +190,35 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 			}
 		}
 	}
-	env := map[string]string{}
-	if p.Dialect == project.WX {
-		env["TCB_CONTEXT_CNFG"] = `{"URL":"` + url + `/admin"}`
-	} else {
-		for k, v := range LeanEnv(d.keys, url) {
-			env[k] = v
-		}
-		env["LEANCLOUD_APP_PORT"] = strconv.Itoa(port)
-	}
-	d.e, err = engine.New(engine.Config{Node: o.Node, Dir: p.Dir, Dialect: p.Dialect, EnvID: p.EnvID, Env: env,
-		Logs: d.logs.record, FastReload: true, IdleTimeout: 10 * time.Minute, Inspect: o.Inspect, Spare: true})
+	d.sink, err = logsink.OpenSQLite(p.StatePath("logs.db"), logsink.SQLiteOptions{Retention: 10000})
 	if err != nil {
 		return err
 	}
-	defer d.e.Close(2 * time.Second)
-
+	defer d.sink.Close()
 	if p.Dialect == project.Lean {
 		st, err := OpenData(p, o.ResetData)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		d.data = leanstorage.New(st, d.e, func(level, msg string) {
-			o.Events.Log(engine.Record{Time: time.Now(), Level: level, Function: "storage", Message: msg, Stream: "fn"})
-		})
-		d.data.OnHook = func(req engine.LeanRequest, res *engine.LeanResult) {
-			inv := server.Invocation{Time: time.Now().Add(-res.Duration), Dialect: "lean", Function: req.ClassName + "." + req.Hook,
-				Status: res.Status, OK: res.Status == http.StatusOK, Duration: res.Duration, RequestID: res.RequestID, Identity: "hook"}
-			if req.Kind == engine.LeanUserHook && req.ClassName == "" {
-				inv.Function = "_User." + req.Hook
-			}
-			if !inv.OK {
-				inv.Error = strings.TrimSpace(string(res.Body))
-			}
-			d.logs.invocation(inv)
-		}
+		d.data = leanstorage.New(st, hookInvoker{d}, func(level, msg string) { d.env.Note(level, "storage", msg) })
+		d.data.OnHook = func(req engine.LeanRequest, res *engine.LeanResult) { d.env.ReportHook(req, res) }
 	}
-	if !o.NoTimers {
-		d.timers = scheduler.New(devTarget{d}, p.Timers, p.Timezone, o.TimerTimeout)
+	d.env, err = appenv.New(appenv.Config{App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, Keys: appenv.Keys(d.keys),
+		PublicURL: url, WXAdminPath: "/admin", Node: o.Node, NodeVersion: o.NodeVersion, FastReload: true, Spare: true, Inspect: o.Inspect,
+		IdleTimeout: 10 * time.Minute, Data: d.data, Logs: d.sink, Observer: d.logs, WXIdentity: d.wxIdentity,
+		NoTimers: o.NoTimers, TimerTimeout: o.TimerTimeout})
+	if err != nil {
+		return err
 	}
-	srv := &http.Server{Handler: d.handler(ctx, url), ReadHeaderTimeout: 10 * time.Second}
+	defer d.env.Close(2 * time.Second)
+	stop := make(chan struct{})
+	defer close(stop)
+	srv := &http.Server{Handler: d.handler(stop), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
-	_, loadErr := d.e.Load(ctx, d.bundles(m), engine.LoadOptions{})
+	_, loadErr := d.env.Activate(ctx, d.release(m, false))
 	state := DevState{URL: url, Port: port, PID: os.Getpid(), StartedAt: time.Now().UTC(), Dialect: p.Dialect}
 	if p.Dialect == project.Lean {
 		state.AppID, state.AppKey, state.MasterKey = d.keys.AppID, d.keys.AppKey, d.keys.MasterKey
@@ -244,7 +230,7 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 
 	info := DevInfo{URL: url, Port: port, Dialect: p.Dialect, Functions: d.functionNames(), StartupMs: ms(time.Since(start))}
 	if loadErr != nil {
-		info.LoadError = loadErr.Error()
+		info.LoadError = unwrapLoad(loadErr).Error()
 	}
 	if p.Dialect == project.WX {
 		id, name, err := p.Identity(o.As)
@@ -260,9 +246,8 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		info.Endpoints = []string{"POST " + url + "/1.1/functions/{name}", "POST " + url + "/1.1/call/{name}",
 			"GET  " + url + "/1.1/functions/_ops/metadatas", "GET  " + url + "/__engine/1/ping"}
 	}
-	if d.timers != nil {
+	if !o.NoTimers {
 		d.checkTimerFunctions()
-		go d.timers.Run(ctx)
 	}
 	watcher, err := d.newWatcher()
 	if err != nil {
@@ -289,16 +274,28 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	return ctx.Err()
 }
 
-func (d *dev) bundles(m *bundler.Manifest) []engine.Bundle {
-	var out []engine.Bundle
+// release is what a build of the project runs as in fn dev: in place, so that changed bundles
+// reload inside the running workers (fresh workers when fn.yaml, .env.local or dependencies changed).
+func (d *dev) release(m *bundler.Manifest, fresh bool) *appenv.Release {
+	byName := map[string]string{}
 	for _, a := range m.Bundles {
-		out = append(out, engine.Bundle{Name: a.Name, File: d.p.StatePath("dev", a.File), Hash: a.Hash, Config: d.p.Function(a.Name)})
+		byName[a.Name] = d.p.StatePath("dev", a.File)
 	}
-	return out
+	return &appenv.Release{Dir: d.p.Dir, Manifest: m.APIManifest(d.p, nil, false), InPlace: true, Fresh: fresh,
+		File: func(b api.Bundle) string { return byName[b.Name] }}
+}
+
+// unwrapLoad is the engine's load error inside a failed activation (it names each bundle).
+func unwrapLoad(err error) error {
+	var lf *appenv.LoadFailed
+	if errors.As(err, &lf) {
+		return lf.Err
+	}
+	return err
 }
 
 func (d *dev) functionNames() []string {
-	names := d.e.Functions()
+	names := d.env.Functions()
 	if d.p.Dialect == project.Lean {
 		var user []string
 		for _, n := range names {
@@ -311,40 +308,14 @@ func (d *dev) functionNames() []string {
 	return names
 }
 
-// handler is the shared API plus the dev-only routes, behind the reload gate.
-func (d *dev) handler(ctx context.Context, url string) http.Handler {
-	api := server.New(server.Options{
-		Dialect:      d.p.Dialect,
-		Invoker:      d.e,
-		WXIdentity:   d.wxIdentity,
-		Keys:         server.LeanKeys{AppID: d.keys.AppID, AppKey: d.keys.AppKey, MasterKey: d.keys.MasterKey, HookKey: d.keys.HookKey},
-		Ping:         map[string]string{"runtime": "nodejs-" + d.o.NodeVersion, "version": leanengineVersion(d.p.Dir)},
-		OnInvocation: d.logs.invocation,
-		Storage:      d.data,
-	})
+// handler is the environment's client API and the admin API (loopback clients only), behind
+// the reload gate.
+func (d *dev) handler(stop <-chan struct{}) http.Handler {
+	adminAPI := admin.Handler(admin.Options{Backend: devBackend{d}, Stop: stop, Authorize: loopbackOnly})
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /__fn/invoke/{name}", d.invokeDev)
+	mux.Handle("/__fn/", adminAPI)
 	mux.HandleFunc("POST /__fn/verify", d.verify)
-	mux.HandleFunc("GET /__fn/logs", func(w http.ResponseWriter, r *http.Request) {
-		f, err := logstream.ParseFilter(r.URL.Query())
-		if err != nil {
-			writeJSONResponse(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-			return
-		}
-		f.Env = ""
-		follow := r.URL.Query().Get("follow") == "1"
-		logstream.Stream(w, r, d.logs.ring, f, follow, d.p.Name)
-	})
-	if d.timers != nil {
-		th := d.timers.Handler(ctx)
-		mux.Handle("/__fn/timers", th)
-		mux.Handle("/__fn/timers/", th)
-	} else {
-		mux.HandleFunc("/__fn/timers/", func(w http.ResponseWriter, r *http.Request) {
-			writeJSONResponse(w, http.StatusConflict, map[string]string{"error": "timers are off in this fn dev (--no-timers)"})
-		})
-	}
-	mux.Handle("/", api)
+	mux.Handle("/", d.env.Handler())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.waitGate(r.Context())
 		mux.ServeHTTP(w, r)
@@ -417,90 +388,13 @@ func (d *dev) wxIdentity(r *http.Request) (*engine.WXIdentity, string, error) {
 	return out, resolved, nil
 }
 
-// DevInvokeResponse is what POST /__fn/invoke/{name} answers: the outcome plus the call's logs.
-type DevInvokeResponse struct {
-	Outcome
-	Logs []engine.Record `json:"logs"`
-}
-
-// invokeDev serves fn invoke against a running fn dev.
-func (d *dev) invokeDev(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	var body struct {
-		Data     json.RawMessage `json:"data"`
-		Identity string          `json:"identity"`
-		Timeout  time.Duration   `json:"timeoutNs"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 20<<20)).Decode(&body); err != nil {
-		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	d.mu.Lock()
-	p := d.p
-	d.mu.Unlock()
-	out := &Outcome{Function: name, Dialect: p.Dialect}
-	var rid string
-	switch p.Dialect {
-	case project.WX:
-		if !contains(d.e.Functions(), name) {
-			known := d.e.Functions()
-			writeJSONResponse(w, http.StatusNotFound, map[string]any{"error": (&UnknownFunctionError{Name: name, Known: known}).Error()})
-			return
-		}
-		id, resolved, err := p.Identity(body.Identity)
-		if err != nil {
-			writeJSONResponse(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
-			return
-		}
-		out.Identity, out.MemoryMB = resolved, p.Function(name).Memory
-		rid = engine.NewRequestID()
-		d.logs.capture(rid)
-		res := d.e.InvokeWX(r.Context(), engine.WXRequest{Function: name, Data: body.Data, UserInfo: true, Source: "wx_client", RequestID: rid,
-			Identity: &engine.WXIdentity{OpenID: id.OpenID, AppID: id.AppID, UnionID: id.UnionID}, Timeout: body.Timeout})
-		out.RequestID, out.Result, out.Error, out.DurationMs = res.RequestID, res.Value, res.Err, ms(res.Duration)
-		d.logs.invocation(server.Invocation{Time: time.Now(), Dialect: "wx", Function: name, Status: statusOf(res.Err), OK: res.Err == nil,
-			Duration: res.Duration, RequestID: rid, Identity: resolved, Error: errText(res.Err)})
-	case project.Lean:
-		token, idName, err := leanSession(r.Context(), p, d.data, body.Identity)
-		if err != nil {
-			writeJSONResponse(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
-			return
-		}
-		out.Identity = idName
-		out.MemoryMB = p.Function(project.LeanBundleName).Memory
-		rid = engine.NewRequestID()
-		d.logs.capture(rid)
-		res := d.e.InvokeLean(r.Context(), engine.LeanRequest{Kind: engine.LeanFunction, Name: name, Params: body.Data, RemoteAddress: "127.0.0.1",
-			RequestID: rid, Timeout: body.Timeout, Master: true, SessionToken: token})
-		leanOutcome(out, res)
-		d.logs.invocation(server.Invocation{Time: time.Now(), Dialect: "lean", Function: name, Status: res.Status, OK: res.Status == 200,
-			Duration: res.Duration, RequestID: rid, Error: errText(out.Error)})
-	}
-	writeJSONResponse(w, http.StatusOK, DevInvokeResponse{Outcome: *out, Logs: d.logs.captured(rid)})
-}
-
-// devTarget is what fn dev's timers call: its engine and its request log.
-type devTarget struct{ d *dev }
-
-func (t devTarget) Dialect() project.Dialect { return t.d.p.Dialect }
-func (t devTarget) InvokeWX(ctx context.Context, req engine.WXRequest) *engine.Result {
-	return t.d.e.InvokeWX(ctx, req)
-}
-func (t devTarget) InvokeLean(ctx context.Context, req engine.LeanRequest) *engine.LeanResult {
-	return t.d.e.InvokeLean(ctx, req)
-}
-func (t devTarget) Report(inv server.Invocation) { t.d.logs.invocation(inv) }
-func (t devTarget) Note(level, function, msg string) {
-	t.d.o.Events.Log(engine.Record{Time: time.Now(), Level: level, Function: function, Message: msg, Stream: "fn"})
-}
-
 // checkTimerFunctions reports timers whose lean function is not defined (wx timers are checked
 // when fn.yaml loads).
 func (d *dev) checkTimerFunctions() {
 	if d.p.Dialect != project.Lean {
 		return
 	}
-	known := d.e.Functions()
+	known := d.env.Functions()
 	for _, t := range d.p.Timers {
 		if !contains(known, t.Function) {
 			d.o.Events.ReloadFailed(fmt.Errorf("fn.yaml: timers.%s.function: unknown function %q (the cloud code does not define it)", t.Name, t.Function))
@@ -551,20 +445,6 @@ func OpenData(p *project.Project, reset bool) (*store.SQLite, error) {
 	return st, nil
 }
 
-func statusOf(fe *engine.FunctionError) int {
-	if fe == nil {
-		return 200
-	}
-	return 500
-}
-
-func errText(fe *engine.FunctionError) string {
-	if fe == nil {
-		return ""
-	}
-	return fe.Message
-}
-
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -590,49 +470,6 @@ func writeJSONFile(path string, v any) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// leanengineVersion reads the installed leanengine's version for the ping endpoint.
-func leanengineVersion(dir string) string {
-	b, err := os.ReadFile(filepath.Join(dir, "node_modules", "leanengine", "package.json"))
-	if err != nil {
-		return "unknown"
-	}
-	var pkg struct {
-		Version string `json:"version"`
-	}
-	json.Unmarshal(b, &pkg)
-	return pkg.Version
-}
-
-// leanOutcome fills an Outcome from a LeanEngine answer.
-func leanOutcome(out *Outcome, res *engine.LeanResult) {
-	out.RequestID, out.Status, out.Body, out.DurationMs = res.RequestID, res.Status, res.Body, ms(res.Duration)
-	if res.Status == http.StatusOK {
-		var ok struct {
-			Result json.RawMessage `json:"result"`
-		}
-		json.Unmarshal(res.Body, &ok)
-		out.Result = ok.Result
-		if out.Result == nil {
-			out.Result = json.RawMessage("null")
-		}
-		return
-	}
-	var body struct {
-		Code  int    `json:"code"`
-		Error string `json:"error"`
-	}
-	json.Unmarshal(res.Body, &body)
-	stack := ""
-	kind := engine.KindException
-	if res.Err != nil {
-		stack = res.Err.Stack
-		if res.Err.Kind != "" {
-			kind = res.Err.Kind
-		}
-	}
-	out.Error = &engine.FunctionError{Kind: kind, Message: fmt.Sprintf("%d %s (code %d)", res.Status, body.Error, body.Code), Stack: stack}
 }
 
 // sortedKeys lists a set's keys in order.

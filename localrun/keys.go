@@ -8,17 +8,14 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/fnhq/fn/appenv"
 	"github.com/fnhq/fn/internal/randid"
 	"github.com/fnhq/fn/project"
 )
 
 // Keys are a lean dev app's credentials.
-type Keys struct {
-	AppID     string `json:"appId"`
-	AppKey    string `json:"appKey"`
-	MasterKey string `json:"masterKey"`
-	HookKey   string `json:"hookKey"`
-}
+// Keys are the dev app's LeanCloud credentials.
+type Keys = appenv.Keys
 
 // DevKeys returns the dev app's keys: those in fn.yaml (lean:), else ones generated on first use
 // and kept in .fn/keys.json so that clients keep working across restarts.

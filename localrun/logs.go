@@ -1,12 +1,10 @@
 package localrun
 
 import (
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/fnhq/fn/engine"
-	"github.com/fnhq/fn/logstream"
 	"github.com/fnhq/fn/server"
 )
 
@@ -14,23 +12,18 @@ import (
 // request log shows one line per call with its output under it, even when calls overlap.
 type logGroups struct {
 	ev      DevEvents
-	ring    *logstream.Ring // what fn logs reads from fn dev
 	mu      sync.Mutex
 	pending map[string][]engine.Record
 	started map[string]time.Time
 	done    map[string]time.Time // recently finished: their late logs print on their own
-	keep    map[string]bool      // fn invoke asked for this call's logs
-	kept    map[string][]engine.Record
 }
 
 func newLogGroups(ev DevEvents) *logGroups {
-	return &logGroups{ev: ev, ring: logstream.NewRing(10000), pending: map[string][]engine.Record{}, started: map[string]time.Time{}, done: map[string]time.Time{},
-		keep: map[string]bool{}, kept: map[string][]engine.Record{}}
+	return &logGroups{ev: ev, pending: map[string][]engine.Record{}, started: map[string]time.Time{}, done: map[string]time.Time{}}
 }
 
-// record takes a log record from the engine.
-func (g *logGroups) record(r engine.Record) {
-	g.ring.Add(logstream.Record{Time: r.Time, Env: "dev", Function: r.Function, RequestID: r.RequestID, Level: r.Level, Message: r.Message})
+// Record takes a log record of the environment's.
+func (g *logGroups) Record(r engine.Record) {
 	g.mu.Lock()
 	if r.RequestID == "" || !g.done[r.RequestID].IsZero() {
 		g.mu.Unlock()
@@ -67,15 +60,8 @@ func (g *logGroups) orphansLocked() []engine.Record {
 	return out
 }
 
-// invocation reports a finished call with the output it produced.
-func (g *logGroups) invocation(inv server.Invocation) {
-	level := "info"
-	msg := fmt.Sprintf("%s %d %.1fms", inv.Function, inv.Status, float64(inv.Duration.Microseconds())/1000)
-	if !inv.OK {
-		level, msg = "error", msg+" "+inv.Error
-	}
-	g.ring.Add(logstream.Record{Time: inv.Time, Env: "dev", Function: inv.Function, RequestID: inv.RequestID, Level: level, Message: msg,
-		Invocation: true, Status: inv.Status, DurationMs: float64(inv.Duration.Microseconds()) / 1000})
+// Invocation reports a finished call with the output it produced.
+func (g *logGroups) Invocation(inv server.Invocation) {
 	g.mu.Lock()
 	recs := g.pending[inv.RequestID]
 	delete(g.pending, inv.RequestID)
@@ -83,30 +69,8 @@ func (g *logGroups) invocation(inv server.Invocation) {
 	if inv.RequestID != "" {
 		g.done[inv.RequestID] = time.Now()
 	}
-	if g.keep[inv.RequestID] {
-		g.kept[inv.RequestID] = recs
-	}
 	g.mu.Unlock()
 	g.ev.Invocation(inv, recs)
-}
-
-// capture asks to keep a call's logs for captured.
-func (g *logGroups) capture(rid string) {
-	g.mu.Lock()
-	g.keep[rid] = true
-	g.mu.Unlock()
-}
-
-func (g *logGroups) captured(rid string) []engine.Record {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	recs := g.kept[rid]
-	delete(g.kept, rid)
-	delete(g.keep, rid)
-	if recs == nil {
-		recs = []engine.Record{}
-	}
-	return recs
 }
 
 // flushAll prints whatever is still held (at shutdown).

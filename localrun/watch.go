@@ -11,7 +11,6 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/fnhq/fn/bundler"
-	"github.com/fnhq/fn/engine"
 	"github.com/fnhq/fn/project"
 )
 
@@ -193,9 +192,6 @@ func (d *dev) reload(ctx context.Context, paths []string, detect time.Duration) 
 		d.p, d.b = p2, b2
 		d.mu.Unlock()
 		old.Dispose()
-		if d.timers != nil {
-			d.timers.Reset(p2.Timers, p2.Timezone)
-		}
 	} else {
 		entries, err := d.p.Entries()
 		if err != nil {
@@ -216,13 +212,14 @@ func (d *dev) reload(ctx context.Context, paths []string, detect time.Duration) 
 			d.o.Events.ReloadFailed(err)
 			return
 		}
-		if len(changed) == 0 && len(entries) == len(d.e.Functions()) {
+		if len(changed) == 0 && len(entries) == len(d.env.Functions()) {
 			return // the output is the same (a comment, whitespace)
 		}
 	}
 	info.BuildMs = ms(time.Since(buildStart))
 	loadStart := time.Now()
-	rep, err := d.e.Load(ctx, d.bundles(m), engine.LoadOptions{Fresh: info.Full})
+	rep, err := d.env.Activate(ctx, d.release(m, info.Full))
+	err = unwrapLoad(err)
 	info.LoadMs = ms(time.Since(loadStart))
 	if rep != nil {
 		info.Bundles = append(rep.Loaded, rep.Removed...)

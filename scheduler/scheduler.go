@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fnhq/fn/api"
 	"github.com/fnhq/fn/cron"
 	"github.com/fnhq/fn/engine"
 	"github.com/fnhq/fn/project"
@@ -33,17 +34,8 @@ const (
 	ShortCircuitedMessage = "timerAction short-circuited and no fallback available."
 )
 
-// TimerStatus is one timer as GET /__fn/timers reports it.
-type TimerStatus struct {
-	Name           string    `json:"name"`
-	Function       string    `json:"function"`
-	Cron           string    `json:"cron,omitempty"`
-	Interval       int       `json:"interval,omitempty"`
-	Enabled        bool      `json:"enabled"`
-	ShortCircuited bool      `json:"shortCircuited"`
-	Running        bool      `json:"running"`
-	Next           time.Time `json:"next,omitempty"`
-}
+// TimerStatus is one timer as the admin API reports it.
+type TimerStatus = api.TimerStatus
 
 type timerState struct {
 	t              project.Timer
@@ -53,6 +45,8 @@ type timerState struct {
 	timeouts       int
 	shortCircuited bool
 	next           time.Time
+	lastScheduled  time.Time // the fire time of the latest run started
+	runs           int
 }
 
 // Target is what timers call and report to.
@@ -75,6 +69,9 @@ type Scheduler struct {
 	timers  map[string]*timerState
 	wake    chan struct{}
 	now     func() time.Time
+	// Claim, when set, decides whether this process runs a scheduled fire (a lease shared by
+	// replicas); a lost claim skips the fire silently. Manual triggers are not claimed.
+	Claim func(ctx context.Context, timer string, at time.Time) (bool, error)
 }
 
 // New returns a scheduler for timers, evaluated in the time zone tz; Run starts it.
@@ -159,17 +156,32 @@ func (s *Scheduler) Run(ctx context.Context) {
 func (s *Scheduler) fireDue(ctx context.Context) {
 	now := s.now()
 	s.mu.Lock()
-	var due []*timerState
+	type fire struct {
+		ts *timerState
+		at time.Time
+	}
+	var due []fire
 	for _, ts := range s.timers {
 		if ts.enabled && !ts.next.IsZero() && !ts.next.After(now) {
-			due = append(due, ts)
+			due = append(due, fire{ts, ts.next})
 			ts.next = s.nextAfter(ts, now)
 		}
 	}
-	sort.Slice(due, func(i, j int) bool { return due[i].t.Name < due[j].t.Name })
+	sort.Slice(due, func(i, j int) bool { return due[i].ts.t.Name < due[j].ts.t.Name })
+	claim := s.Claim
 	s.mu.Unlock()
-	for _, ts := range due {
-		s.fire(ctx, ts, now)
+	for _, f := range due {
+		if claim != nil {
+			won, err := claim(ctx, f.ts.t.Name, f.at)
+			if err != nil {
+				s.note(f.ts, "error", fmt.Sprintf("timer %s: the run due at %s was skipped: %v", f.ts.t.Name, f.at.In(s.loc).Format("15:04:05"), err))
+				continue
+			}
+			if !won {
+				continue
+			}
+		}
+		s.fire(ctx, f.ts, f.at)
 	}
 }
 
@@ -191,6 +203,8 @@ func (s *Scheduler) fire(ctx context.Context, ts *timerState, at time.Time) erro
 		return ErrTimerRunning
 	}
 	ts.running = true
+	ts.lastScheduled = at
+	ts.runs++
 	s.mu.Unlock()
 	go s.invoke(ctx, ts, at)
 	return nil
@@ -204,7 +218,7 @@ func (s *Scheduler) note(ts *timerState, level, msg string) {
 func (s *Scheduler) invoke(ctx context.Context, ts *timerState, at time.Time) {
 	rid := engine.NewRequestID()
 	var timedOut bool
-	inv := server.Invocation{Time: time.Now(), Function: ts.t.Function, RequestID: rid, Identity: "timer " + ts.t.Name}
+	inv := server.Invocation{Time: time.Now(), Function: ts.t.Function, RequestID: rid, Identity: "timer " + ts.t.Name, Kind: "timer", Scheduled: at}
 	params := ts.t.Params
 	switch s.target.Dialect() {
 	case project.WX:
@@ -257,7 +271,7 @@ func (s *Scheduler) Status() []TimerStatus {
 	out := make([]TimerStatus, 0, len(s.timers))
 	for _, ts := range s.timers {
 		st := TimerStatus{Name: ts.t.Name, Function: ts.t.Function, Cron: ts.t.Cron, Interval: ts.t.Interval, Enabled: ts.enabled,
-			ShortCircuited: ts.shortCircuited, Running: ts.running}
+			ShortCircuited: ts.shortCircuited, Running: ts.running, LastScheduled: ts.lastScheduled, Runs: ts.runs}
 		if ts.enabled && !ts.shortCircuited {
 			st.Next = ts.next
 		}
@@ -293,36 +307,4 @@ func (s *Scheduler) Control(ctx context.Context, name, action string) error {
 	s.mu.Unlock()
 	s.poke()
 	return nil
-}
-
-// Handler serves the timer control routes (GET /__fn/timers, POST /__fn/timers/{name}/{action}).
-func (s *Scheduler) Handler(ctx context.Context) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /__fn/timers", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Status())
-	})
-	mux.HandleFunc("POST /__fn/timers/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
-		action := r.PathValue("action")
-		if action != "enable" && action != "disable" && action != "trigger" {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown timer action " + action})
-			return
-		}
-		err := s.Control(ctx, r.PathValue("name"), action)
-		var unknown *ErrUnknownTimer
-		switch {
-		case errors.As(err, &unknown):
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
-		case errors.Is(err, ErrTimerRunning):
-			writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
-		default:
-			writeJSON(w, http.StatusOK, map[string]string{"result": "ok"})
-		}
-	})
-	return mux
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
 }

@@ -44,6 +44,9 @@ type Invocation struct {
 	Duration  time.Duration `json:"-"`
 	RequestID string        `json:"requestId"`
 	Identity  string        `json:"identity,omitempty"`
+	Kind      string        `json:"kind,omitempty"` // call (default), hook, timer
+	// Scheduled is a timer run's fire time, as the scheduler decided it.
+	Scheduled time.Time `json:"scheduled,omitempty"`
 }
 
 // Options configure the API handler.
@@ -55,13 +58,11 @@ type Options struct {
 	WXIdentity func(r *http.Request) (*engine.WXIdentity, string, error)
 	Keys       LeanKeys
 	// Ping is what GET /__engine/1/ping answers (runtime and leanengine version).
-	Ping map[string]string
+	Ping func() map[string]string
 	// OnInvocation is told about every served call.
 	OnInvocation func(Invocation)
 	// MaxBody bounds request bodies (default 20 MB, as LeanCloud's).
 	MaxBody int64
-	// Ready blocks requests until the first load finished (nil: always ready).
-	Ready <-chan struct{}
 	// Storage serves LeanStorage (lean projects); nil leaves those routes out.
 	Storage *leanstorage.Service
 }
@@ -97,24 +98,10 @@ func New(o Options) http.Handler {
 		}
 		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "error": fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
 	})
-	return s.cors(s.gate(mux))
+	return s.cors(mux)
 }
 
 type api struct{ o Options }
-
-func (s *api) gate(next http.Handler) http.Handler {
-	if s.o.Ready == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-s.o.Ready:
-		case <-r.Context().Done():
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
 
 // cors lets browser clients (the LeanCloud JS SDK in a web page) call the dev server.
 func (s *api) cors(next http.Handler) http.Handler {
@@ -257,25 +244,40 @@ type leanAuth struct {
 	production        bool
 }
 
-// authenticate checks the app id and key (X-LC-Key, or X-LC-Sign as the JS SDK sends by default)
-// from headers or a text/plain body, and strips the credential fields from that body.
-func (s *api) authenticate(r *http.Request, body []byte) (leanAuth, []byte, error) {
-	h := r.Header
+// LeanHeaders are the credentials and routing fields of a LeanCloud request: from its headers
+// (X-LC-*, and the older X-AVOSCloud-* and X-Uluru-* spellings) or, for a text/plain body (what
+// browsers send to avoid a preflight), from the body's _ApplicationId, _ApplicationKey, … fields.
+type LeanHeaders struct {
+	AppID, Key, Sign, Master, Session, Prod string
+	// Body is the request body without the credential fields.
+	Body []byte
+}
+
+// Production reports whether the request is for production (X-LC-Prod other than 0/false).
+func (h LeanHeaders) Production() bool { return h.Prod != "0" && h.Prod != "false" }
+
+// ParseLeanHeaders reads a LeanCloud request's credentials; this is the one place that knows
+// the header names.
+func ParseLeanHeaders(r *http.Request, body []byte) LeanHeaders {
+	hd := r.Header
 	first := func(names ...string) string {
 		for _, n := range names {
-			if v := h.Get(n); v != "" {
+			if v := hd.Get(n); v != "" {
 				return v
 			}
 		}
 		return ""
 	}
-	appID := first("X-LC-Id", "X-AVOSCloud-Application-Id", "X-Uluru-Application-Id")
-	key := first("X-LC-Key", "X-AVOSCloud-Application-Key", "X-Uluru-Application-Key")
-	sign := first("X-LC-Sign", "X-AVOSCloud-Request-Sign")
-	a := leanAuth{sessionToken: first("X-LC-Session", "X-AVOSCloud-Session-Token", "X-Uluru-Session-Token")}
-	prod := first("X-LC-Prod", "X-AVOSCloud-Application-Production", "X-Uluru-Application-Production")
-	master := first("X-AVOSCloud-Master-Key", "X-Uluru-Master-Key")
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") && len(body) > 0 {
+	h := LeanHeaders{
+		AppID:   first("X-LC-Id", "X-AVOSCloud-Application-Id", "X-Uluru-Application-Id"),
+		Key:     first("X-LC-Key", "X-AVOSCloud-Application-Key", "X-Uluru-Application-Key"),
+		Sign:    first("X-LC-Sign", "X-AVOSCloud-Request-Sign"),
+		Session: first("X-LC-Session", "X-AVOSCloud-Session-Token", "X-Uluru-Session-Token"),
+		Prod:    first("X-LC-Prod", "X-AVOSCloud-Application-Production", "X-Uluru-Application-Production"),
+		Master:  first("X-AVOSCloud-Master-Key", "X-Uluru-Master-Key"),
+		Body:    body,
+	}
+	if strings.HasPrefix(hd.Get("Content-Type"), "text/plain") && len(body) > 0 {
 		var fields map[string]json.RawMessage
 		if json.Unmarshal(body, &fields) == nil {
 			str := func(k string) string {
@@ -285,27 +287,37 @@ func (s *api) authenticate(r *http.Request, body []byte) (leanAuth, []byte, erro
 				return v
 			}
 			if v := str("_ApplicationId"); v != "" {
-				appID = v
+				h.AppID = v
 			}
 			if v := str("_ApplicationKey"); v != "" {
-				key = v
+				h.Key = v
 			}
 			if v := str("_MasterKey"); v != "" {
-				master = v
+				h.Master = v
 			}
 			if v := str("_SessionToken"); v != "" {
-				a.sessionToken = v
+				h.Session = v
 			}
 			if raw, ok := fields["_ApplicationProduction"]; ok {
-				prod = strings.Trim(string(raw), `"`)
+				h.Prod = strings.Trim(string(raw), `"`)
 				delete(fields, "_ApplicationProduction")
 			}
 			delete(fields, "_ClientVersion")
 			delete(fields, "_InstallationId")
-			body, _ = json.Marshal(fields)
+			h.Body, _ = json.Marshal(fields)
 		}
 	}
-	a.production = prod != "0" && prod != "false"
+	return h
+}
+
+// authenticate checks the app id and key (X-LC-Key, or X-LC-Sign as the JS SDK sends by default)
+// from headers or a text/plain body, and strips the credential fields from that body.
+func (s *api) authenticate(r *http.Request, body []byte) (leanAuth, []byte, error) {
+	lh := ParseLeanHeaders(r, body)
+	body = lh.Body
+	appID, key, sign, master := lh.AppID, lh.Key, lh.Sign, lh.Master
+	a := leanAuth{sessionToken: lh.Session, production: lh.Production()}
+	h := r.Header
 	k := s.o.Keys
 	if appID == "" || !equal(appID, k.AppID) {
 		return a, body, errUnauthorized
@@ -367,6 +379,9 @@ func Sign(key string, ts int64, master bool) string {
 	}
 	return s
 }
+
+// ConstantEqual compares secrets in constant time.
+func ConstantEqual(a, b string) bool { return equal(a, b) }
 
 func equal(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
@@ -483,7 +498,7 @@ func (s *api) storage(version string) http.HandlerFunc {
 }
 
 func (s *api) ping(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.o.Ping)
+	writeJSON(w, http.StatusOK, s.o.Ping())
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

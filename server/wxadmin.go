@@ -67,6 +67,7 @@ func WXAdmin(inv WXInvoker, report func(Invocation)) http.Handler {
 			// userInfo in its event, and the source chain grows by ",scf".
 			call.Identity = caller.Identity
 			call.Source = caller.Source + ",scf"
+			call.Parent = caller.RequestID
 		}
 		if strings.TrimSpace(req.RequestData) == "" {
 			call.Data = json.RawMessage("{}")
@@ -102,21 +103,6 @@ func adminCode(fe *engine.FunctionError) string {
 		return "INVALID_PARAM"
 	}
 	return "FUNCTIONS_EXECUTE_FAIL"
-}
-
-// WXErrorCode is the platform's error code for a failed call.
-func WXErrorCode(fe *engine.FunctionError) int {
-	switch fe.Kind {
-	case engine.KindNotFound:
-		return -504002
-	case engine.KindTimeout:
-		return -504003
-	case engine.KindTooLarge:
-		return -604001
-	case engine.KindBadRequest:
-		return -501001
-	}
-	return -504002
 }
 
 // WXErrorMessage words a failed call as the platform does.

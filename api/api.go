@@ -140,7 +140,7 @@ type LogRecord struct {
 	Time       time.Time `json:"time"`
 	App        string    `json:"app,omitempty"`
 	Env        string    `json:"env"`
-	Version    int       `json:"version,omitempty"`
+	Version    int       `json:"version"` // 0 in fn dev
 	Function   string    `json:"function,omitempty"`
 	RequestID  string    `json:"requestId,omitempty"`
 	Level      string    `json:"level"` // debug, info, warn, error

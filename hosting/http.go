@@ -166,6 +166,12 @@ func (rt *Runtime) lean(w http.ResponseWriter, r *http.Request) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	if lh.AppID == "" {
+		if r.URL.Path == "/__engine/1/ping" {
+			// a health check without an app: the server's own runtime
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			json.NewEncoder(w).Encode(map[string]string{"runtime": "nodejs-" + rt.cfg.NodeVersion, "version": "fn"})
+			return
+		}
 		writeLean(w, http.StatusNotFound, 404, "no route "+r.Method+" "+r.URL.Path)
 		return
 	}

@@ -50,6 +50,9 @@ func Prepare(path string) error {
 }
 
 // DSN is the data source name of a database in WAL mode with the given synchronous level.
+// Transactions take the write lock when they begin: a read-then-write transaction that had to
+// upgrade its lock could fail at once with SQLITE_BUSY when another process writes, where
+// one that waits at BEGIN is covered by the busy timeout.
 func DSN(path, synchronous string) string {
-	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(" + synchronous + ")"
+	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(" + synchronous + ")&_txlock=immediate"
 }

@@ -8,12 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/fnhq/fn/api"
+	"github.com/fnhq/fn/internal/dbfile"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver
 )
@@ -89,17 +88,10 @@ CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires);
 // made 0700 and the file 0600: the database holds app keys and secrets. SQLite gives its WAL
 // and shared-memory files the mode of the database file.
 func OpenSQLite(path string) (*SQLite, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := dbfile.Prepare(path); err != nil {
 		return nil, fmt.Errorf("control plane: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("control plane: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("control plane: %w", err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(FULL)")
+	db, err := sql.Open("sqlite", dbfile.DSN(path, "FULL"))
 	if err != nil {
 		return nil, fmt.Errorf("control plane %s: %w", path, err)
 	}

@@ -64,7 +64,8 @@ const MaxMessage = 64 << 10
 type Sink interface {
 	// Append stores records, giving each the next id (the ID field passed in is ignored) and
 	// returns them with their ids. It does not wait for a disk: a backend may persist
-	// asynchronously, and Close flushes. Messages over MaxMessage are truncated.
+	// asynchronously, and Close flushes. Messages over MaxMessage are cut by Truncate; a zero
+	// Time becomes now; times are kept in UTC to the microsecond.
 	Append(recs ...api.LogRecord) []api.LogRecord
 	// Query returns the matching records in id order, at most limit (0: no limit) — the newest
 	// ones when there are more, unless the filter has After, which asks for the oldest after it.

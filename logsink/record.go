@@ -25,12 +25,14 @@ func Truncate(msg string) string {
 	return msg[:keep] + truncMark + strconv.Itoa(len(msg)-keep) + " bytes]"
 }
 
-// prepare gives a record its id and what Append promises.
+// prepare gives a record its id and what Append promises. Times are kept in UTC to the
+// microsecond, what every backend can store, so that all of them answer the same record.
 func prepare(r api.LogRecord, id int64, now time.Time) api.LogRecord {
 	r.ID = id
 	if r.Time.IsZero() {
 		r.Time = now
 	}
+	r.Time = r.Time.UTC().Truncate(time.Microsecond)
 	r.Message = Truncate(r.Message)
 	return r
 }

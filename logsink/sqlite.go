@@ -5,14 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/fnhq/fn/api"
+	"github.com/fnhq/fn/internal/dbfile"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver
 )
@@ -66,7 +65,7 @@ var _ Sink = (*SQLite)(nil)
 const logSchema = `
 CREATE TABLE IF NOT EXISTS logs (
   id          INTEGER PRIMARY KEY,
-  time        INTEGER NOT NULL,
+  time        INTEGER NOT NULL, -- µs since 1970
   app         TEXT NOT NULL,
   env         TEXT NOT NULL,
   version     INTEGER NOT NULL,
@@ -99,17 +98,10 @@ func OpenSQLite(path string, o SQLiteOptions) (*SQLite, error) {
 	if o.Retention == 0 {
 		o.Retention = DefaultRetention
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := dbfile.Prepare(path); err != nil {
 		return nil, fmt.Errorf("log sink: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("log sink: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("log sink: %w", err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)")
+	db, err := sql.Open("sqlite", dbfile.DSN(path, "NORMAL"))
 	if err != nil {
 		return nil, fmt.Errorf("log sink %s: %w", path, err)
 	}
@@ -245,7 +237,7 @@ func (s *SQLite) write(batch []api.LogRecord, reserve int64) error {
 	}
 	defer stmt.Close()
 	for _, r := range batch {
-		if _, err := stmt.ExecContext(ctx, r.ID, r.Time.UnixNano(), r.App, r.Env, r.Version, r.Function, r.RequestID, r.Level,
+		if _, err := stmt.ExecContext(ctx, r.ID, r.Time.UnixMicro(), r.App, r.Env, r.Version, r.Function, r.RequestID, r.Level,
 			levelRank[r.Level], r.Message, r.Stream, r.Invocation, r.Status, r.DurationMs, r.Identity, r.Kind); err != nil {
 			return fmt.Errorf("log sink: writing record %d: %w", r.ID, err)
 		}
@@ -334,7 +326,12 @@ func (s *SQLite) Query(ctx context.Context, f Filter, limit int) ([]api.LogRecor
 		add("env = ?", f.Env)
 	}
 	if !f.Since.IsZero() {
-		add("time >= ?", f.Since.UnixNano())
+		// records are kept to the microsecond: a since between two microseconds means the later
+		since := f.Since.UnixMicro()
+		if f.Since.Nanosecond()%1000 != 0 {
+			since++
+		}
+		add("time >= ?", since)
 	}
 	if f.Function != "" {
 		add("function = ?", f.Function)
@@ -376,7 +373,7 @@ func (s *SQLite) Query(ctx context.Context, f Filter, limit int) ([]api.LogRecor
 			&r.Invocation, &r.Status, &r.DurationMs, &r.Identity, &r.Kind); err != nil {
 			return nil, fmt.Errorf("log sink: query: %w", err)
 		}
-		r.Time = time.Unix(0, t)
+		r.Time = time.UnixMicro(t).UTC()
 		stored = append(stored, r)
 	}
 	if err := rows.Err(); err != nil {

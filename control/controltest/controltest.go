@@ -27,7 +27,8 @@ type Options struct {
 }
 
 // Run runs the suite; open returns a plane over new, empty storage for one test (the suite
-// closes it).
+// closes it). Times a backend returns are compared with reflect.DeepEqual inside api types,
+// so a backend returns them in UTC; the suite only stores whole seconds.
 func Run(t *testing.T, open func(t *testing.T) control.Plane, o Options) {
 	s := &suite{open: open, o: o}
 	t.Run("AdminToken", s.adminToken)

@@ -136,6 +136,24 @@ func (s *suite) append(t *testing.T) {
 		t.Fatal("a record appended without a time got none")
 	}
 	sameAll(t, "Query", query(t, sk, logsink.Filter{}, 0), out)
+	// times come back in UTC to the microsecond, from Append and from Query alike
+	cst := time.FixedZone("CST", 8*3600)
+	fine := sk.Append(api.LogRecord{Time: t0.Add(1234567 * time.Nanosecond).In(cst), App: "zone", Level: "info", Message: "fine"})
+	if want := t0.Add(1234 * time.Microsecond); !fine[0].Time.Equal(want) || fine[0].Time.Location() != time.UTC {
+		t.Fatalf("a time of %v was kept as %v, want %v", t0.Add(1234567*time.Nanosecond).In(cst), fine[0].Time, want)
+	}
+	got := query(t, sk, logsink.Filter{App: "zone"}, 0)
+	sameAll(t, "Query of a record with a fine time", got, fine)
+	if got[0].Time.Location() != time.UTC {
+		t.Fatalf("Query returned a time in %v, want UTC", got[0].Time.Location())
+	}
+	// a since between two microseconds selects what Filter.Match selects
+	for _, since := range []time.Duration{1233999, 1234000, 1234001} {
+		f := logsink.Filter{App: "zone", Since: t0.Add(since)}
+		if n := len(query(t, sk, f, 0)); (n == 1) != f.Match(fine[0]) {
+			t.Fatalf("since %v: %d records, Match says %v", f.Since, n, f.Match(fine[0]))
+		}
+	}
 	more := sk.Append(api.LogRecord{App: "shop", Level: "info", Message: "third"})
 	if more[0].ID <= out[1].ID {
 		t.Fatalf("id %d after %d", more[0].ID, out[1].ID)

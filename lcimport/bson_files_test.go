@@ -193,5 +193,3 @@ func TestFilesAreDownloadedCheckedAndResumable(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
-

@@ -172,21 +172,22 @@ func Import(ctx context.Context, src Source, t Target, opts Options) (*Report, e
 			continue
 		}
 		err = importOne(ctx, rec, t, opts, rep, seed, seen, files, joins, class)
+		var re *RecordError
+		if err != nil && !errors.As(err, &re) {
+			finish()
+			return rep, err // the target failed: nothing more can be written
+		}
+		if re != nil {
+			if abort := fail(re); abort != nil {
+				// not committed: a resumed import tries this record again
+				finish()
+				return rep, abort
+			}
+		}
 		if committer != nil {
 			if cerr := committer.Commit(rec); cerr != nil {
 				finish()
 				return rep, cerr
-			}
-		}
-		if err != nil {
-			var re *RecordError
-			if !errors.As(err, &re) {
-				finish()
-				return rep, err // the target failed: nothing more can be written
-			}
-			if abort := fail(re); abort != nil {
-				finish()
-				return rep, abort
 			}
 		}
 	}

@@ -129,6 +129,7 @@ func TestFilesAreDownloadedCheckedAndResumable(t *testing.T) {
 		line("f2", "/flaky.txt", "second time lucky", 17),
 		line("f3", "/bad.txt", "original", 8),
 		line("f4", "/missing.txt", "x", 1),
+		`{"objectId":"f5","name":"odd","url":"ftp://files.example/odd"}`,
 	}, "\n") + "\n"
 	dir := t.TempDir()
 	p := filepath.Join(dir, "_File.jsonl")
@@ -153,11 +154,12 @@ func TestFilesAreDownloadedCheckedAndResumable(t *testing.T) {
 		return rep
 	}
 	rep := run()
-	if rep.Files == nil || rep.Files.Downloaded != 2 || rep.Files.Failed != 2 || rep.Files.Bytes != 26 {
+	if rep.Files == nil || rep.Files.Downloaded != 2 || rep.Files.Failed != 3 || rep.Files.Bytes != 26 || rep.Classes["_File"].Added != 5 {
 		t.Fatalf("files %+v", rep.Files)
 	}
 	errs := strings.Join(rep.Files.Errors, "\n")
-	if !strings.Contains(errs, "_File f3: file content does not match its checksum") || !strings.Contains(errs, "_File f4: downloading: HTTP 404") {
+	if !strings.Contains(errs, "_File f3: file content does not match its checksum") || !strings.Contains(errs, "_File f4: downloading: HTTP 404") ||
+		!strings.Contains(errs, `_File.jsonl:5: _File f5: invalid value: _File url "ftp://files.example/odd" is not an http(s) URL`) {
 		t.Errorf("file errors:\n%s", errs)
 	}
 	if b, _ := os.ReadFile(filepath.Join(blobs, "f1")); string(b) != "PNG-BYTES" {
@@ -181,10 +183,10 @@ func TestFilesAreDownloadedCheckedAndResumable(t *testing.T) {
 	// a second run downloads only what is missing, and the objects compare unchanged
 	fs.files["/bad.txt"] = "original"
 	rep = run()
-	if rep.Files.Present != 2 || rep.Files.Downloaded != 1 || rep.Files.Failed != 1 {
+	if rep.Files.Present != 2 || rep.Files.Downloaded != 1 || rep.Files.Failed != 2 {
 		t.Fatalf("second run files %+v", rep.Files)
 	}
-	if c := rep.Classes["_File"]; c.Unchanged != 4 {
+	if c := rep.Classes["_File"]; c.Unchanged != 5 {
 		t.Errorf("second run objects %+v", c)
 	}
 	if fs.hits["/a.png"] != 1 {

@@ -230,10 +230,13 @@ func importOne(ctx context.Context, rec Record, t Target, opts Options, rep *Rep
 	var meta *FileMeta
 	if o.Class == "_File" && opts.Files != nil {
 		m, err := prepareFile(o, opts.Files)
-		if err != nil {
-			return &RecordError{Pos: rec.Pos, Class: o.Class, ID: o.ID, Err: err}
+		switch {
+		case err != nil && files != nil:
+			// the object is still imported: only its content cannot be fetched
+			files.failed(fileJob{meta: FileMeta{ObjectID: o.ID}, pos: rec.Pos}, err)
+		case err == nil:
+			meta = m
 		}
-		meta = m
 	}
 	out, err := t.Upsert(ctx, o, opts.DryRun)
 	if err != nil {

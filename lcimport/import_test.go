@@ -447,3 +447,19 @@ func TestExportRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestJSONArrayElementPositions(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "A.json")
+	os.WriteFile(p, []byte("[\n  {\"objectId\":\"a\"},\n  5,\n\n  {\"objectId\":\"b\",\n   \"v\":{\"__type\":\"Nope\"}},\n  {\"objectId\":\"c\"}\n]\n"), 0o644)
+	rep, err := importPath(t, p, openStore(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Errors) != 2 || !strings.HasPrefix(rep.Errors[0], p+":3: A: malformed data") || !strings.HasPrefix(rep.Errors[1], p+":5: A b: unknown __type") {
+		t.Fatalf("errors %q", rep.Errors)
+	}
+	if rep.Classes["A"].Added != 2 {
+		t.Errorf("report %+v", rep.Classes["A"])
+	}
+}

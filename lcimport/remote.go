@@ -175,7 +175,11 @@ func (r *Remote) Next(ctx context.Context) (Record, error) {
 			m := r.buf[0]
 			r.buf = r.buf[1:]
 			r.n++
-			return Record{Class: r.cur, Fields: m, Pos: Position{File: "leancloud:" + r.cur, Line: r.n}}, nil
+			pos := Position{File: "leancloud:" + r.cur, Line: r.n}
+			if m[tooLargeMark] == true {
+				return Record{}, recordErr(pos, r.cur, ErrTooLarge)
+			}
+			return Record{Class: r.cur, Fields: m, Pos: pos}, nil
 		}
 		if r.cur != "" && r.ended {
 			cs := r.classState(r.cur)
@@ -252,13 +256,21 @@ func (r *Remote) fetch(ctx context.Context) error {
 		return fmt.Errorf("scanning %s: %w", r.cur, err)
 	}
 	var page struct {
-		Results []map[string]any `json:"results"`
-		Cursor  *string          `json:"cursor"`
+		Results []json.RawMessage `json:"results"`
+		Cursor  *string           `json:"cursor"`
 	}
 	if err := json.Unmarshal(body, &page); err != nil {
 		return fmt.Errorf("scanning %s: the answer is not a scan page: %v", r.cur, err)
 	}
-	for _, m := range page.Results {
+	r.buf = r.buf[:0]
+	for _, raw := range page.Results {
+		var m map[string]any
+		if len(raw) > MaxObjectSize {
+			m = map[string]any{tooLargeMark: true}
+		} else if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+			return fmt.Errorf("scanning %s: a result is not a JSON object", r.cur)
+		}
+		r.buf = append(r.buf, m)
 		id, _ := m["objectId"].(string)
 		if id != "" && r.lastSeen != "" && id <= r.lastSeen {
 			return fmt.Errorf("scanning %s: objectId %s came after %s: the scan is not in objectId order, so it cannot be resumed safely", r.cur, id, r.lastSeen)
@@ -267,7 +279,6 @@ func (r *Remote) fetch(ctx context.Context) error {
 			r.lastSeen = id
 		}
 	}
-	r.buf = page.Results
 	if page.Cursor == nil || *page.Cursor == "" {
 		r.ended, r.cursor = true, ""
 	} else {
@@ -328,6 +339,10 @@ func (e *httpError) Error() string {
 }
 
 const maxPageBytes = 1 << 30
+
+// tooLargeMark stands in for a scanned object over the size limit (never a real field name:
+// field names cannot start with two underscores).
+const tooLargeMark = "__fn_too_large"
 
 // get sends a master-key request, retrying network errors, 429 and 5xx.
 func (r *Remote) get(ctx context.Context, path string, q url.Values) ([]byte, error) {

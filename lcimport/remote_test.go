@@ -296,6 +296,18 @@ func TestRemoteErrors(t *testing.T) {
 		t.Errorf("503 forever: %v (retries %d)", err, r.Retries)
 	}
 
+	// an object over 16 MB is refused, the others go in
+	fake.fail = nil
+	fake.classes["Post"][2]["text"] = strings.Repeat("x", MaxObjectSize)
+	r, err = OpenRemote(context.Background(), remoteOpts(srv, fake, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Import(context.Background(), r, &StoreTarget{Store: openStore(t)}, Options{})
+	if err != nil || rep.Classes["Post"].Added != 4 || len(rep.Errors) != 1 || rep.Errors[0] != "leancloud:Post:3: Post: object larger than 16 MB" {
+		t.Errorf("oversized: %v %+v %q", err, rep.Classes["Post"], rep.Errors)
+	}
+
 	other := filepath.Join(t.TempDir(), "state.json")
 	os.WriteFile(other, []byte(`{"appId":"another","classes":{}}`), 0o644)
 	if _, err := OpenRemote(context.Background(), remoteOpts(srv, fake, other)); err == nil || !strings.Contains(err.Error(), "another") {

@@ -466,7 +466,7 @@ func (e *Engine) reap() {
 }
 
 // log delivers a record from a worker, mapping bundle positions in its text to the sources.
-func (e *Engine) log(w *worker, rp reply, stream string) {
+func (e *Engine) log(w *worker, rp logMsg, stream string) {
 	if e.cfg.Logs == nil {
 		return
 	}

@@ -213,11 +213,11 @@ func (e *Engine) InvokeWX(ctx context.Context, req WXRequest) *Result {
 	env, environ := e.wxEnv(&req)
 	w.current.Store(req.RequestID)
 	remaining := time.Until(deadlineOf(ctx, start.Add(timeout)))
-	rp, err := w.call(ctx, &message{
-		T: "invoke", Dialect: "wx", Fn: req.Function, RID: req.RequestID, Event: event, Env: env, Environ: environ,
-		Namespace: e.cfg.EnvID, TimeoutMs: remaining.Milliseconds(), MemoryMB: v.cfg.Memory, Concurrent: v.cfg.Concurrency > 1,
-	})
-	if err != nil {
+	m := newWXInvokeMsg()
+	m.Fn, m.RID, m.Event, m.Env, m.Environ = req.Function, req.RequestID, event, env, environ
+	m.Namespace, m.TimeoutMs, m.MemoryMB, m.Concurrent = e.cfg.EnvID, remaining.Milliseconds(), v.cfg.Memory, v.cfg.Concurrency > 1
+	var rp resultMsg
+	if err := w.call(ctx, m, &rp); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			e.afterTimeout(p, w, req.Function, req.RequestID)
 			return finish(wxTimeout(timeout))
@@ -413,13 +413,12 @@ func (e *Engine) InvokeLean(ctx context.Context, req LeanRequest) *LeanResult {
 	if req.Kind != LeanFunction {
 		fnName = req.ClassName + "." + req.Hook
 	}
-	rp, err := w.call(ctx, &message{
-		T: "invoke", Dialect: "lean", Kind: string(req.Kind), Fn: fnName, RID: req.RequestID, Name: req.Name,
-		Hook: req.Hook, ClassName: req.ClassName, Params: req.Params, RPC: req.RPC, SessionToken: req.SessionToken,
-		RemoteAddress: req.RemoteAddress, HookKeyOK: req.HookKeyOK, Master: req.Master, RealtimeHook: realtimeHooks[req.Name],
-		URL: req.URL, TimeoutMs: timeout.Milliseconds(),
-	})
-	if err != nil {
+	m := newLeanInvokeMsg()
+	m.Kind, m.Fn, m.RID, m.Name, m.Hook, m.ClassName = string(req.Kind), fnName, req.RequestID, req.Name, req.Hook, req.ClassName
+	m.Params, m.RPC, m.SessionToken, m.RemoteAddress = req.Params, req.RPC, req.SessionToken, req.RemoteAddress
+	m.HookKeyOK, m.Master, m.RealtimeHook, m.URL, m.TimeoutMs = req.HookKeyOK, req.Master, realtimeHooks[req.Name], req.URL, timeout.Milliseconds()
+	var rp resultMsg
+	if err := w.call(ctx, m, &rp); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			e.afterTimeout(p, w, fnName, req.RequestID)
 			return e.leanTimeout(res, req, timeout, start)

@@ -176,8 +176,8 @@ func (p *pool) load(ctx context.Context, w *worker, v *version) error {
 func (p *pool) loadWith(ctx context.Context, w *worker, v *version, env json.RawMessage) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	rp, err := w.call(ctx, &message{T: "load", Name: p.name, File: v.file, Version: v.n, Dialect: string(p.e.cfg.Dialect), Env: env})
-	if err != nil {
+	var rp loadedMsg
+	if err := w.call(ctx, newLoadMsg(p.name, v.file, v.n, string(p.e.cfg.Dialect), env), &rp); err != nil {
 		return err
 	}
 	if !rp.OK {

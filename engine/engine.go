@@ -144,6 +144,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.LeanInstances == 0 {
 		cfg.LeanInstances = 1
 	}
+	becomeSubreaper()
 	runner, err := writeRunner(cfg.RunnerDir)
 	if err != nil {
 		return nil, err

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -66,18 +65,37 @@ type worker struct {
 
 var workerSeq atomic.Int64
 
+// tagEnv is the environment entry that marks the worker's processes: every process it starts
+// inherits it, which lets fn find them after they left the worker's process group.
+func (w *worker) tagEnv() string {
+	return "FN_WORKER_ID=" + strconv.Itoa(os.Getpid()) + "." + strconv.FormatInt(w.id, 10)
+}
+
 // startWorker spawns a worker in its own process group and waits until it is ready.
 func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg, string), onDeath func(*worker)) (*worker, error) {
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		return nil, err
+	// fd 3, fd 4, stdout, stderr: plain pipes, so that Wait does not wait for (or close) them
+	var pipes [4][2]*os.File
+	closeAll := func() {
+		for _, p := range pipes {
+			for _, f := range p {
+				if f != nil {
+					f.Close()
+				}
+			}
+		}
 	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		inR.Close()
-		inW.Close()
-		return nil, err
+	for i := range pipes {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		pipes[i] = [2]*os.File{r, w}
 	}
+	inR, inW := pipes[0][0], pipes[0][1]
+	outR, outW := pipes[1][0], pipes[1][1]
+	stdoutR, stdoutW := pipes[2][0], pipes[2][1]
+	stderrR, stderrW := pipes[3][0], pipes[3][1]
 	args := []string{"--no-deprecation"}
 	if spec.memoryMB > 0 {
 		args = append(args, "--max-old-space-size="+strconv.Itoa(spec.memoryMB))
@@ -88,42 +106,46 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg
 	args = append(args, spec.runner)
 	cmd := exec.Command(spec.node, args...)
 	cmd.Dir = spec.dir
-	cmd.Env = spec.env
+	w := &worker{id: workerSeq.Add(1)}
+	cmd.Env = append(spec.env[:len(spec.env):len(spec.env)], w.tagEnv())
 	cmd.ExtraFiles = []*os.File{inR, outW} // fd 3, fd 4
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	w := &worker{
-		id: workerSeq.Add(1), spec: spec, cmd: cmd, in: inW,
-		pending: map[uint64]chan []byte{}, done: make(chan struct{}),
-		logs: logs, onDeath: onDeath, started: time.Now(),
-	}
+	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
+	isolate(cmd)
+	w.spec, w.cmd, w.in = spec, cmd, inW
+	w.pending, w.done = map[uint64]chan []byte{}, make(chan struct{})
+	w.logs, w.onDeath, w.started = logs, onDeath, time.Now()
 	if err := cmd.Start(); err != nil {
-		inR.Close()
-		inW.Close()
-		outR.Close()
-		outW.Close()
+		closeAll()
 		return nil, fmt.Errorf("starting node (%s): %w", spec.node, err)
 	}
 	w.pid = cmd.Process.Pid
 	inR.Close()
 	outW.Close()
+	stdoutW.Close()
+	stderrW.Close()
 
 	ready := make(chan readyMsg, 1)
 	var streams sync.WaitGroup
 	streams.Add(3)
 	go func() { defer streams.Done(); w.readProtocol(outR, ready) }()
-	go func() { defer streams.Done(); w.readStream(stdout, "stdout") }()
-	go func() { defer streams.Done(); w.readStream(stderr, "stderr") }()
+	go func() { defer streams.Done(); w.readStream(stdoutR, "stdout") }()
+	go func() { defer streams.Done(); w.readStream(stderrR, "stderr") }()
 	go func() {
-		streams.Wait()
 		err := cmd.Wait()
+		// Processes the worker left behind hold copies of its pipes: once they are gone the
+		// streams end. One that escaped the sweep (it replaced its environment and left the
+		// group) must not keep the worker from being declared dead.
+		w.sweepOrphans()
+		ended := make(chan struct{})
+		go func() { streams.Wait(); close(ended) }()
+		select {
+		case <-ended:
+		case <-time.After(2 * time.Second):
+			outR.Close()
+			stdoutR.Close()
+			stderrR.Close()
+			<-ended
+		}
 		w.dying.Store(true)
 		w.exitedAt = time.Now()
 		w.noteDeath(err)
@@ -232,7 +254,8 @@ func deathNotice(kind msgKind, line []byte) *FunctionError {
 	return fe
 }
 
-func (w *worker) readStream(r io.Reader, stream string) {
+func (w *worker) readStream(r io.ReadCloser, stream string) {
+	defer r.Close()
 	br := bufio.NewReaderSize(r, 16<<10)
 	for {
 		line, err := br.ReadString('\n')
@@ -376,12 +399,10 @@ func (w *worker) ping(d time.Duration) bool {
 	return w.call(ctx, newPingMsg(), &pongMsg{}) == nil
 }
 
-// kill ends the whole process group at once.
+// kill ends the worker and every process it started at once.
 func (w *worker) kill() {
 	w.retired.Store(true)
-	if w.pid > 0 {
-		syscall.Kill(-w.pid, syscall.SIGKILL)
-	}
+	w.killNow()
 }
 
 // killStuck kills a worker whose event loop no longer answers, recording why, so that the
@@ -392,13 +413,12 @@ func (w *worker) killStuck(reason string) {
 		w.death = &FunctionError{Kind: KindCrash, Message: reason}
 	}
 	w.deathMu.Unlock()
-	if w.pid > 0 {
-		syscall.Kill(-w.pid, syscall.SIGKILL)
-	}
+	w.killNow()
 }
 
 // stop asks the worker to exit (closing its input), then signals its group: SIGTERM after grace,
-// SIGKILL after another grace. It returns once the process has been reaped.
+// SIGKILL after another grace. It returns once the process has been reaped, and with it every
+// process it left behind (sweepOrphans).
 func (w *worker) stop(grace time.Duration) {
 	w.retired.Store(true)
 	w.wmu.Lock()
@@ -409,13 +429,13 @@ func (w *worker) stop(grace time.Duration) {
 		return
 	case <-time.After(grace):
 	}
-	syscall.Kill(-w.pid, syscall.SIGTERM)
+	w.terminate()
 	select {
 	case <-w.done:
 		return
 	case <-time.After(grace):
 	}
-	syscall.Kill(-w.pid, syscall.SIGKILL)
+	w.killNow()
 	<-w.done
 }
 

@@ -51,7 +51,7 @@ func spawned(t *testing.T, f *fixture) (worker int, children []int) {
 
 func TestChildProcessesDieWithTheirWorker(t *testing.T) {
 	files := map[string]string{
-		"fn.yaml":                   "name: conf\ndialect: wx\nfunctions:\n  spawner:\n    maxInstances: 1\n",
+		"fn.yaml":                    "name: conf\ndialect: wx\nfunctions:\n  spawner:\n    maxInstances: 1\n",
 		"functions/spawner/index.js": spawnerJS,
 	}
 	f := newFixture(t, files, bundler.Dev, Config{})

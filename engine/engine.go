@@ -67,8 +67,9 @@ type Config struct {
 	Dir     string          // project directory: workers' working directory, base of mapped paths
 	Dialect project.Dialect // wx or lean
 	EnvID   string          // wx environment id (TCB_ENV); also the lean LEANCLOUD_APP_ENV
-	// Env is added to every worker's environment (after the process environment, before each
+	// Env is added to every worker's environment (after the few inherited variables, before each
 	// function's own env). The embedding server puts TCB_CONTEXT_CNFG or LEANCLOUD_* here.
+	// NODE_* variables reach workers only from here (or a function's env) unless InheritEnv.
 	Env map[string]string
 	// RunnerDir is where the embedded runner.js is written (default: the user cache directory).
 	RunnerDir string
@@ -91,6 +92,14 @@ type Config struct {
 	// Spare keeps one pre-started worker so that a new worker (a first call, a replacement,
 	// a fresh-worker reload) does not wait for Node to start.
 	Spare bool
+	// InheritEnv gives workers fn's whole environment (less FN_* and NODE_OPTIONS), as a
+	// developer's own machine may want (fn dev). Without it a worker sees only PATH, the locale
+	// and time zone (LANG, LC_*, TZ), HOME and the temporary directory, plus Env and each
+	// function's env: a server's secrets stay out of function code.
+	InheritEnv bool
+	// ScratchDir, when set, is the workers' HOME and TMPDIR (created if missing), so that
+	// function code writes nowhere else by default.
+	ScratchDir string
 }
 
 // Bundle is one loadable unit: a wx function, or a lean project's cloud code.
@@ -145,6 +154,11 @@ func New(cfg Config) (*Engine, error) {
 		cfg.LeanInstances = 1
 	}
 	becomeSubreaper()
+	if cfg.ScratchDir != "" {
+		if err := os.MkdirAll(cfg.ScratchDir, 0o700); err != nil {
+			return nil, fmt.Errorf("engine: scratch directory: %w", err)
+		}
+	}
 	runner, err := writeRunner(cfg.RunnerDir)
 	if err != nil {
 		return nil, err

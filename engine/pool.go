@@ -97,17 +97,11 @@ func (p *pool) spec(v *version) workerSpec {
 	return p.e.workerSpec(p.name, v.cfg.Memory, v.cfg.Env)
 }
 
-// workerSpec builds a worker's start parameters: the process environment (without FN_* and
-// NODE_OPTIONS), the engine's env, then the function's env.
+// workerSpec builds a worker's start parameters: the inherited variables (hostEnv), the engine's
+// env, then the function's env.
 func (e *Engine) workerSpec(name string, memory int, fnEnv map[string]string) workerSpec {
 	cfg := e.cfg
-	env := make([]string, 0, len(os.Environ())+len(cfg.Env)+len(fnEnv))
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "FN_") || strings.HasPrefix(kv, "NODE_OPTIONS=") {
-			continue
-		}
-		env = append(env, kv)
-	}
+	env := hostEnv(cfg.InheritEnv, cfg.ScratchDir, os.Environ())
 	if cfg.Dialect == project.WX {
 		// wx-server-sdk refuses to start without credentials; the emulator ignores signatures.
 		env = append(env, "TENCENTCLOUD_SECRETID=AKIDfnlocal000000000000000000000000", "TENCENTCLOUD_SECRETKEY=fnlocal0000000000000000000000000",
@@ -134,6 +128,37 @@ func (e *Engine) workerSpec(name string, memory int, fnEnv map[string]string) wo
 		}
 	}
 	return s
+}
+
+// inheritedEnv are the variables of fn's environment a worker gets: what Node and the programs a
+// function may run need to work (Windows' among them), nothing that could hold a secret.
+var inheritedEnv = map[string]bool{
+	"PATH": true, "HOME": true, "LANG": true, "LANGUAGE": true, "TZ": true, "TMPDIR": true, "USER": true, "LOGNAME": true,
+	// Windows
+	"Path": true, "PATHEXT": true, "SYSTEMROOT": true, "SystemRoot": true, "WINDIR": true, "COMSPEC": true, "TEMP": true, "TMP": true,
+	"USERPROFILE": true, "APPDATA": true, "LOCALAPPDATA": true,
+}
+
+// hostEnv is the part of fn's environment (environ) a worker starts with. With inherit, all of
+// it but fn's own settings and NODE_OPTIONS; otherwise the allowlist. A scratch directory
+// replaces HOME and the temporary directory.
+func hostEnv(inherit bool, scratch string, environ []string) []string {
+	env := make([]string, 0, 16)
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if scratch != "" && (k == "HOME" || k == "TMPDIR" || k == "USERPROFILE" || k == "TEMP" || k == "TMP") {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(k, "FN_") || k == "NODE_OPTIONS":
+		case inherit || inheritedEnv[k] || strings.HasPrefix(k, "LC_"):
+			env = append(env, kv)
+		}
+	}
+	if scratch != "" {
+		env = append(env, "HOME="+scratch, "TMPDIR="+scratch, "USERPROFILE="+scratch, "TEMP="+scratch, "TMP="+scratch)
+	}
+	return env
 }
 
 // spawn starts a worker and loads version v into it.

@@ -304,6 +304,7 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 			if err != nil {
 				errs[j.b.Name] = e.asLoadError(err)
 				if j.prev == nil {
+					j.p.failFirstLoad(errs[j.b.Name])
 					// A bundle that never loaded has nothing to serve: report it, keep no pool.
 					e.mu.Lock()
 					if e.pools[j.b.Name] == j.p {

@@ -186,7 +186,10 @@ func (e *Engine) InvokeWX(ctx context.Context, req WXRequest) *Result {
 	if err != nil {
 		return finish(asFunctionError(err))
 	}
-	v := p.current()
+	v, err := e.serving(ctx, p)
+	if err != nil {
+		return finish(asFunctionError(err))
+	}
 	timeout := time.Duration(v.cfg.Timeout) * time.Second
 	if req.Timeout > 0 {
 		timeout = req.Timeout
@@ -247,6 +250,13 @@ func (e *Engine) acquire(ctx context.Context, p *pool) (*worker, error) {
 	return w, err
 }
 
+// serving waits (at most QueueTimeout) for a pool that is still loading its first version.
+func (e *Engine) serving(ctx context.Context, p *pool) (*version, error) {
+	qctx, cancel := context.WithTimeout(ctx, QueueTimeout)
+	defer cancel()
+	return p.serving(qctx)
+}
+
 func deadlineOf(ctx context.Context, def time.Time) time.Time {
 	if d, ok := ctx.Deadline(); ok {
 		return d
@@ -265,14 +275,17 @@ func wxTimeout(d time.Duration) *FunctionError {
 // loop still answers (a promise that never settled) goes back to the pool; a stuck one (a
 // synchronous loop) is killed and replaced.
 func (e *Engine) afterTimeout(p *pool, w *worker, fn, rid string) {
+	w.suspect.Add(1)
 	go func() {
 		if w.ping(e.cfg.HealthTimeout) {
+			w.suspect.Add(-1)
 			p.release(w)
 			return
 		}
 		e.note(fn, "error", fmt.Sprintf("worker %d stopped answering after invocation %s timed out (a synchronous loop?); it was killed and replaced", w.pid, rid))
 		w.killStuck("the worker was killed because an invocation blocked its event loop past its timeout")
 		<-w.done
+		w.suspect.Add(-1)
 		p.release(w)
 	}()
 }
@@ -392,7 +405,10 @@ func (e *Engine) InvokeLean(ctx context.Context, req LeanRequest) *LeanResult {
 	if err != nil {
 		return fail(500, asFunctionError(err))
 	}
-	v := p.current()
+	v, err := e.serving(ctx, p)
+	if err != nil {
+		return fail(500, asFunctionError(err))
+	}
 	timeout := time.Duration(v.cfg.Timeout) * time.Second
 	if req.Timeout > 0 {
 		timeout = req.Timeout

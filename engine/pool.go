@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fnhq/fn/project"
@@ -40,10 +42,67 @@ type pool struct {
 	swapping  chan struct{}
 	replacing bool
 	closed    bool
+
+	// ready is closed once the pool has a version to serve, or failed to get its first one
+	// (loadErr) or was closed: invocations that arrive during the first load wait for it.
+	ready        chan struct{}
+	loadErr      error
+	readyWaiters atomic.Int32 // invocations waiting for ready (tests)
 }
 
 func newPool(e *Engine, name string) *pool {
-	return &pool{e: e, name: name, exclusive: e.cfg.Dialect != project.Lean, workers: map[*worker]struct{}{}}
+	return &pool{e: e, name: name, exclusive: e.cfg.Dialect != project.Lean, workers: map[*worker]struct{}{}, ready: make(chan struct{})}
+}
+
+// setCurLocked makes v the version served.
+func (p *pool) setCurLocked(v *version) {
+	p.cur = v
+	p.markReadyLocked()
+}
+
+func (p *pool) markReadyLocked() {
+	select {
+	case <-p.ready:
+	default:
+		close(p.ready)
+	}
+}
+
+// failFirstLoad records why the pool never got a version and lets its waiters go.
+func (p *pool) failFirstLoad(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil && p.loadErr == nil {
+		p.loadErr = err
+		p.markReadyLocked()
+	}
+}
+
+// serving returns the version to serve, waiting while the first load runs.
+func (p *pool) serving(ctx context.Context) (*version, error) {
+	select {
+	case <-p.ready:
+	default:
+		p.readyWaiters.Add(1)
+		defer p.readyWaiters.Add(-1)
+		select {
+		case <-p.ready:
+		case <-ctx.Done():
+			return nil, &FunctionError{Kind: KindTimeout, Message: fmt.Sprintf("%s is still loading", p.name)}
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur != nil {
+		return p.cur, nil
+	}
+	if fe, ok := p.loadErr.(*FunctionError); ok {
+		return nil, &FunctionError{Kind: KindLoad, Message: fmt.Sprintf("%s failed to load: %s", p.name, fe.Message), Stack: fe.Stack}
+	}
+	if p.loadErr != nil {
+		return nil, &FunctionError{Kind: KindLoad, Message: fmt.Sprintf("%s failed to load: %v", p.name, p.loadErr)}
+	}
+	return nil, ErrClosed
 }
 
 func (p *pool) current() *version {
@@ -275,7 +334,7 @@ func (p *pool) acquire(ctx context.Context) (*worker, error) {
 			// shared workers: the least busy one, below the per-worker limit if there is one
 			var best *worker
 			for w := range p.workers {
-				if w.alive() && !w.retired.Load() && w.version == v.n && (best == nil || w.inflight.Load() < best.inflight.Load()) {
+				if w.alive() && !w.retired.Load() && w.suspect.Load() == 0 && w.version == v.n && (best == nil || w.inflight.Load() < best.inflight.Load()) {
 					best = w
 				}
 			}
@@ -421,7 +480,7 @@ func (p *pool) swap(ctx context.Context, v *version, opts LoadOptions) (fast boo
 		p.mu.Lock()
 	}
 	if opts.Lazy && len(p.workers) == 0 && p.starting == 0 {
-		p.cur = v
+		p.setCurLocked(v)
 		p.freshFrom = v.n
 		p.mu.Unlock()
 		return false, nil
@@ -458,7 +517,7 @@ func (p *pool) swap(ctx context.Context, v *version, opts LoadOptions) (fast boo
 			// the worker could not take the reload (stuck or dead): fall back to a fresh worker.
 		} else {
 			probe.reloads++
-			p.cur = v
+			p.setCurLocked(v)
 			others := p.othersLocked(probe)
 			p.mu.Unlock()
 			if !p.usesIdle() {
@@ -479,7 +538,7 @@ func (p *pool) swap(ctx context.Context, v *version, opts LoadOptions) (fast boo
 	// Old workers are retired: idle ones stop now, busy ones finish their invocations on the old
 	// code and stop on release.
 	p.mu.Lock()
-	p.cur = v
+	p.setCurLocked(v)
 	p.freshFrom = v.n
 	var old []*worker
 	for ow := range p.workers {
@@ -575,6 +634,10 @@ func (p *pool) retireIdle(d time.Duration) {
 func (p *pool) close(grace time.Duration) {
 	p.mu.Lock()
 	p.closed = true
+	if p.cur == nil && p.loadErr == nil {
+		p.loadErr = ErrClosed
+	}
+	p.markReadyLocked()
 	p.wakeLocked()
 	p.mu.Unlock()
 	deadline := time.Now().Add(grace)

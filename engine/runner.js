@@ -121,17 +121,27 @@ function errInfo(err) {
   return { name: typeof err, message: text === undefined ? String(err) : text, stack: '' };
 }
 
+// A worker that runs one invocation at a time (wx) dies of an uncaught error, as on the platform,
+// and the invocation fails with it. A shared worker (lean: many invocations at once) logs the
+// error with its stack and serves on, so one function's stray callback does not fail every
+// other invocation in flight.
 let exiting = false;
+let shared = false;
 process.on('uncaughtException', (err) => {
+  if (shared) return log('error', 'Uncaught exception: ' + describe(err));
   sendSync({ t: T.fatal, kind: 'uncaughtException', rid: currentRid(), error: errInfo(err) });
   exiting = true;
   process.exit(70);
 });
 process.on('unhandledRejection', (reason) => {
+  if (shared) return log('error', 'Unhandled promise rejection: ' + describe(reason));
   sendSync({ t: T.fatal, kind: 'unhandledRejection', rid: currentRid(), error: errInfo(reason) });
   exiting = true;
   process.exit(70);
 });
+function describe(err) {
+  return err instanceof Error ? err.stack || String(err) : util.inspect(err);
+}
 process.on('exit', (code) => {
   if (!exiting) sendSync({ t: T.exit, code, rid: currentRid() });
 });
@@ -166,6 +176,7 @@ function load(msg) {
     saved = Object.assign({}, prevAV.Cloud.functions);
     for (const k of Object.keys(prevAV.Cloud.functions)) delete prevAV.Cloud.functions[k];
   }
+  if (msg.dialect === 'lean') shared = true;
   // a pre-started spare worker gets its function's environment with its first bundle
   if (msg.env) Object.assign(process.env, msg.env);
   let exports;

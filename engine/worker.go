@@ -47,6 +47,9 @@ type worker struct {
 	inflight atomic.Int32
 	lastUsed atomic.Int64
 	retired  atomic.Bool
+	// suspect counts timed-out invocations whose health check is pending: a shared worker takes
+	// no new invocation meanwhile (a stuck one would fail it when it is killed)
+	suspect atomic.Int32
 
 	done     chan struct{} // closed after the process exited and was reaped
 	dying    atomic.Bool   // the worker said it is exiting, or has exited: take no new work

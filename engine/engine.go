@@ -123,6 +123,7 @@ type Engine struct {
 	version atomic.Int64
 	inspect atomic.Int32
 	callers sync.Map // WX_API_TOKEN → WXCaller, while the invocation runs
+	budgets budgets  // log volume per invocation in flight
 
 	stopReaper chan struct{}
 	reaperDone chan struct{}
@@ -481,12 +482,14 @@ func (e *Engine) reap() {
 	}
 }
 
-// log delivers a record from a worker, mapping bundle positions in its text to the sources.
+// log delivers a record from a worker, mapping bundle positions in its text to the sources. A
+// record is cut at MaxRecordBytes; an invocation's records stop at MaxInvocationLogBytes, with
+// one note saying so.
 func (e *Engine) log(w *worker, rp logMsg, stream string) {
 	if e.cfg.Logs == nil {
 		return
 	}
-	r := Record{Level: rp.Level, Function: rp.Fn, RequestID: rp.RID, Message: e.mapper.mapText(rp.Msg), Stream: stream, PID: w.pid}
+	r := Record{Level: rp.Level, Function: rp.Fn, RequestID: rp.RID, Stream: stream, PID: w.pid}
 	if rp.TS > 0 {
 		r.Time = time.UnixMilli(rp.TS)
 	} else {
@@ -495,11 +498,28 @@ func (e *Engine) log(w *worker, rp logMsg, stream string) {
 	if r.Function == "" {
 		r.Function = w.spec.name
 	}
+	var budget *logBudget
 	if r.RequestID == "" && stream != "console" {
-		if rid, ok := w.current.Load().(string); ok {
-			r.RequestID = rid
+		// raw output of an exclusive worker belongs to its latest invocation, even when it is
+		// read after the invocation returned (another pipe than the result's)
+		if cur := w.current.Load(); cur != nil {
+			r.RequestID, budget = cur.rid, cur.budget
+		}
+	} else if r.RequestID != "" {
+		budget = e.budgets.find(r.RequestID)
+	}
+	msg := truncated(rp.Msg, 0)
+	if budget != nil {
+		ok, note := budget.spend(len(msg))
+		if note {
+			e.cfg.Logs(Record{Time: r.Time, Level: "warn", Function: r.Function, RequestID: r.RequestID, Stream: "fn", PID: w.pid,
+				Message: fmt.Sprintf("this invocation logged more than %s: further output dropped", byteSize(MaxInvocationLogBytes))})
+		}
+		if !ok {
+			return
 		}
 	}
+	r.Message = e.mapper.mapText(msg)
 	e.cfg.Logs(r)
 }
 

@@ -213,8 +213,12 @@ func (e *Engine) InvokeWX(ctx context.Context, req WXRequest) *Result {
 	}
 	e.callers.Store(req.apiToken, WXCaller{Function: req.Function, RequestID: req.RequestID, Identity: req.Identity, Source: source})
 	defer e.callers.Delete(req.apiToken)
+	budget, closeBudget := e.budgets.open(req.RequestID)
+	defer closeBudget()
 	env, environ := e.wxEnv(&req)
-	w.current.Store(req.RequestID)
+	if v.cfg.Concurrency <= 1 {
+		w.current.Store(&invocation{rid: req.RequestID, budget: budget})
+	}
 	remaining := time.Until(deadlineOf(ctx, start.Add(timeout)))
 	m := newWXInvokeMsg()
 	m.Fn, m.RID, m.Event, m.Env, m.Environ = req.Function, req.RequestID, event, env, environ
@@ -425,6 +429,8 @@ func (e *Engine) InvokeLean(ctx context.Context, req LeanRequest) *LeanResult {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	_, closeBudget := e.budgets.open(req.RequestID)
+	defer closeBudget()
 	fnName := req.Name
 	if req.Kind != LeanFunction {
 		fnName = req.ClassName + "." + req.Hook

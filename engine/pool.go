@@ -386,7 +386,6 @@ func (p *pool) acquire(ctx context.Context) (*worker, error) {
 func (p *pool) release(w *worker) {
 	n := w.inflight.Add(-1)
 	w.lastUsed.Store(time.Now().UnixNano())
-	w.current.Store("")
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	_, member := p.workers[w]

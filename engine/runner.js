@@ -69,9 +69,30 @@ function sendSync(msg) {
 
 // ---- console capture: every console call becomes a log record tied to the invocation in flight.
 const levels = { log: 'info', info: 'info', warn: 'warn', error: 'error', debug: 'debug' };
+// The engine's bounds (engine/output.go) apply here first, so that a flood of output is not
+// even sent: one record holds at most MAX_RECORD bytes; past MAX_INVOCATION_LOG an invocation's
+// records are no longer sent (the engine notes the drop once).
+const MAX_RECORD = 64 * 1024;
+const MAX_INVOCATION_LOG = 1024 * 1024;
 function log(level, text) {
   const st = als.getStore();
+  if (st && st.rid) {
+    if (st.logged > MAX_INVOCATION_LOG) return;
+    st.logged = (st.logged || 0) + Math.min(text.length, MAX_RECORD);
+  }
+  if (text.length > MAX_RECORD / 3 && Buffer.byteLength(text) > MAX_RECORD) text = cut(text);
   send({ t: T.log, level, msg: text, rid: st ? st.rid : '', fn: st ? st.fn : '', ts: Date.now() });
+}
+function cut(text) {
+  const room = MAX_RECORD - 32;
+  let kept = text.slice(0, room);
+  if (Buffer.byteLength(kept) > room) kept = text.slice(0, Math.floor(room / 3));
+  return kept + '… [truncated ' + byteSize(Buffer.byteLength(text) - Buffer.byteLength(kept)) + ']';
+}
+function byteSize(n) {
+  if (n >= 1 << 20) return (n / (1 << 20)).toFixed(1) + ' MB';
+  if (n >= 1 << 10) return (n / (1 << 10)).toFixed(1) + ' KB';
+  return n + ' bytes';
 }
 for (const [method, level] of Object.entries(levels)) {
   console[method] = (...args) => log(level, util.format(...args));

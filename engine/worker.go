@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,6 +50,8 @@ type worker struct {
 	// no new invocation meanwhile (a stuck one would fail it when it is killed)
 	suspect atomic.Int32
 
+	stdoutReader atomic.Pointer[lineReader] // (tests: how much of a line it held)
+
 	done     chan struct{} // closed after the process exited and was reaped
 	dying    atomic.Bool   // the worker said it is exiting, or has exited: take no new work
 	deathMu  sync.Mutex
@@ -60,13 +61,19 @@ type worker struct {
 
 	logs     func(*worker, logMsg, string) // log records and raw output (stream name)
 	owner    atomic.Pointer[pool]          // the pool the worker serves (nil while it is a spare)
-	current  atomic.Value                  // request id of the invocation in flight (exclusive pools)
+	current  atomic.Pointer[invocation]    // the latest invocation of an exclusive worker, for its raw output
 	onDeath  func(*worker)
 	started  time.Time
 	readyDur time.Duration
 }
 
 var workerSeq atomic.Int64
+
+// invocation is what raw output is attributed to.
+type invocation struct {
+	rid    string
+	budget *logBudget
+}
 
 // tagEnv is the environment entry that marks the worker's processes: every process it starts
 // inherits it, which lets fn find them after they left the worker's process group.
@@ -184,12 +191,15 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg
 
 func (w *worker) readProtocol(r io.ReadCloser, ready chan readyMsg) {
 	defer r.Close()
-	br := bufio.NewReaderSize(r, 64<<10)
+	lr := newLineReader(r, maxProtocolLine)
 	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 1 {
+		line, dropped, err := lr.next()
+		if dropped > 0 {
+			// the runner never sends this much: it is broken, or function code wrote to fd 4
+			w.killStuck(fmt.Sprintf("the worker sent a protocol message of more than %s; it was killed", byteSize(maxProtocolLine)))
+		} else if len(line) > 0 {
 			if h, ok := peekHeader(line); ok {
-				w.dispatch(h, line, ready)
+				w.dispatch(h, append([]byte(nil), line...), ready)
 			}
 		}
 		if err != nil {
@@ -259,20 +269,23 @@ func deathNotice(kind msgKind, line []byte) *FunctionError {
 
 func (w *worker) readStream(r io.ReadCloser, stream string) {
 	defer r.Close()
-	br := bufio.NewReaderSize(r, 16<<10)
+	lr := newLineReader(r, MaxRecordBytes)
+	if stream == "stdout" {
+		w.stdoutReader.Store(lr)
+	}
 	for {
-		line, err := br.ReadString('\n')
-		if line != "" {
-			line = strings.TrimRight(line, "\n")
+		line, dropped, err := lr.next()
+		if err == nil || len(line) > 0 || dropped > 0 {
+			text := truncated(string(line), dropped)
 			if stream == "stderr" {
-				w.stderr.add(line)
+				w.stderr.add(text)
 			}
 			if w.logs != nil {
 				level := "info"
 				if stream == "stderr" {
 					level = "error"
 				}
-				w.logs(w, logMsg{Level: level, Msg: line, Fn: w.spec.name}, stream)
+				w.logs(w, logMsg{Level: level, Msg: text, Fn: w.spec.name}, stream)
 			}
 		}
 		if err != nil {
@@ -449,6 +462,9 @@ type tail struct {
 }
 
 func (t *tail) add(line string) {
+	if len(line) > 2048 {
+		line = line[:2048]
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, line)

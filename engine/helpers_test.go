@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -142,9 +141,6 @@ func mustEntries(t *testing.T, f *fixture) []project.Entry {
 	return entries
 }
 
-func processAlive(pid int) bool {
-	return syscall.Kill(pid, 0) == nil
-}
 
 func withEnv(c project.FunctionConfig, k, v string) project.FunctionConfig {
 	env := map[string]string{k: v}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -152,15 +153,29 @@ func (w *worker) sweepOrphans() {
 			syscall.Kill(v, syscall.SIGKILL)
 			killed[v] = true
 		}
+		// A killed process can hang in the kernel (a dead network mount): its reaping must not
+		// keep the worker from being declared dead, so it gets a while and then goes on alone.
+		var reaped sync.WaitGroup
 		for _, v := range victims {
-			var ws unix.WaitStatus
-			for {
-				_, err := unix.Wait4(v, &ws, 0, nil)
-				if !errors.Is(err, unix.EINTR) {
-					break
+			reaped.Add(1)
+			go func(pid int) {
+				defer reaped.Done()
+				var ws unix.WaitStatus
+				for {
+					_, err := unix.Wait4(pid, &ws, 0, nil)
+					if !errors.Is(err, unix.EINTR) {
+						return
+					}
 				}
-			}
+			}(v)
 			delete(killed, v)
+		}
+		done := make(chan struct{})
+		go func() { reaped.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			return
 		}
 	}
 }

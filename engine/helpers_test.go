@@ -141,7 +141,6 @@ func mustEntries(t *testing.T, f *fixture) []project.Entry {
 	return entries
 }
 
-
 func withEnv(c project.FunctionConfig, k, v string) project.FunctionConfig {
 	env := map[string]string{k: v}
 	for kk, vv := range c.Env {

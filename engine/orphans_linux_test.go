@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -63,6 +64,23 @@ func TestChildProcessesDieWithTheirWorker(t *testing.T) {
 	}
 	for _, pid := range append(children, worker) {
 		testutil.Eventually(t, 5*time.Second, fmt.Sprintf("process %d to be killed and reaped after the crash", pid), func() bool { return gone(pid) })
+	}
+
+	// the worker is stopped: a fresh-worker reload retires it
+	worker, children = spawned(t, f)
+	var bundles []Bundle
+	m, _, err := f.b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range m.Bundles {
+		bundles = append(bundles, Bundle{Name: a.Name, File: f.p.StatePath("build", a.File), Hash: a.Hash, Config: f.p.Function(a.Name)})
+	}
+	if _, err := f.e.Load(context.Background(), bundles, LoadOptions{Fresh: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range append(children, worker) {
+		testutil.Eventually(t, 5*time.Second, fmt.Sprintf("process %d to be killed and reaped after its worker was stopped", pid), func() bool { return gone(pid) })
 	}
 
 	// the engine closes

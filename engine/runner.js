@@ -499,11 +499,20 @@ function serialise(value) {
   }
 }
 
+// answer sends the reply of a request: kind and id first, as the engine reads them.
+function answer(kind, id, fields) {
+  send(Object.assign({ t: kind, id }, fields));
+}
+
+function fail(id, fields) {
+  answer(T.result, id, Object.assign({ ok: false }, fields));
+}
+
 function reply(id, value) {
   const s = serialise(value);
-  if (s.error) return send({ t: T.result, id, ok: false, error: s.error });
+  if (s.error) return fail(id, { error: s.error });
   if (Buffer.byteLength(s.json) > MAX_RESULT_BYTES) {
-    return send({ t: T.result, id, ok: false, error: { name: 'Error', kind: 'too-large', message: `the result is ${Buffer.byteLength(s.json)} bytes; the limit is ${MAX_RESULT_BYTES} (1 MB)`, stack: '' } });
+    return fail(id, { error: { name: 'Error', kind: 'too-large', message: `the result is ${Buffer.byteLength(s.json)} bytes; the limit is ${MAX_RESULT_BYTES} (1 MB)`, stack: '' } });
   }
   sendRaw(JSON.stringify({ t: T.result, id, ok: true }), s.json);
 }
@@ -511,13 +520,13 @@ function reply(id, value) {
 function handle(msg) {
   switch (msg.t) {
     case T.ping:
-      return send({ t: T.pong, id: msg.id });
+      return answer(T.pong, msg.id, {});
     case T.load:
-      return send(Object.assign({ t: T.loaded, id: msg.id }, load(msg)));
+      return answer(T.loaded, msg.id, load(msg));
     case T.invoke:
       return als.run({ rid: msg.rid, fn: msg.fn, deadline: msg.timeoutMs ? Date.now() + msg.timeoutMs : 0 }, () => {
         if (msg.dialect === 'wx') {
-          invokeWX(msg).then((v) => reply(msg.id, v), (err) => send({ t: T.result, id: msg.id, ok: false, error: Object.assign(errInfo(err), { kind: err && err.fnKind }) }));
+          invokeWX(msg).then((v) => reply(msg.id, v), (err) => fail(msg.id, { error: Object.assign(errInfo(err), { kind: err && err.fnKind }) }));
           return;
         }
         let p;
@@ -532,7 +541,7 @@ function handle(msg) {
             const text = err instanceof Error ? (err.printFullStack === false ? `${err.name}: ${err.message}` : err.stack || err.message) : String(r.body.error);
             log('warn', `LeanEngine: ${msg.url}: ${r.status}: ${text}`);
           }
-          send({ t: T.result, id: msg.id, ok: false, status: r.status, body: r.body, error: errInfo(err) });
+          fail(msg.id, { status: r.status, body: r.body, error: errInfo(err) });
         });
       });
   }

@@ -18,8 +18,12 @@ $(FIXTURE)/node_modules/.fn-installed: $(FIXTURE)/package.json $(FIXTURE)/packag
 	cd $(FIXTURE) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# lint also builds the whole module for the other platforms fn ships on, and checks go.mod is tidy.
 lint:
 	$(GO) vet ./...
+	GOOS=windows GOARCH=amd64 $(GO) build ./...
+	GOOS=darwin GOARCH=arm64 $(GO) build ./...
+	$(GO) mod tidy -diff
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.demo/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 

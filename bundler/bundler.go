@@ -204,10 +204,16 @@ func (b *Bundler) buildOptions(e project.Entry) api.BuildOptions {
 		version = m[1]
 	}
 	o := api.BuildOptions{
-		AbsWorkingDir:     b.opts.ProjectDir,
-		Bundle:            true,
-		Platform:          api.PlatformNode,
-		Format:            api.FormatCommonJS,
+		AbsWorkingDir: b.opts.ProjectDir,
+		Bundle:        true,
+		Platform:      api.PlatformNode,
+		Format:        api.FormatCommonJS,
+		// Packages resolve as Node resolves them for the CommonJS code the bundle becomes: "main"
+		// first, and in "exports" the require/node/default conditions only. esbuild otherwise adds
+		// the bundler-only "module" condition, which sends require('underscore') (leancloud-storage
+		// 3.x) to an ES module build that breaks at run time.
+		MainFields:        []string{"main", "module"},
+		Conditions:        []string{},
 		Engines:           []api.Engine{{Name: api.EngineNode, Version: version}},
 		Outfile:           filepath.Join(b.opts.OutDir, e.Name+".js"),
 		Sourcemap:         api.SourceMapLinked,

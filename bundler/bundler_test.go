@@ -188,3 +188,68 @@ func TestPackageOf(t *testing.T) {
 		}
 	}
 }
+
+// Packages resolve as Node resolves them for require(): "main" over "module", and in "exports"
+// the require condition, never the bundler-only "module" condition (underscore, required by
+// leancloud-storage 3.x, is shaped like "exports").
+func TestPackagesResolveAsNodeRequiresThem(t *testing.T) {
+	for _, mode := range []Mode{Production, Dev} {
+		dir := t.TempDir()
+		testutil.WriteFile(t, dir, "fn.yaml", "name: shop\ndialect: wx\n")
+		testutil.WriteFile(t, dir, "functions/pick/index.js", "const fields = require('fields')\nconst cond = require('cond')\nexports.main = async () => ({ fields: fields.which, cond: cond.which })\n")
+		testutil.WriteFile(t, dir, "node_modules/fields/package.json", `{"name":"fields","main":"main.js","module":"esm.js"}`)
+		testutil.WriteFile(t, dir, "node_modules/fields/main.js", "exports.which = 'main'\n")
+		testutil.WriteFile(t, dir, "node_modules/fields/esm.js", "export const which = 'module'\n")
+		testutil.WriteFile(t, dir, "node_modules/cond/package.json", `{"name":"cond","main":"main.js","module":"esm.js",
+  "exports":{".":{"import":{"module":"./esm.js","default":"./esm.js"},"require":{"module":"./esm.js","node":"./node.cjs","default":"./main.js"},"default":"./main.js"}}}`)
+		testutil.WriteFile(t, dir, "node_modules/cond/main.js", "exports.which = 'main'\n")
+		testutil.WriteFile(t, dir, "node_modules/cond/node.cjs", "exports.which = 'require-node'\n")
+		testutil.WriteFile(t, dir, "node_modules/cond/esm.js", "export const which = 'module'\n")
+		m, _, err := newWX(t, dir, mode).Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(dir, ".fn", "build", m.Bundles[0].File)
+		res, err := exec.Command("node", "-e", "require("+jsString(file)+").main().then((r) => console.log(JSON.stringify(r)))").CombinedOutput()
+		if got := strings.TrimSpace(string(res)); err != nil || got != `{"fields":"main","cond":"require-node"}` {
+			t.Errorf("mode %v: the bundle picked %s (%v); want main and the require/node condition", mode, got, err)
+		}
+	}
+}
+
+// leancloud-storage 3.x requires underscore, whose "module" condition is an ES module build: a
+// production bundle must still load and work. It installs from the npm registry, so it runs only
+// with FN_TEST_NPM_INSTALL=1.
+func TestProductionBundleOfLeancloudStorage3(t *testing.T) {
+	if os.Getenv("FN_TEST_NPM_INSTALL") != "1" {
+		t.Skip("set FN_TEST_NPM_INSTALL=1 to install leancloud-storage@3.15.0 from the npm registry")
+	}
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "fn.yaml", "name: shop\ndialect: wx\n")
+	testutil.WriteFile(t, dir, "package.json", `{"name":"shop","private":true}`)
+	testutil.WriteFile(t, dir, "functions/av/index.js", `const AV = require('leancloud-storage')
+exports.main = async () => {
+  AV.init({ appId: 'a1b2c3d4e5f6g7h8i9j0-gzGzoHsz', appKey: 'k', serverURL: 'http://127.0.0.1:9' })
+  const o = new AV.Object('Todo')
+  o.set('title', 'x')
+  // toFullJSON calls _([...]).each: underscore itself must be the function, not an ES namespace
+  return { title: o.get('title'), version: AV.version, full: o.toFullJSON().title }
+}
+`)
+	install := exec.Command("npm", "install", "--no-audit", "--no-fund", "--loglevel=error", "leancloud-storage@3.15.0")
+	install.Dir = dir
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("npm install: %v\n%s", err, out)
+	}
+	m, _, err := newWX(t, dir, Production).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// run the bundle away from node_modules: everything must be inside it
+	os.RemoveAll(filepath.Join(dir, "node_modules"))
+	file := filepath.Join(dir, ".fn", "build", m.Bundles[0].File)
+	res, err := exec.Command("node", "-e", "require("+jsString(file)+").main().then((r) => console.log(JSON.stringify(r)))").CombinedOutput()
+	if got := strings.TrimSpace(string(res)); err != nil || got != `{"title":"x","version":"3.15.0","full":"x"}` {
+		t.Fatalf("the bundle of leancloud-storage 3 failed: %s (%v)", got, err)
+	}
+}

@@ -67,8 +67,9 @@ type Config struct {
 	Dir     string          // project directory: workers' working directory, base of mapped paths
 	Dialect project.Dialect // wx or lean
 	EnvID   string          // wx environment id (TCB_ENV); also the lean LEANCLOUD_APP_ENV
-	// Env is added to every worker's environment (after the process environment, before each
+	// Env is added to every worker's environment (after the few inherited variables, before each
 	// function's own env). The embedding server puts TCB_CONTEXT_CNFG or LEANCLOUD_* here.
+	// NODE_* variables reach workers only from here (or a function's env) unless InheritEnv.
 	Env map[string]string
 	// RunnerDir is where the embedded runner.js is written (default: the user cache directory).
 	RunnerDir string
@@ -91,6 +92,14 @@ type Config struct {
 	// Spare keeps one pre-started worker so that a new worker (a first call, a replacement,
 	// a fresh-worker reload) does not wait for Node to start.
 	Spare bool
+	// InheritEnv gives workers fn's whole environment (less FN_* and NODE_OPTIONS), as a
+	// developer's own machine may want (fn dev). Without it a worker sees only PATH, the locale
+	// and time zone (LANG, LC_*, TZ), HOME and the temporary directory, plus Env and each
+	// function's env: a server's secrets stay out of function code.
+	InheritEnv bool
+	// ScratchDir, when set, is the workers' HOME and TMPDIR (created if missing), so that
+	// function code writes nowhere else by default.
+	ScratchDir string
 }
 
 // Bundle is one loadable unit: a wx function, or a lean project's cloud code.
@@ -114,6 +123,7 @@ type Engine struct {
 	version atomic.Int64
 	inspect atomic.Int32
 	callers sync.Map // WX_API_TOKEN → WXCaller, while the invocation runs
+	budgets budgets  // log volume per invocation in flight
 
 	stopReaper chan struct{}
 	reaperDone chan struct{}
@@ -143,6 +153,12 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.LeanInstances == 0 {
 		cfg.LeanInstances = 1
+	}
+	becomeSubreaper()
+	if cfg.ScratchDir != "" {
+		if err := os.MkdirAll(cfg.ScratchDir, 0o700); err != nil {
+			return nil, fmt.Errorf("engine: scratch directory: %w", err)
+		}
 	}
 	runner, err := writeRunner(cfg.RunnerDir)
 	if err != nil {
@@ -289,6 +305,7 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 			if err != nil {
 				errs[j.b.Name] = e.asLoadError(err)
 				if j.prev == nil {
+					j.p.failFirstLoad(errs[j.b.Name])
 					// A bundle that never loaded has nothing to serve: report it, keep no pool.
 					e.mu.Lock()
 					if e.pools[j.b.Name] == j.p {
@@ -465,12 +482,14 @@ func (e *Engine) reap() {
 	}
 }
 
-// log delivers a record from a worker, mapping bundle positions in its text to the sources.
-func (e *Engine) log(w *worker, rp reply, stream string) {
+// log delivers a record from a worker, mapping bundle positions in its text to the sources. A
+// record is cut at MaxRecordBytes; an invocation's records stop at MaxInvocationLogBytes, with
+// one note saying so.
+func (e *Engine) log(w *worker, rp logMsg, stream string) {
 	if e.cfg.Logs == nil {
 		return
 	}
-	r := Record{Level: rp.Level, Function: rp.Fn, RequestID: rp.RID, Message: e.mapper.mapText(rp.Msg), Stream: stream, PID: w.pid}
+	r := Record{Level: rp.Level, Function: rp.Fn, RequestID: rp.RID, Stream: stream, PID: w.pid}
 	if rp.TS > 0 {
 		r.Time = time.UnixMilli(rp.TS)
 	} else {
@@ -479,11 +498,28 @@ func (e *Engine) log(w *worker, rp reply, stream string) {
 	if r.Function == "" {
 		r.Function = w.spec.name
 	}
+	var budget *logBudget
 	if r.RequestID == "" && stream != "console" {
-		if rid, ok := w.current.Load().(string); ok {
-			r.RequestID = rid
+		// raw output of an exclusive worker belongs to its latest invocation, even when it is
+		// read after the invocation returned (another pipe than the result's)
+		if cur := w.current.Load(); cur != nil {
+			r.RequestID, budget = cur.rid, cur.budget
+		}
+	} else if r.RequestID != "" {
+		budget = e.budgets.find(r.RequestID)
+	}
+	msg := truncated(rp.Msg, 0)
+	if budget != nil {
+		ok, note := budget.spend(len(msg))
+		if note {
+			e.cfg.Logs(Record{Time: r.Time, Level: "warn", Function: r.Function, RequestID: r.RequestID, Stream: "fn", PID: w.pid,
+				Message: fmt.Sprintf("this invocation logged more than %s: further output dropped", byteSize(MaxInvocationLogBytes))})
+		}
+		if !ok {
+			return
 		}
 	}
+	r.Message = e.mapper.mapText(msg)
 	e.cfg.Logs(r)
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -140,10 +139,6 @@ func mustEntries(t *testing.T, f *fixture) []project.Entry {
 		t.Fatal(err)
 	}
 	return entries
-}
-
-func processAlive(pid int) bool {
-	return syscall.Kill(pid, 0) == nil
 }
 
 func withEnv(c project.FunctionConfig, k, v string) project.FunctionConfig {

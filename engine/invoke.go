@@ -188,7 +188,10 @@ func (e *Engine) InvokeWX(ctx context.Context, req WXRequest) *Result {
 	if err != nil {
 		return finish(asFunctionError(err))
 	}
-	v := p.current()
+	v, err := e.serving(ctx, p)
+	if err != nil {
+		return finish(asFunctionError(err))
+	}
 	timeout := time.Duration(v.cfg.Timeout) * time.Second
 	if req.Timeout > 0 {
 		timeout = req.Timeout
@@ -212,14 +215,18 @@ func (e *Engine) InvokeWX(ctx context.Context, req WXRequest) *Result {
 	}
 	e.callers.Store(req.apiToken, WXCaller{Function: req.Function, RequestID: req.RequestID, Identity: req.Identity, Source: source})
 	defer e.callers.Delete(req.apiToken)
+	budget, closeBudget := e.budgets.open(req.RequestID)
+	defer closeBudget()
 	env, environ := e.wxEnv(&req)
-	w.current.Store(req.RequestID)
+	if v.cfg.Concurrency <= 1 {
+		w.current.Store(&invocation{rid: req.RequestID, budget: budget})
+	}
 	remaining := time.Until(deadlineOf(ctx, start.Add(timeout)))
-	rp, err := w.call(ctx, &message{
-		T: "invoke", Dialect: "wx", Fn: req.Function, RID: req.RequestID, Event: event, Env: env, Environ: environ,
-		Namespace: e.cfg.EnvID, TimeoutMs: remaining.Milliseconds(), MemoryMB: v.cfg.Memory, Concurrent: v.cfg.Concurrency > 1,
-	})
-	if err != nil {
+	m := newWXInvokeMsg()
+	m.Fn, m.RID, m.Event, m.Env, m.Environ = req.Function, req.RequestID, event, env, environ
+	m.Namespace, m.TimeoutMs, m.MemoryMB, m.Concurrent = e.cfg.EnvID, remaining.Milliseconds(), v.cfg.Memory, v.cfg.Concurrency > 1
+	var rp resultMsg
+	if err := w.call(ctx, m, &rp); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			e.afterTimeout(p, w, req.Function, req.RequestID)
 			return finish(wxTimeout(timeout))
@@ -249,6 +256,13 @@ func (e *Engine) acquire(ctx context.Context, p *pool) (*worker, error) {
 	return w, err
 }
 
+// serving waits (at most QueueTimeout) for a pool that is still loading its first version.
+func (e *Engine) serving(ctx context.Context, p *pool) (*version, error) {
+	qctx, cancel := context.WithTimeout(ctx, QueueTimeout)
+	defer cancel()
+	return p.serving(qctx)
+}
+
 func deadlineOf(ctx context.Context, def time.Time) time.Time {
 	if d, ok := ctx.Deadline(); ok {
 		return d
@@ -267,14 +281,17 @@ func wxTimeout(d time.Duration) *FunctionError {
 // loop still answers (a promise that never settled) goes back to the pool; a stuck one (a
 // synchronous loop) is killed and replaced.
 func (e *Engine) afterTimeout(p *pool, w *worker, fn, rid string) {
+	w.suspect.Add(1)
 	go func() {
 		if w.ping(e.cfg.HealthTimeout) {
+			w.suspect.Add(-1)
 			p.release(w)
 			return
 		}
 		e.note(fn, "error", fmt.Sprintf("worker %d stopped answering after invocation %s timed out (a synchronous loop?); it was killed and replaced", w.pid, rid))
 		w.killStuck("the worker was killed because an invocation blocked its event loop past its timeout")
 		<-w.done
+		w.suspect.Add(-1)
 		p.release(w)
 	}()
 }
@@ -394,7 +411,10 @@ func (e *Engine) InvokeLean(ctx context.Context, req LeanRequest) *LeanResult {
 	if err != nil {
 		return fail(500, asFunctionError(err))
 	}
-	v := p.current()
+	v, err := e.serving(ctx, p)
+	if err != nil {
+		return fail(500, asFunctionError(err))
+	}
 	timeout := time.Duration(v.cfg.Timeout) * time.Second
 	if req.Timeout > 0 {
 		timeout = req.Timeout
@@ -411,17 +431,18 @@ func (e *Engine) InvokeLean(ctx context.Context, req LeanRequest) *LeanResult {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	_, closeBudget := e.budgets.open(req.RequestID)
+	defer closeBudget()
 	fnName := req.Name
 	if req.Kind != LeanFunction {
 		fnName = req.ClassName + "." + req.Hook
 	}
-	rp, err := w.call(ctx, &message{
-		T: "invoke", Dialect: "lean", Kind: string(req.Kind), Fn: fnName, RID: req.RequestID, Name: req.Name,
-		Hook: req.Hook, ClassName: req.ClassName, Params: req.Params, RPC: req.RPC, SessionToken: req.SessionToken,
-		RemoteAddress: req.RemoteAddress, HookKeyOK: req.HookKeyOK, Master: req.Master, RealtimeHook: realtimeHooks[req.Name],
-		URL: req.URL, TimeoutMs: timeout.Milliseconds(),
-	})
-	if err != nil {
+	m := newLeanInvokeMsg()
+	m.Kind, m.Fn, m.RID, m.Name, m.Hook, m.ClassName = string(req.Kind), fnName, req.RequestID, req.Name, req.Hook, req.ClassName
+	m.Params, m.RPC, m.SessionToken, m.RemoteAddress = req.Params, req.RPC, req.SessionToken, req.RemoteAddress
+	m.HookKeyOK, m.Master, m.RealtimeHook, m.URL, m.TimeoutMs = req.HookKeyOK, req.Master, realtimeHooks[req.Name], req.URL, timeout.Milliseconds()
+	var rp resultMsg
+	if err := w.call(ctx, m, &rp); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			e.afterTimeout(p, w, fnName, req.RequestID)
 			return e.leanTimeout(res, req, timeout, start)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fnhq/fn/project"
@@ -40,10 +42,67 @@ type pool struct {
 	swapping  chan struct{}
 	replacing bool
 	closed    bool
+
+	// ready is closed once the pool has a version to serve, or failed to get its first one
+	// (loadErr) or was closed: invocations that arrive during the first load wait for it.
+	ready        chan struct{}
+	loadErr      error
+	readyWaiters atomic.Int32 // invocations waiting for ready (tests)
 }
 
 func newPool(e *Engine, name string) *pool {
-	return &pool{e: e, name: name, exclusive: e.cfg.Dialect != project.Lean, workers: map[*worker]struct{}{}}
+	return &pool{e: e, name: name, exclusive: e.cfg.Dialect != project.Lean, workers: map[*worker]struct{}{}, ready: make(chan struct{})}
+}
+
+// setCurLocked makes v the version served.
+func (p *pool) setCurLocked(v *version) {
+	p.cur = v
+	p.markReadyLocked()
+}
+
+func (p *pool) markReadyLocked() {
+	select {
+	case <-p.ready:
+	default:
+		close(p.ready)
+	}
+}
+
+// failFirstLoad records why the pool never got a version and lets its waiters go.
+func (p *pool) failFirstLoad(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil && p.loadErr == nil {
+		p.loadErr = err
+		p.markReadyLocked()
+	}
+}
+
+// serving returns the version to serve, waiting while the first load runs.
+func (p *pool) serving(ctx context.Context) (*version, error) {
+	select {
+	case <-p.ready:
+	default:
+		p.readyWaiters.Add(1)
+		defer p.readyWaiters.Add(-1)
+		select {
+		case <-p.ready:
+		case <-ctx.Done():
+			return nil, &FunctionError{Kind: KindTimeout, Message: fmt.Sprintf("%s is still loading", p.name)}
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur != nil {
+		return p.cur, nil
+	}
+	if fe, ok := p.loadErr.(*FunctionError); ok {
+		return nil, &FunctionError{Kind: KindLoad, Message: fmt.Sprintf("%s failed to load: %s", p.name, fe.Message), Stack: fe.Stack}
+	}
+	if p.loadErr != nil {
+		return nil, &FunctionError{Kind: KindLoad, Message: fmt.Sprintf("%s failed to load: %v", p.name, p.loadErr)}
+	}
+	return nil, ErrClosed
 }
 
 func (p *pool) current() *version {
@@ -97,17 +156,11 @@ func (p *pool) spec(v *version) workerSpec {
 	return p.e.workerSpec(p.name, v.cfg.Memory, v.cfg.Env)
 }
 
-// workerSpec builds a worker's start parameters: the process environment (without FN_* and
-// NODE_OPTIONS), the engine's env, then the function's env.
+// workerSpec builds a worker's start parameters: the inherited variables (hostEnv), the engine's
+// env, then the function's env.
 func (e *Engine) workerSpec(name string, memory int, fnEnv map[string]string) workerSpec {
 	cfg := e.cfg
-	env := make([]string, 0, len(os.Environ())+len(cfg.Env)+len(fnEnv))
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "FN_") || strings.HasPrefix(kv, "NODE_OPTIONS=") {
-			continue
-		}
-		env = append(env, kv)
-	}
+	env := hostEnv(cfg.InheritEnv, cfg.ScratchDir, os.Environ())
 	if cfg.Dialect == project.WX {
 		// wx-server-sdk refuses to start without credentials; the emulator ignores signatures.
 		env = append(env, "TENCENTCLOUD_SECRETID=AKIDfnlocal000000000000000000000000", "TENCENTCLOUD_SECRETKEY=fnlocal0000000000000000000000000",
@@ -134,6 +187,37 @@ func (e *Engine) workerSpec(name string, memory int, fnEnv map[string]string) wo
 		}
 	}
 	return s
+}
+
+// inheritedEnv are the variables of fn's environment a worker gets: what Node and the programs a
+// function may run need to work (Windows' among them), nothing that could hold a secret.
+var inheritedEnv = map[string]bool{
+	"PATH": true, "HOME": true, "LANG": true, "LANGUAGE": true, "TZ": true, "TMPDIR": true, "USER": true, "LOGNAME": true,
+	// Windows
+	"Path": true, "PATHEXT": true, "SYSTEMROOT": true, "SystemRoot": true, "WINDIR": true, "COMSPEC": true, "TEMP": true, "TMP": true,
+	"USERPROFILE": true, "APPDATA": true, "LOCALAPPDATA": true,
+}
+
+// hostEnv is the part of fn's environment (environ) a worker starts with. With inherit, all of
+// it but fn's own settings and NODE_OPTIONS; otherwise the allowlist. A scratch directory
+// replaces HOME and the temporary directory.
+func hostEnv(inherit bool, scratch string, environ []string) []string {
+	env := make([]string, 0, 16)
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if scratch != "" && (k == "HOME" || k == "TMPDIR" || k == "USERPROFILE" || k == "TEMP" || k == "TMP") {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(k, "FN_") || k == "NODE_OPTIONS":
+		case inherit || inheritedEnv[k] || strings.HasPrefix(k, "LC_"):
+			env = append(env, kv)
+		}
+	}
+	if scratch != "" {
+		env = append(env, "HOME="+scratch, "TMPDIR="+scratch, "USERPROFILE="+scratch, "TEMP="+scratch, "TMP="+scratch)
+	}
+	return env
 }
 
 // spawn starts a worker and loads version v into it.
@@ -176,8 +260,8 @@ func (p *pool) load(ctx context.Context, w *worker, v *version) error {
 func (p *pool) loadWith(ctx context.Context, w *worker, v *version, env json.RawMessage) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	rp, err := w.call(ctx, &message{T: "load", Name: p.name, File: v.file, Version: v.n, Dialect: string(p.e.cfg.Dialect), Env: env})
-	if err != nil {
+	var rp loadedMsg
+	if err := w.call(ctx, newLoadMsg(p.name, v.file, v.n, string(p.e.cfg.Dialect), env), &rp); err != nil {
 		return err
 	}
 	if !rp.OK {
@@ -250,7 +334,7 @@ func (p *pool) acquire(ctx context.Context) (*worker, error) {
 			// shared workers: the least busy one, below the per-worker limit if there is one
 			var best *worker
 			for w := range p.workers {
-				if w.alive() && !w.retired.Load() && w.version == v.n && (best == nil || w.inflight.Load() < best.inflight.Load()) {
+				if w.alive() && !w.retired.Load() && w.suspect.Load() == 0 && w.version == v.n && (best == nil || w.inflight.Load() < best.inflight.Load()) {
 					best = w
 				}
 			}
@@ -302,7 +386,6 @@ func (p *pool) acquire(ctx context.Context) (*worker, error) {
 func (p *pool) release(w *worker) {
 	n := w.inflight.Add(-1)
 	w.lastUsed.Store(time.Now().UnixNano())
-	w.current.Store("")
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	_, member := p.workers[w]
@@ -396,7 +479,7 @@ func (p *pool) swap(ctx context.Context, v *version, opts LoadOptions) (fast boo
 		p.mu.Lock()
 	}
 	if opts.Lazy && len(p.workers) == 0 && p.starting == 0 {
-		p.cur = v
+		p.setCurLocked(v)
 		p.freshFrom = v.n
 		p.mu.Unlock()
 		return false, nil
@@ -433,7 +516,7 @@ func (p *pool) swap(ctx context.Context, v *version, opts LoadOptions) (fast boo
 			// the worker could not take the reload (stuck or dead): fall back to a fresh worker.
 		} else {
 			probe.reloads++
-			p.cur = v
+			p.setCurLocked(v)
 			others := p.othersLocked(probe)
 			p.mu.Unlock()
 			if !p.usesIdle() {
@@ -454,7 +537,7 @@ func (p *pool) swap(ctx context.Context, v *version, opts LoadOptions) (fast boo
 	// Old workers are retired: idle ones stop now, busy ones finish their invocations on the old
 	// code and stop on release.
 	p.mu.Lock()
-	p.cur = v
+	p.setCurLocked(v)
 	p.freshFrom = v.n
 	var old []*worker
 	for ow := range p.workers {
@@ -550,6 +633,10 @@ func (p *pool) retireIdle(d time.Duration) {
 func (p *pool) close(grace time.Duration) {
 	p.mu.Lock()
 	p.closed = true
+	if p.cur == nil && p.loadErr == nil {
+		p.loadErr = ErrClosed
+	}
+	p.markReadyLocked()
 	p.wakeLocked()
 	p.mu.Unlock()
 	deadline := time.Now().Add(grace)

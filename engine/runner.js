@@ -1,7 +1,40 @@
 'use strict';
 // fn worker runner. A Node.js process started and supervised by the Go engine runs this file.
-// Protocol: newline-delimited JSON, Go -> worker on fd 3, worker -> Go on fd 4, so the function's
-// own stdout and stderr stay free. Each request carries an id; replies may come in any order.
+//
+// Protocol (engine/protocol.go is the other half; keep both lists the same):
+// newline-delimited JSON, Go -> worker on fd 3, worker -> Go on fd 4, so the function's own stdout
+// and stderr stay free. "t" is always the first member; a reply's "id" (the request's) the second.
+// Replies may come in any order. Closing fd 3 tells the worker to exit.
+//
+//   Go -> worker
+//     load    {id, name, file, version, dialect, env?}    evaluate a bundle; answered by loaded
+//     invoke  {id, dialect: "wx", fn, rid, event, env, environ, namespace, timeoutMs, memoryMB, concurrent?}
+//             {id, dialect: "lean", kind, fn, rid, name, hook, className, params, url, timeoutMs, ...}
+//                                                          run a function; answered by result
+//     ping    {id}                                         is the event loop free; answered by pong
+//   worker -> Go
+//     ready   {protocol, pid, node}                        once, first
+//     loaded  {id, ok, error?, names?, ms}
+//     result  {id, ok, value | error, status?, body?}      value is the function's result as JSON
+//     pong    {id}
+//     log     {level, msg, rid, fn, ts}                    a console call of an invocation
+//     fatal   {kind, rid, error}                           an uncaught error is ending the worker
+//     exit    {code, rid}                                  the function called process.exit
+//
+// PROTOCOL changes whenever a message changes shape; Go refuses a runner of another version.
+const PROTOCOL = 2;
+const T = Object.freeze({
+  load: 'load',
+  invoke: 'invoke',
+  ping: 'ping',
+  ready: 'ready',
+  loaded: 'loaded',
+  result: 'result',
+  pong: 'pong',
+  log: 'log',
+  fatal: 'fatal',
+  exit: 'exit',
+});
 
 const fs = require('fs');
 const net = require('net');
@@ -36,9 +69,30 @@ function sendSync(msg) {
 
 // ---- console capture: every console call becomes a log record tied to the invocation in flight.
 const levels = { log: 'info', info: 'info', warn: 'warn', error: 'error', debug: 'debug' };
+// The engine's bounds (engine/output.go) apply here first, so that a flood of output is not
+// even sent: one record holds at most MAX_RECORD bytes; past MAX_INVOCATION_LOG an invocation's
+// records are no longer sent (the engine notes the drop once).
+const MAX_RECORD = 64 * 1024;
+const MAX_INVOCATION_LOG = 1024 * 1024;
 function log(level, text) {
   const st = als.getStore();
-  send({ t: 'log', level, msg: text, rid: st ? st.rid : '', fn: st ? st.fn : '', ts: Date.now() });
+  if (st && st.rid) {
+    if (st.logged > MAX_INVOCATION_LOG) return;
+    st.logged = (st.logged || 0) + Math.min(text.length, MAX_RECORD);
+  }
+  if (text.length > MAX_RECORD / 3 && Buffer.byteLength(text) > MAX_RECORD) text = cut(text);
+  send({ t: T.log, level, msg: text, rid: st ? st.rid : '', fn: st ? st.fn : '', ts: Date.now() });
+}
+function cut(text) {
+  const room = MAX_RECORD - 32;
+  let kept = text.slice(0, room);
+  if (Buffer.byteLength(kept) > room) kept = text.slice(0, Math.floor(room / 3));
+  return kept + '… [truncated ' + byteSize(Buffer.byteLength(text) - Buffer.byteLength(kept)) + ']';
+}
+function byteSize(n) {
+  if (n >= 1 << 20) return (n / (1 << 20)).toFixed(1) + ' MB';
+  if (n >= 1 << 10) return (n / (1 << 10)).toFixed(1) + ' KB';
+  return n + ' bytes';
 }
 for (const [method, level] of Object.entries(levels)) {
   console[method] = (...args) => log(level, util.format(...args));
@@ -88,19 +142,29 @@ function errInfo(err) {
   return { name: typeof err, message: text === undefined ? String(err) : text, stack: '' };
 }
 
+// A worker that runs one invocation at a time (wx) dies of an uncaught error, as on the platform,
+// and the invocation fails with it. A shared worker (lean: many invocations at once) logs the
+// error with its stack and serves on, so one function's stray callback does not fail every
+// other invocation in flight.
 let exiting = false;
+let shared = false;
 process.on('uncaughtException', (err) => {
-  sendSync({ t: 'fatal', kind: 'uncaughtException', rid: currentRid(), error: errInfo(err) });
+  if (shared) return log('error', 'Uncaught exception: ' + describe(err));
+  sendSync({ t: T.fatal, kind: 'uncaughtException', rid: currentRid(), error: errInfo(err) });
   exiting = true;
   process.exit(70);
 });
 process.on('unhandledRejection', (reason) => {
-  sendSync({ t: 'fatal', kind: 'unhandledRejection', rid: currentRid(), error: errInfo(reason) });
+  if (shared) return log('error', 'Unhandled promise rejection: ' + describe(reason));
+  sendSync({ t: T.fatal, kind: 'unhandledRejection', rid: currentRid(), error: errInfo(reason) });
   exiting = true;
   process.exit(70);
 });
+function describe(err) {
+  return err instanceof Error ? err.stack || String(err) : util.inspect(err);
+}
 process.on('exit', (code) => {
-  if (!exiting) sendSync({ t: 'exit', code, rid: currentRid() });
+  if (!exiting) sendSync({ t: T.exit, code, rid: currentRid() });
 });
 function currentRid() {
   const st = als.getStore();
@@ -133,6 +197,7 @@ function load(msg) {
     saved = Object.assign({}, prevAV.Cloud.functions);
     for (const k of Object.keys(prevAV.Cloud.functions)) delete prevAV.Cloud.functions[k];
   }
+  if (msg.dialect === 'lean') shared = true;
   // a pre-started spare worker gets its function's environment with its first bundle
   if (msg.env) Object.assign(process.env, msg.env);
   let exports;
@@ -434,25 +499,34 @@ function serialise(value) {
   }
 }
 
+// answer sends the reply of a request: kind and id first, as the engine reads them.
+function answer(kind, id, fields) {
+  send(Object.assign({ t: kind, id }, fields));
+}
+
+function fail(id, fields) {
+  answer(T.result, id, Object.assign({ ok: false }, fields));
+}
+
 function reply(id, value) {
   const s = serialise(value);
-  if (s.error) return send({ t: 'result', id, ok: false, error: s.error });
+  if (s.error) return fail(id, { error: s.error });
   if (Buffer.byteLength(s.json) > MAX_RESULT_BYTES) {
-    return send({ t: 'result', id, ok: false, error: { name: 'Error', kind: 'too-large', message: `the result is ${Buffer.byteLength(s.json)} bytes; the limit is ${MAX_RESULT_BYTES} (1 MB)`, stack: '' } });
+    return fail(id, { error: { name: 'Error', kind: 'too-large', message: `the result is ${Buffer.byteLength(s.json)} bytes; the limit is ${MAX_RESULT_BYTES} (1 MB)`, stack: '' } });
   }
-  sendRaw(JSON.stringify({ t: 'result', id, ok: true }), s.json);
+  sendRaw(JSON.stringify({ t: T.result, id, ok: true }), s.json);
 }
 
 function handle(msg) {
   switch (msg.t) {
-    case 'ping':
-      return send({ t: 'pong', id: msg.id });
-    case 'load':
-      return send(Object.assign({ t: 'loaded', id: msg.id }, load(msg)));
-    case 'invoke':
+    case T.ping:
+      return answer(T.pong, msg.id, {});
+    case T.load:
+      return answer(T.loaded, msg.id, load(msg));
+    case T.invoke:
       return als.run({ rid: msg.rid, fn: msg.fn, deadline: msg.timeoutMs ? Date.now() + msg.timeoutMs : 0 }, () => {
         if (msg.dialect === 'wx') {
-          invokeWX(msg).then((v) => reply(msg.id, v), (err) => send({ t: 'result', id: msg.id, ok: false, error: Object.assign(errInfo(err), { kind: err && err.fnKind }) }));
+          invokeWX(msg).then((v) => reply(msg.id, v), (err) => fail(msg.id, { error: Object.assign(errInfo(err), { kind: err && err.fnKind }) }));
           return;
         }
         let p;
@@ -467,12 +541,9 @@ function handle(msg) {
             const text = err instanceof Error ? (err.printFullStack === false ? `${err.name}: ${err.message}` : err.stack || err.message) : String(r.body.error);
             log('warn', `LeanEngine: ${msg.url}: ${r.status}: ${text}`);
           }
-          send({ t: 'result', id: msg.id, ok: false, status: r.status, body: r.body, error: errInfo(err) });
+          fail(msg.id, { status: r.status, body: r.body, error: errInfo(err) });
         });
       });
-    case 'stop':
-      exiting = true;
-      return process.exit(0);
   }
 }
 
@@ -498,4 +569,4 @@ input.on('error', () => {
   process.exit(0);
 });
 
-send({ t: 'ready', pid: process.pid, node: process.version });
+send({ t: T.ready, protocol: PROTOCOL, pid: process.pid, node: process.version });

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,82 +12,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
-
-// message is one protocol line in either direction. Fields are a union over the message types.
-type message struct {
-	T  string `json:"t"`
-	ID uint64 `json:"id,omitempty"`
-
-	// load
-	Name    string `json:"name,omitempty"`
-	File    string `json:"file,omitempty"`
-	Version int64  `json:"version,omitempty"`
-	Dialect string `json:"dialect,omitempty"`
-
-	// invoke (wx)
-	Fn        string          `json:"fn,omitempty"`
-	RID       string          `json:"rid,omitempty"`
-	Event     json.RawMessage `json:"event,omitempty"`
-	Env       json.RawMessage `json:"env,omitempty"` // a JSON object, encoded in order by wxEnv
-	Environ   string          `json:"environ,omitempty"`
-	Namespace string          `json:"namespace,omitempty"`
-	TimeoutMs int64           `json:"timeoutMs,omitempty"`
-	// Concurrent: the worker runs other invocations at once, so the identity env is served per
-	// invocation (AsyncLocalStorage) instead of written to process.env
-	Concurrent bool `json:"concurrent,omitempty"`
-	MemoryMB   int  `json:"memoryMB,omitempty"`
-
-	// invoke (lean)
-	Kind          string          `json:"kind,omitempty"`
-	Params        json.RawMessage `json:"params,omitempty"`
-	RPC           bool            `json:"rpc,omitempty"`
-	SessionToken  string          `json:"sessionToken,omitempty"`
-	RemoteAddress string          `json:"remoteAddress,omitempty"`
-	ClassName     string          `json:"className,omitempty"`
-	Hook          string          `json:"hook,omitempty"`
-	HookKeyOK     bool            `json:"hookKeyOK,omitempty"`
-	Master        bool            `json:"master,omitempty"`
-	RealtimeHook  bool            `json:"realtimeHook,omitempty"`
-	URL           string          `json:"url,omitempty"`
-}
-
-// reply is a line from a worker.
-type reply struct {
-	T     string          `json:"t"`
-	ID    uint64          `json:"id"`
-	OK    bool            `json:"ok"`
-	Value json.RawMessage `json:"value"`
-	Error *jsError        `json:"error"`
-	// lean failures carry the HTTP status and body leanengine would send
-	Status int             `json:"status"`
-	Body   json.RawMessage `json:"body"`
-	// load
-	Names []string `json:"names"`
-	Ms    float64  `json:"ms"`
-	// log
-	Level string `json:"level"`
-	Msg   string `json:"msg"`
-	RID   string `json:"rid"`
-	Fn    string `json:"fn"`
-	TS    int64  `json:"ts"`
-	// fatal / exit
-	Kind string `json:"kind"`
-	Code int    `json:"code"`
-	PID  int    `json:"pid"`
-	Node string `json:"node"`
-}
-
-type jsError struct {
-	Name    string          `json:"name"`
-	Message string          `json:"message"`
-	Stack   string          `json:"stack"`
-	Kind    string          `json:"kind"`
-	Code    json.RawMessage `json:"code"`
-	Status  int             `json:"status"`
-}
 
 // workerSpec is what a worker is started with.
 type workerSpec struct {
@@ -112,7 +37,7 @@ type worker struct {
 	in  *os.File // fd 3 of the child
 
 	mu      sync.Mutex
-	pending map[uint64]chan reply
+	pending map[uint64]chan []byte
 	nextID  atomic.Uint64
 
 	// state owned by the pool
@@ -121,6 +46,11 @@ type worker struct {
 	inflight atomic.Int32
 	lastUsed atomic.Int64
 	retired  atomic.Bool
+	// suspect counts timed-out invocations whose health check is pending: a shared worker takes
+	// no new invocation meanwhile (a stuck one would fail it when it is killed)
+	suspect atomic.Int32
+
+	stdoutReader atomic.Pointer[lineReader] // (tests: how much of a line it held)
 
 	done     chan struct{} // closed after the process exited and was reaped
 	dying    atomic.Bool   // the worker said it is exiting, or has exited: take no new work
@@ -129,9 +59,9 @@ type worker struct {
 	stderr   tail
 	exitedAt time.Time
 
-	logs     func(*worker, reply, string) // log records and raw output (stream name)
-	owner    atomic.Pointer[pool]         // the pool the worker serves (nil while it is a spare)
-	current  atomic.Value                 // request id of the invocation in flight (exclusive pools)
+	logs     func(*worker, logMsg, string) // log records and raw output (stream name)
+	owner    atomic.Pointer[pool]          // the pool the worker serves (nil while it is a spare)
+	current  atomic.Pointer[invocation]    // the latest invocation of an exclusive worker, for its raw output
 	onDeath  func(*worker)
 	started  time.Time
 	readyDur time.Duration
@@ -139,18 +69,43 @@ type worker struct {
 
 var workerSeq atomic.Int64
 
+// invocation is what raw output is attributed to.
+type invocation struct {
+	rid    string
+	budget *logBudget
+}
+
+// tagEnv is the environment entry that marks the worker's processes: every process it starts
+// inherits it, which lets fn find them after they left the worker's process group.
+func (w *worker) tagEnv() string {
+	return "FN_WORKER_ID=" + strconv.Itoa(os.Getpid()) + "." + strconv.FormatInt(w.id, 10)
+}
+
 // startWorker spawns a worker in its own process group and waits until it is ready.
-func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, reply, string), onDeath func(*worker)) (*worker, error) {
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		return nil, err
+func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg, string), onDeath func(*worker)) (*worker, error) {
+	// fd 3, fd 4, stdout, stderr: plain pipes, so that Wait does not wait for (or close) them
+	var pipes [4][2]*os.File
+	closeAll := func() {
+		for _, p := range pipes {
+			for _, f := range p {
+				if f != nil {
+					f.Close()
+				}
+			}
+		}
 	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		inR.Close()
-		inW.Close()
-		return nil, err
+	for i := range pipes {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		pipes[i] = [2]*os.File{r, w}
 	}
+	inR, inW := pipes[0][0], pipes[0][1]
+	outR, outW := pipes[1][0], pipes[1][1]
+	stdoutR, stdoutW := pipes[2][0], pipes[2][1]
+	stderrR, stderrW := pipes[3][0], pipes[3][1]
 	args := []string{"--no-deprecation"}
 	if spec.memoryMB > 0 {
 		args = append(args, "--max-old-space-size="+strconv.Itoa(spec.memoryMB))
@@ -161,42 +116,46 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, reply,
 	args = append(args, spec.runner)
 	cmd := exec.Command(spec.node, args...)
 	cmd.Dir = spec.dir
-	cmd.Env = spec.env
+	w := &worker{id: workerSeq.Add(1)}
+	cmd.Env = append(spec.env[:len(spec.env):len(spec.env)], w.tagEnv())
 	cmd.ExtraFiles = []*os.File{inR, outW} // fd 3, fd 4
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	w := &worker{
-		id: workerSeq.Add(1), spec: spec, cmd: cmd, in: inW,
-		pending: map[uint64]chan reply{}, done: make(chan struct{}),
-		logs: logs, onDeath: onDeath, started: time.Now(),
-	}
+	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
+	isolate(cmd)
+	w.spec, w.cmd, w.in = spec, cmd, inW
+	w.pending, w.done = map[uint64]chan []byte{}, make(chan struct{})
+	w.logs, w.onDeath, w.started = logs, onDeath, time.Now()
 	if err := cmd.Start(); err != nil {
-		inR.Close()
-		inW.Close()
-		outR.Close()
-		outW.Close()
+		closeAll()
 		return nil, fmt.Errorf("starting node (%s): %w", spec.node, err)
 	}
 	w.pid = cmd.Process.Pid
 	inR.Close()
 	outW.Close()
+	stdoutW.Close()
+	stderrW.Close()
 
-	ready := make(chan reply, 1)
+	ready := make(chan readyMsg, 1)
 	var streams sync.WaitGroup
 	streams.Add(3)
 	go func() { defer streams.Done(); w.readProtocol(outR, ready) }()
-	go func() { defer streams.Done(); w.readStream(stdout, "stdout") }()
-	go func() { defer streams.Done(); w.readStream(stderr, "stderr") }()
+	go func() { defer streams.Done(); w.readStream(stdoutR, "stdout") }()
+	go func() { defer streams.Done(); w.readStream(stderrR, "stderr") }()
 	go func() {
-		streams.Wait()
 		err := cmd.Wait()
+		// Processes the worker left behind hold copies of its pipes: once they are gone the
+		// streams end. One that escaped the sweep (it replaced its environment and left the
+		// group) must not keep the worker from being declared dead.
+		w.sweepOrphans()
+		ended := make(chan struct{})
+		go func() { streams.Wait(); close(ended) }()
+		select {
+		case <-ended:
+		case <-time.After(2 * time.Second):
+			outR.Close()
+			stdoutR.Close()
+			stderrR.Close()
+			<-ended
+		}
 		w.dying.Store(true)
 		w.exitedAt = time.Now()
 		w.noteDeath(err)
@@ -210,7 +169,12 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, reply,
 	timer := time.NewTimer(15 * time.Second)
 	defer timer.Stop()
 	select {
-	case <-ready:
+	case rm := <-ready:
+		if err := rm.check(); err != nil {
+			w.kill()
+			<-w.done
+			return nil, err
+		}
 		w.readyDur = time.Since(w.started)
 		w.lastUsed.Store(time.Now().UnixNano())
 		return w, nil
@@ -225,15 +189,17 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, reply,
 	}
 }
 
-func (w *worker) readProtocol(r io.ReadCloser, ready chan reply) {
+func (w *worker) readProtocol(r io.ReadCloser, ready chan readyMsg) {
 	defer r.Close()
-	br := bufio.NewReaderSize(r, 64<<10)
+	lr := newLineReader(r, maxProtocolLine)
 	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 1 {
-			var rp reply
-			if jerr := json.Unmarshal(line, &rp); jerr == nil {
-				w.dispatch(rp, ready)
+		line, dropped, err := lr.next()
+		if dropped > 0 {
+			// the runner never sends this much: it is broken, or function code wrote to fd 4
+			w.killStuck(fmt.Sprintf("the worker sent a protocol message of more than %s; it was killed", byteSize(maxProtocolLine)))
+		} else if len(line) > 0 {
+			if h, ok := peekHeader(line); ok {
+				w.dispatch(h, append([]byte(nil), line...), ready)
 			}
 		}
 		if err != nil {
@@ -242,71 +208,84 @@ func (w *worker) readProtocol(r io.ReadCloser, ready chan reply) {
 	}
 }
 
-func (w *worker) dispatch(rp reply, ready chan reply) {
-	switch rp.T {
-	case "ready":
-		select {
-		case ready <- rp:
-		default:
+func (w *worker) dispatch(h header, line []byte, ready chan readyMsg) {
+	switch h.T {
+	case msgReady:
+		var m readyMsg
+		if json.Unmarshal(line, &m) == nil {
+			select {
+			case ready <- m:
+			default:
+			}
 		}
-	case "log":
-		if w.logs != nil {
-			w.logs(w, rp, "console")
+	case msgLog:
+		var m logMsg
+		if w.logs != nil && json.Unmarshal(line, &m) == nil {
+			w.logs(w, m, "console")
 		}
-	case "fatal", "exit":
+	case msgFatal, msgExit:
 		w.dying.Store(true)
+		fe := deathNotice(h.T, line)
 		w.deathMu.Lock()
 		if w.death == nil {
-			w.death = fatalError(rp)
+			w.death = fe
 		}
 		w.deathMu.Unlock()
-	default:
+	case msgLoaded, msgResult, msgPong:
 		w.mu.Lock()
-		ch, ok := w.pending[rp.ID]
-		delete(w.pending, rp.ID)
+		ch, ok := w.pending[h.ID]
+		delete(w.pending, h.ID)
 		w.mu.Unlock()
 		if ok {
-			ch <- rp
-		} else if rp.T == "result" && w.logs != nil {
-			w.logs(w, reply{Level: "warn", Msg: "a late result arrived after its invocation ended (timed out); it was dropped", Fn: w.spec.name}, "fn")
+			ch <- line
+		} else if h.T == msgResult && w.logs != nil {
+			w.logs(w, logMsg{Level: "warn", Msg: "a late result arrived after its invocation ended (timed out); it was dropped", Fn: w.spec.name}, "fn")
 		}
 	}
 }
 
-func fatalError(rp reply) *FunctionError {
-	switch rp.T {
-	case "exit":
-		return &FunctionError{Kind: KindCrash, Message: fmt.Sprintf("the function called process.exit(%d); the worker was replaced", rp.Code)}
+// deathNotice is why a worker that announced its end dies.
+func deathNotice(kind msgKind, line []byte) *FunctionError {
+	if kind == msgExit {
+		var m exitMsg
+		json.Unmarshal(line, &m)
+		return &FunctionError{Kind: KindCrash, Message: fmt.Sprintf("the function called process.exit(%d); the worker was replaced", m.Code)}
 	}
+	var m fatalMsg
+	json.Unmarshal(line, &m)
 	fe := &FunctionError{Kind: KindCrash}
 	what := "an uncaught exception"
-	if rp.Kind == "unhandledRejection" {
+	if m.Kind == "unhandledRejection" {
 		what = "an unhandled promise rejection"
 	}
-	if rp.Error != nil {
-		fe.Message = fmt.Sprintf("the worker crashed on %s: %s", what, rp.Error.Message)
-		fe.Stack = rp.Error.Stack
+	if m.Error != nil {
+		fe.Message = fmt.Sprintf("the worker crashed on %s: %s", what, m.Error.Message)
+		fe.Stack = m.Error.Stack
 	} else {
 		fe.Message = "the worker crashed on " + what
 	}
 	return fe
 }
 
-func (w *worker) readStream(r io.Reader, stream string) {
-	br := bufio.NewReaderSize(r, 16<<10)
+func (w *worker) readStream(r io.ReadCloser, stream string) {
+	defer r.Close()
+	lr := newLineReader(r, MaxRecordBytes)
+	if stream == "stdout" {
+		w.stdoutReader.Store(lr)
+	}
 	for {
-		line, err := br.ReadString('\n')
-		if line != "" {
-			line = strings.TrimRight(line, "\n")
+		line, dropped, err := lr.next()
+		if err == nil || len(line) > 0 || dropped > 0 {
+			text := truncated(string(line), dropped)
 			if stream == "stderr" {
-				w.stderr.add(line)
+				w.stderr.add(text)
 			}
 			if w.logs != nil {
 				level := "info"
 				if stream == "stderr" {
 					level = "error"
 				}
-				w.logs(w, reply{Level: level, Msg: line, Fn: w.spec.name}, stream)
+				w.logs(w, logMsg{Level: level, Msg: text, Fn: w.spec.name}, stream)
 			}
 		}
 		if err != nil {
@@ -352,7 +331,7 @@ func (w *worker) deathError() *FunctionError {
 func (w *worker) failPending() {
 	w.mu.Lock()
 	pending := w.pending
-	w.pending = map[uint64]chan reply{}
+	w.pending = map[uint64]chan []byte{}
 	w.mu.Unlock()
 	for _, ch := range pending {
 		close(ch)
@@ -371,51 +350,56 @@ func (w *worker) alive() bool {
 	}
 }
 
-// call sends a request and waits for its reply, the worker's death, or ctx.
-func (w *worker) call(ctx context.Context, m *message) (reply, error) {
+// call sends a request and waits for its reply (decoded into resp), the worker's death, or ctx.
+func (w *worker) call(ctx context.Context, m request, resp any) error {
 	id := w.nextID.Add(1)
-	m.ID = id
-	ch := make(chan reply, 1)
+	m.head().ID = id
+	ch := make(chan []byte, 1)
 	w.mu.Lock()
 	if !w.alive() {
 		w.mu.Unlock()
-		return reply{}, w.deathError()
+		return w.deathError()
 	}
 	w.pending[id] = ch
 	w.mu.Unlock()
-	data, err := json.Marshal(m)
+	data, err := encodeRequest(m)
 	if err != nil {
 		w.forget(id)
-		return reply{}, err
+		return err
 	}
-	data = append(data, '\n')
 	w.wmu.Lock()
 	_, err = w.in.Write(data)
 	w.wmu.Unlock()
 	if err != nil {
 		w.forget(id)
 		<-w.done
-		return reply{}, w.deathError()
+		return w.deathError()
 	}
+	var line []byte
 	select {
-	case rp, ok := <-ch:
+	case l, ok := <-ch:
 		if !ok {
-			return reply{}, w.deathError()
+			return w.deathError()
 		}
-		return rp, nil
+		line = l
 	case <-w.done:
 		select {
-		case rp, ok := <-ch:
-			if ok {
-				return rp, nil
+		case l, ok := <-ch:
+			if !ok {
+				return w.deathError()
 			}
+			line = l
 		default:
+			return w.deathError()
 		}
-		return reply{}, w.deathError()
 	case <-ctx.Done():
 		w.forget(id)
-		return reply{}, ctx.Err()
+		return ctx.Err()
 	}
+	if err := json.Unmarshal(line, resp); err != nil {
+		return &FunctionError{Kind: KindCrash, Message: fmt.Sprintf("the worker sent an unreadable %s reply: %v", m.head().T, err)}
+	}
+	return nil
 }
 
 func (w *worker) forget(id uint64) {
@@ -428,16 +412,13 @@ func (w *worker) forget(id uint64) {
 func (w *worker) ping(d time.Duration) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	rp, err := w.call(ctx, &message{T: "ping"})
-	return err == nil && rp.T == "pong"
+	return w.call(ctx, newPingMsg(), &pongMsg{}) == nil
 }
 
-// kill ends the whole process group at once.
+// kill ends the worker and every process it started at once.
 func (w *worker) kill() {
 	w.retired.Store(true)
-	if w.pid > 0 {
-		syscall.Kill(-w.pid, syscall.SIGKILL)
-	}
+	w.killNow()
 }
 
 // killStuck kills a worker whose event loop no longer answers, recording why, so that the
@@ -448,13 +429,12 @@ func (w *worker) killStuck(reason string) {
 		w.death = &FunctionError{Kind: KindCrash, Message: reason}
 	}
 	w.deathMu.Unlock()
-	if w.pid > 0 {
-		syscall.Kill(-w.pid, syscall.SIGKILL)
-	}
+	w.killNow()
 }
 
 // stop asks the worker to exit (closing its input), then signals its group: SIGTERM after grace,
-// SIGKILL after another grace. It returns once the process has been reaped.
+// SIGKILL after another grace. It returns once the process has been reaped, and with it every
+// process it left behind (sweepOrphans).
 func (w *worker) stop(grace time.Duration) {
 	w.retired.Store(true)
 	w.wmu.Lock()
@@ -465,13 +445,13 @@ func (w *worker) stop(grace time.Duration) {
 		return
 	case <-time.After(grace):
 	}
-	syscall.Kill(-w.pid, syscall.SIGTERM)
+	w.terminate()
 	select {
 	case <-w.done:
 		return
 	case <-time.After(grace):
 	}
-	syscall.Kill(-w.pid, syscall.SIGKILL)
+	w.killNow()
 	<-w.done
 }
 
@@ -482,6 +462,9 @@ type tail struct {
 }
 
 func (t *tail) add(line string) {
+	if len(line) > 2048 {
+		line = line[:2048]
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, line)

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command fnbench measures fn side by side with its baselines in one run, because this machine is
 // noisy: CLI start-up and cold builds, and the engine against a bare node:http server running the
 // same function. It prints a Markdown report (docs/benchmarks.md keeps the figures).

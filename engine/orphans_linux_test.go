@@ -1,0 +1,94 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fnhq/fn/bundler"
+	"github.com/fnhq/fn/internal/testutil"
+)
+
+// gone reports whether no process pid exists any more, not even as a zombie: it was killed and
+// reaped.
+func gone(pid int) bool {
+	if !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+		return false
+	}
+	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	return os.IsNotExist(err)
+}
+
+const spawnerJS = `const { spawn } = require('child_process')
+exports.main = async (event) => {
+  if (event.exit) process.exit(1)
+  const plain = spawn('sleep', ['300'], { stdio: 'ignore' })
+  const detached = spawn('sleep', ['300'], { stdio: 'ignore', detached: true })
+  detached.unref()
+  // a grandchild in a session of its own whose parent exits at once
+  const sh = spawn('sh', ['-c', 'setsid sleep 300 >/dev/null 2>&1 & echo $!'], { detached: true })
+  const grandchild = await new Promise((resolve) => { let out = ''; sh.stdout.on('data', (d) => (out += d)); sh.on('close', () => resolve(Number(out.trim()))) })
+  return { worker: process.pid, plain: plain.pid, detached: detached.pid, grandchild }
+}
+`
+
+func spawned(t *testing.T, f *fixture) (worker int, children []int) {
+	t.Helper()
+	m := mustOK(t, f.wx("spawner", `{}`, nil))
+	for _, k := range []string{"plain", "detached", "grandchild"} {
+		pid := int(m[k].(float64))
+		if pid <= 0 || gone(pid) {
+			t.Fatalf("%s child %d is not running", k, pid)
+		}
+		children = append(children, pid)
+	}
+	return int(m["worker"].(float64)), children
+}
+
+func TestChildProcessesDieWithTheirWorker(t *testing.T) {
+	files := map[string]string{
+		"fn.yaml":                    "name: conf\ndialect: wx\nfunctions:\n  spawner:\n    maxInstances: 1\n",
+		"functions/spawner/index.js": spawnerJS,
+	}
+	f := newFixture(t, files, bundler.Dev, Config{})
+
+	// the worker crashes (process.exit in another call)
+	worker, children := spawned(t, f)
+	if r := f.wx("spawner", `{"exit":true}`, nil); r.Err == nil || r.Err.Kind != KindCrash {
+		t.Fatalf("exit: %+v", r.Err)
+	}
+	for _, pid := range append(children, worker) {
+		testutil.Eventually(t, 5*time.Second, fmt.Sprintf("process %d to be killed and reaped after the crash", pid), func() bool { return gone(pid) })
+	}
+
+	// the worker is stopped: a fresh-worker reload retires it
+	worker, children = spawned(t, f)
+	var bundles []Bundle
+	m, _, err := f.b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range m.Bundles {
+		bundles = append(bundles, Bundle{Name: a.Name, File: f.p.StatePath("build", a.File), Hash: a.Hash, Config: f.p.Function(a.Name)})
+	}
+	if _, err := f.e.Load(context.Background(), bundles, LoadOptions{Fresh: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range append(children, worker) {
+		testutil.Eventually(t, 5*time.Second, fmt.Sprintf("process %d to be killed and reaped after its worker was stopped", pid), func() bool { return gone(pid) })
+	}
+
+	// the engine closes
+	worker, children = spawned(t, f)
+	f.e.Close(time.Second)
+	for _, pid := range append(children, worker) {
+		if !gone(pid) {
+			t.Errorf("process %d survived Engine.Close", pid)
+		}
+	}
+}

@@ -1,0 +1,12 @@
+//go:build !linux
+
+package engine
+
+// Only Linux lets an unprivileged process adopt and find the orphans of its workers; elsewhere
+// a worker's processes are ended through its process group.
+
+func becomeSubreaper() {}
+
+func killDescendants(int) {}
+
+func (w *worker) sweepOrphans() {}

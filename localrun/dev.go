@@ -115,7 +115,7 @@ func ReadDevState(p *project.Project) (*DevState, bool) {
 	if json.Unmarshal(b, &st) != nil || st.URL == "" || st.PID <= 0 {
 		return nil, false
 	}
-	if syscall.Kill(st.PID, 0) != nil {
+	if !processAlive(st.PID) {
 		return nil, false
 	}
 	return &st, true

@@ -131,6 +131,10 @@ func (s *Service) route(ctx context.Context, method, path string, query url.Valu
 			return s.refreshSession(ctx, parts[1], auth)
 		}
 		return s.classRoute(ctx, method, append([]string{"classes", "_User"}, parts[1:]...), query, body, auth)
+	case parts[0] == "cloudQuery" && len(parts) == 1 && method == http.MethodGet:
+		return s.cloudQuery(ctx, query, auth)
+	case parts[0] == "scan" && len(parts) == 3 && parts[1] == "classes" && method == http.MethodGet:
+		return s.scan(ctx, parts[2], query, auth)
 	case parts[0] == "classes" && len(parts) >= 2:
 		return s.classRoute(ctx, method, parts, query, body, auth)
 	}

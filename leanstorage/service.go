@@ -69,6 +69,7 @@ type Service struct {
 	mu       sync.Mutex
 	lockouts map[lockKey]*lockout // login failures per (user, client address)
 	outbox   *Outbox
+	codes    codeBook // pending SMS codes and email tokens
 
 	// onEvaluate, if set, is told each time a query evaluates an object (tests).
 	onEvaluate func()
@@ -131,6 +132,10 @@ func (s *Service) route(ctx context.Context, method, path string, query url.Valu
 			return s.refreshSession(ctx, parts[1], auth)
 		}
 		return s.classRoute(ctx, method, append([]string{"classes", "_User"}, parts[1:]...), query, body, auth)
+	case verificationRoutes[parts[0]]:
+		if r, handled, err := s.verification(ctx, method, parts, body, auth); handled {
+			return r, err
+		}
 	case parts[0] == "cloudQuery" && len(parts) == 1 && method == http.MethodGet:
 		return s.cloudQuery(ctx, query, auth)
 	case parts[0] == "scan" && len(parts) == 3 && parts[1] == "classes" && method == http.MethodGet:
@@ -140,6 +145,11 @@ func (s *Service) route(ctx context.Context, method, path string, query url.Valu
 	}
 	return nil, apiErr(http.StatusNotFound, 1, "no such API: %s /%s", method, path)
 }
+
+var verificationRoutes = map[string]bool{"requestMobilePhoneVerify": true, "requestLoginSmsCode": true,
+	"requestPasswordResetBySmsCode": true, "requestSmsCode": true, "requestChangePhoneNumber": true, "verifyMobilePhone": true,
+	"verifySmsCode": true, "resetPasswordBySmsCode": true, "changePhoneNumber": true, "usersByMobilePhone": true,
+	"requestEmailVerify": true, "requestPasswordReset": true, "verifyEmail": true, "resetPassword": true}
 
 func (s *Service) classRoute(ctx context.Context, method string, parts []string, query url.Values, body []byte, auth Auth) (*Response, error) {
 	class := parts[1]

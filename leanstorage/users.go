@@ -265,6 +265,9 @@ func (s *Service) login(ctx context.Context, body []byte, auth Auth) (*Response,
 		u, err = s.findUser(ctx, "email", email)
 	case phone != "":
 		u, err = s.findUser(ctx, "mobilePhoneNumber", phone)
+		if code, _ := fields["smsCode"].(string); err == nil && u != nil && code != "" {
+			return s.loginBySmsCode(ctx, u, phone, code, auth)
+		}
 	default:
 		return nil, apiErr(http.StatusBadRequest, 200, "Username is missing or empty.")
 	}
@@ -280,7 +283,7 @@ func (s *Service) login(ctx context.Context, body []byte, auth Auth) (*Response,
 	}
 	hash, _ := u.Fields["_hashed_password"].(string)
 	if !checkPassword(hash, password) {
-		s.noteFailure(key)
+		s.noteFailure(key, s.opts.MaxLoginFailures)
 		return nil, apiErr(http.StatusBadRequest, 210, "The username and password mismatch.")
 	}
 	s.noteSuccess(key)
@@ -335,10 +338,10 @@ func (s *Service) lockedOut(k lockKey) bool {
 	return l != nil && s.opts.Now().Before(l.until)
 }
 
-// noteFailure counts a wrong password: after MaxLoginFailures in a row the (user, address) pair
+// noteFailure counts a wrong password: after threshold (MaxLoginFailures) in a row the (user, address) pair
 // is locked for LoginLockout, each later failure doubling it up to LoginLockoutMax. A quiet
 // LoginLockoutMax forgets the failures.
-func (s *Service) noteFailure(k lockKey) {
+func (s *Service) noteFailure(k lockKey, threshold int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
@@ -349,7 +352,7 @@ func (s *Service) noteFailure(k lockKey) {
 	}
 	l.failures++
 	l.last = now
-	if over := l.failures - s.opts.MaxLoginFailures; over >= 0 {
+	if over := l.failures - threshold; over >= 0 {
 		d := s.opts.LoginLockout
 		for i := 0; i < over && d < s.opts.LoginLockoutMax; i++ {
 			d *= 2
@@ -432,13 +435,7 @@ func (s *Service) Verify(ctx context.Context, who, kind string) (map[string]any,
 	if err != nil {
 		return nil, err
 	}
-	if s.userHookDefined("__on_verified_" + kind) {
-		res := s.runHook(ctx, engine.LeanRequest{Kind: engine.LeanUserHook, Hook: "onVerified", ClassName: kind, HookKeyOK: true,
-			Params: hookBody(JSON(u), nil), Timeout: s.HookTimeout, URL: "/1.1/functions/onVerified/" + kind, RemoteAddress: "127.0.0.1"})
-		if res.Status != http.StatusOK {
-			s.log("error", "onVerified "+kind+" hook failed: "+strings.TrimSpace(string(res.Body)))
-		}
-	}
+	s.onVerified(ctx, kind, u)
 	return JSON(u), nil
 }
 

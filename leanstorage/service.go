@@ -130,11 +130,30 @@ func (s *Service) route(ctx context.Context, method, path string, query url.Valu
 			return s.me(ctx, auth)
 		case len(parts) == 3 && parts[2] == "refreshSessionToken" && method == http.MethodPut:
 			return s.refreshSession(ctx, parts[1], auth)
+		case len(parts) == 3 && parts[2] == "updatePassword" && method == http.MethodPut:
+			return s.updatePassword(ctx, parts[1], body, auth)
+		case len(parts) == 3 && parts[2] == "followersAndFollowees" && method == http.MethodGet:
+			return s.friendship(ctx, method, parts[1], "", body, query, auth)
+		case len(parts) == 4 && parts[2] == "friendship" && (method == http.MethodPost || method == http.MethodDelete):
+			return s.friendship(ctx, method, parts[1], parts[3], body, query, auth)
 		}
 		return s.classRoute(ctx, method, append([]string{"classes", "_User"}, parts[1:]...), query, body, auth)
 	case verificationRoutes[parts[0]]:
 		if r, handled, err := s.verification(ctx, method, parts, body, auth); handled {
 			return r, err
+		}
+	case parts[0] == "statuses" && len(parts) == 1 && method == http.MethodPost:
+		return s.postStatus(ctx, body, auth)
+	case parts[0] == "statuses" && len(parts) == 2 && method == http.MethodDelete:
+		return s.deleteStatus(ctx, parts[1], auth)
+	case parts[0] == "subscribe" && len(parts) >= 2 && parts[1] == "statuses":
+		switch {
+		case len(parts) == 2 && method == http.MethodGet:
+			return s.inbox(ctx, query, auth)
+		case len(parts) == 3 && parts[2] == "count" && method == http.MethodGet:
+			return s.inboxCount(ctx, query, body, false, auth)
+		case len(parts) == 3 && parts[2] == "resetUnreadCount" && method == http.MethodPost:
+			return s.inboxCount(ctx, query, body, true, auth)
 		}
 	case parts[0] == "cloudQuery" && len(parts) == 1 && method == http.MethodGet:
 		return s.cloudQuery(ctx, query, auth)
@@ -151,10 +170,17 @@ var verificationRoutes = map[string]bool{"requestMobilePhoneVerify": true, "requ
 	"verifySmsCode": true, "resetPasswordBySmsCode": true, "changePhoneNumber": true, "usersByMobilePhone": true,
 	"requestEmailVerify": true, "requestPasswordReset": true, "verifyEmail": true, "resetPassword": true}
 
+// serverWritten are the classes that only their own APIs (follow, statuses) or the master key
+// write: a forged _Follower row would subscribe someone to a stranger's statuses.
+var serverWritten = map[string]bool{"_Follower": true, "_Followee": true, "_Status": true}
+
 func (s *Service) classRoute(ctx context.Context, method string, parts []string, query url.Values, body []byte, auth Auth) (*Response, error) {
 	class := parts[1]
 	if !classNameRE().MatchString(class) {
 		return nil, apiErr(http.StatusBadRequest, 103, "Invalid class name: %s. Class names start with a letter and contain letters, digits and '_'.", class)
+	}
+	if serverWritten[class] && method != http.MethodGet && !auth.Master {
+		return nil, errClientsNotAllowed
 	}
 	switch {
 	case len(parts) == 2 && method == http.MethodPost:

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/fnhq/fn/store"
 )
 
@@ -81,6 +83,6 @@ func NewWithOptions(st store.Store, hooks Hooks, log Logger, opts Options) *Serv
 	if log == nil {
 		log = func(string, string) {}
 	}
-	return &Service{st: st, hooks: hooks, log: log, HookTimeout: 3 * time.Second, opts: opts.withDefaults(),
+	return &Service{st: st, hooks: hooks, log: log, HookTimeout: 3 * time.Second, opts: opts.withDefaults(), bcryptCost: bcrypt.DefaultCost,
 		lockouts: map[lockKey]*lockout{}, outbox: &Outbox{}}
 }

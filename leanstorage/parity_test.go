@@ -6,6 +6,7 @@ import (
 )
 
 func TestConditionalWritesNotFoundAndSessionsThroughSDK(t *testing.T) {
+	t.Parallel()
 	svc := newServiceWith(t, Options{})
 	r := runSDK(t, svc, `
   const acct = await new AV.Object('Account').save({ balance: 30 })
@@ -59,6 +60,7 @@ func TestConditionalWritesNotFoundAndSessionsThroughSDK(t *testing.T) {
 }
 
 func TestRolesRelationsBitsAndGeoThroughSDK(t *testing.T) {
+	t.Parallel()
 	svc := newServiceWith(t, Options{})
 	r := runSDK(t, svc, `
   const admin = await new AV.User().set({ username: 'admin', password: 'pw' }).signUp()

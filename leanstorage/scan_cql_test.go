@@ -6,6 +6,7 @@ import (
 )
 
 func TestScanAndCQLThroughSDK(t *testing.T) {
+	t.Parallel()
 	svc := newServiceWith(t, Options{})
 	r := runSDK(t, svc, `
   const objs = []

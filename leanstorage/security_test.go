@@ -25,7 +25,9 @@ func newServiceWith(t *testing.T, opts Options) *Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return NewWithOptions(st, nil, nil, opts)
+	s := NewWithOptions(st, nil, nil, opts)
+	s.bcryptCost = bcrypt.MinCost
+	return s
 }
 
 // fakeWeChat answers sns/auth: only the token "token-of-<openid>" is valid for an openid, and
@@ -60,6 +62,7 @@ func fakeWeChat(t *testing.T) (string, *atomic.Int32) {
 // Logging in as someone else by naming their openid is refused; the real owner, with a token
 // WeChat accepts, logs in to the same user with the same session every time.
 func TestAuthDataTakeoverRefusedThroughSDK(t *testing.T) {
+	t.Parallel()
 	wx, calls := fakeWeChat(t)
 	svc := newServiceWith(t, Options{AuthVerifiers: map[string]AuthVerifier{
 		"weixin":   &WeChatVerifier{BaseURL: wx},
@@ -118,6 +121,7 @@ func TestAuthDataTakeoverRefusedThroughSDK(t *testing.T) {
 // Only the user themself or the master key change or delete a user; server-owned fields are
 // not the client's to set.
 func TestUserWritesOnlyBySelfThroughSDK(t *testing.T) {
+	t.Parallel()
 	svc := newServiceWith(t, Options{})
 	r := runSDK(t, svc, `
   const ann = await new AV.User().set({ username: 'ann', password: 'pw', email: 'ann@example.com', mobilePhoneNumber: '18600000001', emailVerified: true, mobilePhoneVerified: true }).signUp()
@@ -154,6 +158,7 @@ func TestUserWritesOnlyBySelfThroughSDK(t *testing.T) {
 }
 
 func TestLongPasswordsAndOldHashes(t *testing.T) {
+	t.Parallel()
 	s := newService(t)
 	long := strings.Repeat("é", 100) // 200 bytes: past bcrypt's 72
 	if status, m := s.do(t, "POST", "users", nil, fmt.Sprintf(`{"username":"long","password":%q}`, long), Auth{}); status != 201 {
@@ -186,6 +191,7 @@ func TestLongPasswordsAndOldHashes(t *testing.T) {
 // Failures from one address lock that address out, with a growing lock; the owner elsewhere
 // still logs in.
 func TestLoginLockoutPerUserAndAddress(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s := newServiceWith(t, Options{Now: func() time.Time { return now }})
 	s.do(t, "POST", "users", nil, `{"username":"own","password":"right"}`, Auth{})
@@ -216,6 +222,7 @@ func TestLoginLockoutPerUserAndAddress(t *testing.T) {
 }
 
 func TestQueryBoundsAndCancellation(t *testing.T) {
+	t.Parallel()
 	s := newServiceWith(t, Options{MaxRegexLength: 100, MaxInValues: 50})
 	ctx := context.Background()
 	for i := 0; i < 1000; i++ {

@@ -71,6 +71,8 @@ type Service struct {
 	outbox   *Outbox
 	codes    codeBook // pending SMS codes and email tokens
 
+	bcryptCost int // bcrypt.DefaultCost; tests lower it
+
 	// onEvaluate, if set, is told each time a query evaluates an object (tests).
 	onEvaluate func()
 }
@@ -155,6 +157,8 @@ func (s *Service) route(ctx context.Context, method, path string, query url.Valu
 		case len(parts) == 3 && parts[2] == "resetUnreadCount" && method == http.MethodPost:
 			return s.inboxCount(ctx, query, body, true, auth)
 		}
+	case parts[0] == "leaderboard" && len(parts) >= 2:
+		return s.leaderboardRoute(ctx, method, parts[1:], query, body, auth)
 	case parts[0] == "cloudQuery" && len(parts) == 1 && method == http.MethodGet:
 		return s.cloudQuery(ctx, query, auth)
 	case parts[0] == "scan" && len(parts) == 3 && parts[1] == "classes" && method == http.MethodGet:
@@ -512,7 +516,7 @@ func (s *Service) update(ctx context.Context, class, id string, query url.Values
 	if class == "_User" {
 		dropServerOwned(fields, auth)
 		if pw, ok := fields["password"].(string); ok {
-			hash, err := hashPassword(pw)
+			hash, err := s.hashPassword(pw)
 			if err != nil {
 				return nil, err
 			}

@@ -3,6 +3,7 @@ package leanstorage
 import "testing"
 
 func TestFollowersStatusesAndInboxThroughSDK(t *testing.T) {
+	t.Parallel()
 	svc := newServiceWith(t, Options{})
 	r := runSDK(t, svc, `
   const mk = (name) => new AV.User().set({ username: name, password: 'pw' }).signUp()

@@ -30,9 +30,9 @@ var privateUserFields = map[string]bool{"authData": true, "email": true, "mobile
 // older databases) and still verify.
 const prehashMarker = "fn-sha256$"
 
-func hashPassword(pw string) (string, error) {
+func (s *Service) hashPassword(pw string) (string, error) {
 	sum := sha256.Sum256([]byte(pw))
-	h, err := bcrypt.GenerateFromPassword([]byte(base64.StdEncoding.EncodeToString(sum[:])), bcrypt.DefaultCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(base64.StdEncoding.EncodeToString(sum[:])), s.bcryptCost)
 	if err != nil {
 		return "", err
 	}
@@ -140,7 +140,7 @@ func (s *Service) signup(ctx context.Context, query url.Values, body []byte, aut
 			return nil, apiErr(http.StatusBadRequest, 214, "Mobile phone number has already been taken.")
 		}
 	}
-	hash, err := hashPassword(password)
+	hash, err := s.hashPassword(password)
 	if err != nil {
 		return nil, err
 	}
@@ -521,7 +521,7 @@ func (s *Service) Import(ctx context.Context, data map[string][]map[string]any) 
 			}
 			if class == "_User" {
 				if pw, ok := fields["password"].(string); ok {
-					hash, err := hashPassword(pw)
+					hash, err := s.hashPassword(pw)
 					if err != nil {
 						return n, err
 					}

@@ -276,7 +276,7 @@ func (s *Service) resetPasswordBySms(ctx context.Context, code string, body []by
 
 // setPassword changes a password after a reset and ends the user's sessions.
 func (s *Service) setPassword(ctx context.Context, userID, pw string, also map[string]any) (*Response, error) {
-	hash, err := hashPassword(pw)
+	hash, err := s.hashPassword(pw)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 )
 
 func TestVerificationFlowsAndOutboxThroughSDK(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var logs []string
 	svc := newServiceWith(t, Options{VerifyCode: "246810"})
@@ -90,6 +91,7 @@ func TestVerificationFlowsAndOutboxThroughSDK(t *testing.T) {
 
 // Guessing codes from one address ends in a lock.
 func TestWrongCodesLockTheAddress(t *testing.T) {
+	t.Parallel()
 	s := newServiceWith(t, Options{VerifyCode: "111111"})
 	s.do(t, "POST", "users", nil, `{"username":"q","password":"pw","mobilePhoneNumber":"18600000001"}`, Auth{})
 	s.do(t, "POST", "requestMobilePhoneVerify", nil, `{"mobilePhoneNumber":"18600000001"}`, Auth{})

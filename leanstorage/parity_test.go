@@ -152,3 +152,47 @@ func TestRolesRelationsBitsAndGeoThroughSDK(t *testing.T) {
 		t.Errorf("BitOr with a fraction: %d %v", status, m)
 	}
 }
+
+func TestUserUniquenessAndExportImportKeepRelations(t *testing.T) {
+	t.Parallel()
+	s := newServiceWith(t, Options{})
+	_, a := s.do(t, "POST", "users", nil, `{"username":"a","password":"pw","email":"a@example.com"}`, Auth{})
+	_, b := s.do(t, "POST", "users", nil, `{"username":"b","password":"pw"}`, Auth{})
+	bAuth := Auth{SessionToken: b["sessionToken"].(string)}
+	bid := b["objectId"].(string)
+	for body, code := range map[string]float64{`{"username":"a"}`: 202, `{"email":"a@example.com"}`: 203, `{"username":""}`: 200} {
+		if status, m := s.do(t, "PUT", "users/"+bid, nil, body, bAuth); status != 400 || m["code"] != code {
+			t.Errorf("%s: %d %v", body, status, m)
+		}
+	}
+	s.do(t, "PUT", "users/"+bid, nil, `{"email":"b@example.com"}`, Auth{Master: true, SessionToken: "stale"})
+	s.Verify(t.Context(), bid, "email")
+	s.do(t, "PUT", "users/"+bid, nil, `{"email":"b2@example.com"}`, bAuth)
+	if _, m := s.do(t, "GET", "users/"+bid, nil, "", Auth{Master: true}); m["email"] != "b2@example.com" || m["emailVerified"] != false {
+		t.Errorf("a changed email is unverified: %v", m)
+	}
+
+	// a role with members survives export and import into a fresh service
+	aid := a["objectId"].(string)
+	_, role := s.do(t, "POST", "classes/_Role", nil, `{"name":"Editors","ACL":{"*":{"read":true}},"users":{"__op":"AddRelation","objects":[{"__type":"Pointer","className":"_User","objectId":"`+aid+`"}]}}`, Auth{Master: true})
+	if role["objectId"] == nil {
+		t.Fatalf("role: %v", role)
+	}
+	s.do(t, "POST", "classes/Doc", nil, `{"v":1,"ACL":{"role:Editors":{"read":true}}}`, Auth{Master: true})
+	dump, err := s.Export(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2 := newServiceWith(t, Options{})
+	if _, err := s2.Import(t.Context(), dump); err != nil {
+		t.Fatal(err)
+	}
+	login := func(svc *Service) string {
+		_, m := svc.do(t, "POST", "login", nil, `{"username":"a","password":"pw"}`, Auth{})
+		tok, _ := m["sessionToken"].(string)
+		return tok
+	}
+	if _, m := s2.do(t, "GET", "classes/Doc", url.Values{"count": {"1"}}, "", Auth{SessionToken: login(s2)}); m["count"] != 1.0 {
+		t.Errorf("after import, the role still grants: %v", m)
+	}
+}

@@ -492,6 +492,23 @@ func (s *Service) Export(ctx context.Context) (map[string][]map[string]any, erro
 			if h, ok := o.Fields["_hashed_password"]; ok {
 				j["_hashed_password"] = h
 			}
+			// a relation's members (join rows) travel inside its field
+			for k, v := range o.Fields {
+				f, isRel := v.(map[string]any)
+				if !isRel || f["__type"] != "Relation" {
+					continue
+				}
+				target, _ := f["className"].(string)
+				ids, err := s.st.RelationTargets(ctx, store.Relation{OwnerClass: c, OwnerID: o.ID, Key: k})
+				if err != nil {
+					return nil, err
+				}
+				members := make([]any, len(ids))
+				for i, id := range ids {
+					members[i] = pointerTo(target, id)
+				}
+				j[k] = map[string]any{"__type": "Relation", "className": target, "objects": members}
+			}
 			out[c] = append(out[c], j)
 		}
 	}
@@ -503,7 +520,7 @@ func (s *Service) Export(ctx context.Context) (map[string][]map[string]any, erro
 func (s *Service) Import(ctx context.Context, data map[string][]map[string]any) (int, error) {
 	n := 0
 	for class, objs := range data {
-		if !classNameRE().MatchString(class) {
+		if !classNameRE().MatchString(class) && !internalClasses[class] {
 			return n, apiErr(http.StatusBadRequest, 103, "Invalid class name: %s.", class)
 		}
 		for i, j := range objs {
@@ -529,10 +546,32 @@ func (s *Service) Import(ctx context.Context, data map[string][]map[string]any) 
 					fields["_hashed_password"] = string(hash)
 				}
 			}
+			var rels []relOp
+			for k, v := range fields {
+				f, isRel := v.(map[string]any)
+				if !isRel || f["__type"] != "Relation" {
+					continue
+				}
+				target, _ := f["className"].(string)
+				r := relOp{key: k, op: "AddRelation", class: target}
+				members, _ := f["objects"].([]any)
+				for _, m := range members {
+					if p, ok := m.(map[string]any); ok {
+						if mid, _ := p["objectId"].(string); mid != "" {
+							r.ids = append(r.ids, mid)
+						}
+					}
+				}
+				rels = append(rels, r)
+				fields[k] = map[string]any{"__type": "Relation", "className": target}
+			}
 			o := &store.Object{Class: class, ID: id, CreatedAt: created, UpdatedAt: updated, Fields: fields}
 			s.st.Delete(ctx, class, id)
 			if err := s.st.Insert(ctx, o); err != nil {
 				return n, apiErr(http.StatusBadRequest, 1, "%s[%d]: %v", class, i, err)
+			}
+			if err := s.applyRelations(ctx, class, id, rels); err != nil {
+				return n, err
 			}
 			n++
 		}

@@ -113,6 +113,7 @@ func (s *Service) Serve(ctx context.Context, method, path string, query url.Valu
 var classNameRE = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,127}$|^_(User|Role|Installation|File|Conversation|Status|Followee|Follower)$`)
 })
+
 // internalClasses hold what the service keeps for its own APIs (inboxes, leaderboards): clients
 // cannot address them; export and import carry them.
 var internalClasses = map[string]bool{inboxClass: true, leaderboardClass: true, statisticClass: true}

@@ -120,6 +120,9 @@ func TestACLAndSessions(t *testing.T) {
 	if status, _ := s.do(t, "GET", "users/me", nil, "", Auth{SessionToken: "bad"}); status != 400 {
 		t.Errorf("bad session: %d", status)
 	}
+	if status, m := s.do(t, "GET", "users/me", nil, "", Auth{SessionToken: "bad", Master: true}); status != 400 || m["code"] != 211.0 {
+		t.Errorf("bad session with the master key: %d %v", status, m)
+	}
 	// refreshing the session invalidates the old token
 	_, fresh := s.do(t, "PUT", "users/"+uid+"/refreshSessionToken", nil, "", ann)
 	if fresh["sessionToken"] == nil || fresh["sessionToken"] == token {

@@ -338,6 +338,7 @@ func (s *Service) usersByMobilePhone(ctx context.Context, body []byte, auth Auth
 		return s.finishLogin(ctx, u, auth)
 	}
 	delete(fields, "smsCode")
+	password, _ := fields["password"].(string)
 	delete(fields, "password")
 	dropServerOwned(fields, auth)
 	if err := checkKeys(fields); err != nil {
@@ -349,15 +350,24 @@ func (s *Service) usersByMobilePhone(ctx context.Context, body []byte, auth Auth
 	if err := applyOps(o.Fields, fields); err != nil {
 		return nil, err
 	}
-	if name, _ := o.Fields["username"].(string); name == "" {
-		o.Fields["username"] = phone
+	name, _ := o.Fields["username"].(string)
+	if name == "" {
+		name = phone
 	}
-	if other, err := s.findUser(ctx, "username", o.Fields["username"].(string)); err != nil {
+	o.Fields["username"] = name
+	if other, err := s.findUser(ctx, "username", name); err != nil {
 		return nil, err
 	} else if other != nil {
 		return nil, apiErr(http.StatusBadRequest, 202, "Username has already been taken.")
 	}
 	o.Fields["mobilePhoneNumber"], o.Fields["mobilePhoneVerified"] = phone, true
+	if password != "" {
+		hash, err := s.hashPassword(password)
+		if err != nil {
+			return nil, err
+		}
+		o.Fields["_hashed_password"] = hash
+	}
 	if err := s.st.Insert(ctx, o); err != nil {
 		return nil, err
 	}

@@ -151,6 +151,9 @@ func TestRolesRelationsBitsAndGeoThroughSDK(t *testing.T) {
 	if status, m := s.do(t, "POST", "classes/Flags", nil, `{"v":{"__op":"BitOr","value":1.5}}`, Auth{}); status != 400 || m["code"] != 111.0 {
 		t.Errorf("BitOr with a fraction: %d %v", status, m)
 	}
+	if status, m := s.do(t, "POST", "classes/Place", nil, `{"loc":{"__type":"GeoPoint","latitude":91,"longitude":0}}`, Auth{}); status != 400 || m["code"] != 111.0 {
+		t.Errorf("a GeoPoint off the globe: %d %v", status, m)
+	}
 }
 
 func TestUserUniquenessAndExportImportKeepRelations(t *testing.T) {

@@ -143,6 +143,7 @@ func TestUserWritesOnlyBySelfThroughSDK(t *testing.T) {
   try { await new AV.Query('_User').count({ sessionToken: 'stale-token' }) } catch (e) { report.staleAlone = errOf(e) }
   await target.destroy({ sessionToken: ann.getSessionToken() })
   report.selfDeleted = (await new AV.Query('_User').equalTo('objectId', ann.id).count({ useMasterKey: true })) === 0
+  try { await AV.User.become(ann.getSessionToken()) } catch (e) { report.tokenOfDeleted = errOf(e) }
 `)
 	c := reportChecks{t, r}
 	c.wantErr("deleteByOther", 206, "The user cannot be altered by a client without the session.")
@@ -155,6 +156,7 @@ func TestUserWritesOnlyBySelfThroughSDK(t *testing.T) {
 	c.want("masterStale", 2)
 	c.wantErr("staleAlone", 211, "Could not find user.")
 	c.want("selfDeleted", true)
+	c.wantErr("tokenOfDeleted", 211, "Could not find user.")
 }
 
 func TestLongPasswordsAndOldHashes(t *testing.T) {

@@ -373,6 +373,11 @@ func checkKeys(fields map[string]any) error {
 		if !keyNameRE().MatchString(k) {
 			return apiErr(http.StatusBadRequest, 105, "Invalid key name: %s. Keys start with a letter and contain letters, digits and '_'.", k)
 		}
+		if m, ok := fields[k].(map[string]any); ok && m["__type"] == "GeoPoint" {
+			if _, err := parsePoint(m, k); err != nil {
+				return apiErr(http.StatusBadRequest, 111, "Invalid value for %s: a GeoPoint has a latitude from -90 to 90 and a longitude from -180 to 180.", k)
+			}
+		}
 	}
 	return nil
 }
@@ -708,6 +713,11 @@ func (s *Service) remove(ctx context.Context, class, id string, query url.Values
 	}
 	if err := s.st.Delete(ctx, class, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
+	}
+	if class == "_User" {
+		if err := s.st.DeleteSessions(ctx, id); err != nil {
+			return nil, err
+		}
 	}
 	if !ignore["afterDelete"] {
 		s.afterHook(ctx, class, "afterDelete", JSON(o), user)

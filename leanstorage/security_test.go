@@ -275,3 +275,67 @@ func TestQueryBoundsAndCancellation(t *testing.T) {
 		t.Errorf("timed-out query: %d %v", status, m)
 	}
 }
+
+func TestQQWeiboAndOAuthVerifiers(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		token := r.Form.Get("access_token")
+		switch r.URL.Path {
+		case "/oauth2.0/me": // QQ answers JSONP unless fmt=json; the verifier copes with both
+			if token == "qq-good" {
+				fmt.Fprint(w, `callback( {"client_id":"app","openid":"qq-user"} );`)
+				return
+			}
+			fmt.Fprint(w, `{"error":100016,"error_description":"access token check failed"}`)
+		case "/oauth2/get_token_info":
+			if r.Method == http.MethodPost && token == "wb-good" {
+				fmt.Fprint(w, `{"uid":1073880650,"appkey":"k","expire_in":100}`)
+				return
+			}
+			w.WriteHeader(400)
+			fmt.Fprint(w, `{"error":"invalid_access_token","error_code":21332}`)
+		case "/me":
+			if token == "gen-good" {
+				fmt.Fprint(w, `{"sub":"gen-user"}`)
+				return
+			}
+			w.WriteHeader(401)
+			fmt.Fprint(w, `{}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	s := newServiceWith(t, Options{AuthVerifiers: map[string]AuthVerifier{
+		"qq":    &QQVerifier{BaseURL: srv.URL},
+		"weibo": &WeiboVerifier{BaseURL: srv.URL},
+		"myapp": &OAuthVerifier{Platform: "myapp", URL: srv.URL + "/me"},
+	}})
+	cases := []struct {
+		authData string
+		status   int
+		code     float64
+	}{
+		{`{"qq":{"openid":"qq-user","access_token":"qq-good"}}`, 201, 0},
+		{`{"qq":{"openid":"someone-else","access_token":"qq-good"}}`, 400, 251},
+		{`{"qq":{"openid":"qq-user","access_token":"bad"}}`, 400, 251},
+		{`{"weibo":{"uid":"1073880650","access_token":"wb-good"}}`, 201, 0},
+		{`{"weibo":{"uid":"1","access_token":"wb-good"}}`, 400, 251},
+		{`{"weibo":{"uid":"1073880650","access_token":"bad"}}`, 400, 251},
+		{`{"myapp":{"uid":"gen-user","access_token":"gen-good"}}`, 201, 0},
+		{`{"myapp":{"uid":"other","access_token":"gen-good"}}`, 400, 251},
+		{`{"myapp":{"uid":"gen-user"}}`, 400, 250},
+	}
+	for _, c := range cases {
+		status, m := s.do(t, "POST", "users", nil, `{"authData":`+c.authData+`}`, Auth{})
+		if status != c.status || (c.code != 0 && m["code"] != c.code) {
+			t.Errorf("%s: %d %v", c.authData, status, m)
+		}
+		if c.code != 0 && strings.Contains(fmt.Sprint(m["error"]), "good") {
+			t.Errorf("an access token leaked into an error: %v", m)
+		}
+	}
+	// the master key and cloud code (hook key) are trusted
+	if status, m := s.do(t, "POST", "users", nil, `{"authData":{"qq":{"openid":"trusted"}}}`, Auth{HookKey: true}); status != 201 {
+		t.Errorf("hook key: %d %v", status, m)
+	}
+}

@@ -1,6 +1,8 @@
-// Package leanstorage is the LeanStorage REST API over a store: objects, queries, users and
-// sessions, ACLs, and the LeanEngine hooks that fire on writes (beforeSave … afterDelete, onLogin,
-// onVerified), with LeanCloud's error codes. It is transport-neutral: the server package routes
+// Package leanstorage is the LeanStorage REST API over a store: objects, queries (CQL and scans
+// too), users and sessions, third-party logins verified with their platforms, ACLs with roles,
+// relations, verification codes (kept in a local Outbox, never sent), statuses, leaderboards, and
+// the LeanEngine hooks that fire on writes (beforeSave … afterDelete, onLogin, onVerified), with
+// LeanCloud's error codes. It is transport-neutral: the server package routes
 // HTTP requests here after authenticating them; fn dev and fn serve share it.
 package leanstorage
 

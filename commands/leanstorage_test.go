@@ -173,7 +173,7 @@ func TestLeanStorageRESTAndBadInput(t *testing.T) {
 		t.Errorf("after 5 failures: %d %v", status, m)
 	}
 	status, text := leanCall(t, d.url, http.MethodPost, "/1.1/batch", "storeKey", `{"requests":[{"method":"POST","path":"/1.1/classes/Note","body":{"text":"b"}},{"method":"PUT","path":"/1.1/classes/Note/nope","body":{"text":"c"}}]}`)
-	if status != 200 || !strings.Contains(text, `"success":{"createdAt"`) || !strings.Contains(text, `"error":{"code":101,"error":"Object not found."}`) {
+	if status != 200 || !strings.Contains(text, `"success":{"createdAt"`) || !strings.Contains(text, `"error":{"code":1,"error":"Could not find object by id 'nope' for class 'Note'."}`) {
 		t.Errorf("batch: %d %s", status, text)
 	}
 	if status, m := call(http.MethodGet, "/1.1/date", ""); status != 200 || m["__type"] != "Date" {
@@ -221,12 +221,13 @@ func TestLeanStorageRESTAndBadInput(t *testing.T) {
 		t.Errorf("a rejected update changed the object: %v", got)
 	}
 
-	// third-party login through onAuthData: the first call creates the user, the second logs in
-	status, first := call(http.MethodPost, "/1.1/users", `{"authData":{"weixin":{"openid":"ow1","access_token":"t"}}}`)
+	// third-party login through onAuthData (which answers for a platform fn has no verifier
+	// for): the first call creates the user, the second logs in
+	status, first := call(http.MethodPost, "/1.1/users", `{"authData":{"myapp":{"openid":"ow1","access_token":"t"}}}`)
 	if status != 201 || first["sessionToken"] == nil {
 		t.Fatalf("authData signup: %d %v", status, first)
 	}
-	status, again := call(http.MethodPost, "/1.1/users", `{"authData":{"weixin":{"openid":"ow1","access_token":"t2"}}}`)
+	status, again := call(http.MethodPost, "/1.1/users", `{"authData":{"myapp":{"openid":"ow1","access_token":"t2"}}}`)
 	if status != 200 || again["objectId"] != first["objectId"] || again["sessionToken"] == nil {
 		t.Fatalf("authData login: %d %v", status, again)
 	}

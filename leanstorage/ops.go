@@ -2,6 +2,7 @@ package leanstorage
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"reflect"
 )
@@ -72,34 +73,40 @@ func applyOps(dst map[string]any, fields map[string]any) error {
 			}
 			dst[k] = cur
 		case "AddRelation", "RemoveRelation":
-			// relations are kept as stored values: the list of pointers
+			// the members are join rows (see relationOps); the field names the class
 			objects, _ := op["objects"].([]any)
-			rel, _ := dst[k].(map[string]any)
-			var list []any
-			if rel != nil {
-				list, _ = rel["objects"].([]any)
-			}
-			for _, o := range objects {
-				if name == "AddRelation" && !containsValue(list, o) {
-					list = append(list, o)
-				}
-				if name == "RemoveRelation" {
-					kept := list[:0]
-					for _, c := range list {
-						if !sameValue(c, o) {
-							kept = append(kept, c)
-						}
-					}
-					list = kept
-				}
-			}
 			className := ""
-			if len(objects) > 0 {
+			if rel, ok := dst[k].(map[string]any); ok && rel["__type"] == "Relation" {
+				className, _ = rel["className"].(string)
+			}
+			if className == "" && len(objects) > 0 {
 				if p, ok := objects[0].(map[string]any); ok {
 					className, _ = p["className"].(string)
 				}
 			}
-			dst[k] = map[string]any{"__type": "Relation", "className": className, "objects": list}
+			dst[k] = map[string]any{"__type": "Relation", "className": className}
+		case "BitAnd", "BitOr", "BitXor":
+			n, ok := op["value"].(float64)
+			if !ok || n != math.Trunc(n) || math.Abs(n) > 1<<53 {
+				return apiErr(http.StatusBadRequest, 111, "Invalid value for %s: %s needs an integer value.", k, name)
+			}
+			cur := int64(0)
+			if existing, has := dst[k]; has && existing != nil {
+				f, ok := existing.(float64)
+				if !ok || f != math.Trunc(f) {
+					return apiErr(http.StatusBadRequest, 111, "Invalid value for %s: %s works on integers.", k, name)
+				}
+				cur = int64(f)
+			}
+			switch name {
+			case "BitAnd":
+				cur &= int64(n)
+			case "BitOr":
+				cur |= int64(n)
+			case "BitXor":
+				cur ^= int64(n)
+			}
+			dst[k] = float64(cur)
 		case "Batch":
 			ops, _ := op["ops"].([]any)
 			for _, sub := range ops {

@@ -15,8 +15,11 @@ import (
 	"github.com/fnhq/fn/store"
 )
 
-// find serves GET /classes/{class}: where, order, limit, skip, keys, include, count.
+// find serves GET /classes/{class}: where, order, limit, skip, keys, include, count,
+// redirectClassNameForKey.
 func (s *Service) find(ctx context.Context, class string, query url.Values, auth Auth) (*Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
+	defer cancel()
 	user, err := s.currentUser(ctx, auth)
 	if err != nil {
 		return nil, err
@@ -43,18 +46,29 @@ func (s *Service) find(ctx context.Context, class string, query url.Values, auth
 		}
 		skip = n
 	}
+	redirected := ""
+	if key := query.Get("redirectClassNameForKey"); key != "" {
+		target, err := s.relationClass(ctx, class, key, where)
+		if err != nil {
+			return nil, err
+		}
+		class, redirected = target, target
+	}
 	order := query.Get("order")
 	counting := query.Get("count") == "1" || query.Get("count") == "true"
+	m := s.newMatcher(ctx, user, auth)
 	stopAt := -1
-	if order == "" && !counting {
+	if order == "" && !counting && !usesNear(where) {
 		stopAt = skip + limit // without an order or a count, the first matches are enough
 	}
-	matches, err := s.matchN(ctx, class, where, user, auth, stopAt)
+	matches, err := m.run(class, where, stopAt)
 	if err != nil {
 		return nil, err
 	}
 	if order != "" {
-		sortObjects(matches, strings.Split(order, ","))
+		sortObjects(matches, strings.Split(order, ","), m.view)
+	} else if m.near != nil {
+		sortByDistance(matches, m.nearKey, *m.near)
 	}
 	body := map[string]any{}
 	if counting {
@@ -81,6 +95,9 @@ func (s *Service) find(ctx context.Context, class string, query url.Values, auth
 		}
 	}
 	body["results"] = results
+	if redirected != "" {
+		body["className"] = redirected
+	}
 	return ok(body), nil
 }
 
@@ -91,27 +108,64 @@ func shortErr(err error) string {
 	return err.Error()
 }
 
-// match returns the readable objects of a class that satisfy where.
-func (s *Service) match(ctx context.Context, class string, where map[string]any, user *store.Object, auth Auth) ([]*store.Object, error) {
-	return s.matchN(ctx, class, where, user, auth, -1)
+// errTimeout is LeanCloud's answer to a query that takes too long.
+var errTimeout = &Error{Status: http.StatusServiceUnavailable, Code: 124, Message: "The request timed out on the server. Typically this indicates the request is too expensive."}
+
+func stopped(ctx context.Context) error {
+	switch err := ctx.Err(); {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.DeadlineExceeded):
+		return errTimeout
+	default:
+		return err
+	}
 }
 
-// matchN stops after n matches (n < 0: all).
-func (s *Service) matchN(ctx context.Context, class string, where map[string]any, user *store.Object, auth Auth, n int) ([]*store.Object, error) {
-	all, err := s.st.Scan(ctx, class)
-	if err != nil {
+// newMatcher evaluates queries for one request: its compiled regexps, $in sets, sub-query
+// results and the caller's roles are computed once, not per object.
+func (s *Service) newMatcher(ctx context.Context, user *store.Object, auth Auth) *matcher {
+	return &matcher{s: s, ctx: ctx, user: user, auth: auth, who: principal{s: s, ctx: ctx, user: user, auth: auth},
+		regexps: map[string]*regexp.Regexp{}, sets: map[*any]valueSet{}}
+}
+
+// match returns the readable objects of a class that satisfy where.
+func (m *matcher) match(class string, where map[string]any) ([]*store.Object, error) {
+	return m.run(class, where, -1)
+}
+
+// checkEvery is how many objects a scan evaluates between looks at its context.
+const checkEvery = 64
+
+// run stops after n matches (n < 0: all), when the request is cancelled, or at its deadline.
+func (m *matcher) run(class string, where map[string]any, n int) ([]*store.Object, error) {
+	if err := stopped(m.ctx); err != nil {
 		return nil, err
 	}
-	m := &matcher{s: s, ctx: ctx, user: user, auth: auth}
+	all, err := m.s.st.Scan(m.ctx, class)
+	if err != nil {
+		if e := stopped(m.ctx); e != nil {
+			return nil, e
+		}
+		return nil, err
+	}
 	var out []*store.Object
-	for _, o := range all {
+	for i, o := range all {
 		if n >= 0 && len(out) >= n {
 			break
 		}
-		if !allowed(o, user, "read", auth) {
+		if i%checkEvery == checkEvery-1 {
+			if err := stopped(m.ctx); err != nil {
+				return nil, err
+			}
+		}
+		if m.s.onEvaluate != nil {
+			m.s.onEvaluate()
+		}
+		if !m.who.can(o, "read") {
 			continue
 		}
-		okm, err := m.matches(view{o}, where)
+		okm, err := m.matches(m.view(o), where)
 		if err != nil {
 			return nil, err
 		}
@@ -122,8 +176,14 @@ func (s *Service) matchN(ctx context.Context, class string, where map[string]any
 	return out, nil
 }
 
-// view reads an object's fields as the API shows them, without building the whole map.
-type view struct{ o *store.Object }
+// view reads an object's fields as the API shows them, without building the whole map. A user's
+// private fields are invisible to others.
+type view struct {
+	o       *store.Object
+	private bool
+}
+
+func (m *matcher) view(o *store.Object) view { return view{o: o, private: private(o, m.user, m.auth)} }
 
 func (v view) get(key string) (any, bool) {
 	switch key {
@@ -134,7 +194,7 @@ func (v view) get(key string) (any, bool) {
 	case "updatedAt":
 		return isoTime(v.o.UpdatedAt), true
 	}
-	if strings.HasPrefix(key, "_") {
+	if strings.HasPrefix(key, "_") || (v.private && privateUserFields[key]) {
 		return nil, false
 	}
 	val, ok := v.o.Fields[key]
@@ -146,7 +206,15 @@ type matcher struct {
 	ctx  context.Context
 	user *store.Object
 	auth Auth
+	who  principal
 	subs map[string][]*store.Object // sub-query results, computed once per query, not per object
+
+	regexps map[string]*regexp.Regexp
+	sets    map[*any]valueSet // $in/$nin lists by their first element's address: one where, one set
+	related map[string]map[string]bool
+
+	near    *geoPoint // the $nearSphere of the query: results come nearest first
+	nearKey string
 }
 
 // subquery runs {className, where} once per query and remembers the result.
@@ -163,7 +231,7 @@ func (m *matcher) subquery(q map[string]any) (string, []*store.Object, error) {
 	if objs, ok := m.subs[string(key)]; ok {
 		return className, objs, nil
 	}
-	objs, err := m.s.match(m.ctx, className, w, m.user, m.auth)
+	objs, err := m.match(className, w)
 	if err != nil {
 		return "", nil, err
 	}
@@ -197,6 +265,15 @@ func (m *matcher) matches(obj view, where map[string]any) (bool, error) {
 				all = all && r
 			}
 			if (key == "$or" && !anyOK) || (key == "$and" && !all) {
+				return false, nil
+			}
+			continue
+		case "$relatedTo":
+			ids, err := m.relatedTo(cond)
+			if err != nil {
+				return false, err
+			}
+			if !ids[obj.o.ID] {
 				return false, nil
 			}
 			continue
@@ -273,31 +350,18 @@ func (m *matcher) field(obj view, key string, cond any) (bool, error) {
 		case "$ne":
 			r = !equalValue(val, arg, exists)
 		case "$in", "$nin":
-			list, ok := arg.([]any)
-			if !ok {
-				return false, apiErr(http.StatusBadRequest, 102, "Invalid query: %s takes an array.", op)
+			set, err := m.set(op, arg)
+			if err != nil {
+				return false, err
 			}
-			found := false
-			for _, x := range list {
-				if equalValue(val, x, exists) {
-					found = true
-					break
-				}
-			}
-			r = found == (op == "$in")
+			r = set.matches(val, exists) == (op == "$in")
 		case "$all":
-			list, ok := arg.([]any)
-			if !ok {
-				return false, apiErr(http.StatusBadRequest, 102, "Invalid query: $all takes an array.")
+			set, err := m.set(op, arg)
+			if err != nil {
+				return false, err
 			}
 			arr, _ := val.([]any)
-			r = exists
-			for _, x := range list {
-				if !containsValue(arr, x) {
-					r = false
-					break
-				}
-			}
+			r = exists && set.allIn(arr)
 		case "$exists":
 			want, ok := arg.(bool)
 			if !ok {
@@ -305,24 +369,9 @@ func (m *matcher) field(obj view, key string, cond any) (bool, error) {
 			}
 			r = (exists && val != nil) == want
 		case "$regex":
-			pattern, ok := arg.(string)
-			if !ok {
-				return false, apiErr(http.StatusBadRequest, 102, "Invalid query: $regex takes a string.")
-			}
-			if o, _ := ops["$options"].(string); o != "" {
-				flags := ""
-				for _, c := range o {
-					if strings.ContainsRune("imsx", c) && c != 'x' {
-						flags += string(c)
-					}
-				}
-				if flags != "" {
-					pattern = "(?" + flags + ")" + pattern
-				}
-			}
-			re, err := regexp.Compile(pattern)
+			re, err := m.regexp(arg, ops["$options"])
 			if err != nil {
-				return false, apiErr(http.StatusBadRequest, 102, "Invalid query: bad $regex: %v", err)
+				return false, err
 			}
 			str, isStr := val.(string)
 			r = isStr && re.MatchString(str)
@@ -355,15 +404,35 @@ func (m *matcher) field(obj view, key string, cond any) (bool, error) {
 			}
 			found := false
 			for _, o := range objs {
-				if sv, has := lookupView(view{o}, selKey); has {
+				if sv, has := lookupView(m.view(o), selKey); has {
 					if found = equalValue(val, sv, exists); found {
 						break
 					}
 				}
 			}
 			r = found == (op == "$select")
-		case "$relatedTo", "$nearSphere", "$within", "$maxDistance", "$maxDistanceInKilometers", "$maxDistanceInMiles", "$maxDistanceInRadians":
-			return false, apiErr(http.StatusBadRequest, 102, "Invalid query: %s is not supported by fn's LeanStorage emulation.", op)
+		case "$nearSphere":
+			near, limit, err := nearCondition(ops)
+			if err != nil {
+				return false, err
+			}
+			if m.near == nil {
+				m.near, m.nearKey = &near, key
+			}
+			p, isPoint := asGeoPoint(val)
+			r = isPoint && (limit < 0 || distanceRadians(near, p) <= limit)
+		case "$maxDistance", "$maxDistanceInRadians", "$maxDistanceInKilometers", "$maxDistanceInMiles":
+			if _, has := ops["$nearSphere"]; !has {
+				return false, apiErr(http.StatusBadRequest, 102, "Invalid query: %s needs $nearSphere.", op)
+			}
+			continue
+		case "$within", "$geoWithin":
+			shape, err := parseShape(op, arg)
+			if err != nil {
+				return false, err
+			}
+			p, isPoint := asGeoPoint(val)
+			r = isPoint && shape.contains(p)
 		default:
 			return false, apiErr(http.StatusBadRequest, 102, "Invalid query: unknown operator %s.", op)
 		}
@@ -443,9 +512,9 @@ func compare(a, b any) (int, bool) {
 	return 0, true
 }
 
-func sortObjects(objs []*store.Object, keys []string) {
+func sortObjects(objs []*store.Object, keys []string, viewOf func(*store.Object) view) {
 	sort.SliceStable(objs, func(i, j int) bool {
-		a, b := view{objs[i]}, view{objs[j]}
+		a, b := viewOf(objs[i]), viewOf(objs[j])
 		for _, k := range keys {
 			desc := strings.HasPrefix(k, "-")
 			k = strings.TrimPrefix(k, "-")
@@ -508,7 +577,7 @@ func (s *Service) includePath(ctx context.Context, objs []map[string]any, parts 
 			continue
 		}
 		o, err := s.st.Get(ctx, class, id)
-		if err != nil || !allowed(o, user, "read", auth) {
+		if err != nil || !s.allowed(ctx, o, user, "read", auth) {
 			continue
 		}
 		full := s.present(ctx, o, user, auth)

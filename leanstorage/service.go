@@ -1,6 +1,8 @@
-// Package leanstorage is the LeanStorage REST API over a store: objects, queries, users and
-// sessions, ACLs, and the LeanEngine hooks that fire on writes (beforeSave … afterDelete, onLogin,
-// onVerified), with LeanCloud's error codes. It is transport-neutral: the server package routes
+// Package leanstorage is the LeanStorage REST API over a store: objects, queries (CQL and scans
+// too), users and sessions, third-party logins verified with their platforms, ACLs with roles,
+// relations, verification codes (kept in a local Outbox, never sent), statuses, leaderboards, and
+// the LeanEngine hooks that fire on writes (beforeSave … afterDelete, onLogin, onVerified), with
+// LeanCloud's error codes. It is transport-neutral: the server package routes
 // HTTP requests here after authenticating them; fn dev and fn serve share it.
 package leanstorage
 
@@ -17,8 +19,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/fnhq/fn/engine"
 	"github.com/fnhq/fn/internal/randid"
@@ -63,20 +63,25 @@ type Service struct {
 	st          store.Store
 	hooks       Hooks
 	log         Logger
+	opts        Options
 	HookTimeout time.Duration // 3 s
 	// OnHook, if set, is told about every hook run (for the request log).
 	OnHook func(req engine.LeanRequest, res *engine.LeanResult)
 
 	mu       sync.Mutex
-	failures map[string][]time.Time // login failures per username
+	lockouts map[lockKey]*lockout // login failures per (user, client address)
+	outbox   *Outbox
+	codes    codeBook // pending SMS codes and email tokens
+
+	bcryptCost int // bcrypt.DefaultCost; tests lower it
+
+	// onEvaluate, if set, is told each time a query evaluates an object (tests).
+	onEvaluate func()
 }
 
-// New returns a service; hooks and log may be nil.
+// New returns a service with default options; hooks and log may be nil.
 func New(st store.Store, hooks Hooks, log Logger) *Service {
-	if log == nil {
-		log = func(string, string) {}
-	}
-	return &Service{st: st, hooks: hooks, log: log, HookTimeout: 3 * time.Second, failures: map[string][]time.Time{}}
+	return NewWithOptions(st, hooks, log, Options{})
 }
 
 // Response is what a request answers.
@@ -110,6 +115,11 @@ func (s *Service) Serve(ctx context.Context, method, path string, query url.Valu
 var classNameRE = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,127}$|^_(User|Role|Installation|File|Conversation|Status|Followee|Follower)$`)
 })
+
+// internalClasses hold what the service keeps for its own APIs (inboxes, leaderboards): clients
+// cannot address them; export and import carry them.
+var internalClasses = map[string]bool{inboxClass: true, leaderboardClass: true, statisticClass: true}
+
 var keyNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`) })
 
 func (s *Service) route(ctx context.Context, method, path string, query url.Values, body []byte, auth Auth) (*Response, error) {
@@ -129,18 +139,59 @@ func (s *Service) route(ctx context.Context, method, path string, query url.Valu
 			return s.me(ctx, auth)
 		case len(parts) == 3 && parts[2] == "refreshSessionToken" && method == http.MethodPut:
 			return s.refreshSession(ctx, parts[1], auth)
+		case len(parts) == 3 && parts[2] == "updatePassword" && method == http.MethodPut:
+			return s.updatePassword(ctx, parts[1], body, auth)
+		case len(parts) == 3 && parts[2] == "followersAndFollowees" && method == http.MethodGet:
+			return s.friendship(ctx, method, parts[1], "", body, query, auth)
+		case len(parts) == 4 && parts[2] == "friendship" && (method == http.MethodPost || method == http.MethodDelete):
+			return s.friendship(ctx, method, parts[1], parts[3], body, query, auth)
 		}
 		return s.classRoute(ctx, method, append([]string{"classes", "_User"}, parts[1:]...), query, body, auth)
+	case verificationRoutes[parts[0]]:
+		if r, handled, err := s.verification(ctx, method, parts, body, auth); handled {
+			return r, err
+		}
+	case parts[0] == "statuses" && len(parts) == 1 && method == http.MethodPost:
+		return s.postStatus(ctx, body, auth)
+	case parts[0] == "statuses" && len(parts) == 2 && method == http.MethodDelete:
+		return s.deleteStatus(ctx, parts[1], auth)
+	case parts[0] == "subscribe" && len(parts) >= 2 && parts[1] == "statuses":
+		switch {
+		case len(parts) == 2 && method == http.MethodGet:
+			return s.inbox(ctx, query, auth)
+		case len(parts) == 3 && parts[2] == "count" && method == http.MethodGet:
+			return s.inboxCount(ctx, query, body, false, auth)
+		case len(parts) == 3 && parts[2] == "resetUnreadCount" && method == http.MethodPost:
+			return s.inboxCount(ctx, query, body, true, auth)
+		}
+	case parts[0] == "leaderboard" && len(parts) >= 2:
+		return s.leaderboardRoute(ctx, method, parts[1:], query, body, auth)
+	case parts[0] == "cloudQuery" && len(parts) == 1 && method == http.MethodGet:
+		return s.cloudQuery(ctx, query, auth)
+	case parts[0] == "scan" && len(parts) == 3 && parts[1] == "classes" && method == http.MethodGet:
+		return s.scan(ctx, parts[2], query, auth)
 	case parts[0] == "classes" && len(parts) >= 2:
 		return s.classRoute(ctx, method, parts, query, body, auth)
 	}
 	return nil, apiErr(http.StatusNotFound, 1, "no such API: %s /%s", method, path)
 }
 
+var verificationRoutes = map[string]bool{"requestMobilePhoneVerify": true, "requestLoginSmsCode": true,
+	"requestPasswordResetBySmsCode": true, "requestSmsCode": true, "requestChangePhoneNumber": true, "verifyMobilePhone": true,
+	"verifySmsCode": true, "resetPasswordBySmsCode": true, "changePhoneNumber": true, "usersByMobilePhone": true,
+	"requestEmailVerify": true, "requestPasswordReset": true, "verifyEmail": true, "resetPassword": true}
+
+// serverWritten are the classes that only their own APIs (follow, statuses) or the master key
+// write: a forged _Follower row would subscribe someone to a stranger's statuses.
+var serverWritten = map[string]bool{"_Follower": true, "_Followee": true, "_Status": true}
+
 func (s *Service) classRoute(ctx context.Context, method string, parts []string, query url.Values, body []byte, auth Auth) (*Response, error) {
 	class := parts[1]
 	if !classNameRE().MatchString(class) {
 		return nil, apiErr(http.StatusBadRequest, 103, "Invalid class name: %s. Class names start with a letter and contain letters, digits and '_'.", class)
+	}
+	if serverWritten[class] && method != http.MethodGet && !auth.Master {
+		return nil, errClientsNotAllowed
 	}
 	switch {
 	case len(parts) == 2 && method == http.MethodPost:
@@ -215,6 +266,9 @@ func (s *Service) currentUser(ctx context.Context, auth Auth) (*store.Object, er
 	}
 	id, err := s.st.SessionUser(ctx, auth.SessionToken)
 	if errors.Is(err, store.ErrNotFound) {
+		if auth.Master {
+			return nil, nil // LeanCloud ignores a stale session token next to the master key
+		}
 		return nil, apiErr(http.StatusBadRequest, 211, "Could not find user.")
 	}
 	if err != nil {
@@ -222,28 +276,12 @@ func (s *Service) currentUser(ctx context.Context, auth Auth) (*store.Object, er
 	}
 	u, err := s.st.Get(ctx, "_User", id)
 	if errors.Is(err, store.ErrNotFound) {
+		if auth.Master {
+			return nil, nil
+		}
 		return nil, apiErr(http.StatusBadRequest, 211, "Could not find user.")
 	}
 	return u, err
-}
-
-// allowed applies an object's ACL: absent means public; master bypasses.
-func allowed(o *store.Object, user *store.Object, perm string, auth Auth) bool {
-	if auth.Master {
-		return true
-	}
-	acl, ok := o.Fields["ACL"].(map[string]any)
-	if !ok {
-		return true
-	}
-	grant := func(who string) bool {
-		e, ok := acl[who].(map[string]any)
-		return ok && e[perm] == true
-	}
-	if grant("*") {
-		return true
-	}
-	return user != nil && grant(user.ID)
 }
 
 // ---- objects
@@ -271,7 +309,16 @@ func (s *Service) create(ctx context.Context, class string, query url.Values, bo
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	rels, err := relationOps(fields)
+	if err != nil {
+		return nil, err
+	}
+	if class == "_Role" {
+		if err := s.checkRole(ctx, fields, nil); err != nil {
+			return nil, err
+		}
+	}
+	now := s.opts.Now()
 	o := &store.Object{Class: class, ID: newID(), CreatedAt: now, UpdatedAt: now, Fields: map[string]any{}}
 	if err := applyOps(o.Fields, fields); err != nil {
 		return nil, err
@@ -286,6 +333,9 @@ func (s *Service) create(ctx context.Context, class string, query url.Values, bo
 		}
 	}
 	if err := s.st.Insert(ctx, o); err != nil {
+		return nil, err
+	}
+	if err := s.applyRelations(ctx, class, o.ID, rels); err != nil {
 		return nil, err
 	}
 	if !ignore["afterSave"] {
@@ -324,6 +374,11 @@ func checkKeys(fields map[string]any) error {
 		}
 		if !keyNameRE().MatchString(k) {
 			return apiErr(http.StatusBadRequest, 105, "Invalid key name: %s. Keys start with a letter and contain letters, digits and '_'.", k)
+		}
+		if m, ok := fields[k].(map[string]any); ok && m["__type"] == "GeoPoint" {
+			if _, err := parsePoint(m, k); err != nil {
+				return apiErr(http.StatusBadRequest, 111, "Invalid value for %s: a GeoPoint has a latitude from -90 to 90 and a longitude from -180 to 180.", k)
+			}
 		}
 	}
 	return nil
@@ -370,7 +425,7 @@ func (s *Service) get(ctx context.Context, class, id string, query url.Values, a
 	if err != nil {
 		return nil, err
 	}
-	if !allowed(o, user, "read", auth) {
+	if !s.allowed(ctx, o, user, "read", auth) {
 		return ok(map[string]any{}), nil
 	}
 	out := s.present(ctx, o, user, auth)
@@ -383,11 +438,102 @@ func (s *Service) get(ctx context.Context, class, id string, query url.Values, a
 	return ok(out), nil
 }
 
-// present renders an object for a reader: a user's own session token only to that user.
+// present renders an object for a reader: a user's session token, authData, email and phone
+// number only to that user (or the master key).
 func (s *Service) present(ctx context.Context, o *store.Object, user *store.Object, auth Auth) map[string]any {
 	out := JSON(o)
 	delete(out, "sessionToken")
+	if private(o, user, auth) {
+		for k := range privateUserFields {
+			delete(out, k)
+		}
+	}
 	return out
+}
+
+// private tells whether a reader may not see a user's private fields.
+func private(o *store.Object, user *store.Object, auth Auth) bool {
+	return o.Class == "_User" && !auth.Master && (user == nil || user.ID != o.ID)
+}
+
+func notFoundForUpdate(class, id string) *Error {
+	return apiErr(http.StatusNotFound, 1, "Could not find object by id '%s' for class '%s'.", id, class)
+}
+
+// errNoEffect answers a conditional write whose where did not match.
+var errNoEffect = &Error{Status: http.StatusBadRequest, Code: 305, Message: "No effect on updating/deleting a document."}
+
+// condition reads the where of a conditional update or delete (nil without one).
+func condition(query url.Values) (map[string]any, error) {
+	w := query.Get("where")
+	if w == "" {
+		return nil, nil
+	}
+	var where map[string]any
+	if err := json.Unmarshal([]byte(w), &where); err != nil || where == nil {
+		return nil, apiErr(http.StatusBadRequest, 107, "Invalid where: malformed JSON (%s).", shortErr(err))
+	}
+	return where, nil
+}
+
+// guard evaluates a write's condition; one matcher serves both checks (before the hooks, and
+// inside the atomic update, where its cached sub-queries spare store reads).
+func (s *Service) guard(ctx context.Context, where map[string]any, user *store.Object, auth Auth) func(*store.Object) error {
+	m := s.newMatcher(ctx, user, auth)
+	return func(o *store.Object) error {
+		if where == nil {
+			return nil
+		}
+		ok, err := m.matches(m.view(o), where)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errNoEffect
+		}
+		return nil
+	}
+}
+
+// checkUniqueUserFields keeps usernames, emails and phone numbers unique across users; a new
+// email or phone number is unverified.
+func (s *Service) checkUniqueUserFields(ctx context.Context, id string, fields map[string]any, current *store.Object, auth Auth) error {
+	for _, f := range []struct {
+		key, verified string
+		code          int
+		msg           string
+	}{
+		{"username", "", 202, "Username has already been taken."},
+		{"email", "emailVerified", 203, "This email address has already been taken."},
+		{"mobilePhoneNumber", "mobilePhoneVerified", 214, "Mobile phone number has already been taken."},
+	} {
+		v, ok := fields[f.key].(string)
+		if !ok || v == current.Fields[f.key] {
+			continue
+		}
+		if v == "" && f.key == "username" {
+			return apiErr(http.StatusBadRequest, 200, "Username is missing or empty.")
+		}
+		other, err := s.findUser(ctx, f.key, v)
+		if err != nil {
+			return err
+		}
+		if other != nil && other.ID != id {
+			return apiErr(http.StatusBadRequest, f.code, "%s", f.msg)
+		}
+		if _, set := fields[f.verified]; f.verified != "" && !(auth.Master && set) {
+			fields[f.verified] = false
+		}
+	}
+	return nil
+}
+
+// checkUserWrite refuses changes to a user by anyone but that user or the master key.
+func checkUserWrite(class, id string, user *store.Object, auth Auth) error {
+	if class == "_User" && !auth.Master && (user == nil || user.ID != id) {
+		return apiErr(http.StatusForbidden, 206, "The user cannot be altered by a client without the session.")
+	}
+	return nil
 }
 
 func (s *Service) update(ctx context.Context, class, id string, query url.Values, body []byte, auth Auth) (*Response, error) {
@@ -395,26 +541,72 @@ func (s *Service) update(ctx context.Context, class, id string, query url.Values
 	if err != nil {
 		return nil, err
 	}
+	where, err := condition(query)
+	if err != nil {
+		return nil, err
+	}
 	current, err := s.st.Get(ctx, class, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, apiErr(http.StatusNotFound, 101, "Object not found.")
+		return nil, notFoundForUpdate(class, id)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if !allowed(current, user, "write", auth) {
+	if err := checkUserWrite(class, id, user, auth); err != nil {
+		return nil, err
+	}
+	if !s.allowed(ctx, current, user, "write", auth) {
 		return nil, apiErr(http.StatusForbidden, 1, "Forbidden writing by object's ACL.")
 	}
-	if class == "_User" && !auth.Master && (user == nil || user.ID != id) {
-		return nil, apiErr(http.StatusForbidden, 206, "The user cannot be altered by a client without the session.")
-	}
-	if pw, ok := fields["password"].(string); ok && class == "_User" {
-		hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
-		if err != nil {
+	if class == "_User" {
+		dropServerOwned(fields, auth)
+		if err := s.checkUniqueUserFields(ctx, id, fields, current, auth); err != nil {
 			return nil, err
 		}
-		delete(fields, "password")
-		fields["_hashed_password"] = string(hash)
+		if pw, ok := fields["password"].(string); ok {
+			hash, err := s.hashPassword(pw)
+			if err != nil {
+				return nil, err
+			}
+			delete(fields, "password")
+			fields["_hashed_password"] = hash
+		}
+		if authData, ok := fields["authData"].(map[string]any); ok {
+			verified, _, err := s.verifyAuthData(ctx, authData, auth, false)
+			if err != nil {
+				return nil, err
+			}
+			// linking adds platforms to the stored ones; null unlinks one
+			merged, _ := current.Fields["authData"].(map[string]any)
+			out := map[string]any{}
+			for k, v := range merged {
+				out[k] = v
+			}
+			for k, v := range verified {
+				if v == nil {
+					delete(out, k)
+				} else {
+					out[k] = v
+				}
+			}
+			fields["authData"] = out
+		}
+	}
+	if class == "_Role" {
+		if err := s.checkRole(ctx, fields, current); err != nil {
+			return nil, err
+		}
+	}
+	rels, err := relationOps(fields)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRelations(rels, current.Fields); err != nil {
+		return nil, err
+	}
+	guard := s.guard(ctx, where, user, auth)
+	if err := guard(current); err != nil {
+		return nil, err
 	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
@@ -435,16 +627,23 @@ func (s *Service) update(ctx context.Context, class, id string, query url.Values
 		}
 	}
 	updated, err := s.st.Update(ctx, class, id, func(o *store.Object) error {
+		// the condition is checked again inside the atomic update: it is what makes it a guard
+		if err := guard(o); err != nil {
+			return err
+		}
 		if err := applyOps(o.Fields, fields); err != nil {
 			return err
 		}
-		o.UpdatedAt = time.Now()
+		o.UpdatedAt = s.opts.Now()
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, apiErr(http.StatusNotFound, 101, "Object not found.")
+		return nil, notFoundForUpdate(class, id)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := s.applyRelations(ctx, class, id, rels); err != nil {
 		return nil, err
 	}
 	if !ignore["afterUpdate"] {
@@ -458,12 +657,18 @@ func (s *Service) update(ctx context.Context, class, id string, query url.Values
 	out := map[string]any{"objectId": updated.ID, "updatedAt": isoTime(updated.UpdatedAt)}
 	// results of atomic operations come back, as LeanCloud does for Increment
 	for _, k := range keys {
-		if op, isOp := fields[k].(map[string]any); isOp && op["__op"] != nil && op["__op"] != "Delete" {
+		if op, isOp := fields[k].(map[string]any); isOp {
+			if name, _ := op["__op"].(string); name == "" || noEcho[name] {
+				continue
+			}
 			out[k] = updated.Fields[k]
 		}
 	}
 	return ok(out), nil
 }
+
+// noEcho are the operations whose result an update does not answer.
+var noEcho = map[string]bool{"Delete": true, "AddRelation": true, "RemoveRelation": true, "Batch": true}
 
 func (s *Service) remove(ctx context.Context, class, id string, query url.Values, body []byte, auth Auth) (*Response, error) {
 	user, err := s.currentUser(ctx, auth)
@@ -480,15 +685,28 @@ func (s *Service) remove(ctx context.Context, class, id string, query url.Values
 		fields["__ignore_hooks"] = list
 	}
 	ignore := s.ignoredHooks(fields, auth)
+	where, err := condition(query)
+	if err != nil {
+		return nil, err
+	}
 	o, err := s.st.Get(ctx, class, id)
 	if errors.Is(err, store.ErrNotFound) {
+		if where != nil {
+			return nil, errNoEffect
+		}
 		return ok(map[string]any{}), nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	if !allowed(o, user, "write", auth) {
+	if err := checkUserWrite(class, id, user, auth); err != nil {
+		return nil, err
+	}
+	if !s.allowed(ctx, o, user, "write", auth) {
 		return nil, apiErr(http.StatusForbidden, 1, "Forbidden writing by object's ACL.")
+	}
+	if err := s.guard(ctx, where, user, auth)(o); err != nil {
+		return nil, err
 	}
 	if !ignore["beforeDelete"] {
 		if _, err := s.beforeHook(ctx, class, "beforeDelete", objectForHook(o, nil), user); err != nil {
@@ -497,6 +715,11 @@ func (s *Service) remove(ctx context.Context, class, id string, query url.Values
 	}
 	if err := s.st.Delete(ctx, class, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
+	}
+	if class == "_User" {
+		if err := s.st.DeleteSessions(ctx, id); err != nil {
+			return nil, err
+		}
 	}
 	if !ignore["afterDelete"] {
 		s.afterHook(ctx, class, "afterDelete", JSON(o), user)

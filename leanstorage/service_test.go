@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/fnhq/fn/store"
 )
 
@@ -18,7 +20,9 @@ func newService(t *testing.T) *Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return New(st, nil, nil)
+	s := New(st, nil, nil)
+	s.bcryptCost = bcrypt.MinCost
+	return s
 }
 
 func (s *Service) do(t *testing.T, method, path string, q url.Values, body string, auth Auth) (int, map[string]any) {
@@ -31,6 +35,7 @@ func (s *Service) do(t *testing.T, method, path string, q url.Values, body strin
 }
 
 func TestQueryOperators(t *testing.T) {
+	t.Parallel()
 	s := newService(t)
 	master := Auth{Master: true}
 	objs := []string{
@@ -95,6 +100,7 @@ func TestQueryOperators(t *testing.T) {
 }
 
 func TestACLAndSessions(t *testing.T) {
+	t.Parallel()
 	s := newService(t)
 	_, u := s.do(t, "POST", "users", nil, `{"username":"ann","password":"pw"}`, Auth{})
 	token := u["sessionToken"].(string)
@@ -113,6 +119,9 @@ func TestACLAndSessions(t *testing.T) {
 	}
 	if status, _ := s.do(t, "GET", "users/me", nil, "", Auth{SessionToken: "bad"}); status != 400 {
 		t.Errorf("bad session: %d", status)
+	}
+	if status, m := s.do(t, "GET", "users/me", nil, "", Auth{SessionToken: "bad", Master: true}); status != 400 || m["code"] != 211.0 {
+		t.Errorf("bad session with the master key: %d %v", status, m)
 	}
 	// refreshing the session invalidates the old token
 	_, fresh := s.do(t, "PUT", "users/"+uid+"/refreshSessionToken", nil, "", ann)

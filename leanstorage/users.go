@@ -2,6 +2,8 @@ package leanstorage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -15,11 +17,59 @@ import (
 	"github.com/fnhq/fn/store"
 )
 
-// MaxLoginFailures within LoginFailureWindow answer 219.
-const (
-	MaxLoginFailures   = 5
-	LoginFailureWindow = 15 * time.Minute
-)
+// serverOwnedUserFields are set by the server only (verification flows, sessions): a client's
+// own signup or update drops them.
+var serverOwnedUserFields = []string{"emailVerified", "mobilePhoneVerified", "sessionToken"}
+
+// privateUserFields are shown only to the user themself and the master key, and only they can
+// query by them.
+var privateUserFields = map[string]bool{"authData": true, "email": true, "mobilePhoneNumber": true}
+
+// prehashMarker starts a password hash made over SHA-256 of the password: bcrypt reads only 72
+// bytes, so long passwords are hashed down first. Hashes without it are plain bcrypt (imports and
+// older databases) and still verify.
+const prehashMarker = "fn-sha256$"
+
+func (s *Service) hashPassword(pw string) (string, error) {
+	sum := sha256.Sum256([]byte(pw))
+	h, err := bcrypt.GenerateFromPassword([]byte(base64.StdEncoding.EncodeToString(sum[:])), s.bcryptCost)
+	if err != nil {
+		return "", err
+	}
+	return prehashMarker + string(h), nil
+}
+
+func checkPassword(hash, pw string) bool {
+	if rest, ok := strings.CutPrefix(hash, prehashMarker); ok {
+		sum := sha256.Sum256([]byte(pw))
+		return bcrypt.CompareHashAndPassword([]byte(rest), []byte(base64.StdEncoding.EncodeToString(sum[:]))) == nil
+	}
+	return hash != "" && bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) == nil
+}
+
+// dropServerOwned removes what only the server sets from a client's user write.
+func dropServerOwned(fields map[string]any, auth Auth) {
+	if auth.Master {
+		return
+	}
+	for _, k := range serverOwnedUserFields {
+		delete(fields, k)
+	}
+}
+
+// sessionOf is the user's session token, opened if the user has none: logins share one token
+// per user, as LeanCloud's do (refreshSessionToken replaces it).
+func (s *Service) sessionOf(ctx context.Context, userID string) (string, error) {
+	token, err := s.st.UserSession(ctx, userID)
+	if err == nil {
+		return token, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	token = newToken()
+	return token, s.st.PutSession(ctx, token, userID)
+}
 
 func (s *Service) findUser(ctx context.Context, field, value string) (*store.Object, error) {
 	users, err := s.st.Scan(ctx, "_User")
@@ -50,7 +100,15 @@ func (s *Service) signup(ctx context.Context, query url.Values, body []byte, aut
 	}
 	ignore := s.ignoredHooks(fields, auth)
 	if authData, ok := fields["authData"].(map[string]any); ok && fields["password"] == nil {
-		return s.loginWithAuthData(ctx, authData, auth)
+		return s.loginWithAuthData(ctx, authData, query.Get("failOnNotExist") == "true", auth)
+	}
+	dropServerOwned(fields, auth)
+	if authData, ok := fields["authData"].(map[string]any); ok {
+		verified, _, err := s.verifyAuthData(ctx, authData, auth, false)
+		if err != nil {
+			return nil, err
+		}
+		fields["authData"] = verified
 	}
 	username, _ := fields["username"].(string)
 	password, _ := fields["password"].(string)
@@ -75,7 +133,14 @@ func (s *Service) signup(ctx context.Context, query url.Values, body []byte, aut
 			return nil, apiErr(http.StatusBadRequest, 203, "This email address has already been taken.")
 		}
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if phone, _ := fields["mobilePhoneNumber"].(string); phone != "" {
+		if u, err := s.findUser(ctx, "mobilePhoneNumber", phone); err != nil {
+			return nil, err
+		} else if u != nil {
+			return nil, apiErr(http.StatusBadRequest, 214, "Mobile phone number has already been taken.")
+		}
+	}
+	hash, err := s.hashPassword(password)
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +152,9 @@ func (s *Service) signup(ctx context.Context, query url.Values, body []byte, aut
 	}
 	if _, has := o.Fields["emailVerified"]; !has && o.Fields["email"] != nil {
 		o.Fields["emailVerified"] = false
+	}
+	if _, has := o.Fields["mobilePhoneVerified"]; !has && o.Fields["mobilePhoneNumber"] != nil {
+		o.Fields["mobilePhoneVerified"] = false
 	}
 	if !ignore["beforeSave"] {
 		changed, err := s.beforeHook(ctx, "_User", "beforeSave", objectForHook(o, nil), nil)
@@ -112,14 +180,15 @@ func (s *Service) signup(ctx context.Context, query url.Values, body []byte, aut
 		Body: map[string]any{"objectId": o.ID, "createdAt": isoTime(o.CreatedAt), "sessionToken": token}}, nil
 }
 
-// loginWithAuthData is a third-party login (POST /users {"authData": {platform: {...}}}): the
-// onAuthData hook may check or change the data; a user with the same platform uid logs in,
-// otherwise a user is created for it.
-func (s *Service) loginWithAuthData(ctx context.Context, authData map[string]any, auth Auth) (*Response, error) {
+// loginWithAuthData is a third-party login (POST /users {"authData": {platform: {...}}}): each
+// platform's data is verified with the platform (see AuthVerifier); the onAuthData hook may check
+// or change it first. A user with the same platform uid logs in, otherwise a user is created.
+func (s *Service) loginWithAuthData(ctx context.Context, authData map[string]any, failOnNotExist bool, auth Auth) (*Response, error) {
 	if len(authData) == 0 {
 		return nil, apiErr(http.StatusBadRequest, 1, "authData is empty")
 	}
-	if s.userHookDefined("__on_authdata__User") {
+	hookDefined := s.userHookDefined("__on_authdata__User")
+	if hookDefined {
 		body, _ := json.Marshal(map[string]any{"authData": authData})
 		res := s.runHook(ctx, engine.LeanRequest{Kind: engine.LeanUserHook, Hook: "onAuthData", HookKeyOK: true,
 			Params: body, URL: "/1.1/functions/_User/onAuthData", RemoteAddress: auth.RemoteAddr})
@@ -137,14 +206,9 @@ func (s *Service) loginWithAuthData(ctx context.Context, authData map[string]any
 			authData = out.Result
 		}
 	}
-	uid := func(data any) string {
-		m, _ := data.(map[string]any)
-		for _, k := range []string{"uid", "openid", "id"} {
-			if v, ok := m[k].(string); ok && v != "" {
-				return v
-			}
-		}
-		return ""
+	verified, uids, err := s.verifyAuthData(ctx, authData, auth, hookDefined)
+	if err != nil {
+		return nil, err
 	}
 	users, err := s.st.Scan(ctx, "_User")
 	if err != nil {
@@ -152,29 +216,36 @@ func (s *Service) loginWithAuthData(ctx context.Context, authData map[string]any
 	}
 	for _, u := range users {
 		existing, _ := u.Fields["authData"].(map[string]any)
-		for platform, data := range authData {
-			if id := uid(data); id != "" && uid(existing[platform]) == id {
-				token := newToken()
-				if err := s.st.PutSession(ctx, token, u.ID); err != nil {
+		for platform, id := range uids {
+			if id != "" && authUID(existing[platform]) == id {
+				token, err := s.sessionOf(ctx, u.ID)
+				if err != nil {
 					return nil, err
 				}
 				return ok(userJSON(u, token)), nil
 			}
 		}
 	}
-	now := time.Now()
+	if failOnNotExist {
+		return nil, apiErr(http.StatusBadRequest, 211, "Could not find user.")
+	}
+	for platform, id := range uids {
+		if id == "" {
+			return nil, apiErr(http.StatusBadRequest, 250, "Invalid authData for %s: the platform's user id (uid or openid) is missing.", platform)
+		}
+	}
+	now := s.opts.Now()
 	o := &store.Object{Class: "_User", ID: newID(), CreatedAt: now, UpdatedAt: now,
-		Fields: map[string]any{"username": newToken()[:25], "authData": authData}}
+		Fields: map[string]any{"username": newToken()[:25], "authData": verified}}
 	if err := s.st.Insert(ctx, o); err != nil {
 		return nil, err
 	}
-	token := newToken()
-	if err := s.st.PutSession(ctx, token, o.ID); err != nil {
+	token, err := s.sessionOf(ctx, o.ID)
+	if err != nil {
 		return nil, err
 	}
 	s.afterHook(ctx, "_User", "afterSave", JSON(o), nil)
-	return &Response{Status: http.StatusCreated, Location: "/1.1/users/" + o.ID,
-		Body: map[string]any{"objectId": o.ID, "createdAt": isoTime(o.CreatedAt), "sessionToken": token, "username": o.Fields["username"]}}, nil
+	return &Response{Status: http.StatusCreated, Location: "/1.1/users/" + o.ID, Body: userJSON(o, token)}, nil
 }
 
 func (s *Service) login(ctx context.Context, body []byte, auth Auth) (*Response, error) {
@@ -185,14 +256,18 @@ func (s *Service) login(ctx context.Context, body []byte, auth Auth) (*Response,
 	username, _ := fields["username"].(string)
 	email, _ := fields["email"].(string)
 	password, _ := fields["password"].(string)
+	phone, _ := fields["mobilePhoneNumber"].(string)
 	var u *store.Object
-	key := username
 	switch {
 	case username != "":
 		u, err = s.findUser(ctx, "username", username)
 	case email != "":
-		key = email
 		u, err = s.findUser(ctx, "email", email)
+	case phone != "":
+		u, err = s.findUser(ctx, "mobilePhoneNumber", phone)
+		if code, _ := fields["smsCode"].(string); err == nil && u != nil && code != "" {
+			return s.loginBySmsCode(ctx, u, phone, code, auth)
+		}
 	default:
 		return nil, apiErr(http.StatusBadRequest, 200, "Username is missing or empty.")
 	}
@@ -202,14 +277,21 @@ func (s *Service) login(ctx context.Context, body []byte, auth Auth) (*Response,
 	if u == nil {
 		return nil, apiErr(http.StatusBadRequest, 211, "Could not find user.")
 	}
-	if s.tooManyFailures(key) {
-		return nil, apiErr(http.StatusBadRequest, 219, "Too many failed login attempts; try again later.")
+	key := lockKey{user: u.ID, addr: auth.RemoteAddr}
+	if s.lockedOut(key) {
+		return nil, apiErr(http.StatusBadRequest, 219, "Too many failed login attempts; try again later, or reset the password.")
 	}
 	hash, _ := u.Fields["_hashed_password"].(string)
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
-		s.noteFailure(key)
+	if !checkPassword(hash, password) {
+		s.noteFailure(key, s.opts.MaxLoginFailures)
 		return nil, apiErr(http.StatusBadRequest, 210, "The username and password mismatch.")
 	}
+	s.noteSuccess(key)
+	return s.finishLogin(ctx, u, auth)
+}
+
+// finishLogin runs onLogin and answers the user with their session token.
+func (s *Service) finishLogin(ctx context.Context, u *store.Object, auth Auth) (*Response, error) {
 	if s.userHookDefined("__on_login__User") {
 		res := s.runHook(ctx, engine.LeanRequest{Kind: engine.LeanUserHook, Hook: "onLogin", HookKeyOK: true,
 			Params: hookBody(JSON(u), nil), Timeout: s.HookTimeout, URL: "/1.1/functions/_User/onLogin", RemoteAddress: auth.RemoteAddr})
@@ -222,8 +304,8 @@ func (s *Service) login(ctx context.Context, body []byte, auth Auth) (*Response,
 			return nil, apiErr(http.StatusUnauthorized, 142, "Cloud Code validation failed. Error detail : %s", e.Error)
 		}
 	}
-	token := newToken()
-	if err := s.st.PutSession(ctx, token, u.ID); err != nil {
+	token, err := s.sessionOf(ctx, u.ID)
+	if err != nil {
 		return nil, err
 	}
 	return ok(userJSON(u, token)), nil
@@ -241,23 +323,54 @@ func (s *Service) userHookDefined(name string) bool {
 	return false
 }
 
-func (s *Service) tooManyFailures(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cutoff := time.Now().Add(-LoginFailureWindow)
-	var recent []time.Time
-	for _, t := range s.failures[key] {
-		if t.After(cutoff) {
-			recent = append(recent, t)
-		}
-	}
-	s.failures[key] = recent
-	return len(recent) >= MaxLoginFailures
+type lockKey struct{ user, addr string }
+
+type lockout struct {
+	failures int
+	last     time.Time
+	until    time.Time
 }
 
-func (s *Service) noteFailure(key string) {
+func (s *Service) lockedOut(k lockKey) bool {
 	s.mu.Lock()
-	s.failures[key] = append(s.failures[key], time.Now())
+	defer s.mu.Unlock()
+	l := s.lockouts[k]
+	return l != nil && s.opts.Now().Before(l.until)
+}
+
+// noteFailure counts a wrong password: after threshold (MaxLoginFailures) in a row the (user, address) pair
+// is locked for LoginLockout, each later failure doubling it up to LoginLockoutMax. A quiet
+// LoginLockoutMax forgets the failures.
+func (s *Service) noteFailure(k lockKey, threshold int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	l := s.lockouts[k]
+	if l == nil || now.Sub(l.last) > s.opts.LoginLockoutMax && !now.Before(l.until) {
+		l = &lockout{}
+		s.lockouts[k] = l
+	}
+	l.failures++
+	l.last = now
+	if over := l.failures - threshold; over >= 0 {
+		d := s.opts.LoginLockout
+		for i := 0; i < over && d < s.opts.LoginLockoutMax; i++ {
+			d *= 2
+		}
+		l.until = now.Add(min(d, s.opts.LoginLockoutMax))
+	}
+	if len(s.lockouts) > 10000 { // bound the memory a password sprayer can take
+		for key, v := range s.lockouts {
+			if now.Sub(v.last) > s.opts.LoginLockoutMax && !now.Before(v.until) {
+				delete(s.lockouts, key)
+			}
+		}
+	}
+}
+
+func (s *Service) noteSuccess(k lockKey) {
+	s.mu.Lock()
+	delete(s.lockouts, k)
 	s.mu.Unlock()
 }
 
@@ -268,6 +381,9 @@ func (s *Service) me(ctx context.Context, auth Auth) (*Response, error) {
 	u, err := s.currentUser(ctx, auth)
 	if err != nil {
 		return nil, err
+	}
+	if u == nil { // a stale token next to the master key
+		return nil, apiErr(http.StatusBadRequest, 211, "Could not find user.")
 	}
 	return ok(userJSON(u, auth.SessionToken)), nil
 }
@@ -290,8 +406,8 @@ func (s *Service) refreshSession(ctx context.Context, id string, auth Auth) (*Re
 	if err := s.st.DeleteSessions(ctx, id); err != nil {
 		return nil, err
 	}
-	token := newToken()
-	if err := s.st.PutSession(ctx, token, id); err != nil {
+	token, err := s.sessionOf(ctx, id)
+	if err != nil {
 		return nil, err
 	}
 	return ok(userJSON(u, token)), nil
@@ -322,13 +438,7 @@ func (s *Service) Verify(ctx context.Context, who, kind string) (map[string]any,
 	if err != nil {
 		return nil, err
 	}
-	if s.userHookDefined("__on_verified_" + kind) {
-		res := s.runHook(ctx, engine.LeanRequest{Kind: engine.LeanUserHook, Hook: "onVerified", ClassName: kind, HookKeyOK: true,
-			Params: hookBody(JSON(u), nil), Timeout: s.HookTimeout, URL: "/1.1/functions/onVerified/" + kind, RemoteAddress: "127.0.0.1"})
-		if res.Status != http.StatusOK {
-			s.log("error", "onVerified "+kind+" hook failed: "+strings.TrimSpace(string(res.Body)))
-		}
-	}
+	s.onVerified(ctx, kind, u)
 	return JSON(u), nil
 }
 
@@ -385,6 +495,23 @@ func (s *Service) Export(ctx context.Context) (map[string][]map[string]any, erro
 			if h, ok := o.Fields["_hashed_password"]; ok {
 				j["_hashed_password"] = h
 			}
+			// a relation's members (join rows) travel inside its field
+			for k, v := range o.Fields {
+				f, isRel := v.(map[string]any)
+				if !isRel || f["__type"] != "Relation" {
+					continue
+				}
+				target, _ := f["className"].(string)
+				ids, err := s.st.RelationTargets(ctx, store.Relation{OwnerClass: c, OwnerID: o.ID, Key: k})
+				if err != nil {
+					return nil, err
+				}
+				members := make([]any, len(ids))
+				for i, id := range ids {
+					members[i] = pointerTo(target, id)
+				}
+				j[k] = map[string]any{"__type": "Relation", "className": target, "objects": members}
+			}
 			out[c] = append(out[c], j)
 		}
 	}
@@ -396,7 +523,7 @@ func (s *Service) Export(ctx context.Context) (map[string][]map[string]any, erro
 func (s *Service) Import(ctx context.Context, data map[string][]map[string]any) (int, error) {
 	n := 0
 	for class, objs := range data {
-		if !classNameRE().MatchString(class) {
+		if !classNameRE().MatchString(class) && !internalClasses[class] {
 			return n, apiErr(http.StatusBadRequest, 103, "Invalid class name: %s.", class)
 		}
 		for i, j := range objs {
@@ -414,7 +541,7 @@ func (s *Service) Import(ctx context.Context, data map[string][]map[string]any) 
 			}
 			if class == "_User" {
 				if pw, ok := fields["password"].(string); ok {
-					hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+					hash, err := s.hashPassword(pw)
 					if err != nil {
 						return n, err
 					}
@@ -422,10 +549,32 @@ func (s *Service) Import(ctx context.Context, data map[string][]map[string]any) 
 					fields["_hashed_password"] = string(hash)
 				}
 			}
+			var rels []relOp
+			for k, v := range fields {
+				f, isRel := v.(map[string]any)
+				if !isRel || f["__type"] != "Relation" {
+					continue
+				}
+				target, _ := f["className"].(string)
+				r := relOp{key: k, op: "AddRelation", class: target}
+				members, _ := f["objects"].([]any)
+				for _, m := range members {
+					if p, ok := m.(map[string]any); ok {
+						if mid, _ := p["objectId"].(string); mid != "" {
+							r.ids = append(r.ids, mid)
+						}
+					}
+				}
+				rels = append(rels, r)
+				fields[k] = map[string]any{"__type": "Relation", "className": target}
+			}
 			o := &store.Object{Class: class, ID: id, CreatedAt: created, UpdatedAt: updated, Fields: fields}
 			s.st.Delete(ctx, class, id)
 			if err := s.st.Insert(ctx, o); err != nil {
 				return n, apiErr(http.StatusBadRequest, 1, "%s[%d]: %v", class, i, err)
+			}
+			if err := s.applyRelations(ctx, class, id, rels); err != nil {
+				return n, err
 			}
 			n++
 		}
@@ -452,6 +601,5 @@ func (s *Service) SessionFor(ctx context.Context, username string) (string, erro
 	if u == nil {
 		return "", apiErr(http.StatusNotFound, 211, "no user named %q in LeanStorage (sign one up first, e.g. with AV.User.signUp)", username)
 	}
-	token := newToken()
-	return token, s.st.PutSession(ctx, token, u.ID)
+	return s.sessionOf(ctx, u.ID)
 }

@@ -48,6 +48,16 @@ CREATE TABLE IF NOT EXISTS sessions (
   created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);
+CREATE TABLE IF NOT EXISTS relations (
+  owner_class  TEXT NOT NULL,
+  owner_id     TEXT NOT NULL,
+  key          TEXT NOT NULL,
+  target_class TEXT NOT NULL,
+  target_id    TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  PRIMARY KEY (owner_class, owner_id, key, target_id)
+);
+CREATE INDEX IF NOT EXISTS relations_target ON relations (owner_class, key, target_id);
 `
 
 // OpenSQLite opens (creating if needed) a database file.
@@ -183,6 +193,9 @@ func (s *SQLite) Delete(ctx context.Context, class, id string) error {
 	if err != nil {
 		return err
 	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM relations WHERE owner_class = ? AND owner_id = ?`, class, id); err != nil {
+		return err
+	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
@@ -278,9 +291,71 @@ func (s *SQLite) DeleteSessions(ctx context.Context, userID string) error {
 	return err
 }
 
+// UserSession implements Store.
+func (s *SQLite) UserSession(ctx context.Context, userID string) (string, error) {
+	var token string
+	err := s.db.QueryRowContext(ctx, `SELECT token FROM sessions WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1`, userID).Scan(&token)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	return token, err
+}
+
+// AddRelation implements Store.
+func (s *SQLite) AddRelation(ctx context.Context, r Relation, targetClass string, targetIDs []string) error {
+	now := ms(time.Now())
+	for _, id := range targetIDs {
+		if _, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO relations (owner_class, owner_id, key, target_class, target_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			r.OwnerClass, r.OwnerID, r.Key, targetClass, id, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveRelation implements Store.
+func (s *SQLite) RemoveRelation(ctx context.Context, r Relation, targetIDs []string) error {
+	for _, id := range targetIDs {
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM relations WHERE owner_class = ? AND owner_id = ? AND key = ? AND target_id = ?`,
+			r.OwnerClass, r.OwnerID, r.Key, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RelationTargets implements Store.
+func (s *SQLite) RelationTargets(ctx context.Context, r Relation) ([]string, error) {
+	return s.strings(ctx, `SELECT target_id FROM relations WHERE owner_class = ? AND owner_id = ? AND key = ? ORDER BY created_at, rowid`,
+		r.OwnerClass, r.OwnerID, r.Key)
+}
+
+// RelationOwners implements Store.
+func (s *SQLite) RelationOwners(ctx context.Context, ownerClass, key, targetID string) ([]string, error) {
+	return s.strings(ctx, `SELECT owner_id FROM relations WHERE owner_class = ? AND key = ? AND target_id = ? ORDER BY created_at, rowid`,
+		ownerClass, key, targetID)
+}
+
+func (s *SQLite) strings(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // Reset implements Store.
 func (s *SQLite) Reset(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM objects; DELETE FROM sessions;`)
+	_, err := s.db.ExecContext(ctx, `DELETE FROM objects; DELETE FROM sessions; DELETE FROM relations;`)
 	s.mu.Lock()
 	s.cache = map[string][]*Object{}
 	s.mu.Unlock()

@@ -73,3 +73,42 @@ func TestSQLiteObjectsSessionsAndPersistence(t *testing.T) {
 		t.Fatal("reset should remove sessions")
 	}
 }
+
+func TestSQLiteRelationsAndUserSession(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(filepath.Join(t.TempDir(), "data.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.UserSession(ctx, "u1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("no session yet: %v", err)
+	}
+	s.PutSession(ctx, "t1", "u1")
+	s.PutSession(ctx, "t2", "u1")
+	if tok, err := s.UserSession(ctx, "u1"); err != nil || tok != "t2" {
+		t.Fatalf("newest session: %q %v", tok, err)
+	}
+	r := Relation{OwnerClass: "_Role", OwnerID: "r1", Key: "users"}
+	if err := s.AddRelation(ctx, r, "_User", []string{"u1", "u2", "u1"}); err != nil {
+		t.Fatal(err)
+	}
+	s.AddRelation(ctx, Relation{OwnerClass: "_Role", OwnerID: "r2", Key: "users"}, "_User", []string{"u2"})
+	if ids, _ := s.RelationTargets(ctx, r); len(ids) != 2 || ids[0] != "u1" || ids[1] != "u2" {
+		t.Fatalf("targets: %v", ids)
+	}
+	if owners, _ := s.RelationOwners(ctx, "_Role", "users", "u2"); len(owners) != 2 {
+		t.Fatalf("owners of u2: %v", owners)
+	}
+	s.RemoveRelation(ctx, r, []string{"u2"})
+	if owners, _ := s.RelationOwners(ctx, "_Role", "users", "u2"); len(owners) != 1 || owners[0] != "r2" {
+		t.Fatalf("owners after remove: %v", owners)
+	}
+	// deleting the owner object drops its rows
+	now := time.Now()
+	s.Insert(ctx, &Object{Class: "_Role", ID: "r1", CreatedAt: now, UpdatedAt: now, Fields: map[string]any{}})
+	s.Delete(ctx, "_Role", "r1")
+	if ids, _ := s.RelationTargets(ctx, r); len(ids) != 0 {
+		t.Fatalf("rows of a deleted owner: %v", ids)
+	}
+}

@@ -57,6 +57,11 @@ var (
 	ErrDuplicate = errors.New("duplicate object id")
 )
 
+// Relation names one relation field of one object.
+type Relation struct {
+	OwnerClass, OwnerID, Key string
+}
+
 // Store is a storage backend.
 type Store interface {
 	// Insert stores a new object (ErrDuplicate if its id exists in the class).
@@ -78,6 +83,17 @@ type Store interface {
 	PutSession(ctx context.Context, token, userID string) error
 	SessionUser(ctx context.Context, token string) (string, error) // ErrNotFound
 	DeleteSessions(ctx context.Context, userID string) error
+	// UserSession is a user's newest session token (ErrNotFound): LeanCloud keeps one token per
+	// user and hands the same one to every login.
+	UserSession(ctx context.Context, userID string) (string, error)
+
+	// Relations are join rows: the owner object's relation field lists target objects.
+	AddRelation(ctx context.Context, r Relation, targetClass string, targetIDs []string) error
+	RemoveRelation(ctx context.Context, r Relation, targetIDs []string) error
+	// RelationTargets lists the ids a relation field holds, oldest first.
+	RelationTargets(ctx context.Context, r Relation) ([]string, error)
+	// RelationOwners lists the objects of ownerClass whose relation key holds targetID.
+	RelationOwners(ctx context.Context, ownerClass, key, targetID string) ([]string, error)
 
 	// Reset removes all data.
 	Reset(ctx context.Context) error

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -295,7 +296,16 @@ func (rt *Runtime) appRuntime(app api.App) (*appRuntime, error) {
 	}
 	ar := &appRuntime{id: app.ID, envs: map[string]*envRuntime{}, st: st, slots: make(chan struct{}, rt.cfg.AppConcurrency)}
 	// storage hooks run in the production environment (LeanCloud's hooks belong to production)
-	ar.data = leanstorage.New(st, prodHooks{ar}, func(level, msg string) { ar.envs["production"].env().Note(level, "storage", msg) })
+	// third-party logins are verified with the platforms (WeChat at the configured API base, the
+	// mini-program code exchange with the app's own appid and secret)
+	client := &http.Client{Timeout: 10 * time.Second}
+	verifiers := leanstorage.DefaultAuthVerifiers(client)
+	verifiers["weixin"] = &leanstorage.WeChatVerifier{BaseURL: rt.cfg.WeChatAPIBase, Client: client}
+	if secret, err := rt.cp.WXSecret(context.Background(), app.ID); err == nil && secret != "" && app.WXAppID != "" {
+		verifiers["lc_weapp"] = &leanstorage.MiniAppVerifier{BaseURL: rt.cfg.WeChatAPIBase, AppID: app.WXAppID, Secret: secret, Client: client}
+	}
+	ar.data = leanstorage.NewWithOptions(st, prodHooks{ar}, func(level, msg string) { ar.envs["production"].env().Note(level, "storage", msg) },
+		leanstorage.Options{AuthVerifiers: verifiers})
 	ar.data.OnHook = func(req engine.LeanRequest, res *engine.LeanResult) { ar.envs["production"].env().ReportHook(req, res) }
 	for _, name := range api.Environments {
 		env, err := rt.newEnv(app, ar, name, project.Lean)

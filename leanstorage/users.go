@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/internal/lcpassword"
 	"github.com/fnhq/fn/store"
 )
 
@@ -282,12 +283,39 @@ func (s *Service) login(ctx context.Context, body []byte, auth Auth) (*Response,
 		return nil, apiErr(http.StatusBadRequest, 219, "Too many failed login attempts; try again later, or reset the password.")
 	}
 	hash, _ := u.Fields["_hashed_password"].(string)
-	if !checkPassword(hash, password) {
+	ok := checkPassword(hash, password)
+	if !ok && hash == "" {
+		// a user imported from LeanCloud keeps their password: its hash is upgraded to fn's now
+		salt, _ := u.Fields["_lc_salt"].(string)
+		lc, _ := u.Fields["_lc_password"].(string)
+		if salt != "" && lc != "" && lcpassword.VerifyLeanCloudPassword(salt, lc, password) {
+			if u, err = s.upgradeLeanCloudPassword(ctx, u, password); err != nil {
+				return nil, err
+			}
+			ok = true
+		}
+	}
+	if !ok {
 		s.noteFailure(key, s.opts.MaxLoginFailures)
 		return nil, apiErr(http.StatusBadRequest, 210, "The username and password mismatch.")
 	}
 	s.noteSuccess(key)
 	return s.finishLogin(ctx, u, auth)
+}
+
+// upgradeLeanCloudPassword replaces an imported LeanCloud hash by fn's own after a login proved
+// the password.
+func (s *Service) upgradeLeanCloudPassword(ctx context.Context, u *store.Object, password string) (*store.Object, error) {
+	hash, err := s.hashPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	return s.st.Update(ctx, "_User", u.ID, func(o *store.Object) error {
+		o.Fields["_hashed_password"] = hash
+		delete(o.Fields, "_lc_salt")
+		delete(o.Fields, "_lc_password")
+		return nil
+	})
 }
 
 // finishLogin runs onLogin and answers the user with their session token.

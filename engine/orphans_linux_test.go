@@ -92,3 +92,29 @@ func TestChildProcessesDieWithTheirWorker(t *testing.T) {
 		}
 	}
 }
+
+// dead reports whether pid has exited (it may wait as a zombie for a parent that is not fn).
+func dead(pid int) bool {
+	info, ok := readStat(pid)
+	return !ok || info.zombie
+}
+
+// Without fn's sweep (as on other systems, or when fn itself is killed and the worker sees its
+// input close), the runner still kills the children it spawned when it ends.
+func TestRunnerKillsItsChildrenWhenItEnds(t *testing.T) {
+	files := map[string]string{
+		"fn.yaml":                    "name: conf\ndialect: wx\nfunctions:\n  spawner:\n    maxInstances: 1\n",
+		"functions/spawner/index.js": spawnerJS,
+	}
+	f := newFixture(t, files, bundler.Dev, Config{})
+	was := subreaper.on
+	subreaper.on = false
+	defer func() { subreaper.on = was }()
+	_, children := spawned(t, f)
+	grandchild := children[2] // its parent (sh) is gone: only the sweep could find it
+	defer syscall.Kill(grandchild, syscall.SIGKILL)
+	f.e.Close(time.Second)
+	for _, pid := range children[:2] {
+		testutil.Eventually(t, 5*time.Second, fmt.Sprintf("child %d to be killed by the runner", pid), func() bool { return dead(pid) })
+	}
+}

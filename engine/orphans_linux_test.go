@@ -106,15 +106,23 @@ func TestRunnerKillsItsChildrenWhenItEnds(t *testing.T) {
 		"fn.yaml":                    "name: conf\ndialect: wx\nfunctions:\n  spawner:\n    maxInstances: 1\n",
 		"functions/spawner/index.js": spawnerJS,
 	}
+	was := subreaper.on.Load()
+	subreaper.on.Store(false)
+	defer subreaper.on.Store(was)
 	f := newFixture(t, files, bundler.Dev, Config{})
-	was := subreaper.on
-	subreaper.on = false
-	defer func() { subreaper.on = was }()
 	_, children := spawned(t, f)
 	grandchild := children[2] // its parent (sh) is gone: only the sweep could find it
-	defer syscall.Kill(grandchild, syscall.SIGKILL)
 	f.e.Close(time.Second)
 	for _, pid := range children[:2] {
 		testutil.Eventually(t, 5*time.Second, fmt.Sprintf("child %d to be killed by the runner", pid), func() bool { return dead(pid) })
+	}
+	// clean up what the sweep would have: the grandchild, and the zombies re-parented to this process
+	syscall.Kill(grandchild, syscall.SIGKILL)
+	for _, pid := range children {
+		testutil.Eventually(t, 5*time.Second, fmt.Sprintf("zombie %d to be reaped", pid), func() bool {
+			var ws syscall.WaitStatus
+			syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+			return gone(pid)
+		})
 	}
 }

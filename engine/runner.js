@@ -165,12 +165,15 @@ function describe(err) {
 }
 process.on('exit', (code) => {
   if (!exiting) sendSync({ t: T.exit, code, rid: currentRid() });
-  killChildren();
+  if (!swept || process.ppid !== parentPid) killChildren();
 });
 
-// ---- children. Every process a function spawns ends with the worker, detached or not: the
-// engine sweeps them up on Linux, and this covers the rest (other systems, and fn itself killed,
-// which closes fd 3). A detached child leads a process group of its own, which is killed whole.
+// ---- children. Every process a function spawns ends with the worker, detached or not. Where
+// the engine sweeps them up (Linux: --fn-swept) it must find them alive, so the runner leaves
+// them to it unless fn itself is gone (the worker was re-parented). Elsewhere the runner kills
+// them; a detached child leads a process group of its own, which is killed whole.
+const swept = process.argv.includes('--fn-swept');
+const parentPid = process.ppid;
 const children = new Set();
 {
   const { ChildProcess } = require('child_process');

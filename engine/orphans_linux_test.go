@@ -92,3 +92,37 @@ func TestChildProcessesDieWithTheirWorker(t *testing.T) {
 		}
 	}
 }
+
+// dead reports whether pid has exited (it may wait as a zombie for a parent that is not fn).
+func dead(pid int) bool {
+	info, ok := readStat(pid)
+	return !ok || info.zombie
+}
+
+// Without fn's sweep (as on other systems, or when fn itself is killed and the worker sees its
+// input close), the runner still kills the children it spawned when it ends.
+func TestRunnerKillsItsChildrenWhenItEnds(t *testing.T) {
+	files := map[string]string{
+		"fn.yaml":                    "name: conf\ndialect: wx\nfunctions:\n  spawner:\n    maxInstances: 1\n",
+		"functions/spawner/index.js": spawnerJS,
+	}
+	was := subreaper.on.Load()
+	subreaper.on.Store(false)
+	defer subreaper.on.Store(was)
+	f := newFixture(t, files, bundler.Dev, Config{})
+	_, children := spawned(t, f)
+	grandchild := children[2] // its parent (sh) is gone: only the sweep could find it
+	f.e.Close(time.Second)
+	for _, pid := range children[:2] {
+		testutil.Eventually(t, 5*time.Second, fmt.Sprintf("child %d to be killed by the runner", pid), func() bool { return dead(pid) })
+	}
+	// clean up what the sweep would have: the grandchild, and the zombies re-parented to this process
+	syscall.Kill(grandchild, syscall.SIGKILL)
+	for _, pid := range children {
+		testutil.Eventually(t, 5*time.Second, fmt.Sprintf("zombie %d to be reaped", pid), func() bool {
+			var ws syscall.WaitStatus
+			syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+			return gone(pid)
+		})
+	}
+}

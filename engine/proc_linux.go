@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,14 +25,18 @@ import (
 
 var subreaper struct {
 	once sync.Once
-	on   bool
+	on   atomic.Bool
 }
 
 func becomeSubreaper() {
 	subreaper.once.Do(func() {
-		subreaper.on = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == nil
+		subreaper.on.Store(unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == nil)
 	})
 }
+
+// sweeping reports whether fn sweeps up its workers' orphans (the runner then leaves its
+// children to fn, which can find them only while they live).
+func sweeping() bool { return subreaper.on.Load() }
 
 // procInfo is what /proc/<pid>/stat says of a process.
 type procInfo struct {
@@ -124,7 +129,7 @@ func hasEnv(pid int, kv string) bool {
 // sweepOrphans kills and reaps the processes that came from w and were re-parented to fn when w
 // exited. It runs after w was reaped.
 func (w *worker) sweepOrphans() {
-	if !subreaper.on || w.pid <= 0 {
+	if !sweeping() || w.pid <= 0 {
 		return
 	}
 	self := os.Getpid()

@@ -7,6 +7,8 @@ package engine
 
 func becomeSubreaper() {}
 
+func sweeping() bool { return false }
+
 func killDescendants(int) {}
 
 func (w *worker) sweepOrphans() {}

@@ -165,7 +165,41 @@ function describe(err) {
 }
 process.on('exit', (code) => {
   if (!exiting) sendSync({ t: T.exit, code, rid: currentRid() });
+  if (!swept || process.ppid !== parentPid) killChildren();
 });
+
+// ---- children. Every process a function spawns ends with the worker, detached or not. Where
+// the engine sweeps them up (Linux: --fn-swept) it must find them alive, so the runner leaves
+// them to it unless fn itself is gone (the worker was re-parented). Elsewhere the runner kills
+// them; a detached child leads a process group of its own, which is killed whole.
+const swept = process.argv.includes('--fn-swept');
+const parentPid = process.ppid;
+const children = new Set();
+{
+  const { ChildProcess } = require('child_process');
+  const spawn = ChildProcess.prototype.spawn;
+  ChildProcess.prototype.spawn = function (...args) {
+    const ret = spawn.apply(this, args);
+    const pid = this.pid;
+    if (pid) {
+      children.add(pid);
+      this.once('exit', () => children.delete(pid));
+    }
+    return ret;
+  };
+}
+function killChildren() {
+  for (const pid of children) {
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch (_) {
+        // gone already, or not a group leader
+      }
+    }
+  }
+  children.clear();
+}
 function currentRid() {
   const st = als.getStore();
   return st ? st.rid : '';

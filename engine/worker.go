@@ -114,6 +114,9 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg
 		args = append(args, "--inspect="+spec.inspect)
 	}
 	args = append(args, spec.runner)
+	if sweeping() {
+		args = append(args, "--fn-swept")
+	}
 	cmd := exec.Command(spec.node, args...)
 	cmd.Dir = spec.dir
 	w := &worker{id: workerSeq.Add(1)}

@@ -60,6 +60,10 @@ type Config struct {
 	Node        string
 	NodeVersion string
 	RunnerDir   string // where the engine writes runner.js ("" for the user cache)
+	// ScratchDir is the functions' HOME and TMPDIR (fn serve: one per app environment);
+	// InheritEnv hands fn's own environment to functions (only when asked for, in fn dev).
+	ScratchDir string
+	InheritEnv bool
 	// Engine tuning: in-worker reloads (fn dev), a pre-started spare worker, --inspect.
 	FastReload  bool
 	Spare       bool
@@ -264,7 +268,7 @@ func (e *Env) Activate(ctx context.Context, rel *Release) (*engine.LoadReport, e
 	}
 	eng, err := engine.New(engine.Config{Node: e.cfg.Node, Dir: rel.Dir, Dialect: e.cfg.Dialect, EnvID: e.cfg.EnvID, Env: e.SDKEnv(),
 		RunnerDir: e.cfg.RunnerDir, Logs: e.engineRecord(rel.Version), FastReload: e.cfg.FastReload, IdleTimeout: e.cfg.IdleTimeout,
-		Inspect: e.cfg.Inspect, Spare: e.cfg.Spare})
+		Inspect: e.cfg.Inspect, Spare: e.cfg.Spare, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv})
 	if err != nil {
 		return nil, err
 	}

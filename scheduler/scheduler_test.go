@@ -39,7 +39,11 @@ func (f *fakeTarget) InvokeLean(ctx context.Context, req engine.LeanRequest) *en
 	}
 	return &engine.LeanResult{Status: http.StatusOK, Body: []byte(`{"result":1}`)}
 }
-func (f *fakeTarget) Report(inv server.Invocation) { f.mu.Lock(); f.invs = append(f.invs, inv); f.mu.Unlock() }
+func (f *fakeTarget) Report(inv server.Invocation) {
+	f.mu.Lock()
+	f.invs = append(f.invs, inv)
+	f.mu.Unlock()
+}
 func (f *fakeTarget) Note(level, function, msg string) {
 	f.mu.Lock()
 	f.notes = append(f.notes, msg)

@@ -291,6 +291,25 @@ func (b *sqliteBackend) ensureIndex(ctx context.Context, cid int64, path string)
 func (b *sqliteBackend) where(conds []Cond) (string, []any) {
 	var parts []string
 	var args []any
+	// A range needs its type band only on a side no other condition on the path bounds; a
+	// redundant band bound could be the one SQLite picks for the index range.
+	type sides struct{ lower, upper bool }
+	bounded := map[string]*sides{}
+	for _, c := range conds {
+		if len(c.Op) > 0 && (c.Op[0] == '>' || c.Op[0] == '<') {
+			_, isStr := c.Values[0].(string)
+			k := c.Path + "\x00" + map[bool]string{true: "s", false: "n"}[isStr]
+			if bounded[k] == nil {
+				bounded[k] = &sides{}
+			}
+			if c.Op[0] == '>' {
+				bounded[k].lower = true
+			} else {
+				bounded[k].upper = true
+			}
+		}
+	}
+	banded := map[string]bool{}
 	for _, c := range conds {
 		col := extractExpr(c.Path)
 		if c.Path == "_id" {
@@ -310,12 +329,18 @@ func (b *sqliteBackend) where(conds []Cond) (string, []any) {
 			parts = append(parts, col+" "+c.Op+" ?")
 			args = append(args, sqlValue(c.Values[0]))
 			_, isStr := c.Values[0].(string)
+			k := c.Path + "\x00" + map[bool]string{true: "s", false: "n"}[isStr]
+			sd := bounded[k]
+			if banded[k] || (sd.lower && sd.upper) {
+				continue
+			}
+			banded[k] = true
 			switch {
-			case isStr && c.Op[0] == '>':
+			case isStr && !sd.upper:
 				parts = append(parts, col+" < x''")
-			case isStr:
+			case isStr && !sd.lower:
 				parts = append(parts, col+" >= ''")
-			case c.Op[0] == '>':
+			case !isStr && !sd.upper:
 				parts = append(parts, col+" < ''")
 			}
 		}

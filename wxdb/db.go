@@ -6,6 +6,7 @@ import (
 	"math"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -387,12 +388,7 @@ func idKey(v any) (string, error) {
 	return "", badParam("_id must be a string or a number, not %s", typeName(v))
 }
 
-func itoa64(n int64) string {
-	if n < 0 {
-		return "-" + itoa(int(-n))
-	}
-	return itoa(int(n))
-}
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
 
 // impurePaths lists the paths in d whose values defeat SQL pushdown.
 func impurePaths(v any, at string, out *[]string) {

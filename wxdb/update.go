@@ -3,6 +3,7 @@ package wxdb
 import (
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -212,17 +213,7 @@ func (u *Update) Apply(doc bson.D, pos int, now time.Time) (bson.D, error) {
 	return cur.(bson.D), nil
 }
 
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for n > 0 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		n /= 10
-	}
-	return string(b)
-}
+func itoa(n int) string { return strconv.Itoa(n) }
 
 func applyOp(doc any, op updateOp, path []string, now time.Time) (any, error) {
 	full := strings.Join(path, ".")

@@ -358,8 +358,8 @@ func encodeDoc(d bson.D) ([]byte, error) {
 }
 
 func decodeDoc(b []byte) (bson.D, error) {
-	var d bson.D
-	if err := bson.UnmarshalExtJSON(b, false, &d); err != nil {
+	d, err := decodeStored(b)
+	if err != nil {
 		return nil, errf(CodeRequestFailed, "stored document is corrupt: %v", err)
 	}
 	return d, nil

@@ -26,6 +26,8 @@ type Backend interface {
 	// Scan calls fn for each candidate row in natural (insertion) order until fn returns false.
 	Scan(ctx context.Context, cid int64, conds []Cond, fn func(Row) (bool, error)) error
 	Get(ctx context.Context, cid int64, key string) (Row, bool, error)
+	// Count is the number of documents in a collection.
+	Count(ctx context.Context, cid int64) (int, error)
 	// Apply writes a batch atomically and records seq as the database's last version.
 	Apply(ctx context.Context, writes []Write, seq int64) error
 	// Explain describes how Scan would run conds (for tests and diagnostics).
@@ -69,6 +71,38 @@ type sqliteBackend struct {
 	mu      sync.Mutex
 	indexed map[int64]map[string]bool
 	impure  map[int64]map[string]bool
+	stmts   map[string]*sql.Stmt // prepared reads, bounded by maxStmts
+	cids    map[[2]string]int64  // (env, name) → cid; collections are never dropped
+}
+
+// maxStmts bounds the prepared-statement cache (query shapes are the client's choice).
+const maxStmts = 512
+
+// query runs a read through a cached prepared statement: parsing SQL costs more than running
+// an indexed lookup.
+func (b *sqliteBackend) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	b.mu.Lock()
+	st := b.stmts[q]
+	b.mu.Unlock()
+	if st == nil {
+		var err error
+		if st, err = b.db.PrepareContext(ctx, q); err != nil {
+			return nil, err
+		}
+		b.mu.Lock()
+		if old := b.stmts[q]; old != nil {
+			st.Close()
+			st = old
+		} else if b.stmts != nil && len(b.stmts) < maxStmts {
+			b.stmts[q] = st
+		} else {
+			b.mu.Unlock()
+			defer st.Close()
+			return st.QueryContext(ctx, args...)
+		}
+		b.mu.Unlock()
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 const sqliteSchema = `
@@ -114,7 +148,7 @@ func openSQLite(path string) (*sqliteBackend, error) {
 		db.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	b := &sqliteBackend{db: db, indexed: map[int64]map[string]bool{}, impure: map[int64]map[string]bool{}}
+	b := &sqliteBackend{db: db, indexed: map[int64]map[string]bool{}, impure: map[int64]map[string]bool{}, stmts: map[string]*sql.Stmt{}, cids: map[[2]string]int64{}}
 	if err := b.load(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
@@ -206,9 +240,17 @@ func indexHash(p string) string {
 }
 
 func (b *sqliteBackend) Collection(ctx context.Context, env, name string, create bool) (int64, bool, error) {
-	var cid int64
+	b.mu.Lock()
+	cid := b.cids[[2]string{env, name}]
+	b.mu.Unlock()
+	if cid != 0 {
+		return cid, false, nil
+	}
 	err := b.db.QueryRowContext(ctx, `SELECT cid FROM collections WHERE env = ? AND name = ?`, env, name).Scan(&cid)
 	if err == nil {
+		b.mu.Lock()
+		b.cids[[2]string{env, name}] = cid
+		b.mu.Unlock()
 		return cid, false, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
@@ -240,6 +282,7 @@ func (b *sqliteBackend) Collection(ctx context.Context, env, name string, create
 	}
 	b.mu.Lock()
 	b.indexed[cid] = map[string]bool{indexHash("_openid"): true}
+	b.cids[[2]string{env, name}] = cid
 	b.mu.Unlock()
 	return cid, true, nil
 }
@@ -368,7 +411,7 @@ func (b *sqliteBackend) Scan(ctx context.Context, cid int64, conds []Cond, fn fu
 		}
 	}
 	w, args := b.where(conds)
-	rows, err := b.db.QueryContext(ctx, `SELECT id, version, doc FROM `+table(cid)+w+` ORDER BY rid`, args...)
+	rows, err := b.query(ctx, `SELECT id, version, doc FROM `+table(cid)+w+` ORDER BY rid`, args...)
 	if err != nil {
 		return err
 	}
@@ -414,12 +457,25 @@ func (b *sqliteBackend) Explain(ctx context.Context, cid int64, conds []Cond) (s
 }
 
 func (b *sqliteBackend) Get(ctx context.Context, cid int64, key string) (Row, bool, error) {
-	r := Row{Key: key}
-	err := b.db.QueryRowContext(ctx, `SELECT version, doc FROM `+table(cid)+` WHERE id = ?`, key).Scan(&r.Version, &r.Doc)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Row{}, false, nil
+	rows, err := b.query(ctx, `SELECT version, doc FROM `+table(cid)+` WHERE id = ?`, key)
+	if err != nil {
+		return Row{}, false, err
 	}
-	return r, err == nil, err
+	defer rows.Close()
+	if !rows.Next() {
+		return Row{}, false, rows.Err()
+	}
+	r := Row{Key: key}
+	if err := rows.Scan(&r.Version, &r.Doc); err != nil {
+		return Row{}, false, err
+	}
+	return r, true, nil
+}
+
+func (b *sqliteBackend) Count(ctx context.Context, cid int64) (int, error) {
+	var n int
+	err := b.db.QueryRowContext(ctx, `SELECT count(*) FROM `+table(cid)).Scan(&n)
+	return n, err
 }
 
 func (b *sqliteBackend) Apply(ctx context.Context, writes []Write, seq int64) error {
@@ -497,4 +553,12 @@ func (b *sqliteBackend) LastSeq(ctx context.Context) (int64, error) {
 	return v, err
 }
 
-func (b *sqliteBackend) Close() error { return b.db.Close() }
+func (b *sqliteBackend) Close() error {
+	b.mu.Lock()
+	for _, st := range b.stmts {
+		st.Close()
+	}
+	b.stmts = nil
+	b.mu.Unlock()
+	return b.db.Close()
+}

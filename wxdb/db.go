@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -52,7 +53,7 @@ type DB struct {
 	now func() time.Time
 
 	mu      sync.RWMutex // writers exclusive; readers shared
-	seq     int64        // the last committed version
+	seq     atomic.Int64 // the last committed version seen
 	txs     map[string]*txState
 	history map[docRef][]histEntry
 }
@@ -99,7 +100,9 @@ func newDB(be Backend) (*DB, error) {
 		be.Close()
 		return nil, err
 	}
-	return &DB{be: be, now: time.Now, seq: seq, txs: map[string]*txState{}, history: map[docRef][]histEntry{}}, nil
+	db := &DB{be: be, now: time.Now, txs: map[string]*txState{}, history: map[docRef][]histEntry{}}
+	db.seq.Store(seq)
+	return db, nil
 }
 
 // Close closes the file.

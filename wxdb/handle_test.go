@@ -258,10 +258,48 @@ func TestFilesArePrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if db.seq == 0 {
+	if db.seq.Load() == 0 {
 		t.Error("the version counter was not kept")
 	}
 	if n := len(list(t, call(t, db, "database.getDocument", map[string]any{"collectionName": "c"}))); n != 1 {
 		t.Errorf("reopened: %d documents", n)
+	}
+}
+
+func TestAnotherProcessWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db.sqlite")
+	a, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	insert(t, a, "c", `{"_id":"1","t":"x"}`)
+	q := map[string]any{"collectionName": "c", "query": `{"t":"x"}`}
+	if n := len(list(t, call(t, a, "database.getDocument", q))); n != 1 {
+		t.Fatalf("got %d", n)
+	}
+	// A second process (fn data import) makes t an array field: the first must stop pushing
+	// the condition down, or it would miss the new document.
+	b, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert(t, b, "c", `{"_id":"2","t":["y","x"]}`)
+	insert(t, b, "d", `{"_id":"3"}`)
+	b.Close()
+	if got := ids(t, list(t, call(t, a, "database.getDocument", q))); strings.Join(got, ",") != "1,2" {
+		t.Errorf("after another process wrote: %v", got)
+	}
+	if n := len(list(t, call(t, a, "database.getDocument", map[string]any{"collectionName": "d"}))); n != 1 {
+		t.Errorf("a collection made by another process: %d", n)
+	}
+	// Versions stay ordered across processes: a transaction that read before b's write conflicts.
+	tx := mustOK(t, call(t, a, "database.startTransaction", map[string]any{})).TransactionID
+	b, _ = Open(path)
+	mustOK(t, call(t, b, "database.modifyDocument", map[string]any{"collectionName": "c", "queryType": "DOC", "query": `{"_id":"1"}`, "merge": true, "data": `{"$set":{"n":1}}`}))
+	b.Close()
+	mustOK(t, call(t, a, "database.modifyDocument", map[string]any{"collectionName": "c", "queryType": "DOC", "query": `{"_id":"1"}`, "merge": true, "data": `{"$set":{"n":2}}`, "transactionId": tx}))
+	if r := call(t, a, "database.commitTransaction", map[string]any{"transactionId": tx}); r.Code != CodeTxConflict {
+		t.Errorf("commit over another process's write: %+v", r)
 	}
 }

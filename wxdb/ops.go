@@ -119,6 +119,23 @@ func pushValue(path string, v any) (any, bool) {
 	return nil, false
 }
 
+// refresh notices writes by another process (fn data import beside a running server): the
+// backend's memory of impure paths and collections is reloaded before it plans anything.
+func (db *DB) refresh(ctx context.Context) error {
+	seq, err := db.be.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	if seq == db.seq.Load() {
+		return nil
+	}
+	if err := db.be.Reload(ctx); err != nil {
+		return err
+	}
+	db.seq.Store(seq)
+	return nil
+}
+
 // find streams the documents of cid matching filter, in natural order, until fn says stop.
 func (db *DB) find(ctx context.Context, cid int64, f *Filter, fn func(match) bool) error {
 	conds := planConds(f.spec, db.be.ImpurePaths(cid))
@@ -155,6 +172,9 @@ func (db *DB) Explain(ctx context.Context, env, coll string, queryEJSON string) 
 }
 
 func (db *DB) collection(ctx context.Context, env, name string, create bool) (int64, error) {
+	if err := db.refresh(ctx); err != nil {
+		return 0, err
+	}
 	cid, _, err := db.be.Collection(ctx, env, name, create)
 	if err != nil {
 		return 0, err
@@ -487,7 +507,6 @@ func (db *DB) commitWrites(ctx context.Context, writes []Write) error {
 	if len(writes) == 0 {
 		return nil
 	}
-	seq := db.seq + 1
 	var hist []struct {
 		ref docRef
 		doc []byte
@@ -508,13 +527,11 @@ func (db *DB) commitWrites(ctx context.Context, writes []Write) error {
 			}{docRef{w.CID, w.Key}, old})
 		}
 	}
-	for i := range writes {
-		writes[i].Version = seq
-	}
-	if err := db.be.Apply(ctx, writes, seq); err != nil {
+	seq, err := db.be.Apply(ctx, writes)
+	if err != nil {
 		return err
 	}
-	db.seq = seq
+	db.seq.Store(seq)
 	for _, h := range hist {
 		db.history[h.ref] = append(db.history[h.ref], histEntry{until: seq, doc: h.doc})
 	}

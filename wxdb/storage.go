@@ -28,13 +28,16 @@ type Backend interface {
 	Get(ctx context.Context, cid int64, key string) (Row, bool, error)
 	// Count is the number of documents in a collection.
 	Count(ctx context.Context, cid int64) (int, error)
-	// Apply writes a batch atomically and records seq as the database's last version.
-	Apply(ctx context.Context, writes []Write, seq int64) error
+	// Apply writes a batch atomically as the database's next version, which it returns.
+	Apply(ctx context.Context, writes []Write) (seq int64, err error)
+	// Reload drops what the backend remembers about the file (another process wrote to it).
+	Reload(ctx context.Context) error
 	// Explain describes how Scan would run conds (for tests and diagnostics).
 	Explain(ctx context.Context, cid int64, conds []Cond) (string, error)
 	// ImpurePaths are the field paths that ever held an array, a decimal or a non-finite
 	// number in this collection: conditions on them (or below them) cannot be pushed down.
 	ImpurePaths(cid int64) map[string]bool
+	// LastSeq is the version of the last write, by any process.
 	LastSeq(ctx context.Context) (int64, error)
 	Close() error
 }
@@ -51,7 +54,6 @@ type Write struct {
 	CID     int64
 	Key     string
 	Doc     []byte
-	Version int64
 	Impure  []string
 }
 
@@ -478,23 +480,37 @@ func (b *sqliteBackend) Count(ctx context.Context, cid int64) (int, error) {
 	return n, err
 }
 
-func (b *sqliteBackend) Apply(ctx context.Context, writes []Write, seq int64) error {
+func (b *sqliteBackend) Apply(ctx context.Context, writes []Write) (int64, error) {
+	seq, err := b.apply(ctx, writes)
+	if err != nil {
+		return 0, err
+	}
+	return seq, nil
+}
+
+func (b *sqliteBackend) apply(ctx context.Context, writes []Write) (int64, error) {
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer tx.Rollback()
+	// The version comes from the file, so that two processes writing it stay ordered.
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'seq'`).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, err
+	}
+	seq++
 	var newImpure []Write
 	for _, w := range writes {
 		t := table(w.CID)
 		if w.Doc == nil {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE id = ?`, w.Key); err != nil {
-				return err
+				return 0, err
 			}
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO `+t+` (id, version, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version, doc = excluded.doc`, w.Key, w.Version, string(w.Doc)); err != nil {
-			return err
+		if _, err := tx.ExecContext(ctx, `INSERT INTO `+t+` (id, version, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version, doc = excluded.doc`, w.Key, seq, string(w.Doc)); err != nil {
+			return 0, err
 		}
 		if len(w.Impure) > 0 {
 			b.mu.Lock()
@@ -508,7 +524,7 @@ func (b *sqliteBackend) Apply(ctx context.Context, writes []Write, seq int64) er
 			b.mu.Unlock()
 			for _, p := range fresh {
 				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO impure_paths (cid, path) VALUES (?, ?)`, w.CID, p); err != nil {
-					return err
+					return 0, err
 				}
 			}
 			if len(fresh) > 0 {
@@ -517,7 +533,7 @@ func (b *sqliteBackend) Apply(ctx context.Context, writes []Write, seq int64) er
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (k, v) VALUES ('seq', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, seq); err != nil {
-		return err
+		return 0, err
 	}
 	// Impure paths become visible before the rows do (under DB's write lock), so a
 	// concurrent planner errs on the side of not pushing down.
@@ -531,7 +547,19 @@ func (b *sqliteBackend) Apply(ctx context.Context, writes []Write, seq int64) er
 		}
 	}
 	b.mu.Unlock()
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return seq, nil
+}
+
+func (b *sqliteBackend) Reload(ctx context.Context) error {
+	b.mu.Lock()
+	b.indexed = map[int64]map[string]bool{}
+	b.impure = map[int64]map[string]bool{}
+	b.cids = map[[2]string]int64{}
+	b.mu.Unlock()
+	return b.load()
 }
 
 func (b *sqliteBackend) ImpurePaths(cid int64) map[string]bool {

@@ -35,7 +35,7 @@ func (db *DB) pruneHistory() {
 		clear(db.history)
 		return
 	}
-	oldest := db.seq
+	oldest := db.seq.Load()
 	for _, tx := range db.txs {
 		if tx.start < oldest {
 			oldest = tx.start
@@ -60,11 +60,14 @@ func (db *DB) startTx(env string) (any, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	now := db.now()
+	if err := db.refresh(context.Background()); err != nil {
+		return nil, err
+	}
 	db.expireTxs(now)
 	if len(db.txs) >= maxTx {
 		return nil, errf(CodeRequestFailed, "too many open transactions (%d)", maxTx)
 	}
-	tx := &txState{id: randid.Hex(16), env: env, start: db.seq, last: now, writes: map[docRef]*txWrite{}}
+	tx := &txState{id: randid.Hex(16), env: env, start: db.seq.Load(), last: now, writes: map[docRef]*txWrite{}}
 	db.txs[tx.id] = tx
 	return map[string]any{"\x00top": true, "transactionId": tx.id}, nil
 }

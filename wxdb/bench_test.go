@@ -125,6 +125,21 @@ func TestExplainUsesIndex(t *testing.T) {
 	if strings.Contains(plan, "USING INDEX") {
 		t.Fatalf("a condition on an array field must not be pushed down:\n%s", plan)
 	}
+	// Indexes per collection are bounded; past the bound a new path is still answered.
+	for i := 0; i < maxIndexes+5; i++ {
+		q := fmt.Sprintf(`{"f%d":1}`, i)
+		if _, err := db.Explain(ctx, "env", "bench", q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	db.be.(*sqliteBackend).db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'c1_ix_%'`).Scan(&n)
+	if n != maxIndexes {
+		t.Errorf("%d indexes, want the bound %d", n, maxIndexes)
+	}
+	if r := mustOK(t, call(t, db, "database.calculateDocument", map[string]any{"collectionName": "bench", "query": `{"f40":1,"k":1}`})); string(r.Data) != `{"total":0}` {
+		t.Errorf("count on an unindexed path: %s", r.Data)
+	}
 	// And the scan still answers it: k 3, 10 and 17 have tag t3.
 	r := mustOK(t, call(t, db, "database.calculateDocument", map[string]any{"collectionName": "bench", "query": `{"tags":"t3","k":{"$lt":20}}`}))
 	if string(r.Data) != `{"total":3}` {

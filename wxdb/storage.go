@@ -51,10 +51,10 @@ type Row struct {
 
 // Write is one change in a batch: Doc nil deletes.
 type Write struct {
-	CID     int64
-	Key     string
-	Doc     []byte
-	Impure  []string
+	CID    int64
+	Key    string
+	Doc    []byte
+	Impure []string
 }
 
 // Cond is one pushed-down condition on a field path: Op is "=", "in", ">", ">=", "<", "<=";
@@ -306,6 +306,10 @@ func (b *sqliteBackend) Collections(ctx context.Context, env string) ([]string, 
 	return out, rows.Err()
 }
 
+// maxIndexes bounds the expression indexes of one collection (query paths are the client's
+// choice); past it, conditions on new paths still run in SQL, without an index.
+const maxIndexes = 32
+
 // ensureIndex creates the expression index for a path on first use.
 func (b *sqliteBackend) ensureIndex(ctx context.Context, cid int64, path string) error {
 	if path == "_id" {
@@ -313,7 +317,7 @@ func (b *sqliteBackend) ensureIndex(ctx context.Context, cid int64, path string)
 	}
 	h := indexHash(path)
 	b.mu.Lock()
-	done := b.indexed[cid][h]
+	done := b.indexed[cid][h] || len(b.indexed[cid]) >= maxIndexes
 	b.mu.Unlock()
 	if done {
 		return nil

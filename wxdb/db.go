@@ -124,6 +124,7 @@ type request struct {
 	Merge          *bool           `json:"merge"`
 	Upsert         *bool           `json:"upsert"`
 	TransactionID  string          `json:"transactionId"`
+	ID             json.RawMessage `json:"_id"` // the legacy *InTransaction actions
 	Stages         []struct {
 		StageKey   string          `json:"stageKey"`
 		StageValue json.RawMessage `json:"stageValue"`
@@ -192,6 +193,8 @@ func (db *DB) dispatch(ctx context.Context, env string, caller Caller, action st
 		return db.addCollection(ctx, env, caller, req.CollectionName)
 	case "database.modifyAndReturnDoc":
 		return db.modifyAndReturn(ctx, env, caller, req)
+	case "database.getInTransaction", "database.updateDocInTransaction", "database.deleteDocInTransaction":
+		return db.legacyTx(ctx, env, caller, action, req)
 	case "database.watch", "database.realtime":
 		return nil, errf(CodeWatchUnsupported, "watch is only available to mini-program clients")
 	}

@@ -42,6 +42,10 @@
 //	database.commitTransaction {transactionId}; database.abortTransaction {transactionId}
 //	                           inside a transaction, doc().get/set/update/remove and add send the normal
 //	                           actions with transactionId.
+//	database.getInTransaction / updateDocInTransaction / deleteDocInTransaction {collectionName,
+//	                           transactionId, _id, data?, upsert?}: the older dist/commonjs/transaction.js
+//	                           (not used by 4.0.2); answers {data: EJSON}, {updated: "n", upserted?},
+//	                           {deleted: "n"} at the top level.
 //
 // Errors: {code, message, requestId}. wx-server-sdk (index.js, src/api/database/api/database/
 // helper/error-checker.ts and src/utils/error.ts toSDKError) maps code through TCB_ERR_CODE

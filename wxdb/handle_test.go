@@ -303,3 +303,37 @@ func TestAnotherProcessWrites(t *testing.T) {
 		t.Errorf("commit over another process's write: %+v", r)
 	}
 }
+
+func TestLegacyTransactionActions(t *testing.T) {
+	db := openTest(t)
+	insert(t, db, "c", `{"_id":"a","n":1}`)
+	tx := mustOK(t, call(t, db, "database.startTransaction", map[string]any{})).TransactionID
+	raw := func(action string, body map[string]any) map[string]any {
+		body["action"], body["transactionId"], body["collectionName"] = action, tx, "c"
+		b, _ := json.Marshal(body)
+		out, _ := db.Handle(context.Background(), "env", Caller{}, action, b)
+		var m map[string]any
+		json.Unmarshal(out, &m)
+		return m
+	}
+	if m := raw("database.getInTransaction", map[string]any{"_id": "a"}); m["data"] != `{"_id":"a","n":1}` {
+		t.Errorf("get: %v", m)
+	}
+	if m := raw("database.updateDocInTransaction", map[string]any{"_id": "a", "data": `{"$set":{"n":{"$numberInt":"2"}}}`}); m["updated"] != "1" {
+		t.Errorf("update: %v", m)
+	}
+	if m := raw("database.updateDocInTransaction", map[string]any{"_id": "b", "data": `{"m":1}`, "upsert": true}); m["updated"] != "0" || m["upserted"] != `{"_id":"b"}` {
+		t.Errorf("upsert: %v", m)
+	}
+	if m := raw("database.deleteDocInTransaction", map[string]any{"_id": "a"}); m["deleted"] != "1" {
+		t.Errorf("delete: %v", m)
+	}
+	if m := raw("database.getInTransaction", map[string]any{"_id": "a"}); m["data"] != "null" {
+		t.Errorf("get after delete: %v", m)
+	}
+	mustOK(t, call(t, db, "database.commitTransaction", map[string]any{"transactionId": tx}))
+	got := list(t, call(t, db, "database.getDocument", map[string]any{"collectionName": "c"}))
+	if len(got) != 1 || got[0]["_id"] != "b" || got[0]["m"] != 1.0 {
+		t.Errorf("after commit: %v", got)
+	}
+}

@@ -2,6 +2,7 @@ package wxdb
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -302,4 +303,73 @@ func (db *DB) txRemove(ctx context.Context, env, txID, coll string, id any) (any
 	}
 	tx.put(ref, coll, nil)
 	return map[string]any{"deleted": 1}, nil
+}
+
+// legacyTx serves the transaction actions of @cloudbase/database's older transaction.js
+// (dist/commonjs/transaction.js): {_id} instead of a query, answers at the top level with
+// EJSON strings.
+func (db *DB) legacyTx(ctx context.Context, env string, caller Caller, action string, req *request) (any, error) {
+	if len(req.ID) == 0 {
+		return nil, badParam("_id is required")
+	}
+	var idv any
+	var str string
+	if err := json.Unmarshal(req.ID, &str); err == nil {
+		idv = str
+	} else {
+		var err error
+		if idv, err = parseEJSONValue(req.ID, "_id"); err != nil {
+			return nil, err
+		}
+	}
+	switch action {
+	case "database.getInTransaction":
+		d, err := db.txGet(ctx, env, req.TransactionID, req.CollectionName, idv)
+		if err != nil {
+			return nil, err
+		}
+		s := "null"
+		if d != nil {
+			b, err := encodeDoc(d)
+			if err != nil {
+				return nil, err
+			}
+			s = string(b)
+		}
+		return map[string]any{"\x00top": true, "data": s}, nil
+	case "database.deleteDocInTransaction":
+		r, err := db.txRemove(ctx, env, req.TransactionID, req.CollectionName, idv)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"\x00top": true, "deleted": itoa(r.(map[string]any)["deleted"].(int))}, nil
+	}
+	ds, err := ejsonString(req.Data, "data")
+	if err != nil {
+		return nil, err
+	}
+	data, err := parseEJSON(ds, "data")
+	if err != nil {
+		return nil, err
+	}
+	upsert := req.Upsert != nil && *req.Upsert
+	var upd *Update
+	if !upsert {
+		if upd, err = CompileUpdate(data); err != nil {
+			return nil, err
+		}
+	} else if err := checkStoredDoc(data); err != nil {
+		return nil, err
+	}
+	r, err := db.txModify(ctx, env, req.TransactionID, req.CollectionName, caller, idv, data, upd, upsert)
+	if err != nil {
+		return nil, err
+	}
+	m := r.(map[string]any)
+	out := map[string]any{"\x00top": true, "updated": itoa(m["updated"].(int))}
+	if id, ok := m["upsert_id"]; ok {
+		b, _ := json.Marshal(map[string]any{"_id": id})
+		out["upserted"] = string(b)
+	}
+	return out, nil
 }

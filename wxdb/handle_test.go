@@ -36,6 +36,8 @@ func TestHandleRejectsHostileInput(t *testing.T) {
 		{"negative limit", "database.getDocument", map[string]any{"collectionName": "c", "limit": -1}, CodeInvalidParam},
 		{"fractional offset", "database.getDocument", map[string]any{"collectionName": "c", "offset": 1.5}, CodeInvalidParam},
 		{"unknown operator", "database.getDocument", map[string]any{"collectionName": "c", "query": `{"n":{"$near2":1}}`}, CodeInvalidCommand},
+		{"long path", "database.getDocument", map[string]any{"collectionName": "c", "query": `{"` + strings.Repeat("a.", 200) + `a":1}`}, CodeInvalidParam},
+		{"long update path", "database.modifyDocument", map[string]any{"collectionName": "c", "query": `{}`, "multi": true, "data": `{"$set":{"` + strings.Repeat("a.", 200) + `a":1}}`}, CodeInvalidParam},
 		{"bad path", "database.modifyDocument", map[string]any{"collectionName": "c", "query": `{}`, "data": `{"$set":{"a.":1}}`, "multi": true}, CodeInvalidParam},
 		{"replace with operator", "database.modifyDocument", map[string]any{"collectionName": "c", "query": `{"_id":"a"}`, "queryType": "DOC", "merge": false, "data": `{"$set":{"a":1}}`}, CodeInvalidParam},
 		{"unknown stage", "database.aggregateDocuments", map[string]any{"collectionName": "c", "stages": []map[string]any{{"stageKey": "$out", "stageValue": `"x"`}}}, CodeInvalidCommand},

@@ -139,6 +139,9 @@ func checkQueryPath(p string) error {
 	if p == "" {
 		return badParam("empty field path in query")
 	}
+	if strings.Count(p, ".") >= maxDepth {
+		return badParam("field path %.40q... has more than %d segments", p, maxDepth)
+	}
 	for _, seg := range strings.Split(p, ".") {
 		if seg == "" {
 			return badParam("field path %q has an empty segment", p)

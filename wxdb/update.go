@@ -142,6 +142,9 @@ func checkUpdatePath(p string) error {
 		return badParam("empty field path in update")
 	}
 	segs := strings.Split(p, ".")
+	if len(segs) > maxDepth {
+		return badParam("field path %.40q... has more than %d segments", p, maxDepth)
+	}
 	for i, seg := range segs {
 		if seg == "" {
 			return badParam("field path %q has an empty segment", p)

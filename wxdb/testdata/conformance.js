@@ -215,6 +215,16 @@ const ids = r => r.data.map(d => d._id)
     return seen
   })
 
+  await step('txParallel', async () => {
+    await acct.doc('ctr').set({ data: { v: 0 } })
+    const inc = () => db.runTransaction(async tx => {
+      const d = (await tx.collection('acct').doc('ctr').get()).data
+      await tx.collection('acct').doc('ctr').update({ data: { v: d.v + 1 } })
+    }, 10)
+    await Promise.all([inc(), inc(), inc()])
+    return (await acct.doc('ctr').get()).data.v
+  })
+
   // errors
   await step('unknownCommand', () => c.where({ n: { $foo: 1 } }).get())
   await step('badPath', () => c.where({ 'a..b': 1 }).get())

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -604,18 +605,24 @@ func (p *pipeline) group(docs []bson.D, spec bson.D, vars map[string]any) ([]bso
 
 // groupKey buckets group ids cheaply; equalValues decides within a bucket (1 and 1.0 group together).
 func groupKey(v any) string {
+	switch x := v.(type) {
+	case string:
+		return "s" + x
+	case nil:
+		return "z"
+	case bool:
+		if x {
+			return "t"
+		}
+		return "f"
+	}
 	if f, ok := toFloat(v); ok {
-		return "n" + strings.TrimRight(strings.TrimRight(formatFloat(f), "0"), ".")
+		return "n" + strconv.FormatFloat(f, 'g', -1, 64)
 	}
 	b, err := bson.MarshalExtJSON(bson.D{{Key: "v", Value: v}}, false, false)
 	if err != nil {
 		return typeName(v)
 	}
-	return string(b)
-}
-
-func formatFloat(f float64) string {
-	b, _ := bson.MarshalExtJSON(bson.D{{Key: "v", Value: f}}, false, false)
 	return string(b)
 }
 

@@ -146,3 +146,30 @@ func TestExplainUsesIndex(t *testing.T) {
 		t.Fatalf("count %s", r.Data)
 	}
 }
+
+// BenchmarkAggregateScan groups every document (no index helps): the cost of reading a whole collection.
+func BenchmarkAggregateScan(b *testing.B) {
+	benchSizes(b, func(b *testing.B, db *DB, n int) {
+		for b.Loop() {
+			r := list(b, call(b, db, "database.aggregateDocuments", map[string]any{"collectionName": "bench", "stages": []map[string]any{
+				{"stageKey": "$group", "stageValue": `{"_id":"$g","n":{"$sum":1}}`},
+			}}))
+			if len(r) != 100 {
+				b.Fatal(len(r))
+			}
+		}
+	})
+}
+
+// BenchmarkWhereSorted sorts a where's matches before the limit (sorting is done after the scan).
+func BenchmarkWhereSorted(b *testing.B) {
+	benchSizes(b, func(b *testing.B, db *DB, n int) {
+		for b.Loop() {
+			r := list(b, call(b, db, "database.getDocument", map[string]any{"collectionName": "bench", "limit": 10,
+				"query": `{"g":"g7"}`, "order": `{"score":{"$numberInt":"-1"}}`}))
+			if len(r) != 10 {
+				b.Fatal(len(r))
+			}
+		}
+	})
+}

@@ -387,7 +387,7 @@ func idKey(v any) (string, error) {
 		if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
 			return "\x01n" + itoa64(int64(f)), nil
 		}
-		return "\x01f" + formatFloat(f), nil
+		return "\x01f" + strconv.FormatFloat(f, 'g', -1, 64), nil
 	case bson.ObjectID:
 		return "\x01o" + x.Hex(), nil
 	}

@@ -183,7 +183,7 @@ func TestTransactions(t *testing.T) {
 	// Idle transactions expire.
 	t4 := start()
 	db.now = func() time.Time { return time.Now().Add(txIdle + time.Second) }
-	start()
+	t4b := start()
 	if r := inc(t4, "a", 1); r.Code != CodeTxNotExist {
 		t.Errorf("write in an expired transaction: %+v", r)
 	}
@@ -192,8 +192,19 @@ func TestTransactions(t *testing.T) {
 		t.Errorf("aborted or expired transactions wrote: %v", bal)
 	}
 	// Where queries are not transactional.
-	if r := call(t, db, "database.getDocument", map[string]any{"collectionName": "acct", "query": `{"bal":1}`, "transactionId": start()}); r.Code != CodeInvalidParam {
+	t5 := start()
+	if r := call(t, db, "database.getDocument", map[string]any{"collectionName": "acct", "query": `{"bal":1}`, "transactionId": t5}); r.Code != CodeInvalidParam {
 		t.Errorf("where in a transaction: %+v", r)
+	}
+	// Old states are kept only while a transaction may read them.
+	mustOK(t, inc("", "a", 1))
+	if len(db.history) == 0 {
+		t.Error("no old state kept for an open transaction")
+	}
+	mustOK(t, call(t, db, "database.abortTransaction", map[string]any{"transactionId": t5}))
+	mustOK(t, call(t, db, "database.abortTransaction", map[string]any{"transactionId": t4b}))
+	if len(db.txs) != 0 || len(db.history) != 0 {
+		t.Errorf("after the last transaction: %d open, %d old states", len(db.txs), len(db.history))
 	}
 }
 

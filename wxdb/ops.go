@@ -512,6 +512,10 @@ func (db *DB) commitWrites(ctx context.Context, writes []Write) error {
 		doc []byte
 	}
 	if len(db.txs) > 0 {
+		// Abandoned transactions must not keep old states alive forever.
+		db.expireTxs(db.now())
+	}
+	if len(db.txs) > 0 {
 		for _, w := range writes {
 			r, ok, err := db.be.Get(ctx, w.CID, w.Key)
 			if err != nil {

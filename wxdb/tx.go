@@ -176,11 +176,18 @@ func (db *DB) txRef(ctx context.Context, env, coll string, id any, create bool) 
 	return docRef{cid, key}, nil
 }
 
-func (tx *txState) put(ref docRef, coll string, d bson.D) {
+// maxTxWrites bounds the documents one transaction may write.
+const maxTxWrites = 1000
+
+func (tx *txState) put(ref docRef, coll string, d bson.D) error {
 	if _, ok := tx.writes[ref]; !ok {
+		if len(tx.order) >= maxTxWrites {
+			return errf(CodeRequestFailed, "a transaction may write at most %d documents", maxTxWrites)
+		}
 		tx.order = append(tx.order, ref)
 	}
 	tx.writes[ref] = &txWrite{coll: coll, doc: d}
+	return nil
 }
 
 func (db *DB) txGet(ctx context.Context, env, txID, coll string, id any) (bson.D, error) {
@@ -222,8 +229,7 @@ func (db *DB) txInsert(ctx context.Context, env, txID, coll string, caller Calle
 	if _, err := encodeDoc(d); err != nil {
 		return err
 	}
-	tx.put(ref, coll, d)
-	return nil
+	return tx.put(ref, coll, d)
 }
 
 func (db *DB) txModify(ctx context.Context, env, txID, coll string, caller Caller, id any, data bson.D, upd *Update, upsert bool) (any, error) {
@@ -274,7 +280,9 @@ func (db *DB) txModify(ctx context.Context, env, txID, coll string, caller Calle
 	if _, err := encodeDoc(nd); err != nil {
 		return nil, err
 	}
-	tx.put(ref, coll, nd)
+	if err := tx.put(ref, coll, nd); err != nil {
+		return nil, err
+	}
 	if cur != nil {
 		out["updated"] = 1
 	} else {
@@ -301,7 +309,9 @@ func (db *DB) txRemove(ctx context.Context, env, txID, coll string, id any) (any
 	if cur == nil {
 		return map[string]any{"deleted": 0}, nil
 	}
-	tx.put(ref, coll, nil)
+	if err := tx.put(ref, coll, nil); err != nil {
+		return nil, err
+	}
 	return map[string]any{"deleted": 1}, nil
 }
 

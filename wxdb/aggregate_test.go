@@ -58,6 +58,8 @@ func TestAggregate(t *testing.T) {
 		{`[{"$unwind":{"path":"$tags","preserveNullAndEmptyArrays":true}},{"$project":{"tags":1}}]`,
 			`[{"_id":1,"tags":"x"},{"_id":1,"tags":"y"},{"_id":2},{"_id":3,"tags":"x"},{"_id":4}]`},
 		{`[{"$facet":{"n":[{"$count":"c"}],"g":[{"$group":{"_id":"$g"}},{"$sort":{"_id":1}}]}}]`, `[{"n":[{"c":4}],"g":[{"_id":null},{"_id":"a"},{"_id":"b"}]}]`},
+		{`[{"$match":{"_id":2}},{"$project":{"_id":0,"t":{"$trim":{"input":"  hi  "}},"l":{"$ltrim":{"input":"xxhixx","chars":"x"}},"c":{"$convert":{"input":"12","to":"int"}},"e":{"$convert":{"input":"zz","to":"int","onError":-1}},"n":{"$convert":{"input":"$none","to":"int","onNull":0}}}}]`,
+			`[{"t":"hi","l":"hixx","c":12,"e":-1,"n":0}]`},
 		{`[{"$group":{"x":{"$sum":1}}}]`, `error`},
 		{`[{"$group":{"_id":1,"x":{"$nope":1}}}]`, `error`},
 		{`[{"$limit":0}]`, `error`},

@@ -37,6 +37,8 @@ const (
 	maxDocSize = 16 << 20
 	// maxDepth bounds document nesting (MongoDB allows 100 levels).
 	maxDepth = 100
+	// maxReply bounds the documents of one answer.
+	maxReply = 64 << 20
 	// maxInsert bounds one insertDocument batch.
 	maxInsert = 1000
 	// maxOffset bounds skip.

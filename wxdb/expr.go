@@ -359,6 +359,76 @@ func evalOp(op string, arg any, c *exprCtx) (any, error) {
 			}
 		}
 		return acc, nil
+	case "$trim", "$ltrim", "$rtrim":
+		d, ok := arg.(bson.D)
+		if !ok {
+			return nil, badParam("%s needs {input, chars}", op)
+		}
+		ie, _ := lookupField(d, "input")
+		in, err := evalExpr(ie, c)
+		if err != nil {
+			return nil, err
+		}
+		if nullish(in) {
+			return nil, nil
+		}
+		str, ok := in.(string)
+		if !ok {
+			return nil, badParam("%s requires its input to be a string, not %s", op, typeName(in))
+		}
+		cutset := " \t\n\r\v\f\u00a0"
+		if ce, ok := lookupField(d, "chars"); ok {
+			cv, err := evalExpr(ce, c)
+			if err != nil {
+				return nil, err
+			}
+			if cs, ok := cv.(string); ok {
+				cutset = cs
+			}
+		}
+		switch op {
+		case "$ltrim":
+			return strings.TrimLeft(str, cutset), nil
+		case "$rtrim":
+			return strings.TrimRight(str, cutset), nil
+		}
+		return strings.Trim(str, cutset), nil
+	case "$convert":
+		d, ok := arg.(bson.D)
+		if !ok {
+			return nil, badParam("$convert needs {input, to}")
+		}
+		ie, _ := lookupField(d, "input")
+		in, err := evalExpr(ie, c)
+		if err != nil {
+			return nil, err
+		}
+		te, _ := lookupField(d, "to")
+		to, err := evalExpr(te, c)
+		if err != nil {
+			return nil, err
+		}
+		if nullish(in) {
+			if on, ok := lookupField(d, "onNull"); ok {
+				return evalExpr(on, c)
+			}
+			return nil, nil
+		}
+		name, _ := to.(string)
+		if n, ok := toFloat(to); ok {
+			name = bsonTypeNumberName(int(n))
+		}
+		if name == "decimal" {
+			name = "double"
+		}
+		v, err := convertTo(name, in)
+		if err != nil {
+			if oe, ok := lookupField(d, "onError"); ok {
+				return evalExpr(oe, c)
+			}
+			return nil, err
+		}
+		return v, nil
 	case "$dateToString":
 		d, ok := arg.(bson.D)
 		if !ok {
@@ -674,8 +744,6 @@ func evalOp(op string, arg any, c *exprCtx) (any, error) {
 			out = append(out, p)
 		}
 		return out, nil
-	case "$trim", "$ltrim", "$rtrim":
-		return nil, badParam("%s needs {input, chars}", op)
 	case "$indexOfBytes", "$indexOfCP":
 		if len(args) < 2 {
 			return nil, badParam("%s needs a string and a substring", op)
@@ -965,8 +1033,6 @@ func evalOp(op string, arg any, c *exprCtx) (any, error) {
 		return convertTo("bool", args[0])
 	case "$toObjectId":
 		return convertTo("objectId", args[0])
-	case "$convert":
-		return nil, badParam("$convert needs {input, to}")
 	case "$setUnion", "$setIntersection", "$setDifference", "$setEquals", "$setIsSubset":
 		return setOp(op, args)
 	case "$allElementsTrue", "$anyElementTrue":

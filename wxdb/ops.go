@@ -317,6 +317,7 @@ func (db *DB) getDocument(ctx context.Context, env string, caller Caller, req *r
 		docs = docs[:limit]
 	}
 	list := make([]string, 0, len(docs))
+	size := 0
 	for _, d := range docs {
 		if proj != nil {
 			d = proj.apply(d)
@@ -324,6 +325,9 @@ func (db *DB) getDocument(ctx context.Context, env string, caller Caller, req *r
 		b, err := encodeDoc(d)
 		if err != nil {
 			return nil, err
+		}
+		if size += len(b); size > maxReply {
+			return nil, errf(CodeRequestFailed, "the result is larger than %d MB: use limit or field", maxReply>>20)
 		}
 		list = append(list, string(b))
 	}
@@ -883,10 +887,14 @@ func (db *DB) aggregate(ctx context.Context, env string, req *request) (any, err
 		return nil, err
 	}
 	list := make([]string, 0, len(out))
+	size := 0
 	for _, d := range out {
 		b, err := encodeDoc(d)
 		if err != nil {
 			return nil, err
+		}
+		if size += len(b); size > maxReply {
+			return nil, errf(CodeRequestFailed, "the aggregation result is larger than %d MB: add $limit or $project", maxReply>>20)
 		}
 		list = append(list, string(b))
 	}

@@ -25,7 +25,7 @@ type updateOp struct {
 }
 
 var updateOperators = map[string]bool{"$set": true, "$unset": true, "$inc": true, "$mul": true, "$min": true, "$max": true,
-	"$rename": true, "$push": true, "$pop": true, "$addToSet": true, "$pull": true, "$pullAll": true, "$currentDate": true, "$setOnInsert": true}
+	"$rename": true, "$push": true, "$pop": true, "$addToSet": true, "$pull": true, "$pullAll": true, "$currentDate": true, "$setOnInsert": true, "$bit": true}
 
 // CompileUpdate checks an update document: known operators, valid paths, no two operators on
 // overlapping paths, no _id change.
@@ -79,6 +79,14 @@ func CompileUpdate(spec bson.D) (*Update, error) {
 				n, ok := toFloat(f.Value)
 				if !ok || (n != 1 && n != -1) {
 					return nil, badParam("$pop on %s needs 1 or -1", f.Key)
+				}
+			case "$bit":
+				d, ok := f.Value.(bson.D)
+				if !ok || len(d) != 1 || (d[0].Key != "and" && d[0].Key != "or" && d[0].Key != "xor") {
+					return nil, badParam("$bit on %s needs {and|or|xor: <integer>}", f.Key)
+				}
+				if _, ok := toInt64(d[0].Value); !ok {
+					return nil, badParam("$bit on %s needs an integer operand", f.Key)
 				}
 			case "$pullAll":
 				if _, ok := f.Value.(bson.A); !ok {
@@ -285,6 +293,29 @@ func applyOp(doc any, op updateOp, path []string, now time.Time) (any, error) {
 				arr = bson.A{}
 			}
 			return pushValues(op.op, arr, resolveServerDates(cloneValue(op.arg), now))
+		})
+	case "$bit":
+		d := op.arg.(bson.D)
+		operand := d[0].Value
+		return modifyPath(doc, path, full, true, func(old any, exists bool) (any, bool, error) {
+			if !exists {
+				old = zeroLike(operand)
+			}
+			x, ok := toInt64(old)
+			if !ok {
+				return nil, false, badParam("Cannot apply $bit to a value of non-integral type (%s is %s)", full, typeName(old))
+			}
+			y, _ := toInt64(operand)
+			var r int64
+			switch d[0].Key {
+			case "and":
+				r = x & y
+			case "or":
+				r = x | y
+			default:
+				r = x ^ y
+			}
+			return narrow(r, old, operand), false, nil
 		})
 	case "$pop":
 		return modifyPath(doc, path, full, false, func(old any, exists bool) (any, bool, error) {

@@ -111,6 +111,17 @@ const ids = r => r.data.map(d => d._id)
     await c.doc('e').update({ data: { nums: _.pull(_.gt(4)) } })
     return (await c.doc('e').get()).data.nums
   })
+  await step('setObj', async () => {
+    await c.doc('e').update({ data: { obj: { a: 1, b: 2 } } })
+    await c.doc('e').update({ data: { obj: _.set({ c: 3 }) } })
+    await c.doc('e').update({ data: { obj2: { x: 1 } } })
+    await c.doc('e').update({ data: { obj2: { y: 2 } } })
+    const d = (await c.doc('e').get()).data
+    return { obj: d.obj, obj2: d.obj2 }
+  })
+  await step('bit', async () => { await c.doc('e').update({ data: { flags: _.bit({ or: 5 }) } }); return (await c.doc('e').get()).data.flags })
+  await step('exprWhere', async () => ids(await c.where(_.expr($.gt(['$n', 5]))).orderBy('_id', 'asc').get()))
+  await step('projElemMatch', async () => (await c.where({ _id: 'b' }).field({ arr: _.project.elemMatch({ k: 2 }) }).get()).data)
   await step('incString', () => c.doc('d').update({ data: { n: _.inc(1) } }))
   await step('updateId', () => c.doc('d').update({ data: { _id: 'x' } }))
   await step('updateNone', () => c.doc('nobody').update({ data: { n: 1 } }))

@@ -191,6 +191,8 @@ func TestProjection(t *testing.T) {
 		{`{"list":{"$slice":[-2,1]},"a":1}`, `{"_id":1,"a":1,"list":[4]}`},
 		{`{"arr":{"$elemMatch":{"x":3}}}`, `{"_id":1,"arr":[{"x":3,"y":4}]}`},
 		{`{"missing":1}`, `{"_id":1}`},
+		{`{"_id":1}`, `{"_id":1}`},
+		{`{"_id":0}`, `{"a":1,"b":{"c":2,"d":3},"arr":[{"x":1,"y":2},{"x":3,"y":4}],"list":[1,2,3,4,5]}`},
 	}
 	for _, c := range cases {
 		p, err := compileProjection(ej(t, c.spec))

@@ -97,6 +97,7 @@ type projNode struct {
 func compileProjection(spec bson.D) (*projection, error) {
 	p := &projection{fields: map[string]*projNode{}, include: false}
 	mode := 0 // 1 include, -1 exclude
+	idOn := false
 	for _, e := range spec {
 		if err := checkQueryPath(e.Key); err != nil {
 			return nil, err
@@ -147,6 +148,7 @@ func compileProjection(spec bson.D) (*projection, error) {
 		on := truthy(e.Value)
 		if e.Key == "_id" {
 			p.idOff = !on
+			idOn = on
 			delete(p.fields, "_id")
 			continue
 		}
@@ -160,7 +162,8 @@ func compileProjection(spec bson.D) (*projection, error) {
 		}
 		mode = m
 	}
-	p.include = mode == 1
+	// {_id: 1} alone selects only the _id.
+	p.include = mode == 1 || (mode == 0 && idOn && !p.hasSpecs)
 	return p, nil
 }
 
@@ -202,7 +205,7 @@ func projectDoc(doc bson.D, fields map[string]*projNode, include bool) bson.D {
 	for _, e := range doc {
 		n := fields[e.Key]
 		if n == nil {
-			if !include || isSpecOnlyTree(fields) && e.Key != "_id" && !anyInclude(fields) {
+			if !include {
 				out = append(out, e)
 			}
 			continue
@@ -214,17 +217,6 @@ func projectDoc(doc bson.D, fields map[string]*projNode, include bool) bson.D {
 	}
 	return out
 }
-
-func anyInclude(fields map[string]*projNode) bool {
-	for _, n := range fields {
-		if n.leaf || n.elemMatch != nil || anyInclude(n.children) {
-			return true
-		}
-	}
-	return false
-}
-
-func isSpecOnlyTree(fields map[string]*projNode) bool { return true }
 
 func projectValue(v any, n *projNode, include bool) (any, bool) {
 	if n.slice != nil {

@@ -816,8 +816,6 @@ func (p *pipeline) bucket(docs []bson.D, arg any, vars map[string]any) ([]bson.D
 		}
 		outSpec = od
 	}
-	var idExpr bson.A
-	_ = idExpr
 	// Turn the bucket into a $group with a computed _id.
 	branches := bson.A{}
 	for i := 0; i+1 < len(bounds); i++ {
@@ -830,19 +828,12 @@ func (p *pipeline) bucket(docs []bson.D, arg any, vars map[string]any) ([]bson.D
 	if hasDef {
 		sw = append(sw, bson.E{Key: "default", Value: bson.D{{Key: "$literal", Value: def}}})
 	}
-	for _, doc := range docs {
-		v, err := evalExpr(bson.D{{Key: "$switch", Value: sw}}, p.ctx(doc, vars))
-		if err != nil {
-			if !hasDef {
-				return nil, badParam("$bucket could not find a matching branch for a value and has no default")
-			}
-			return nil, err
-		}
-		_ = v
-	}
 	spec := append(bson.D{{Key: "_id", Value: bson.D{{Key: "$switch", Value: sw}}}}, outSpec...)
 	grouped, err := p.group(docs, spec, vars)
 	if err != nil {
+		if !hasDef {
+			return nil, badParam("$bucket could not find a matching branch for an input, and no default was specified")
+		}
 		return nil, err
 	}
 	sort.SliceStable(grouped, func(i, j int) bool {

@@ -61,6 +61,7 @@ func TestAggregate(t *testing.T) {
 		{`[{"$match":{"_id":2}},{"$project":{"_id":0,"t":{"$trim":{"input":"  hi  "}},"l":{"$ltrim":{"input":"xxhixx","chars":"x"}},"c":{"$convert":{"input":"12","to":"int"}},"e":{"$convert":{"input":"zz","to":"int","onError":-1}},"n":{"$convert":{"input":"$none","to":"int","onNull":0}}}}]`,
 			`[{"t":"hi","l":"hixx","c":12,"e":-1,"n":0}]`},
 		{`[{"$group":{"x":{"$sum":1}}}]`, `error`},
+		{`[{"$bucket":{"groupBy":"$_id","boundaries":[1,2]}}]`, `error`}, // 2, 3, 4 fall outside and there is no default
 		{`[{"$group":{"_id":1,"x":{"$nope":1}}}]`, `error`},
 		{`[{"$limit":0}]`, `error`},
 		{`[{"$skip":-1}]`, `error`},

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // Export writes every document of a collection as JSON Lines, one relaxed Extended JSON object
@@ -129,5 +127,3 @@ func (db *DB) Import(ctx context.Context, env, coll string, r io.Reader, mode Im
 func (db *DB) Collections(ctx context.Context, env string) ([]string, error) {
 	return db.be.Collections(ctx, env)
 }
-
-var _ = bson.D{}

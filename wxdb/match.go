@@ -225,8 +225,7 @@ func (c *compiler) fieldPred(path []string, op string, arg any, ops bson.D, dept
 		m := eqPred(path, arg)
 		return func(v any) bool { return !m(v) }, nil
 	case "$gt", "$gte", "$lt", "$lte":
-		if re, ok := arg.(bson.Regex); ok {
-			_ = re
+		if _, ok := arg.(bson.Regex); ok {
 			return nil, badParam("%s cannot take a regular expression on %s", op, name)
 		}
 		p := rangePred(op, arg)

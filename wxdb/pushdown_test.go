@@ -1,7 +1,6 @@
 package wxdb
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -88,5 +87,3 @@ func ids(t testing.TB, docs []map[string]any) []string {
 	}
 	return out
 }
-
-var _ = json.Marshal

@@ -1,8 +1,6 @@
 package wxdb
 
 import (
-	"strings"
-
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -289,5 +287,3 @@ func sliceArray(a bson.A, s []int) bson.A {
 	}
 	return a[skip:end]
 }
-
-var _ = strings.Join

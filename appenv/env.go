@@ -27,6 +27,7 @@ import (
 	"github.com/fnhq/fn/project"
 	"github.com/fnhq/fn/scheduler"
 	"github.com/fnhq/fn/server"
+	"github.com/fnhq/fn/wxdb"
 )
 
 // Keys are a lean app's credentials.
@@ -72,6 +73,8 @@ type Config struct {
 
 	// Data is the app's LeanStorage (shared by its environments); nil for wx.
 	Data *leanstorage.Service
+	// WXData is the app's cloud database (wx); nil for lean.
+	WXData *wxdb.DB
 	// Logs is where records go; Observer is told after.
 	Logs     logsink.Sink
 	Observer Observer

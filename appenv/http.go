@@ -28,6 +28,7 @@ func (e *Env) newHandler() http.Handler {
 		Ping:         e.Ping,
 		OnInvocation: e.Report,
 		Storage:      storage,
+		WXDatabase:   e.cfg.WXData,
 	})
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/fnhq/fn/project"
 	"github.com/fnhq/fn/server"
 	"github.com/fnhq/fn/store"
+	"github.com/fnhq/fn/wxdb"
 )
 
 // DevOptions configure fn dev.
@@ -42,7 +43,7 @@ type DevOptions struct {
 	// NoTimers turns the project's timers off; TimerTimeout overrides their 15 s deadline (tests).
 	NoTimers     bool
 	TimerTimeout time.Duration
-	// ResetData starts lean projects with an empty LeanStorage.
+	// ResetData starts with an empty LeanStorage (lean) or cloud database (wx).
 	ResetData bool
 }
 
@@ -205,7 +206,14 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 			leanstorage.Options{AuthVerifiers: leanstorage.TrustingVerifiers()})
 		d.data.OnHook = func(req engine.LeanRequest, res *engine.LeanResult) { d.env.ReportHook(req, res) }
 	}
-	d.env, err = appenv.New(appenv.Config{App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, Keys: appenv.Keys(d.keys),
+	var wxData *wxdb.DB
+	if p.Dialect == project.WX {
+		if wxData, err = OpenWXData(p, o.ResetData); err != nil {
+			return err
+		}
+		defer wxData.Close()
+	}
+	d.env, err = appenv.New(appenv.Config{WXData: wxData, App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, Keys: appenv.Keys(d.keys),
 		PublicURL: url, WXAdminPath: "/admin", Node: o.Node, NodeVersion: o.NodeVersion, FastReload: true, Spare: true, Inspect: o.Inspect,
 		IdleTimeout: 10 * time.Minute, Data: d.data, Logs: d.sink, Observer: d.logs, WXIdentity: d.wxIdentity,
 		NoTimers: o.NoTimers, TimerTimeout: o.TimerTimeout})
@@ -429,6 +437,19 @@ func (d *dev) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSONResponse(w, http.StatusOK, u)
+}
+
+// OpenWXData opens a wx project's local cloud database (.fn/wxdb.db), emptied with reset.
+func OpenWXData(p *project.Project, reset bool) (*wxdb.DB, error) {
+	path := p.StatePath("wxdb.db")
+	if reset {
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			if err := os.Remove(path + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
+		}
+	}
+	return wxdb.Open(path)
 }
 
 // OpenData opens a lean project's local LeanStorage (.fn/data.db), emptied with reset.

@@ -84,6 +84,14 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*api.Outc
 		data = leanstorage.NewWithOptions(st, envHooks{&env}, nil, leanstorage.Options{AuthVerifiers: leanstorage.TrustingVerifiers()})
 		cfg.Data = data
 	}
+	if p.Dialect == project.WX {
+		db, err := OpenWXData(p, false)
+		if err != nil {
+			return nil, err
+		}
+		defer db.Close()
+		cfg.WXData = db
+	}
 	env, err = appenv.New(cfg)
 	if err != nil {
 		return nil, err

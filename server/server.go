@@ -19,6 +19,7 @@ import (
 	"github.com/fnhq/fn/engine"
 	"github.com/fnhq/fn/leanstorage"
 	"github.com/fnhq/fn/project"
+	"github.com/fnhq/fn/wxdb"
 )
 
 // Invoker is what the HTTP layer needs from the engine.
@@ -65,6 +66,8 @@ type Options struct {
 	MaxBody int64
 	// Storage serves LeanStorage (lean projects); nil leaves those routes out.
 	Storage *leanstorage.Service
+	// WXDatabase serves the wx cloud database (wx projects); nil answers its actions as not emulated.
+	WXDatabase *wxdb.DB
 }
 
 // New returns the HTTP API of one project: the wx routes (/wx/functions/{name}, /admin) or the
@@ -77,7 +80,11 @@ func New(o Options) http.Handler {
 	mux := http.NewServeMux()
 	if o.Dialect == project.WX {
 		mux.HandleFunc("POST /wx/functions/{name}", s.wxFunction)
-		mux.Handle("/admin", WXAdmin(o.Invoker, s.report))
+		var db WXDatabase
+		if o.WXDatabase != nil {
+			db = o.WXDatabase
+		}
+		mux.Handle("/admin", WXAdmin(o.Invoker, s.report, db))
 	} else {
 		for _, v := range []string{"1", "1.1"} {
 			mux.HandleFunc("/"+v+"/functions/{name...}", s.leanFunctions(false))

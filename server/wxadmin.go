@@ -13,12 +13,18 @@ import (
 	"time"
 
 	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/wxdb"
 )
 
 // WXInvoker runs wx functions: the engine, or a fake in tests.
 type WXInvoker interface {
 	InvokeWX(ctx context.Context, req engine.WXRequest) *engine.Result
 	WXCaller(token string) (engine.WXCaller, bool)
+}
+
+// WXDatabase serves the cloud database actions (database.*) the SDK sends to /admin.
+type WXDatabase interface {
+	Handle(ctx context.Context, env string, caller wxdb.Caller, action string, body json.RawMessage) (json.RawMessage, bool)
 }
 
 // maxAdminBody bounds an /admin request (callFunction data is limited to a few MB on the platform).
@@ -37,7 +43,7 @@ type adminRequest struct {
 // TCB_CONTEXT_CNFG points at this host. functions.invokeFunction runs the named local function
 // with the caller's identity and TCB_SOURCE chained with ",scf"; other actions get an error the
 // SDK reports, naming the action.
-func WXAdmin(inv WXInvoker, report func(Invocation)) http.Handler {
+func WXAdmin(inv WXInvoker, report func(Invocation), db WXDatabase) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			writeAdmin(w, http.StatusMethodNotAllowed, map[string]any{"code": "INVALID_METHOD", "message": "use POST"})
@@ -54,8 +60,24 @@ func WXAdmin(inv WXInvoker, report func(Invocation)) http.Handler {
 			return
 		}
 		requestID := engine.NewRequestID()
-		switch req.Action {
-		case "functions.invokeFunction":
+		switch {
+		case req.Action == "functions.invokeFunction":
+		case strings.HasPrefix(req.Action, "database.") && db != nil:
+			// the cloud database: the caller's openid (for _openid) comes from its invocation
+			var c wxdb.Caller
+			if caller, ok := inv.WXCaller(req.WXCloudAPIToken); ok && caller.Identity != nil {
+				c = wxdb.Caller{OpenID: caller.Identity.OpenID, AppID: caller.Identity.AppID, UnionID: caller.Identity.UnionID}
+			}
+			env := req.EnvName
+			if env == "" {
+				env = r.URL.Query().Get("env")
+			}
+			if reply, ok := db.Handle(r.Context(), env, c, req.Action, body); ok {
+				w.Header().Set("Content-Type", "application/json; charset=utf-8")
+				w.Write(reply)
+				return
+			}
+			fallthrough
 		default:
 			writeAdmin(w, http.StatusOK, map[string]any{"code": "FN_UNSUPPORTED_ACTION", "requestId": requestID,
 				"message": fmt.Sprintf("%s is not emulated by fn yet (only functions.invokeFunction is)", req.Action)})

@@ -78,8 +78,5 @@ func newCmdApps(f *Factory) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(create, list, del)
-	for _, c := range cmd.Commands() {
-		wrapArgs(c)
-	}
 	return cmd
 }

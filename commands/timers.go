@@ -35,9 +35,6 @@ seconds, declared under timers: in fn.yaml. fn dev runs them on their real sched
 	cmd.AddCommand(newCmdTimersList(f), newCmdTimersNext(f), newCmdTimersControl(f, "trigger", "Fire a timer now in the running fn dev"),
 		newCmdTimersControl(f, "enable", "Enable a timer in the running fn dev (also clears a short-circuit)"),
 		newCmdTimersControl(f, "disable", "Stop a timer from firing in the running fn dev"))
-	for _, c := range cmd.Commands() {
-		wrapArgs(c)
-	}
 	return cmd
 }
 

@@ -1,0 +1,313 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/fnhq/fn/internal/testutil"
+	"github.com/fnhq/fn/iostreams"
+)
+
+// fakeServer is an fn server's admin API that knows the apps in apps (by name) and records the
+// calls it got. It answers as fn serve does: {"error": …} with the status of the error's kind.
+type fakeServer struct {
+	*httptest.Server
+	mu    sync.Mutex
+	apps  map[string]bool
+	calls []string
+	token string
+}
+
+func newFakeServer(t *testing.T, token string, apps ...string) *fakeServer {
+	t.Helper()
+	s := &fakeServer{apps: map[string]bool{}, token: token}
+	for _, a := range apps {
+		s.apps[a] = true
+	}
+	fail := func(w http.ResponseWriter, status int, msg string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /__fn/whoami", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"role":"admin","apps":1}`)
+	})
+	mux.HandleFunc("POST /__fn/apps", func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Name string }
+		json.NewDecoder(r.Body).Decode(&body)
+		s.mu.Lock()
+		s.apps[body.Name] = true
+		s.mu.Unlock()
+		fmt.Fprintf(w, `{"appId":"id-%s","name":%q}`, body.Name, body.Name)
+	})
+	mux.HandleFunc("GET /__fn/apps/{app}/secrets", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"names":[]}`)
+	})
+	mux.HandleFunc("PUT /__fn/apps/{app}/secrets/{name}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{}`)
+	})
+	mux.HandleFunc("POST /__fn/apps/{app}/invoke/{env}/{name}", func(w http.ResponseWriter, r *http.Request) {
+		fail(w, http.StatusBadRequest, "nothing is deployed to "+r.PathValue("env")+" yet")
+	})
+	mux.HandleFunc("POST /__fn/apps/{app}/blobs/missing", func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Hashes []string }
+		json.NewDecoder(r.Body).Decode(&body)
+		json.NewEncoder(w).Encode(map[string]any{"missing": body.Hashes})
+	})
+	mux.HandleFunc("PUT /__fn/apps/{app}/blobs/{hash}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{}`)
+	})
+	mux.HandleFunc("POST /__fn/apps/{app}/deploy", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"changed":true,"version":{"id":1,"env":"production"},"added":["hello"]}`)
+	})
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.calls = append(s.calls, r.Method+" "+r.URL.Path)
+		known := true
+		if app := strings.TrimPrefix(r.URL.Path, "/__fn/apps/"); app != r.URL.Path {
+			name, _, _ := strings.Cut(app, "/")
+			known = s.apps[name]
+			if !known {
+				s.mu.Unlock()
+				fail(w, http.StatusNotFound, "no such app: "+name)
+				return
+			}
+		}
+		s.mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer "+s.token {
+			fail(w, http.StatusUnauthorized, "unauthorized")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// called counts the calls to exactly this method and path.
+func (s *fakeServer) called(call string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.calls {
+		if c == call {
+			n++
+		}
+	}
+	return n
+}
+
+// closedURL is a loopback URL nothing listens on.
+func closedURL(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "http://" + l.Addr().String()
+}
+
+// TestMessagesGolden pins the words of the errors a new user meets first: flags, arguments,
+// unknown commands, an unreachable server, a missing app, an empty environment.
+func TestMessagesGolden(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	srv := newFakeServer(t, "tok", "app")
+	down := closedURL(t)
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "fn.yaml", "name: app\ndialect: lean\n")
+	testutil.WriteFile(t, dir, "cloud.js", "const AV = require('leanengine')\nAV.Cloud.define('hello', () => 'hi')\n")
+	testutil.LinkNodeModules(t, dir)
+
+	type tc struct {
+		env  map[string]string
+		args []string
+	}
+	up := map[string]string{"FN_SERVER": srv.URL, "FN_TOKEN": "tok"}
+	cases := []tc{
+		{nil, []string{"doctor", "--port", "abc"}},
+		{nil, []string{"invoke"}},
+		{nil, []string{"build", "extra"}},
+		{nil, []string{"init", "a", "b"}},
+		{nil, []string{"apps", "create"}},
+		{nil, []string{"timers", "lst"}},
+		{nil, []string{"bild"}},
+		{nil, []string{"deploy", "--mesage", "x"}},
+		{nil, []string{"deploy", "--env"}},
+		{nil, []string{"build", "--minify=maybe"}},
+		{nil, []string{"deploy", "--env", "prod"}},
+		{nil, []string{"deploy"}},
+		{nil, []string{"--json", "doctor", "--port", "abc"}},
+		{nil, []string{"apps", "list"}},
+		{map[string]string{"FN_SERVER": down, "FN_TOKEN": "tok"}, []string{"apps", "list"}},
+		{map[string]string{"FN_SERVER": down, "FN_TOKEN": "tok"}, []string{"--json", "secrets", "list"}},
+		{up, []string{"secrets", "list", "--app", "shop"}},
+		{up, []string{"deploy", "--env", "production", "--app", "shop"}},
+		{up, []string{"invoke", "hello", "--remote"}},
+		{up, []string{"invoke", "hello", "--remote", "--env", "staging"}},
+		{nil, []string{"login", "--server", srv.URL, "--token", "wrong"}},
+		{nil, []string{"login", "--server", srv.URL}},
+		{nil, []string{"login", "--server", "127.0.0.1:8080", "--token", "x"}},
+	}
+	var b strings.Builder
+	for _, c := range cases {
+		for k, v := range c.env {
+			t.Setenv(k, v)
+		}
+		r := fn(t, dir, c.args...)
+		for k := range c.env {
+			t.Setenv(k, "")
+		}
+		stderr := strings.ReplaceAll(r.err, srv.URL, "SERVER")
+		stderr = strings.ReplaceAll(stderr, down, "DOWN")
+		line := strings.ReplaceAll(strings.Join(c.args, " "), srv.URL, "SERVER")
+		fmt.Fprintf(&b, "$ fn %s\n%sexit %d\n\n", line, stderr, r.code)
+		if c.args[0] == "--json" {
+			var e struct {
+				Error struct{ Message, Code string }
+			}
+			if err := json.Unmarshal([]byte(r.err), &e); err != nil || e.Error.Message == "" || e.Error.Code == "" {
+				t.Errorf("fn %v: stderr is not a JSON error: %v\n%s", c.args, err, r.err)
+			}
+		}
+		if strings.Contains(r.err, "strconv.") || strings.Contains(r.err, "dial tcp") || strings.Contains(r.err, "accepts 1 arg") {
+			t.Errorf("fn %v leaks Go internals:\n%s", c.args, r.err)
+		}
+	}
+	golden(t, "messages.golden", b.String())
+	if n := srv.called("POST /__fn/apps/shop/deploy"); n != 0 {
+		t.Errorf("a deploy to a missing app went ahead: %d deploy calls", n)
+	}
+}
+
+func TestSecretsSetJSON(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	srv := newFakeServer(t, "tok", "shop")
+	t.Setenv("FN_SERVER", srv.URL)
+	t.Setenv("FN_TOKEN", "tok")
+	r := fn(t, t.TempDir(), "secrets", "set", "API_KEY", "--value", "s3cret", "--app", "shop", "--json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal([]byte(r.out), &out); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, r.out)
+	}
+	if out["app"] != "shop" || out["name"] != "API_KEY" || out["set"] != true {
+		t.Fatalf("secrets set --json: %v", out)
+	}
+	if strings.Contains(r.out+r.err, "s3cret") {
+		t.Fatal("the secret's value was printed")
+	}
+	if srv.called("PUT /__fn/apps/shop/secrets/API_KEY") != 1 {
+		t.Fatal("the secret was not sent")
+	}
+}
+
+func TestVerboseShowsHTTPCalls(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	srv := newFakeServer(t, "tok", "shop")
+	t.Setenv("FN_SERVER", srv.URL)
+	t.Setenv("FN_TOKEN", "tok")
+	r := fn(t, t.TempDir(), "secrets", "list", "--app", "shop", "--verbose")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.err)
+	}
+	want := "verbose: GET " + srv.URL + "/__fn/apps/shop/secrets → 200 in "
+	if !strings.Contains(r.err, want) || !strings.Contains(r.err, " ms\n") {
+		t.Fatalf("--verbose should show the call:\n%s", r.err)
+	}
+	if strings.Contains(r.err, "tok") {
+		t.Fatal("--verbose printed the token")
+	}
+	if r := fn(t, t.TempDir(), "secrets", "list", "--app", "shop"); strings.Contains(r.err, "verbose:") {
+		t.Fatalf("without --verbose nothing is traced: %s", r.err)
+	}
+}
+
+// syncBuffer is a buffer that a spinner's goroutine and the command may write at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// leanProject writes a one-function lean project with the SDKs linked in.
+func leanProject(t *testing.T, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "fn.yaml", "name: "+name+"\ndialect: lean\n")
+	testutil.WriteFile(t, dir, "cloud.js", "const AV = require('leanengine')\nAV.Cloud.define('hello', () => 'hi')\n")
+	testutil.LinkNodeModules(t, dir)
+	return dir
+}
+
+func TestDeployOnATerminalOffersToCreateTheAppAndShowsProgress(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	srv := newFakeServer(t, "tok")
+	t.Setenv("FN_SERVER", srv.URL)
+	t.Setenv("FN_TOKEN", "tok")
+	t.Setenv("NO_COLOR", "1")
+	dir := leanProject(t, "shop")
+
+	ios, in, _, _ := iostreams.Test()
+	errOut := &syncBuffer{}
+	ios.ErrOut = errOut
+	ios.SetTTY(true, false, true)
+	in.WriteString("\n\n") // the default environment, then yes to creating the app
+	code := Run(context.Background(), []string{"-C", dir, "deploy"}, ios)
+	got := errOut.String()
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, got)
+	}
+	for _, want := range []string{
+		"? Environment (staging or production; production is what clients reach by default) [production]: ",
+		"? App shop does not exist on " + srv.URL + " yet. Create it now? [Y/n]: ",
+		"created app shop",
+		"building…", "uploading", "100%", "activating…",
+		"deployed version 1 to production of shop",
+		"try it: fn invoke <function> --remote\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stderr lacks %q:\n%q", want, got)
+		}
+	}
+	if srv.called("POST /__fn/apps") != 1 || srv.called("POST /__fn/apps/shop/deploy") != 1 {
+		t.Errorf("calls: %v", srv.calls)
+	}
+}
+
+func TestDeployWithoutATerminalShowsNoProgress(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	srv := newFakeServer(t, "tok", "shop")
+	t.Setenv("FN_SERVER", srv.URL)
+	t.Setenv("FN_TOKEN", "tok")
+	r := fn(t, leanProject(t, "shop"), "deploy", "--env", "staging")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.err)
+	}
+	if strings.ContainsAny(r.err, "\r\033") || strings.Contains(r.err, "building") {
+		t.Fatalf("progress without a terminal: %q", r.err)
+	}
+	if !strings.Contains(r.err, "deployed version 1 to staging of shop") || !strings.Contains(r.err, "try it: fn invoke <function> --remote --env staging") {
+		t.Fatalf("deploy output: %s", r.err)
+	}
+}

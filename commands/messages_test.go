@@ -48,6 +48,12 @@ func newFakeServer(t *testing.T, token string, apps ...string) *fakeServer {
 		s.mu.Unlock()
 		fmt.Fprintf(w, `{"appId":"id-%s","name":%q}`, body.Name, body.Name)
 	})
+	mux.HandleFunc("DELETE /__fn/apps/{app}", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		delete(s.apps, r.PathValue("app"))
+		s.mu.Unlock()
+		fmt.Fprint(w, `{}`)
+	})
 	mux.HandleFunc("GET /__fn/apps/{app}/secrets", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"names":[]}`)
 	})
@@ -309,5 +315,40 @@ func TestDeployWithoutATerminalShowsNoProgress(t *testing.T) {
 	}
 	if !strings.Contains(r.err, "deployed version 1 to staging of shop") || !strings.Contains(r.err, "try it: fn invoke <function> --remote --env staging") {
 		t.Fatalf("deploy output: %s", r.err)
+	}
+}
+
+func TestAppsDeleteConfirms(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	srv := newFakeServer(t, "tok", "shop")
+	t.Setenv("FN_SERVER", srv.URL)
+	t.Setenv("FN_TOKEN", "tok")
+	t.Setenv("NO_COLOR", "1")
+	r := fn(t, t.TempDir(), "apps", "delete", "shop")
+	if r.code != ExitUsage || !strings.Contains(r.err, "deleting app shop cannot be undone: add --yes to confirm") {
+		t.Fatalf("without a terminal and --yes: exit %d %s", r.code, r.err)
+	}
+	onTerminal := func(answer string) (ExitCode, string) {
+		ios, in, _, errOut := iostreams.Test()
+		ios.SetTTY(true, false, true)
+		in.WriteString(answer)
+		return Run(context.Background(), []string{"apps", "delete", "shop"}, ios), errOut.String()
+	}
+	code, stderr := onTerminal("shp\n")
+	if code != ExitFailure || !strings.Contains(stderr, "Type its name to confirm: ") || !strings.Contains(stderr, `not deleted: you typed "shp", not "shop"`) {
+		t.Fatalf("a wrong name: exit %d %s", code, stderr)
+	}
+	if srv.called("DELETE /__fn/apps/shop") != 0 {
+		t.Fatal("deleted without confirmation")
+	}
+	if code, stderr := onTerminal("shop\n"); code != 0 || !strings.Contains(stderr, "deleted app shop") {
+		t.Fatalf("confirmed: exit %d %s", code, stderr)
+	}
+	srv.apps["again"] = true
+	if r := fn(t, t.TempDir(), "apps", "delete", "again", "--yes", "--json"); r.code != 0 || !strings.Contains(r.out, `"deleted": true`) {
+		t.Fatalf("--yes: exit %d %s %s", r.code, r.out, r.err)
+	}
+	if srv.called("DELETE /__fn/apps/shop") != 1 || srv.called("DELETE /__fn/apps/again") != 1 {
+		t.Fatalf("calls: %v", srv.calls)
 	}
 }

@@ -62,7 +62,11 @@ func (f *Factory) readLine(ctx context.Context) (string, error) {
 func (f *Factory) ask(ctx context.Context, question, def string, valid func(string) error) (string, error) {
 	out := f.IO.ErrOut
 	for {
-		fmt.Fprintf(out, "? %s [%s]: ", question, def)
+		if def != "" {
+			fmt.Fprintf(out, "? %s [%s]: ", question, def)
+		} else {
+			fmt.Fprintf(out, "? %s: ", question)
+		}
 		line, err := f.readLine(ctx)
 		if ctx.Err() != nil {
 			return "", ctx.Err()

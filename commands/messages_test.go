@@ -7,6 +7,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -350,5 +353,33 @@ func TestAppsDeleteConfirms(t *testing.T) {
 	}
 	if srv.called("DELETE /__fn/apps/shop") != 1 || srv.called("DELETE /__fn/apps/again") != 1 {
 		t.Fatalf("calls: %v", srv.calls)
+	}
+}
+
+func TestVersionSaysWhatWasBuiltAndWhichNode(t *testing.T) {
+	oldC, oldD := Commit, BuildDate
+	Commit, BuildDate = "0123abc", "2026-03-01T08:00:00Z"
+	t.Cleanup(func() { Commit, BuildDate = oldC, oldD })
+	dir := t.TempDir()
+	node := testutil.WriteFile(t, dir, "node", "#!/bin/sh\necho v20.11.1\n")
+	os.Chmod(node, 0o755)
+	t.Setenv("FN_NODE", node)
+	r := fn(t, dir, "version")
+	want := "fn dev\n  commit  0123abc\n  built   2026-03-01T08:00:00Z\n  go      " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + "\n  node    v20.11.1 at " + node + "\n"
+	if r.code != 0 || r.out != want {
+		t.Fatalf("fn version:\n%s\nwant:\n%s", r.out, want)
+	}
+	r = fn(t, dir, "version", "--json")
+	var v versionInfo
+	if err := json.Unmarshal([]byte(r.out), &v); err != nil || v.Commit != "0123abc" || v.Date != "2026-03-01T08:00:00Z" || v.Node == nil || v.Node.Version != "v20.11.1" {
+		t.Fatalf("fn version --json: %v\n%s", err, r.out)
+	}
+	t.Setenv("FN_NODE", filepath.Join(dir, "missing"))
+	r = fn(t, dir, "version", "--json")
+	if err := json.Unmarshal([]byte(r.out), &v); err != nil || v.Node != nil || !strings.Contains(r.out, `"node": null`) {
+		t.Fatalf("without node: %v\n%s", err, r.out)
+	}
+	if r := fn(t, dir, "version"); r.code != 0 || !strings.Contains(r.out, "  node    not found (install Node.js 18 or newer, or set FN_NODE)\n") {
+		t.Fatalf("without node: exit %d\n%s", r.code, r.out)
 	}
 }

@@ -383,3 +383,55 @@ func TestVersionSaysWhatWasBuiltAndWhichNode(t *testing.T) {
 		t.Fatalf("without node: exit %d\n%s", r.code, r.out)
 	}
 }
+
+func TestDoctorChecksDependencies(t *testing.T) {
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "fn.yaml", "name: shop\ndialect: wx\n")
+	testutil.WriteFile(t, dir, "package.json", `{"dependencies":{"wx-server-sdk":"4.0.2"}}`)
+	testutil.WriteFile(t, dir, "functions/login/index.js", "const cloud = require('wx-server-sdk')\nexports.main = async () => cloud.getWXContext()\n")
+	testutil.WriteFile(t, dir, "functions/sum/package.json", `{"dependencies":{"left-pad-nowhere":"1.0.0"}}`)
+	testutil.WriteFile(t, dir, "functions/sum/index.js", "exports.main = async (e) => e.a + e.b\n")
+	deps := func(out string) string {
+		var lines []string
+		keep := false
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "  fix:") && keep {
+				lines = append(lines, l)
+				continue
+			}
+			keep = strings.Contains(l, " deps ")
+			if keep {
+				lines = append(lines, l)
+			}
+		}
+		return strings.Join(lines, "\n") + "\n"
+	}
+	r := fn(t, dir, "doctor", "--port", "0")
+	if r.code != ExitFailure {
+		t.Fatalf("doctor without node_modules: exit %d\n%s", r.code, r.out)
+	}
+	got := deps(r.out)
+	testutil.LinkNodeModules(t, dir)
+	r = fn(t, dir, "doctor", "--port", "0")
+	if r.code != ExitFailure {
+		t.Fatalf("doctor with a function's dependency missing: exit %d\n%s", r.code, r.out)
+	}
+	got += "--- after npm install in the project\n" + deps(r.out)
+	os.Remove(filepath.Join(dir, "functions/sum/package.json"))
+	r = fn(t, dir, "doctor", "--port", "0")
+	if r.code != 0 {
+		t.Fatalf("doctor with everything installed: exit %d\n%s", r.code, r.out)
+	}
+	got += "--- all installed\n" + deps(r.out)
+	golden(t, "doctor-deps.golden", got)
+}
+
+func TestDoctorNamesAnUndeclaredSDK(t *testing.T) {
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "fn.yaml", "name: api\ndialect: lean\n")
+	testutil.WriteFile(t, dir, "cloud.js", "import AV from 'leanengine'\nAV.Cloud.define('hello', () => 'hi')\n")
+	r := fn(t, dir, "doctor", "--port", "0")
+	if r.code != ExitFailure || !strings.Contains(r.out, "✗ deps     cloud.js needs leanengine, which Node cannot find from the project\n  fix: npm install leanengine\n") {
+		t.Fatalf("exit %d\n%s", r.code, r.out)
+	}
+}

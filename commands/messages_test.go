@@ -435,3 +435,37 @@ func TestDoctorNamesAnUndeclaredSDK(t *testing.T) {
 		t.Fatalf("exit %d\n%s", r.code, r.out)
 	}
 }
+
+func TestBuildTypecheck(t *testing.T) {
+	t.Setenv("NO_COLOR", "1")
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "fn.yaml", "name: shop\ndialect: wx\n")
+	testutil.WriteFile(t, dir, "functions/hello/index.ts", "export const main = async (): Promise<number> => 1\n")
+	if r := fn(t, dir, "build", "--typecheck"); r.code != 0 || !strings.Contains(r.err, "nothing to type-check: "+dir+" has no tsconfig.json") {
+		t.Fatalf("without tsconfig.json: exit %d %s", r.code, r.err)
+	}
+	os.RemoveAll(filepath.Join(dir, ".fn"))
+	testutil.WriteFile(t, dir, "tsconfig.json", `{"compilerOptions":{"strict":true,"noEmit":true}}`)
+	r := fn(t, dir, "build", "--typecheck")
+	if r.code != ExitFailure || !strings.Contains(r.err, "error: --typecheck needs the TypeScript compiler, and node_modules has no tsc\nhint: add it to the project: npm install --save-dev typescript @types/node\n") {
+		t.Fatalf("without tsc: exit %d %s", r.code, r.err)
+	}
+	// a stand-in tsc that records its arguments and fails like tsc on a type error
+	args := filepath.Join(dir, "tsc-args")
+	tsc := testutil.WriteFile(t, dir, "node_modules/.bin/tsc", "#!/bin/sh\necho \"$@\" > "+args+"\necho \"functions/hello/index.ts(1,60): error TS2322: Type 'string' is not assignable to type 'number'.\"\nexit ${TSC_EXIT:-2}\n")
+	os.Chmod(tsc, 0o755)
+	r = fn(t, dir, "build", "--typecheck")
+	if r.code != ExitFailure || !strings.Contains(r.err, "error TS2322") || !strings.Contains(r.err, "error: type check failed: tsc found the errors above (nothing was built)") {
+		t.Fatalf("a type error: exit %d %s", r.code, r.err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".fn", "build")); !os.IsNotExist(err) {
+		t.Fatalf("a failed type check built anyway: %v", err)
+	}
+	if b, _ := os.ReadFile(args); strings.TrimSpace(string(b)) != "--noEmit --pretty false -p "+dir {
+		t.Fatalf("tsc ran with %q", b)
+	}
+	t.Setenv("TSC_EXIT", "0")
+	if r := fn(t, dir, "build", "--typecheck"); r.code != 0 || !strings.Contains(r.err, "Type-checked with tsc") || !strings.Contains(r.err, "Built 1 bundle(s)") {
+		t.Fatalf("a clean type check: exit %d %s", r.code, r.err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +51,15 @@ func newFakeServer(t *testing.T, token string, apps ...string) *fakeServer {
 		s.apps[body.Name] = true
 		s.mu.Unlock()
 		fmt.Fprintf(w, `{"appId":"id-%s","name":%q}`, body.Name, body.Name)
+	})
+	mux.HandleFunc("GET /__fn/apps", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var list []map[string]string
+		for name := range s.apps {
+			list = append(list, map[string]string{"name": name, "appId": "id-" + name})
+		}
+		json.NewEncoder(w).Encode(list)
 	})
 	mux.HandleFunc("DELETE /__fn/apps/{app}", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
@@ -467,5 +477,57 @@ func TestBuildTypecheck(t *testing.T) {
 	t.Setenv("TSC_EXIT", "0")
 	if r := fn(t, dir, "build", "--typecheck"); r.code != 0 || !strings.Contains(r.err, "Type-checked with tsc") || !strings.Contains(r.err, "Built 1 bundle(s)") {
 		t.Fatalf("a clean type check: exit %d %s", r.code, r.err)
+	}
+}
+
+// completions runs the shell completion fn's scripts call and returns the names offered.
+func completions(t *testing.T, dir string, args ...string) []string {
+	t.Helper()
+	r := fn(t, dir, append([]string{"__complete"}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("__complete %v: exit %d %s", args, r.code, r.err)
+	}
+	var names []string
+	for _, l := range strings.Split(strings.TrimSpace(r.out), "\n") {
+		if l != "" && !strings.HasPrefix(l, ":") {
+			names = append(names, l)
+		}
+	}
+	return names
+}
+
+func TestDynamicCompletion(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	wx := scaffold(t, "wx", "js")
+	lean := scaffold(t, "lean", "ts")
+	srv := newFakeServer(t, "tok", "shop", "blog")
+	cases := []struct {
+		dir  string
+		env  bool
+		args []string
+		want string
+	}{
+		{wx, false, []string{"invoke", ""}, "greet login sum"},
+		{lean, false, []string{"invoke", ""}, "averageStars customErrorCode hello log_timer"},
+		{wx, false, []string{"invoke", "login", ""}, ""},
+		{wx, false, []string{"invoke", "login", "--as", ""}, "alice bob"},
+		{wx, false, []string{"deploy", "--env", ""}, "production staging"},
+		{wx, false, []string{"logs", "--function", ""}, "greet login sum"},
+		{lean, false, []string{"timers", "trigger", ""}, "log_timer"},
+		{wx, false, []string{"apps", "delete", ""}, ""}, // not logged in: nothing, no error
+		{wx, true, []string{"apps", "delete", ""}, "blog shop"},
+		{wx, true, []string{"deploy", "--app", ""}, "blog shop"},
+		{t.TempDir(), false, []string{"invoke", ""}, ""},
+	}
+	for _, c := range cases {
+		if c.env {
+			t.Setenv("FN_SERVER", srv.URL)
+			t.Setenv("FN_TOKEN", "tok")
+		}
+		got := completions(t, c.dir, c.args...)
+		sort.Strings(got)
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("complete %v: %v, want %q", c.args, got, c.want)
+		}
 	}
 }

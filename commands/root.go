@@ -208,6 +208,7 @@ Docs: ` + DocsURL,
 			wrapArgs(c)
 		}
 	})
+	registerCompletions(f, root)
 	return root
 }
 

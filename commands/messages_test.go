@@ -164,6 +164,7 @@ func TestMessagesGolden(t *testing.T) {
 		{nil, []string{"deploy", "--env", "prod"}},
 		{nil, []string{"deploy"}},
 		{nil, []string{"--json", "doctor", "--port", "abc"}},
+		{map[string]string{"FN_PORT": "abc"}, []string{"doctor"}},
 		{nil, []string{"apps", "list"}},
 		{map[string]string{"FN_SERVER": down, "FN_TOKEN": "tok"}, []string{"apps", "list"}},
 		{map[string]string{"FN_SERVER": down, "FN_TOKEN": "tok"}, []string{"--json", "secrets", "list"}},
@@ -186,8 +187,16 @@ func TestMessagesGolden(t *testing.T) {
 		}
 		stderr := strings.ReplaceAll(r.err, srv.URL, "SERVER")
 		stderr = strings.ReplaceAll(stderr, down, "DOWN")
-		line := strings.ReplaceAll(strings.Join(c.args, " "), srv.URL, "SERVER")
-		fmt.Fprintf(&b, "$ fn %s\n%sexit %d\n\n", line, stderr, r.code)
+		var envs []string
+		for k, v := range c.env {
+			if k != "FN_TOKEN" {
+				envs = append(envs, k+"="+v+" ")
+			}
+		}
+		sort.Strings(envs)
+		line := strings.Join(envs, "") + "fn " + strings.Join(c.args, " ")
+		line = strings.ReplaceAll(strings.ReplaceAll(line, srv.URL, "SERVER"), down, "DOWN")
+		fmt.Fprintf(&b, "$ %s\n%sexit %d\n\n", line, stderr, r.code)
 		if c.args[0] == "--json" {
 			var e struct {
 				Error struct{ Message, Code string }

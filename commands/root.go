@@ -257,7 +257,7 @@ func applyEnv(v *viper.Viper, cmd *cobra.Command) error {
 			return
 		}
 		if setErr := fl.Value.Set(v.GetString(fl.Name)); setErr != nil {
-			err = usageErrorf("invalid %s=%q: %v", env, v.GetString(fl.Name), setErr)
+			err = usageErrorf("invalid %s=%q (it sets --%s): %s", env, v.GetString(fl.Name), fl.Name, expectation(fl))
 			return
 		}
 		fl.Changed = true

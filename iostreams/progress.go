@@ -59,6 +59,7 @@ func (p *Progress) Bytes(label string, sent, total int64) {
 			progressbar.OptionSetWriter(p.w),
 			progressbar.OptionSetDescription(label),
 			progressbar.OptionShowBytes(true),
+			progressbar.OptionShowCount(),
 			progressbar.OptionSetWidth(30),
 			progressbar.OptionThrottle(50*time.Millisecond),
 			progressbar.OptionSetRenderBlankState(true),

@@ -96,7 +96,7 @@ func TestInvokeLeanTemplateFunctions(t *testing.T) {
 			t.Fatalf("%s hello: %d %q %s", lang, r.code, r.out, r.err)
 		}
 		r := fn(t, dir, "invoke", "customErrorCode")
-		if lang == "js" && (r.code != ExitFailure || !strings.Contains(r.err, "400 custom error message (code 123)")) {
+		if r.code != ExitFailure || !strings.Contains(r.err, "400 custom error message (code 123)") {
 			t.Fatalf("%s customErrorCode: %d %s", lang, r.code, r.err)
 		}
 		if r := fn(t, dir, "invoke", "log_timer"); r.code != 0 || !strings.Contains(r.err, "Log in timer.") {

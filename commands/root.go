@@ -193,7 +193,7 @@ Docs: ` + DocsURL,
 	)
 	for _, c := range root.Commands() {
 		switch c.Name() {
-		case "init", "build", "dev", "invoke", "timers", "data", "logs":
+		case "init", "build", "dev", "invoke", "timers", "data", "logs", "import", "export":
 			c.GroupID = groupLocal
 		case "doctor", "version":
 			c.GroupID = groupOther

@@ -161,7 +161,7 @@ func (d *devPrinter) Ready(info localrun.DevInfo) {
 		fmt.Fprintf(w, "  %-10s %s (%s) %s\n", "identity", info.Identity, info.IdentityOpen, cs.Gray("· per request: X-Fn-Identity or X-WX-OPENID/APPID/UNIONID"))
 	} else if info.Keys != nil {
 		note := "from fn.yaml"
-		if info.KeysGenerated {
+		if info.KeysFrom != "fn.yaml" {
 			note = "generated once, kept in .fn/keys.json"
 		}
 		fmt.Fprintf(w, "  %-10s appId %s · appKey %s · masterKey %s %s\n", "app", info.Keys.AppID, info.Keys.AppKey, info.Keys.MasterKey, cs.Gray("("+note+")"))
@@ -191,6 +191,9 @@ func (d *devPrinter) Reload(info localrun.ReloadInfo) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if info.Fixed {
+		fmt.Fprintf(d.errOut, "%s fixed: %s builds again, the new code is serving\n", d.cs.SuccessIcon(), shortList(info.Files, 3))
+	}
 	fmt.Fprintf(d.errOut, "%s %s → %s %s %s\n", d.cs.Cyan("↻"), shortList(info.Files, 3), what, kind,
 		d.cs.Gray(fmt.Sprintf("(detect %.1f ms · build %.1f ms · load %.1f ms)", info.DetectMs, info.BuildMs, info.LoadMs)))
 }

@@ -309,6 +309,7 @@ func TestDevHotReload(t *testing.T) {
 	}
 	testutil.WriteFile(t, dir, "functions/v/index.js", src(3))
 	testutil.Eventually(t, 5*time.Second, "the fix to be served", func() bool { _, v := get(); return v == 3.0 })
+	d.waitEvent("reload", 5*time.Second, func(ev map[string]any) bool { return ev["fixed"] == true })
 
 	// A new function directory is picked up.
 	testutil.WriteFile(t, dir, "functions/fresh/index.js", "exports.main = async () => ({ fresh: true })\n")
@@ -369,6 +370,9 @@ AV.Cloud.beforeSave('Review', (req) => { req.object.set('checked', true) })
 `)
 	testutil.LinkNodeModules(t, dir)
 	d := startDev(t, dir)
+	if ready := d.waitEvent("ready", 5*time.Second, nil); ready["keysFrom"] != "fn.yaml" {
+		t.Errorf("the keys come from fn.yaml: %v", ready["keysFrom"])
+	}
 	h := func(extra map[string]string) map[string]string {
 		m := map[string]string{"X-LC-Id": "devApp-fnDev", "Content-Type": "application/json"}
 		for k, v := range extra {

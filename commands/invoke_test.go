@@ -102,6 +102,14 @@ func TestInvokeLeanTemplateFunctions(t *testing.T) {
 		if r := fn(t, dir, "invoke", "log_timer"); r.code != 0 || !strings.Contains(r.err, "Log in timer.") {
 			t.Fatalf("%s log_timer: %d %s", lang, r.code, r.err)
 		}
+		// the template's identity works on an empty store: its user is created on first use
+		r = fn(t, dir, "invoke", "hello", "--as", "alice", "--json")
+		var out struct {
+			Identity string `json:"identity"`
+		}
+		if json.Unmarshal([]byte(r.out), &out); r.code != 0 || out.Identity != "alice" {
+			t.Fatalf("%s hello --as alice: %d %s %s", lang, r.code, r.out, r.err)
+		}
 	}
 }
 

@@ -66,7 +66,8 @@ type DevInfo struct {
 	IdentityOpen  string          `json:"openid,omitempty"`
 	Endpoints     []string        `json:"endpoints"`
 	Keys          *Keys           `json:"keys,omitempty"`
-	KeysGenerated bool            `json:"keysGenerated,omitempty"`
+	// KeysFrom says where the lean keys come from: "fn.yaml", or ".fn/keys.json" (generated once).
+	KeysFrom string `json:"keysFrom,omitempty"`
 	StartupMs     float64         `json:"startupMs"`
 	LoadError     string          `json:"loadError,omitempty"`
 }
@@ -80,6 +81,29 @@ type ReloadInfo struct {
 	DetectMs float64  `json:"detectMs"` // first file event → reload start (the debounce)
 	BuildMs  float64  `json:"buildMs"`
 	LoadMs   float64  `json:"loadMs"`
+	// Fixed: the reload before this one failed, and this build is good again.
+	Fixed bool `json:"fixed,omitempty"`
+}
+
+// failTracker remembers a failed reload, so that the next good one says it fixed things.
+type failTracker struct {
+	DevEvents
+	mu      sync.Mutex
+	failing bool
+}
+
+func (f *failTracker) ReloadFailed(err error) {
+	f.mu.Lock()
+	f.failing = true
+	f.mu.Unlock()
+	f.DevEvents.ReloadFailed(err)
+}
+
+func (f *failTracker) Reload(info ReloadInfo) {
+	f.mu.Lock()
+	info.Fixed, f.failing = f.failing, false
+	f.mu.Unlock()
+	f.DevEvents.Reload(info)
 }
 
 // DevState is written to .fn/dev.json while fn dev runs, so that fn invoke and scripts find it.
@@ -144,6 +168,7 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	if o.Debounce == 0 {
 		o.Debounce = 10 * time.Millisecond
 	}
+	o.Events = &failTracker{DevEvents: o.Events}
 	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -251,7 +276,10 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	} else {
 		k := d.keys
 		info.Keys = &k
-		_, info.KeysGenerated, _ = DevKeys(p)
+		info.KeysFrom = ".fn/keys.json"
+		if l := p.Lean; l.AppID != "" && l.AppKey != "" && l.MasterKey != "" && l.HookKey != "" {
+			info.KeysFrom = "fn.yaml"
+		}
 		info.Endpoints = []string{"POST " + url + "/1.1/functions/{name}", "POST " + url + "/1.1/call/{name}",
 			"GET  " + url + "/1.1/functions/_ops/metadatas", "GET  " + url + "/__engine/1/ping"}
 	}

@@ -63,7 +63,7 @@ func (b devBackend) Caller(ctx context.Context, env *appenv.Env, identity string
 
 // projectCaller resolves a named identity of fn.yaml (or the default) for fn dev and fn invoke.
 func projectCaller(ctx context.Context, p *project.Project, data interface {
-	SessionFor(context.Context, string) (string, error)
+	IdentitySession(context.Context, string) (string, error)
 }, identity string) (appenv.Caller, error) {
 	switch p.Dialect {
 	case project.WX:
@@ -83,7 +83,7 @@ func projectCaller(ctx context.Context, p *project.Project, data interface {
 		if id.User == "" || data == nil {
 			return appenv.Caller{Name: name}, nil
 		}
-		token, err := data.SessionFor(ctx, id.User)
+		token, err := data.IdentitySession(ctx, id.User)
 		if err != nil {
 			return appenv.Caller{}, &appenv.BadRequest{Msg: "identity " + name + ": " + err.Error()}
 		}

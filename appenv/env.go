@@ -69,6 +69,7 @@ type Config struct {
 	FastReload  bool
 	Spare       bool
 	Inspect     string
+	InspectOnly string // the one function whose workers get the inspector ("" for all)
 	IdleTimeout time.Duration
 
 	// Data is the app's LeanStorage (shared by its environments); nil for wx.
@@ -271,7 +272,7 @@ func (e *Env) Activate(ctx context.Context, rel *Release) (*engine.LoadReport, e
 	}
 	eng, err := engine.New(engine.Config{Node: e.cfg.Node, Dir: rel.Dir, Dialect: e.cfg.Dialect, EnvID: e.cfg.EnvID, Env: e.SDKEnv(),
 		RunnerDir: e.cfg.RunnerDir, Logs: e.engineRecord(rel.Version), FastReload: e.cfg.FastReload, IdleTimeout: e.cfg.IdleTimeout,
-		Inspect: e.cfg.Inspect, Spare: e.cfg.Spare, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv})
+		Inspect: e.cfg.Inspect, InspectOnly: e.cfg.InspectOnly, Spare: e.cfg.Spare, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv})
 	if err != nil {
 		return nil, err
 	}

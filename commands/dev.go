@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +53,7 @@ for the new code. A build error is printed and the last good build keeps serving
   $ fn dev --port 0 --json            # a free port; NDJSON events on stdout
   $ fn dev --as bob
   $ fn dev --inspect                  # attach a debugger to the workers (first one on 9229)
+  $ fn dev --inspect=login            # only login's workers, on 9229
   $ curl -X POST localhost:3000/wx/functions/login -H 'X-Fn-Identity: bob' -d '{}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -74,7 +76,7 @@ for the new code. A build error is printed and the last good build keeps serving
 	fl.IntVarP(&opts.Port, "port", "p", project.DefaultDevPort, "port to listen on (0 picks a free one; default: dev.port in fn.yaml, else 3000)")
 	fl.StringVar(&opts.Host, "host", project.DefaultDevHost, "address to listen on")
 	fl.StringVar(&opts.As, "as", "", "default identity for wx calls (a name under identities in fn.yaml)")
-	fl.StringVar(&opts.Inspect, "inspect", "", "pass the Node.js inspector to workers (`HOST:PORT`; the first worker gets it)")
+	fl.StringVar(&opts.Inspect, "inspect", "", "pass the Node.js inspector to workers: `[NAME@][HOST:PORT]` (NAME: only that function; the first worker gets the address)")
 	fl.Lookup("inspect").NoOptDefVal = "127.0.0.1:9229"
 	fl.BoolVar(&opts.NoTimers, "no-timers", false, "do not run the timers of fn.yaml")
 	fl.BoolVar(&opts.ResetData, "reset-data", false, "lean: start with an empty LeanStorage (.fn/data.db)")
@@ -95,6 +97,10 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	if _, _, err := p.Identity(opts.As); err != nil {
 		return &UsageError{Err: fmt.Errorf("--as: %w", err)}
 	}
+	inspectOnly, inspectAddr, err := parseInspect(opts.Inspect)
+	if err != nil {
+		return err
+	}
 	node, err := nodejs.Find(ctx)
 	if err != nil {
 		return err
@@ -107,7 +113,7 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	defer errOut.Close()
 	pr := &devPrinter{ios: opts.f.IO, out: out, errOut: errOut, cs: opts.f.IO.Colors(), json: opts.f.Global.JSON, verbose: opts.f.Global.Verbose, dir: p.Dir}
 	err = localrun.RunDev(ctx, p, localrun.DevOptions{Node: node.Path, NodeVersion: node.Version, Host: opts.Host, Port: opts.Port,
-		As: opts.As, Inspect: opts.Inspect, NoTimers: opts.NoTimers, ResetData: opts.ResetData, Events: pr})
+		As: opts.As, Inspect: inspectAddr, InspectOnly: inspectOnly, NoTimers: opts.NoTimers, ResetData: opts.ResetData, Events: pr})
 	var inUse *localrun.PortInUseError
 	if errors.As(err, &inUse) {
 		return withHint(err, "stop what uses it, pick another port with --port N, or use --port 0 for a free one")
@@ -172,6 +178,9 @@ func (d *devPrinter) Ready(info localrun.DevInfo) {
 			label = "endpoints"
 		}
 		fmt.Fprintf(w, "  %-10s %s\n", label, e)
+	}
+	if info.Inspector != "" {
+		fmt.Fprintf(w, "  %-10s %s\n", "inspector", info.Inspector)
 	}
 	if info.LoadError != "" {
 		fmt.Fprintf(w, "%s %s\n", cs.FailureIcon(), info.LoadError)
@@ -317,4 +326,27 @@ func (b *batchWriter) Close() error {
 	b.mu.Unlock()
 	b.flush()
 	return nil
+}
+
+// parseInspect reads --inspect's [NAME@][HOST:PORT]: a bare NAME (no ':') is a function name on
+// the default address.
+func parseInspect(v string) (only, addr string, err error) {
+	if v == "" {
+		return "", "", nil
+	}
+	only, addr, found := strings.Cut(v, "@")
+	if !found {
+		if strings.Contains(v, ":") {
+			only, addr = "", v
+		} else {
+			only, addr = v, ""
+		}
+	}
+	if addr == "" {
+		addr = "127.0.0.1:9229"
+	}
+	if _, port, perr := net.SplitHostPort(addr); perr != nil || port == "" {
+		return "", "", usageErrorf("invalid --inspect %q: use [NAME@][HOST:PORT], e.g. login@127.0.0.1:9229", v)
+	}
+	return only, addr, nil
 }

@@ -519,13 +519,20 @@ func TestDevInspectPassesTheInspectorToWorkers(t *testing.T) {
 	dir := t.TempDir()
 	testutil.WriteFile(t, dir, "fn.yaml", "name: insp\ndialect: wx\n")
 	testutil.WriteFile(t, dir, "functions/hi/index.js", "exports.main = async () => 'hi'\n")
-	d := startDev(t, dir, "--inspect=127.0.0.1:0")
+	d := startDev(t, dir, "--inspect=hi@127.0.0.1:0")
+	if ready := d.waitEvent("ready", 5*time.Second, nil); !strings.HasPrefix(fmt.Sprint(ready["inspector"]), "hi's workers") {
+		t.Errorf("the banner names the inspected function: %v", ready["inspector"])
+	}
 	if status, _ := post(t, d.url+"/wx/functions/hi", nil, `{}`); status != 200 {
 		t.Fatalf("call: %d", status)
 	}
-	d.waitEvent("log", 10*time.Second, func(ev map[string]any) bool {
-		return strings.HasPrefix(fmt.Sprint(ev["message"]), "Debugger listening on ws://127.0.0.1:")
+	// Node's notice is an info line that names the function, not an error
+	ev := d.waitEvent("log", 10*time.Second, func(ev map[string]any) bool {
+		return strings.HasPrefix(fmt.Sprint(ev["message"]), "inspector for hi: ws://127.0.0.1:")
 	})
+	if ev["level"] != "info" {
+		t.Errorf("the inspector notice is logged as %v", ev["level"])
+	}
 	// a failing function through fn invoke against dev exits 1 with the error
 	testutil.WriteFile(t, dir, "functions/bad/index.js", "exports.main = async () => { throw new Error('nope') }\n")
 	testutil.Eventually(t, 5*time.Second, "the new function", func() bool {

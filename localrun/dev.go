@@ -37,6 +37,7 @@ type DevOptions struct {
 	Port        int    // 0 picks a free port
 	As          string // default identity for wx calls
 	Inspect     string // --inspect address for workers, empty for none
+	InspectOnly string // only this function's workers get the inspector ("" for every function)
 	Events      DevEvents
 	// Debounce is how long the watcher waits for a burst of file events to end (default 10 ms).
 	Debounce time.Duration
@@ -70,6 +71,8 @@ type DevInfo struct {
 	KeysFrom string `json:"keysFrom,omitempty"`
 	StartupMs     float64         `json:"startupMs"`
 	LoadError     string          `json:"loadError,omitempty"`
+	// Inspector says where the Node.js inspector listens (with --inspect).
+	Inspector string `json:"inspector,omitempty"`
 }
 
 // ReloadInfo describes one reload.
@@ -239,7 +242,7 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		defer wxData.Close()
 	}
 	d.env, err = appenv.New(appenv.Config{WXData: wxData, App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, Keys: appenv.Keys(d.keys),
-		PublicURL: url, WXAdminPath: "/admin", Node: o.Node, NodeVersion: o.NodeVersion, FastReload: true, Spare: true, Inspect: o.Inspect,
+		PublicURL: url, WXAdminPath: "/admin", Node: o.Node, NodeVersion: o.NodeVersion, FastReload: true, Spare: true, Inspect: o.Inspect, InspectOnly: o.InspectOnly,
 		IdleTimeout: 10 * time.Minute, Data: d.data, Logs: d.sink, Observer: d.logs, WXIdentity: d.wxIdentity,
 		NoTimers: o.NoTimers, TimerTimeout: o.TimerTimeout})
 	if err != nil {
@@ -263,6 +266,12 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	defer os.Remove(DevStatePath(p))
 
 	info := DevInfo{URL: url, Port: port, Dialect: p.Dialect, Functions: d.functionNames(), StartupMs: ms(time.Since(start))}
+	switch {
+	case o.Inspect != "" && o.InspectOnly != "":
+		info.Inspector = fmt.Sprintf("%s's workers: the first on %s, more on free ports (each prints its address)", o.InspectOnly, o.Inspect)
+	case o.Inspect != "":
+		info.Inspector = fmt.Sprintf("every function's workers: the first to start on %s, the others on free ports (each prints its address)", o.Inspect)
+	}
 	if loadErr != nil {
 		info.LoadError = unwrapLoad(loadErr).Error()
 	}

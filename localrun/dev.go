@@ -59,18 +59,18 @@ type DevEvents interface {
 
 // DevInfo is what the banner shows.
 type DevInfo struct {
-	URL           string          `json:"url"`
-	Port          int             `json:"port"`
-	Dialect       project.Dialect `json:"dialect"`
-	Functions     []string        `json:"functions"`
-	Identity      string          `json:"identity,omitempty"`
-	IdentityOpen  string          `json:"openid,omitempty"`
-	Endpoints     []string        `json:"endpoints"`
-	Keys          *Keys           `json:"keys,omitempty"`
+	URL          string          `json:"url"`
+	Port         int             `json:"port"`
+	Dialect      project.Dialect `json:"dialect"`
+	Functions    []string        `json:"functions"`
+	Identity     string          `json:"identity,omitempty"`
+	IdentityOpen string          `json:"openid,omitempty"`
+	Endpoints    []string        `json:"endpoints"`
+	Keys         *Keys           `json:"keys,omitempty"`
 	// KeysFrom says where the lean keys come from: "fn.yaml", or ".fn/keys.json" (generated once).
-	KeysFrom string `json:"keysFrom,omitempty"`
-	StartupMs     float64         `json:"startupMs"`
-	LoadError     string          `json:"loadError,omitempty"`
+	KeysFrom  string  `json:"keysFrom,omitempty"`
+	StartupMs float64 `json:"startupMs"`
+	LoadError string  `json:"loadError,omitempty"`
 	// Inspector says where the Node.js inspector listens (with --inspect).
 	Inspector string `json:"inspector,omitempty"`
 }

@@ -51,13 +51,16 @@ const (
 
 // DB is the cloud database of every environment in one file.
 type DB struct {
-	be  Backend
-	now func() time.Time
+	be       Backend
+	now      func() time.Time
+	lockWait time.Duration
 
 	mu      sync.RWMutex // writers exclusive; readers shared
 	seq     atomic.Int64 // the last committed version seen
 	txs     map[string]*txState
 	history map[docRef][]histEntry
+	txDone  chan struct{} // closed (and replaced) whenever a transaction ends
+	waiting atomic.Int32  // plain writes waiting for a transaction, for tests
 }
 
 type docRef struct {
@@ -102,7 +105,7 @@ func newDB(be Backend) (*DB, error) {
 		be.Close()
 		return nil, err
 	}
-	db := &DB{be: be, now: time.Now, txs: map[string]*txState{}, history: map[docRef][]histEntry{}}
+	db := &DB{be: be, now: time.Now, txs: map[string]*txState{}, history: map[docRef][]histEntry{}, txDone: make(chan struct{}), lockWait: lockWait}
 	db.seq.Store(seq)
 	return db, nil
 }
@@ -182,11 +185,11 @@ func (db *DB) dispatch(ctx context.Context, env string, caller Caller, action st
 	case "database.getDocument":
 		return db.getDocument(ctx, env, caller, req)
 	case "database.insertDocument":
-		return db.insertDocument(ctx, env, caller, req)
+		return db.waitForLocks(ctx, func() (any, error) { return db.insertDocument(ctx, env, caller, req) })
 	case "database.modifyDocument", "database.updateDocument":
-		return db.modifyDocument(ctx, env, caller, req)
+		return db.waitForLocks(ctx, func() (any, error) { return db.modifyDocument(ctx, env, caller, req) })
 	case "database.removeDocument", "database.deleteDocument":
-		return db.removeDocument(ctx, env, req)
+		return db.waitForLocks(ctx, func() (any, error) { return db.removeDocument(ctx, env, req) })
 	case "database.calculateDocument", "database.countDocument":
 		return db.countDocument(ctx, env, req)
 	case "database.aggregateDocuments", "database.aggregate":
@@ -194,7 +197,7 @@ func (db *DB) dispatch(ctx context.Context, env string, caller Caller, action st
 	case "database.addCollection":
 		return db.addCollection(ctx, env, caller, req.CollectionName)
 	case "database.modifyAndReturnDoc":
-		return db.modifyAndReturn(ctx, env, caller, req)
+		return db.waitForLocks(ctx, func() (any, error) { return db.modifyAndReturn(ctx, env, caller, req) })
 	case "database.getInTransaction", "database.updateDocInTransaction", "database.deleteDocInTransaction":
 		return db.legacyTx(ctx, env, caller, action, req)
 	case "database.watch", "database.realtime":

@@ -62,7 +62,7 @@
 // Transactions: @cloudbase/database runTransaction retries (3 times by default) only when the
 // error it catches has code DATABASE_TRANSACTION_CONFLICT; doc operations inside the callback
 // lose the code in wx-server-sdk's wrappers, commit does not, so conflicts are answered by
-// commitTransaction (see tx.go).
+// commitTransaction; plain writes wait for the transactions holding their documents (see tx.go).
 //
 // watch: wx-server-sdk's Query and DocumentReference have no watch (calling it is a TypeError in
 // the function), so it never reaches /admin; a raw database.watch action is answered with an error.

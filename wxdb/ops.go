@@ -506,10 +506,27 @@ func dupKey(coll, key string) error {
 }
 
 // commitWrites stores a batch under db.mu (held by the caller) with the next version, keeping
-// the replaced states for transactions that started earlier.
+// the replaced states for transactions that started earlier. A plain write to a document an
+// open transaction has written answers errLocked: the caller waits for that transaction to end
+// and starts over (waitForLocks).
 func (db *DB) commitWrites(ctx context.Context, writes []Write) error {
+	return db.commit(ctx, writes, true)
+}
+
+func (db *DB) commit(ctx context.Context, writes []Write, plain bool) error {
 	if len(writes) == 0 {
 		return nil
+	}
+	if plain && len(db.txs) > 0 {
+		db.expireTxs(db.now())
+		for _, w := range writes {
+			ref := docRef{w.CID, w.Key}
+			for _, tx := range db.txs {
+				if _, ok := tx.writes[ref]; ok {
+					return &lockedError{done: db.txDone}
+				}
+			}
+		}
 	}
 	var hist []struct {
 		ref docRef

@@ -899,7 +899,7 @@ func (db *DB) aggregate(ctx context.Context, env string, req *request) (any, err
 		all, _ := CompileFilter(bson.D{})
 		return db.loadAll(ctx, c, all)
 	}
-	out, err := runPipeline(docs, rest, load, db.now())
+	out, err := runPipeline(ctx, docs, rest, load, db.now())
 	if err != nil {
 		return nil, err
 	}

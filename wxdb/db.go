@@ -3,6 +3,7 @@ package wxdb
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"regexp"
 	"sort"
@@ -153,8 +154,8 @@ func (db *DB) Handle(ctx context.Context, env string, caller Caller, action stri
 	}
 	var out map[string]any
 	if err != nil {
-		e, isDB := err.(*Error)
-		if !isDB {
+		var e *Error
+		if !errors.As(err, &e) {
 			e = errf(CodeRequestFailed, "%v", err)
 		}
 		out = map[string]any{"code": e.Code, "message": e.Message, "requestId": requestID}

@@ -185,7 +185,7 @@ func (db *DB) collection(ctx context.Context, env, name string, create bool) (in
 	return cid, nil
 }
 
-func (db *DB) queryOf(req *request, now bool) (bson.D, *Filter, error) {
+func (db *DB) queryOf(req *request) (bson.D, *Filter, error) {
 	s, err := ejsonString(req.Query, "query")
 	if err != nil {
 		return nil, nil, err
@@ -211,7 +211,7 @@ func docID(spec bson.D) (any, error) {
 }
 
 func (db *DB) getDocument(ctx context.Context, env string, caller Caller, req *request) (any, error) {
-	spec, f, err := db.queryOf(req, true)
+	spec, f, err := db.queryOf(req)
 	if err != nil {
 		return nil, err
 	}
@@ -363,7 +363,7 @@ func parseOrder(s string) (bson.D, error) {
 }
 
 func (db *DB) countDocument(ctx context.Context, env string, req *request) (any, error) {
-	_, f, err := db.queryOf(req, true)
+	_, f, err := db.queryOf(req)
 	if err != nil {
 		return nil, err
 	}
@@ -565,7 +565,7 @@ func (db *DB) commit(ctx context.Context, writes []Write, plain bool) error {
 
 // modifyDocument is set (merge false: replace, upsert), update (merge true) and where-update.
 func (db *DB) modifyDocument(ctx context.Context, env string, caller Caller, req *request) (any, error) {
-	spec, f, err := db.queryOf(req, true)
+	spec, f, err := db.queryOf(req)
 	if err != nil {
 		return nil, err
 	}
@@ -761,7 +761,7 @@ func positionalIndex(doc bson.D, spec bson.D, upd *Update) int {
 }
 
 func (db *DB) removeDocument(ctx context.Context, env string, req *request) (any, error) {
-	spec, f, err := db.queryOf(req, true)
+	spec, f, err := db.queryOf(req)
 	if err != nil {
 		return nil, err
 	}
@@ -794,7 +794,7 @@ func (db *DB) removeDocument(ctx context.Context, env string, req *request) (any
 }
 
 func (db *DB) modifyAndReturn(ctx context.Context, env string, caller Caller, req *request) (any, error) {
-	spec, f, err := db.queryOf(req, true)
+	spec, f, err := db.queryOf(req)
 	if err != nil {
 		return nil, err
 	}

@@ -402,10 +402,21 @@ func idKey(v any) (string, error) {
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
 
+// objectMark prefixes a path that held a document or a typed value ({"$date": ...} and the
+// like): conditions on it still push down, sorting by it does not.
+const objectMark = "\x00o:"
+
+// boolMark prefixes a path that held a boolean: SQLite sees booleans as 0 and 1, so sorting by
+// it needs an explicit type rank (and cannot use the index).
+const boolMark = "\x00b:"
+
 // impurePaths lists the paths in d whose values defeat SQL pushdown.
 func impurePaths(v any, at string, out *[]string) {
 	switch x := v.(type) {
 	case bson.D:
+		if at != "" {
+			*out = append(*out, objectMark+at)
+		}
 		for _, e := range x {
 			impurePaths(e.Value, joinPath(at, e.Key), out)
 		}
@@ -422,6 +433,11 @@ func impurePaths(v any, at string, out *[]string) {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			*out = append(*out, at)
 		}
+	case bool:
+		*out = append(*out, boolMark+at)
+	case nil, string, int32, int64:
+	default:
+		*out = append(*out, objectMark+at)
 	}
 }
 

@@ -23,7 +23,7 @@ func (db *DB) Export(ctx context.Context, env, coll string, w io.Writer) (int, e
 	}
 	bw := bufio.NewWriter(w)
 	n := 0
-	err = db.be.Scan(ctx, cid, nil, func(r Row) (bool, error) {
+	err = db.be.Scan(ctx, cid, nil, nil, func(r Row) (bool, error) {
 		if _, err := bw.Write(r.Doc); err != nil {
 			return false, err
 		}

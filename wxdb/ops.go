@@ -138,8 +138,30 @@ func (db *DB) refresh(ctx context.Context) error {
 
 // find streams the documents of cid matching filter, in natural order, until fn says stop.
 func (db *DB) find(ctx context.Context, cid int64, f *Filter, fn func(match) bool) error {
+	return db.findOrdered(ctx, cid, f, nil, fn)
+}
+
+// sortable turns sort keys into pushed-down ones when every path only ever held null, numbers,
+// strings or booleans (SQL can then order exactly as MongoDB); ok is false otherwise.
+func sortable(keys []sortKey, impure map[string]bool) ([]OrderKey, bool) {
+	if len(keys) == 0 || len(keys) > 4 {
+		return nil, false
+	}
+	out := make([]OrderKey, len(keys))
+	for i, k := range keys {
+		p := strings.Join(k.path, ".")
+		if !pushablePath(p) || hasImpurePrefix(p, impure) || impure[objectMark+p] {
+			return nil, false
+		}
+		out[i] = OrderKey{Path: p, Desc: k.dir < 0, Ranked: impure[boolMark+p]}
+	}
+	return out, true
+}
+
+// findOrdered is find with the rows in the given order.
+func (db *DB) findOrdered(ctx context.Context, cid int64, f *Filter, order []OrderKey, fn func(match) bool) error {
 	conds := planConds(f.spec, db.be.ImpurePaths(cid))
-	return db.be.Scan(ctx, cid, conds, func(r Row) (bool, error) {
+	return db.be.Scan(ctx, cid, conds, order, func(r Row) (bool, error) {
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
@@ -281,17 +303,27 @@ func (db *DB) getDocument(ctx context.Context, env string, caller Caller, req *r
 	if err != nil {
 		return nil, err
 	}
+	// Rows come sorted from SQL when the sort paths allow it; otherwise every match is read and
+	// sorted here before skip and limit.
 	var docs []bson.D
-	ordered := len(keys) > 0 || f.near != nil
-	err = db.find(ctx, cid, f, func(m match) bool {
+	var pushed []OrderKey
+	sortHere := f.near != nil
+	if !sortHere && len(keys) > 0 {
+		var ok bool
+		pushed, ok = sortable(keys, db.be.ImpurePaths(cid))
+		sortHere = !ok
+	}
+	err = db.findOrdered(ctx, cid, f, pushed, func(m match) bool {
 		docs = append(docs, m.doc)
-		return ordered || len(docs) < offset+limit
+		return sortHere || len(docs) < offset+limit
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(keys) > 0 {
-		sort.SliceStable(docs, func(i, j int) bool { return compareBySort(docs[i], docs[j], keys) < 0 })
+	if !sortHere {
+		// Natural or SQL order.
+	} else if len(keys) > 0 {
+		sortDocs(docs, keys)
 	} else if f.near != nil {
 		n := f.near
 		dist := func(d bson.D) float64 {
@@ -332,6 +364,34 @@ func (db *DB) getDocument(ctx context.Context, env string, caller Caller, req *r
 		list = append(list, string(b))
 	}
 	return map[string]any{"list": list, "limit": limit, "offset": offset}, nil
+}
+
+// sortDocs sorts stably by keys, computing each document's sort values once.
+func sortDocs(docs []bson.D, keys []sortKey) {
+	vals := make([][]any, len(docs))
+	for i, d := range docs {
+		vals[i] = make([]any, len(keys))
+		for j, k := range keys {
+			vals[i][j] = sortValue(d, k)
+		}
+	}
+	idx := make([]int, len(docs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		for j, k := range keys {
+			if c := compareValues(vals[idx[a]][j], vals[idx[b]][j]); c != 0 {
+				return c*k.dir < 0
+			}
+		}
+		return false
+	})
+	sorted := make([]bson.D, len(docs))
+	for i, j := range idx {
+		sorted[i] = docs[j]
+	}
+	copy(docs, sorted)
 }
 
 // parseOrder reads the SDK's order: an object {field: ±1} in key order, or the older

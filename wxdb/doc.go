@@ -1,8 +1,10 @@
 // Package wxdb is the WeChat cloud database (CloudBase's document database) that cloud
 // functions reach through the real wx-server-sdk: the database.* actions the SDK posts to
 // /admin, answered from one SQLite file per project. Documents are stored as relaxed Extended
-// JSON; where-queries are pushed down to SQL over json_extract with expression indexes made on
-// first use, and every candidate row is re-checked by an exact MongoDB-semantics matcher.
+// JSON; where-queries (and orderBy, on paths that held only scalars) are pushed down to SQL over
+// json_extract with expression indexes made on first use, and every candidate row is re-checked
+// by an exact MongoDB-semantics matcher. Paths that ever held an array (or a decimal, NaN,
+// infinity) are remembered per collection and never pushed down, since SQL cannot see into them.
 //
 // # Wire format (wx-server-sdk 4.0.2 → @cloudbase/node-sdk 3.17.2 → @cloudbase/database 1.4.3)
 //

@@ -182,6 +182,9 @@ func (db *DB) dispatch(ctx context.Context, env string, caller Caller, action st
 	if err := checkCollectionName(req.CollectionName); err != nil {
 		return nil, err
 	}
+	if caller.Client && req.QueryType != "DOC" && (action == "database.modifyDocument" || action == "database.removeDocument" || action == "database.modifyAndReturnDoc") {
+		return nil, errf("DATABASE_PERMISSION_DENIED", "where().update() and where().remove() are only available to cloud functions")
+	}
 	switch action {
 	case "database.getDocument":
 		return db.getDocument(ctx, env, caller, req)

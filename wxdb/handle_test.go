@@ -94,6 +94,9 @@ func TestHandleSemantics(t *testing.T) {
 	if n := len(list(t, callAs(t, db, Caller{Client: true}, "database.getDocument", map[string]any{"collectionName": "c", "limit": 100}))); n != 20 {
 		t.Errorf("client get returned %d, want 20", n)
 	}
+	if r := callAs(t, db, Caller{Client: true}, "database.removeDocument", map[string]any{"collectionName": "c", "queryType": "WHERE", "query": `{}`, "multi": true}); r.Code != "DATABASE_PERMISSION_DENIED" {
+		t.Errorf("client where-remove: %+v", r)
+	}
 	if n := len(list(t, call(t, db, "database.getDocument", map[string]any{"collectionName": "c", "limit": 5000}))); n != 31 {
 		t.Errorf("server get with a large limit returned %d", n)
 	}

@@ -73,8 +73,9 @@
 //
 // get returns at most 100 documents unless limit says otherwise, and honours limit up to 1000 (the
 // server SDK's own bounds); a Caller with Client gets 20. Collections are created by
-// createCollection and implicitly by a server add or upsert (a Client add to a missing collection
-// fails with -502005, and its where().update()/remove() with -502003). Field names may not start with '$' or contain '.'. Documents are at most
-// 16 MB and 100 levels deep. Sort order across types is MongoDB's BSON order. add with no _id
-// gets 32 hex digits; _openid is set from the Caller's OpenID when the document has none.
+// createCollection and implicitly by a server add or upsert; a Client's add to a missing
+// collection fails with -502005 and its where().update()/remove() with -502003. Field names may
+// not start with '$' or contain '.'. Documents are at most 16 MB and 100 levels deep; answers at
+// most 64 MB. Sort order across types is MongoDB's BSON order. add with no _id gets 32 hex
+// digits; _openid is set from the Caller's OpenID when the document has none.
 package wxdb

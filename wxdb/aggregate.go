@@ -1,6 +1,7 @@
 package wxdb
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -188,6 +189,7 @@ const (
 type collectionLoader func(coll string) ([]bson.D, error)
 
 type pipeline struct {
+	cancel context.Context
 	stages []Stage
 	load   collectionLoader
 	now    time.Time
@@ -195,8 +197,8 @@ type pipeline struct {
 }
 
 // runPipeline evaluates stages over docs.
-func runPipeline(docs []bson.D, stages []Stage, load collectionLoader, now time.Time) ([]bson.D, error) {
-	p := &pipeline{stages: stages, load: load, now: now}
+func runPipeline(ctx context.Context, docs []bson.D, stages []Stage, load collectionLoader, now time.Time) ([]bson.D, error) {
+	p := &pipeline{cancel: ctx, stages: stages, load: load, now: now}
 	return p.run(docs, nil)
 }
 
@@ -205,6 +207,9 @@ func (p *pipeline) run(docs []bson.D, vars map[string]any) ([]bson.D, error) {
 		return nil, badParam("a pipeline may have at most %d stages", maxStages)
 	}
 	for i, st := range p.stages {
+		if err := p.cancel.Err(); err != nil {
+			return nil, err
+		}
 		var err error
 		docs, err = p.stage(docs, st, i, vars)
 		if err != nil {
@@ -401,7 +406,7 @@ func (p *pipeline) stage(docs []bson.D, st Stage, index int, vars map[string]any
 			if err != nil {
 				return nil, err
 			}
-			sp := &pipeline{stages: sub, load: p.load, now: p.now, depth: p.depth + 1}
+			sp := &pipeline{cancel: p.cancel, stages: sub, load: p.load, now: p.now, depth: p.depth + 1}
 			r, err := sp.run(docs, vars)
 			if err != nil {
 				return nil, err
@@ -734,7 +739,7 @@ func (p *pipeline) lookup(docs []bson.D, arg any, vars map[string]any) ([]bson.D
 				}
 				lv[e.Key] = v
 			}
-			sp := &pipeline{stages: stages, load: p.load, now: p.now, depth: p.depth + 1}
+			sp := &pipeline{cancel: p.cancel, stages: stages, load: p.load, now: p.now, depth: p.depth + 1}
 			res, err := sp.run(foreign, lv)
 			if err != nil {
 				return nil, err

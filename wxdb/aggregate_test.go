@@ -78,7 +78,7 @@ func TestAggregate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := runPipeline(in, stages, load, time.Now())
+		out, err := runPipeline(t.Context(), in, stages, load, time.Now())
 		if c.want == "error" {
 			if err == nil {
 				t.Errorf("%s: want an error, got %s", c.stages, js(t, toA(out)))

@@ -173,3 +173,17 @@ func BenchmarkWhereSorted(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSortedPage is a feed: the first page of the whole collection by a field.
+func BenchmarkSortedPage(b *testing.B) {
+	benchSizes(b, func(b *testing.B, db *DB, n int) {
+		for b.Loop() {
+			r := list(b, call(b, db, "database.getDocument", map[string]any{"collectionName": "bench", "limit": 20, "order": `{"` + sortField + `":{"$numberInt":"-1"}}`}))
+			if len(r) != 20 {
+				b.Fatal(len(r))
+			}
+		}
+	})
+}
+
+var sortField = "k"

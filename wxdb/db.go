@@ -3,6 +3,7 @@ package wxdb
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"regexp"
 	"sort"
@@ -51,13 +52,16 @@ const (
 
 // DB is the cloud database of every environment in one file.
 type DB struct {
-	be  Backend
-	now func() time.Time
+	be       Backend
+	now      func() time.Time
+	lockWait time.Duration
 
 	mu      sync.RWMutex // writers exclusive; readers shared
 	seq     atomic.Int64 // the last committed version seen
 	txs     map[string]*txState
 	history map[docRef][]histEntry
+	txDone  chan struct{} // closed (and replaced) whenever a transaction ends
+	waiting atomic.Int32  // plain writes waiting for a transaction, for tests
 }
 
 type docRef struct {
@@ -102,7 +106,7 @@ func newDB(be Backend) (*DB, error) {
 		be.Close()
 		return nil, err
 	}
-	db := &DB{be: be, now: time.Now, txs: map[string]*txState{}, history: map[docRef][]histEntry{}}
+	db := &DB{be: be, now: time.Now, txs: map[string]*txState{}, history: map[docRef][]histEntry{}, txDone: make(chan struct{}), lockWait: lockWait}
 	db.seq.Store(seq)
 	return db, nil
 }
@@ -150,8 +154,8 @@ func (db *DB) Handle(ctx context.Context, env string, caller Caller, action stri
 	}
 	var out map[string]any
 	if err != nil {
-		e, isDB := err.(*Error)
-		if !isDB {
+		var e *Error
+		if !errors.As(err, &e) {
 			e = errf(CodeRequestFailed, "%v", err)
 		}
 		out = map[string]any{"code": e.Code, "message": e.Message, "requestId": requestID}
@@ -178,15 +182,18 @@ func (db *DB) dispatch(ctx context.Context, env string, caller Caller, action st
 	if err := checkCollectionName(req.CollectionName); err != nil {
 		return nil, err
 	}
+	if caller.Client && req.QueryType != "DOC" && (action == "database.modifyDocument" || action == "database.removeDocument" || action == "database.modifyAndReturnDoc") {
+		return nil, errf("DATABASE_PERMISSION_DENIED", "where().update() and where().remove() are only available to cloud functions")
+	}
 	switch action {
 	case "database.getDocument":
 		return db.getDocument(ctx, env, caller, req)
 	case "database.insertDocument":
-		return db.insertDocument(ctx, env, caller, req)
+		return db.waitForLocks(ctx, func() (any, error) { return db.insertDocument(ctx, env, caller, req) })
 	case "database.modifyDocument", "database.updateDocument":
-		return db.modifyDocument(ctx, env, caller, req)
+		return db.waitForLocks(ctx, func() (any, error) { return db.modifyDocument(ctx, env, caller, req) })
 	case "database.removeDocument", "database.deleteDocument":
-		return db.removeDocument(ctx, env, req)
+		return db.waitForLocks(ctx, func() (any, error) { return db.removeDocument(ctx, env, req) })
 	case "database.calculateDocument", "database.countDocument":
 		return db.countDocument(ctx, env, req)
 	case "database.aggregateDocuments", "database.aggregate":
@@ -194,7 +201,7 @@ func (db *DB) dispatch(ctx context.Context, env string, caller Caller, action st
 	case "database.addCollection":
 		return db.addCollection(ctx, env, caller, req.CollectionName)
 	case "database.modifyAndReturnDoc":
-		return db.modifyAndReturn(ctx, env, caller, req)
+		return db.waitForLocks(ctx, func() (any, error) { return db.modifyAndReturn(ctx, env, caller, req) })
 	case "database.getInTransaction", "database.updateDocInTransaction", "database.deleteDocInTransaction":
 		return db.legacyTx(ctx, env, caller, action, req)
 	case "database.watch", "database.realtime":
@@ -398,10 +405,21 @@ func idKey(v any) (string, error) {
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
 
+// objectMark prefixes a path that held a document or a typed value ({"$date": ...} and the
+// like): conditions on it still push down, sorting by it does not.
+const objectMark = "\x00o:"
+
+// boolMark prefixes a path that held a boolean: SQLite sees booleans as 0 and 1, so sorting by
+// it needs an explicit type rank (and cannot use the index).
+const boolMark = "\x00b:"
+
 // impurePaths lists the paths in d whose values defeat SQL pushdown.
 func impurePaths(v any, at string, out *[]string) {
 	switch x := v.(type) {
 	case bson.D:
+		if at != "" {
+			*out = append(*out, objectMark+at)
+		}
 		for _, e := range x {
 			impurePaths(e.Value, joinPath(at, e.Key), out)
 		}
@@ -418,6 +436,11 @@ func impurePaths(v any, at string, out *[]string) {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			*out = append(*out, at)
 		}
+	case bool:
+		*out = append(*out, boolMark+at)
+	case nil, string, int32, int64:
+	default:
+		*out = append(*out, objectMark+at)
 	}
 }
 

@@ -1,8 +1,10 @@
 // Package wxdb is the WeChat cloud database (CloudBase's document database) that cloud
 // functions reach through the real wx-server-sdk: the database.* actions the SDK posts to
 // /admin, answered from one SQLite file per project. Documents are stored as relaxed Extended
-// JSON; where-queries are pushed down to SQL over json_extract with expression indexes made on
-// first use, and every candidate row is re-checked by an exact MongoDB-semantics matcher.
+// JSON; where-queries (and orderBy, on paths that held only scalars) are pushed down to SQL over
+// json_extract with expression indexes made on first use, and every candidate row is re-checked
+// by an exact MongoDB-semantics matcher. Paths that ever held an array (or a decimal, NaN,
+// infinity) are remembered per collection and never pushed down, since SQL cannot see into them.
 //
 // # Wire format (wx-server-sdk 4.0.2 → @cloudbase/node-sdk 3.17.2 → @cloudbase/database 1.4.3)
 //
@@ -62,7 +64,7 @@
 // Transactions: @cloudbase/database runTransaction retries (3 times by default) only when the
 // error it catches has code DATABASE_TRANSACTION_CONFLICT; doc operations inside the callback
 // lose the code in wx-server-sdk's wrappers, commit does not, so conflicts are answered by
-// commitTransaction (see tx.go).
+// commitTransaction; plain writes wait for the transactions holding their documents (see tx.go).
 //
 // watch: wx-server-sdk's Query and DocumentReference have no watch (calling it is a TypeError in
 // the function), so it never reaches /admin; a raw database.watch action is answered with an error.
@@ -71,8 +73,9 @@
 //
 // get returns at most 100 documents unless limit says otherwise, and honours limit up to 1000 (the
 // server SDK's own bounds); a Caller with Client gets 20. Collections are created by
-// createCollection and implicitly by a server add or upsert (a Client add to a missing collection
-// fails with -502005). Field names may not start with '$' or contain '.'. Documents are at most
-// 16 MB and 100 levels deep. Sort order across types is MongoDB's BSON order. add with no _id
-// gets 32 hex digits; _openid is set from the Caller's OpenID when the document has none.
+// createCollection and implicitly by a server add or upsert; a Client's add to a missing
+// collection fails with -502005 and its where().update()/remove() with -502003. Field names may
+// not start with '$' or contain '.'. Documents are at most 16 MB and 100 levels deep; answers at
+// most 64 MB. Sort order across types is MongoDB's BSON order. add with no _id gets 32 hex
+// digits; _openid is set from the Caller's OpenID when the document has none.
 package wxdb

@@ -23,7 +23,7 @@ func (db *DB) Export(ctx context.Context, env, coll string, w io.Writer) (int, e
 	}
 	bw := bufio.NewWriter(w)
 	n := 0
-	err = db.be.Scan(ctx, cid, nil, func(r Row) (bool, error) {
+	err = db.be.Scan(ctx, cid, nil, nil, func(r Row) (bool, error) {
 		if _, err := bw.Write(r.Doc); err != nil {
 			return false, err
 		}
@@ -60,12 +60,7 @@ func (db *DB) Import(ctx context.Context, env, coll string, r io.Reader, mode Im
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxImportLine)
-	type item struct {
-		key string
-		doc []byte
-		imp []string
-	}
-	var items []item
+	var items []importItem
 	seen := map[string]int{}
 	line := 0
 	for sc.Scan() {
@@ -92,7 +87,7 @@ func (db *DB) Import(ctx context.Context, env, coll string, r io.Reader, mode Im
 		}
 		var imp []string
 		impurePaths(d, "", &imp)
-		items = append(items, item{key, b, dedupe(imp)})
+		items = append(items, importItem{key, b, dedupe(imp)})
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
@@ -100,6 +95,20 @@ func (db *DB) Import(ctx context.Context, env, coll string, r io.Reader, mode Im
 	if err := sc.Err(); err != nil {
 		return 0, fmt.Errorf("reading line %d: %w", line+1, err)
 	}
+	n, err := db.waitForLocks(ctx, func() (any, error) { return db.storeImport(ctx, env, coll, items, mode) })
+	if err != nil {
+		return 0, err
+	}
+	return n.(int), nil
+}
+
+type importItem struct {
+	key string
+	doc []byte
+	imp []string
+}
+
+func (db *DB) storeImport(ctx context.Context, env, coll string, items []importItem, mode ImportMode) (int, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	cid, err := db.collection(ctx, env, coll, true)

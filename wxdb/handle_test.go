@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fnhq/fn/internal/testutil"
 )
 
 func TestHandleRejectsHostileInput(t *testing.T) {
@@ -91,6 +93,9 @@ func TestHandleSemantics(t *testing.T) {
 	insert(t, db, "c", docs...)
 	if n := len(list(t, callAs(t, db, Caller{Client: true}, "database.getDocument", map[string]any{"collectionName": "c", "limit": 100}))); n != 20 {
 		t.Errorf("client get returned %d, want 20", n)
+	}
+	if r := callAs(t, db, Caller{Client: true}, "database.removeDocument", map[string]any{"collectionName": "c", "queryType": "WHERE", "query": `{}`, "multi": true}); r.Code != "DATABASE_PERMISSION_DENIED" {
+		t.Errorf("client where-remove: %+v", r)
 	}
 	if n := len(list(t, call(t, db, "database.getDocument", map[string]any{"collectionName": "c", "limit": 5000}))); n != 31 {
 		t.Errorf("server get with a large limit returned %d", n)
@@ -348,5 +353,53 @@ func TestLegacyTransactionActions(t *testing.T) {
 	got := list(t, call(t, db, "database.getDocument", map[string]any{"collectionName": "c"}))
 	if len(got) != 1 || got[0]["_id"] != "b" || got[0]["m"] != 1.0 {
 		t.Errorf("after commit: %v", got)
+	}
+}
+
+func TestPlainWriteWaitsForTransaction(t *testing.T) {
+	db := openTest(t)
+	insert(t, db, "c", `{"_id":"a","n":1}`, `{"_id":"b","n":1}`)
+	upd := func(tx, id string, n int) map[string]any {
+		body := map[string]any{"collectionName": "c", "queryType": "DOC", "query": `{"_id":"` + id + `"}`, "merge": true, "data": `{"$inc":{"n":` + itoa(n) + `}}`}
+		if tx != "" {
+			body["transactionId"] = tx
+		}
+		return body
+	}
+	tx := mustOK(t, call(t, db, "database.startTransaction", map[string]any{})).TransactionID
+	mustOK(t, call(t, db, "database.modifyDocument", upd(tx, "a", 10)))
+	// Another document is not locked.
+	mustOK(t, call(t, db, "database.modifyDocument", upd("", "b", 1)))
+	done := make(chan []byte, 1)
+	go func() {
+		b, _ := json.Marshal(upd("", "a", 1))
+		out, _ := db.Handle(context.Background(), "env", Caller{}, "database.modifyDocument", b)
+		done <- out
+	}()
+	testutil.Eventually(t, 5*time.Second, "the plain write to wait for the transaction", func() bool { return db.waiting.Load() == 1 })
+	select {
+	case out := <-done:
+		t.Fatalf("the plain write finished while the document was locked: %s", out)
+	default:
+	}
+	// The transaction commits without a conflict; then the waiting write applies on top.
+	mustOK(t, call(t, db, "database.commitTransaction", map[string]any{"transactionId": tx}))
+	if out := <-done; !strings.Contains(string(out), `"updated":1`) {
+		t.Fatalf("the waiting write: %s", out)
+	}
+	got := list(t, call(t, db, "database.getDocument", map[string]any{"collectionName": "c", "order": `{"_id":1}`}))
+	if got[0]["n"] != 12.0 || got[1]["n"] != 2.0 {
+		t.Errorf("after both writes: %v", got)
+	}
+	// A write that waits too long gives up, and writes nothing.
+	db.lockWait = 20 * time.Millisecond
+	tx = mustOK(t, call(t, db, "database.startTransaction", map[string]any{})).TransactionID
+	mustOK(t, call(t, db, "database.removeDocument", map[string]any{"collectionName": "c", "queryType": "DOC", "query": `{"_id":"a"}`, "transactionId": tx}))
+	if r := call(t, db, "database.removeDocument", map[string]any{"collectionName": "c", "query": `{}`, "multi": true}); r.Code != CodeRequestFailed || !strings.Contains(r.Message, "locked by a transaction") {
+		t.Errorf("a write past the lock wait: %+v", r)
+	}
+	mustOK(t, call(t, db, "database.abortTransaction", map[string]any{"transactionId": tx}))
+	if r := mustOK(t, call(t, db, "database.calculateDocument", map[string]any{"collectionName": "c"})); string(r.Data) != `{"total":2}` {
+		t.Errorf("documents after the abandoned write: %s", r.Data)
 	}
 }

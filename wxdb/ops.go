@@ -138,8 +138,30 @@ func (db *DB) refresh(ctx context.Context) error {
 
 // find streams the documents of cid matching filter, in natural order, until fn says stop.
 func (db *DB) find(ctx context.Context, cid int64, f *Filter, fn func(match) bool) error {
+	return db.findOrdered(ctx, cid, f, nil, fn)
+}
+
+// sortable turns sort keys into pushed-down ones when every path only ever held null, numbers,
+// strings or booleans (SQL can then order exactly as MongoDB); ok is false otherwise.
+func sortable(keys []sortKey, impure map[string]bool) ([]OrderKey, bool) {
+	if len(keys) == 0 || len(keys) > 4 {
+		return nil, false
+	}
+	out := make([]OrderKey, len(keys))
+	for i, k := range keys {
+		p := strings.Join(k.path, ".")
+		if !pushablePath(p) || hasImpurePrefix(p, impure) || impure[objectMark+p] {
+			return nil, false
+		}
+		out[i] = OrderKey{Path: p, Desc: k.dir < 0, Ranked: impure[boolMark+p]}
+	}
+	return out, true
+}
+
+// findOrdered is find with the rows in the given order.
+func (db *DB) findOrdered(ctx context.Context, cid int64, f *Filter, order []OrderKey, fn func(match) bool) error {
 	conds := planConds(f.spec, db.be.ImpurePaths(cid))
-	return db.be.Scan(ctx, cid, conds, func(r Row) (bool, error) {
+	return db.be.Scan(ctx, cid, conds, order, func(r Row) (bool, error) {
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
@@ -185,7 +207,7 @@ func (db *DB) collection(ctx context.Context, env, name string, create bool) (in
 	return cid, nil
 }
 
-func (db *DB) queryOf(req *request, now bool) (bson.D, *Filter, error) {
+func (db *DB) queryOf(req *request) (bson.D, *Filter, error) {
 	s, err := ejsonString(req.Query, "query")
 	if err != nil {
 		return nil, nil, err
@@ -211,7 +233,7 @@ func docID(spec bson.D) (any, error) {
 }
 
 func (db *DB) getDocument(ctx context.Context, env string, caller Caller, req *request) (any, error) {
-	spec, f, err := db.queryOf(req, true)
+	spec, f, err := db.queryOf(req)
 	if err != nil {
 		return nil, err
 	}
@@ -281,17 +303,27 @@ func (db *DB) getDocument(ctx context.Context, env string, caller Caller, req *r
 	if err != nil {
 		return nil, err
 	}
+	// Rows come sorted from SQL when the sort paths allow it; otherwise every match is read and
+	// sorted here before skip and limit.
 	var docs []bson.D
-	ordered := len(keys) > 0 || f.near != nil
-	err = db.find(ctx, cid, f, func(m match) bool {
+	var pushed []OrderKey
+	sortHere := f.near != nil
+	if !sortHere && len(keys) > 0 {
+		var ok bool
+		pushed, ok = sortable(keys, db.be.ImpurePaths(cid))
+		sortHere = !ok
+	}
+	err = db.findOrdered(ctx, cid, f, pushed, func(m match) bool {
 		docs = append(docs, m.doc)
-		return ordered || len(docs) < offset+limit
+		return sortHere || len(docs) < offset+limit
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(keys) > 0 {
-		sort.SliceStable(docs, func(i, j int) bool { return compareBySort(docs[i], docs[j], keys) < 0 })
+	if !sortHere {
+		// Natural or SQL order.
+	} else if len(keys) > 0 {
+		sortDocs(docs, keys)
 	} else if f.near != nil {
 		n := f.near
 		dist := func(d bson.D) float64 {
@@ -334,6 +366,34 @@ func (db *DB) getDocument(ctx context.Context, env string, caller Caller, req *r
 	return map[string]any{"list": list, "limit": limit, "offset": offset}, nil
 }
 
+// sortDocs sorts stably by keys, computing each document's sort values once.
+func sortDocs(docs []bson.D, keys []sortKey) {
+	vals := make([][]any, len(docs))
+	for i, d := range docs {
+		vals[i] = make([]any, len(keys))
+		for j, k := range keys {
+			vals[i][j] = sortValue(d, k)
+		}
+	}
+	idx := make([]int, len(docs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		for j, k := range keys {
+			if c := compareValues(vals[idx[a]][j], vals[idx[b]][j]); c != 0 {
+				return c*k.dir < 0
+			}
+		}
+		return false
+	})
+	sorted := make([]bson.D, len(docs))
+	for i, j := range idx {
+		sorted[i] = docs[j]
+	}
+	copy(docs, sorted)
+}
+
 // parseOrder reads the SDK's order: an object {field: ±1} in key order, or the older
 // [{field, direction}] array.
 func parseOrder(s string) (bson.D, error) {
@@ -363,7 +423,7 @@ func parseOrder(s string) (bson.D, error) {
 }
 
 func (db *DB) countDocument(ctx context.Context, env string, req *request) (any, error) {
-	_, f, err := db.queryOf(req, true)
+	_, f, err := db.queryOf(req)
 	if err != nil {
 		return nil, err
 	}
@@ -506,10 +566,27 @@ func dupKey(coll, key string) error {
 }
 
 // commitWrites stores a batch under db.mu (held by the caller) with the next version, keeping
-// the replaced states for transactions that started earlier.
+// the replaced states for transactions that started earlier. A plain write to a document an
+// open transaction has written answers errLocked: the caller waits for that transaction to end
+// and starts over (waitForLocks).
 func (db *DB) commitWrites(ctx context.Context, writes []Write) error {
+	return db.commit(ctx, writes, true)
+}
+
+func (db *DB) commit(ctx context.Context, writes []Write, plain bool) error {
 	if len(writes) == 0 {
 		return nil
+	}
+	if plain && len(db.txs) > 0 {
+		db.expireTxs(db.now())
+		for _, w := range writes {
+			ref := docRef{w.CID, w.Key}
+			for _, tx := range db.txs {
+				if _, ok := tx.writes[ref]; ok {
+					return &lockedError{done: db.txDone}
+				}
+			}
+		}
 	}
 	var hist []struct {
 		ref docRef
@@ -548,7 +625,7 @@ func (db *DB) commitWrites(ctx context.Context, writes []Write) error {
 
 // modifyDocument is set (merge false: replace, upsert), update (merge true) and where-update.
 func (db *DB) modifyDocument(ctx context.Context, env string, caller Caller, req *request) (any, error) {
-	spec, f, err := db.queryOf(req, true)
+	spec, f, err := db.queryOf(req)
 	if err != nil {
 		return nil, err
 	}
@@ -744,7 +821,7 @@ func positionalIndex(doc bson.D, spec bson.D, upd *Update) int {
 }
 
 func (db *DB) removeDocument(ctx context.Context, env string, req *request) (any, error) {
-	spec, f, err := db.queryOf(req, true)
+	spec, f, err := db.queryOf(req)
 	if err != nil {
 		return nil, err
 	}
@@ -777,7 +854,7 @@ func (db *DB) removeDocument(ctx context.Context, env string, req *request) (any
 }
 
 func (db *DB) modifyAndReturn(ctx context.Context, env string, caller Caller, req *request) (any, error) {
-	spec, f, err := db.queryOf(req, true)
+	spec, f, err := db.queryOf(req)
 	if err != nil {
 		return nil, err
 	}
@@ -882,7 +959,7 @@ func (db *DB) aggregate(ctx context.Context, env string, req *request) (any, err
 		all, _ := CompileFilter(bson.D{})
 		return db.loadAll(ctx, c, all)
 	}
-	out, err := runPipeline(docs, rest, load, db.now())
+	out, err := runPipeline(ctx, docs, rest, load, db.now())
 	if err != nil {
 		return nil, err
 	}

@@ -23,8 +23,10 @@ type Backend interface {
 	// Collection resolves a collection; create makes it when missing.
 	Collection(ctx context.Context, env, name string, create bool) (cid int64, created bool, err error)
 	Collections(ctx context.Context, env string) ([]string, error)
-	// Scan calls fn for each candidate row in natural (insertion) order until fn returns false.
-	Scan(ctx context.Context, cid int64, conds []Cond, fn func(Row) (bool, error)) error
+	// Scan calls fn for each candidate row until fn returns false: in the order given (MongoDB's
+	// order for the scalar types; the planner only asks for paths that never held anything
+	// else), ties and no order in natural (insertion) order.
+	Scan(ctx context.Context, cid int64, conds []Cond, order []OrderKey, fn func(Row) (bool, error)) error
 	Get(ctx context.Context, cid int64, key string) (Row, bool, error)
 	// Count is the number of documents in a collection.
 	Count(ctx context.Context, cid int64) (int, error)
@@ -63,6 +65,15 @@ type Cond struct {
 	Path   string
 	Op     string
 	Values []any
+}
+
+// OrderKey is one pushed-down sort key.
+type OrderKey struct {
+	Path string
+	Desc bool
+	// Ranked sorts booleans after strings explicitly; without it SQLite's own order (NULL,
+	// numbers, text) is MongoDB's and the path's index serves the sort.
+	Ranked bool
 }
 
 // sqliteBackend keeps one table per collection (natural order is rowid order) and creates an
@@ -410,14 +421,39 @@ func sqlValue(v any) any {
 	return v
 }
 
-func (b *sqliteBackend) Scan(ctx context.Context, cid int64, conds []Cond, fn func(Row) (bool, error)) error {
+// orderBy sorts null and missing, then numbers, then strings, then booleans (BSON order for
+// the types a pushed-down sort path can hold), each by value, then by insertion.
+func orderBy(order []OrderKey) string {
+	var sb strings.Builder
+	sb.WriteString(" ORDER BY ")
+	for _, k := range order {
+		dir := ""
+		if k.Desc {
+			dir = " DESC"
+		}
+		if k.Ranked {
+			jp := "'" + jsonPath(k.Path) + "'"
+			sb.WriteString("CASE json_type(doc, " + jp + ") WHEN 'integer' THEN 2 WHEN 'real' THEN 2 WHEN 'text' THEN 3 WHEN 'true' THEN 4 WHEN 'false' THEN 4 ELSE 1 END" + dir + ", ")
+		}
+		sb.WriteString(extractExpr(k.Path) + dir + ", ")
+	}
+	sb.WriteString("rid")
+	return sb.String()
+}
+
+func (b *sqliteBackend) Scan(ctx context.Context, cid int64, conds []Cond, order []OrderKey, fn func(Row) (bool, error)) error {
 	for _, c := range conds {
 		if err := b.ensureIndex(ctx, cid, c.Path); err != nil {
 			return err
 		}
 	}
+	if len(order) > 0 && !order[0].Ranked {
+		if err := b.ensureIndex(ctx, cid, order[0].Path); err != nil {
+			return err
+		}
+	}
 	w, args := b.where(conds)
-	rows, err := b.query(ctx, `SELECT id, version, doc FROM `+table(cid)+w+` ORDER BY rid`, args...)
+	rows, err := b.query(ctx, `SELECT id, version, doc FROM `+table(cid)+w+orderBy(order), args...)
 	if err != nil {
 		return err
 	}

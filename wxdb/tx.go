@@ -10,12 +10,53 @@ import (
 	"github.com/fnhq/fn/internal/randid"
 )
 
-// Transactions are snapshot-isolated and optimistic: a transaction reads the database as of
-// its start (plus its own writes), buffers its writes, and at commit fails with
-// DATABASE_TRANSACTION_CONFLICT when any document it writes was changed by someone else after
-// it started (first committer wins). The conflict is reported by commitTransaction because that
-// is the one error the SDK's runTransaction sees with its code intact and retries; writes
-// outside transactions never wait.
+// Transactions are snapshot-isolated: a transaction reads the database as of its start (plus
+// its own writes) and buffers its writes. A document a transaction has written is locked
+// against plain writes, which wait (up to lockWait) for the transaction to commit or abort, as
+// on the platform. Between transactions it is optimistic: commit fails with
+// DATABASE_TRANSACTION_CONFLICT when a document it writes was changed by someone else after it
+// started (first committer wins). The conflict is reported by commitTransaction because that
+// is the one error the SDK's runTransaction sees with its code intact and retries; a write in
+// the callback that failed on a lock would reach the SDK without its code and not be retried.
+
+// lockWait is how long a plain write waits for the transactions holding its documents.
+const lockWait = 5 * time.Second
+
+// lockedError tells a plain write to wait until a transaction ends (done is closed) and retry.
+type lockedError struct{ done chan struct{} }
+
+func (e *lockedError) Error() string { return "the document is locked by a transaction" }
+
+// txEnded wakes the writes waiting for a transaction; db.mu is held.
+func (db *DB) txEnded() {
+	close(db.txDone)
+	db.txDone = make(chan struct{})
+}
+
+// waitForLocks runs a plain write, waiting (up to lockWait in all) while a transaction holds one
+// of its documents.
+func (db *DB) waitForLocks(ctx context.Context, op func() (any, error)) (any, error) {
+	timer := time.NewTimer(db.lockWait)
+	defer timer.Stop()
+	for {
+		res, err := op()
+		le, locked := err.(*lockedError)
+		if !locked {
+			return res, err
+		}
+		db.waiting.Add(1)
+		select {
+		case <-le.done:
+			db.waiting.Add(-1)
+		case <-timer.C:
+			db.waiting.Add(-1)
+			return nil, errf(CodeRequestFailed, "the document is locked by a transaction; gave up after %s", db.lockWait)
+		case <-ctx.Done():
+			db.waiting.Add(-1)
+			return nil, ctx.Err()
+		}
+	}
+}
 
 func conflict() error {
 	return errf(CodeTxConflict, "[ResourceUnavailable.TransactionConflict] Transaction is conflict, maybe resource operated by others. Please check your request, but if the problem cannot be solved, contact us.")
@@ -25,6 +66,7 @@ func (db *DB) expireTxs(now time.Time) {
 	for id, tx := range db.txs {
 		if now.Sub(tx.last) > txIdle {
 			delete(db.txs, id)
+			db.txEnded()
 		}
 	}
 	db.pruneHistory()
@@ -89,6 +131,7 @@ func (db *DB) abortTx(env, id string) (any, error) {
 		return nil, err
 	}
 	delete(db.txs, id)
+	db.txEnded()
 	db.pruneHistory()
 	return map[string]any{}, nil
 }
@@ -101,6 +144,7 @@ func (db *DB) commitTx(ctx context.Context, env, id string) (any, error) {
 		return nil, err
 	}
 	delete(db.txs, id)
+	defer db.txEnded()
 	defer db.pruneHistory()
 	var writes []Write
 	for _, ref := range tx.order {
@@ -126,7 +170,9 @@ func (db *DB) commitTx(ctx context.Context, env, id string) (any, error) {
 		impurePaths(w.doc, "", &imp)
 		writes = append(writes, Write{CID: ref.cid, Key: ref.key, Doc: b, Impure: dedupe(imp)})
 	}
-	if err := db.commitWrites(ctx, writes); err != nil {
+	// Transactions decide among themselves at commit (first committer wins), so a commit
+	// never waits for another transaction.
+	if err := db.commit(ctx, writes, false); err != nil {
 		return nil, err
 	}
 	return map[string]any{}, nil

@@ -125,6 +125,23 @@ if (apiServer) {
   }
 }
 
+// ---- the wx SDK probes Tencent Cloud's instance metadata host before every API call and does not
+// remember the failure; off that cloud the lookup waits for DNS (100–200 ms per call). It can
+// never succeed here, so it fails at once.
+{
+  const dns = require('dns');
+  const lookup = dns.lookup;
+  dns.lookup = function (host, opts, cb) {
+    if (host === 'metadata.tencentyun.com') {
+      const done = typeof opts === 'function' ? opts : cb;
+      const err = Object.assign(new Error('getaddrinfo ENOTFOUND ' + host), { code: 'ENOTFOUND', errno: -3008, syscall: 'getaddrinfo', hostname: host });
+      process.nextTick(done, err);
+      return {};
+    }
+    return lookup.apply(this, arguments);
+  };
+}
+
 // ---- errors
 function errInfo(err) {
   if (err instanceof Error) {

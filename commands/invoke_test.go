@@ -123,7 +123,7 @@ func TestInvokeBadInput(t *testing.T) {
 		{[]string{"invoke", "nope"}, "", ExitFailure, `no function named "nope" (functions: echo)`},
 		{[]string{"invoke", "echo", "--as", "carol"}, "", ExitFailure, `unknown identity "carol"`},
 		{[]string{"invoke", "echo", "--data", "[1]"}, "", ExitFailure, "the call's data must be a JSON object"},
-		{[]string{"invoke"}, "", ExitUsage, "accepts 1 arg(s), received 0"},
+		{[]string{"invoke"}, "", ExitUsage, "fn invoke needs a function name: fn invoke <function>"},
 	}
 	for _, c := range cases {
 		r := fnStdin(t, dir, c.stdin, c.args...)

@@ -540,3 +540,19 @@ func TestDynamicCompletion(t *testing.T) {
 		}
 	}
 }
+
+func TestInterruptedExits130Quietly(t *testing.T) {
+	for _, asJSON := range []bool{false, true} {
+		ios, _, _, errOut := iostreams.Test()
+		f := &Factory{IO: ios, Global: &GlobalOptions{JSON: asJSON}}
+		if code := reportError(f, nil, fmt.Errorf("prompt: %w", context.Canceled)); code != ExitInterrupted {
+			t.Fatalf("exit %d, want 130", code)
+		}
+		switch {
+		case !asJSON && errOut.Len() != 0:
+			t.Fatalf("Ctrl-C is not an error to print: %q", errOut.String())
+		case asJSON && strings.TrimSpace(errOut.String()) != "{\n  \"error\": {\n    \"message\": \"interrupted\",\n    \"code\": \"interrupted\"\n  }\n}":
+			t.Fatalf("--json: %q", errOut.String())
+		}
+	}
+}

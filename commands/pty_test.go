@@ -1,3 +1,5 @@
+//go:build linux
+
 package commands
 
 import (
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 
 	"github.com/fnhq/fn/internal/testutil"
 	"github.com/fnhq/fn/iostreams"
@@ -165,6 +168,11 @@ func TestLoginAsksForTheTokenWithoutEcho(t *testing.T) {
 	cfg := t.TempDir()
 	p := startPty(t, t.TempDir(), []string{"XDG_CONFIG_HOME=" + cfg}, "login", "--server", srv.URL)
 	p.waitFor("? Admin token (input hidden): ")
+	// fn prints the prompt, then turns echo off: type once it is off, as a person would
+	testutil.Eventually(t, 30*time.Second, "echo to be turned off", func() bool {
+		tio, err := unix.IoctlGetTermios(int(p.tty.Fd()), unix.TCGETS)
+		return err == nil && tio.Lflag&unix.ECHO == 0
+	})
 	p.write("tok-secret-123\r")
 	if code := p.exitCode(); code != 0 {
 		t.Fatalf("exit %d; screen:\n%s", code, p.screen())

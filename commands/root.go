@@ -322,6 +322,9 @@ func reportError(f *Factory, cmd *cobra.Command, err error) ExitCode {
 	}
 	if f.Global.JSON {
 		e := jsonError{Message: tidyCobraMessage(formatError(err, false)), Code: errorCode(err, code), Hint: hintText}
+		if code == ExitInterrupted {
+			e.Message = "interrupted"
+		}
 		if code == ExitUsage {
 			e.Usage = cmd.CommandPath() + " --help"
 		}

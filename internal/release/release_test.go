@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
@@ -97,5 +98,31 @@ func TestReleaseRejectsBadInput(t *testing.T) {
 	}
 	if err := run(".", t.TempDir(), "v1", "", []string{"linux"}); err == nil || !strings.Contains(err.Error(), "want GOOS/GOARCH") {
 		t.Fatalf("a target without arch: %v", err)
+	}
+}
+
+func TestZipArchiveKeepsNamesAndModes(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "fn.exe")
+	if err := os.WriteFile(src, []byte("MZ binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "fn.zip")
+	if err := writeZip(out, []entry{{src, "fn_v1_windows_amd64/fn.exe", 0o755}}); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.OpenReader(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	if len(zr.File) != 1 || zr.File[0].Name != "fn_v1_windows_amd64/fn.exe" || zr.File[0].Mode().Perm() != 0o755 {
+		t.Fatalf("zip holds %+v", zr.File)
+	}
+	rc, _ := zr.File[0].Open()
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(b) != "MZ binary" {
+		t.Fatalf("content %q", b)
 	}
 }

@@ -22,7 +22,7 @@ func newCmdApps(f *Factory) *cobra.Command {
   $ fn apps create shop --wx-appid wx1234 --wx-secret …   # enables the wx.login exchange`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client(cmd.Context())
+			c, err := f.Client(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -50,7 +50,7 @@ func newCmdApps(f *Factory) *cobra.Command {
 		Short: "List apps",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client(cmd.Context())
+			c, err := f.Client(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -90,7 +90,7 @@ is required.`,
 					return fmt.Errorf("not deleted: you typed %q, not %q", typed, name)
 				}
 			}
-			c, err := client(cmd.Context())
+			c, err := f.Client(cmd.Context())
 			if err != nil {
 				return err
 			}

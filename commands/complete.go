@@ -132,7 +132,7 @@ func timerNames(f *Factory, _ *cobra.Command) []string {
 func appNames(f *Factory, cmd *cobra.Command) []string {
 	ctx, cancel := context.WithTimeout(cmd.Context(), completionTimeout)
 	defer cancel()
-	c, err := client(ctx)
+	c, err := f.Client(ctx)
 	if err != nil {
 		return nil
 	}

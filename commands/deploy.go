@@ -69,7 +69,7 @@ func runDeploy(ctx context.Context, opts *deployOptions) error {
 	if err != nil {
 		return err
 	}
-	c, err := client(ctx)
+	c, err := opts.f.Client(ctx)
 	if err != nil {
 		return err
 	}
@@ -274,7 +274,7 @@ func newCmdPromote(f *Factory) *cobra.Command {
 
 // appClient returns a client and the app to act on: --app, else the project's name.
 func appClient(ctx context.Context, f *Factory, app string) (*deployer.Client, string, error) {
-	c, err := client(ctx)
+	c, err := f.Client(ctx)
 	if err != nil {
 		return nil, "", err
 	}

@@ -57,14 +57,14 @@ for the new code. A build error is printed and the last good build keeps serving
   $ curl -X POST localhost:3000/wx/functions/login -H 'X-Fn-Identity: bob' -d '{}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// fn.yaml's dev: section sits under the flags and FN_* env: flag > env > fn.yaml > default
+			if p, err := project.Load(f.Global.ProjectDir); err == nil {
+				if err := f.layerProject(cmd, map[string]any{"port": p.Dev.Port, "host": p.Dev.Host}); err != nil {
+					return err
+				}
+			}
 			if opts.Port < 0 || opts.Port > 65535 {
 				return usageErrorf("--port must be 0–65535, got %d", opts.Port)
-			}
-			if !cmd.Flags().Changed("port") {
-				opts.Port = -1 // from fn.yaml
-			}
-			if !cmd.Flags().Changed("host") {
-				opts.Host = ""
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -87,12 +87,6 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	p, err := project.Load(opts.f.Global.ProjectDir)
 	if err != nil {
 		return err
-	}
-	if opts.Port < 0 {
-		opts.Port = p.Dev.Port
-	}
-	if opts.Host == "" {
-		opts.Host = p.Dev.Host
 	}
 	if _, _, err := p.Identity(opts.As); err != nil {
 		return &UsageError{Err: fmt.Errorf("--as: %w", err)}

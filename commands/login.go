@@ -163,7 +163,7 @@ func newCmdWhoami(f *Factory) *cobra.Command {
 		Short: "Show which fn server you are logged in to",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client(cmd.Context())
+			c, err := f.Client(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -180,16 +180,22 @@ func newCmdWhoami(f *Factory) *cobra.Command {
 	}
 }
 
-// client returns a deployer client from the stored or environment credentials.
-func client(ctx context.Context) (*deployer.Client, error) {
-	c, err := deployer.LoadCredentials()
-	if errors.Is(err, deployer.ErrNotLoggedIn) {
-		return nil, withHint(err, "run 'fn login --server URL', or set FN_SERVER and FN_TOKEN")
-	}
-	if err != nil {
-		return nil, err
-	}
-	return newClient(ctx, c), nil
+// Client returns the fn server's client, built once per invocation from the stored or
+// environment credentials (FN_SERVER/FN_TOKEN over the credentials file).
+func (f *Factory) Client(ctx context.Context) (*deployer.Client, error) {
+	f.clientOnce.Do(func() {
+		c, err := deployer.LoadCredentials()
+		if errors.Is(err, deployer.ErrNotLoggedIn) {
+			f.clientErr = withHint(err, "run 'fn login --server URL', or set FN_SERVER and FN_TOKEN")
+			return
+		}
+		if err != nil {
+			f.clientErr = err
+			return
+		}
+		f.client = newClient(ctx, c)
+	})
+	return f.client, f.clientErr
 }
 
 // newClient returns a client that, with --verbose, prints each HTTP call it makes.

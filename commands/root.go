@@ -12,12 +12,14 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/fnhq/fn/deployer"
 	"github.com/fnhq/fn/iostreams"
 )
 
@@ -51,6 +53,10 @@ type Factory struct {
 	Version string
 
 	prompts prompter
+
+	clientOnce sync.Once
+	client     *deployer.Client
+	clientErr  error
 }
 
 // Main runs fn with the process's arguments and signals. The first Ctrl-C cancels the running
@@ -263,6 +269,25 @@ func applyEnv(v *viper.Viper, cmd *cobra.Command) error {
 			return
 		}
 		fl.Changed = true
+	})
+	return err
+}
+
+// layerProject puts a project file's settings under cmd's flags and FN_* variables in the
+// invocation's one viper: a flag that neither the command line nor the environment set takes the
+// project's value (flag > FN_* env > project file > default, decided here and nowhere else).
+func (f *Factory) layerProject(cmd *cobra.Command, values map[string]any) error {
+	if err := f.Config.MergeConfigMap(values); err != nil {
+		return err
+	}
+	var err error
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+		if err != nil || fl.Changed || !f.Config.InConfig(fl.Name) {
+			return
+		}
+		if setErr := fl.Value.Set(f.Config.GetString(fl.Name)); setErr != nil {
+			err = fmt.Errorf("%s: %s from the project file: %s", fl.Name, f.Config.GetString(fl.Name), expectation(fl))
+		}
 	})
 	return err
 }

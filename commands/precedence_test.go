@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/viper"
 
-	"github.com/fnhq/fn/iostreams"
 	"github.com/fnhq/fn/internal/testutil"
+	"github.com/fnhq/fn/iostreams"
 )
 
 // fn dev's port and host: flag > FN_* env > fn.yaml's dev: section > default, decided by the one

@@ -103,7 +103,7 @@ func Import(ctx context.Context, src Source, t Target, opts Options) (*Report, e
 	seen := map[uint64]struct{}{}
 	committer, _ := src.(Committer)
 	var files *fileLoader
-	if opts.Files != nil && !opts.DryRun {
+	if opts.Files != nil && !opts.DryRun && !opts.Files.SkipContent {
 		files = newFileLoader(ctx, t, opts.Files)
 		defer files.stop()
 	}

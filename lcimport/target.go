@@ -44,6 +44,11 @@ type Target interface {
 	Upsert(ctx context.Context, o *store.Object, dryRun bool) (Outcome, error)
 	// PutSession makes token a session of userID (a no-op when it is one already).
 	PutSession(ctx context.Context, token, userID string) error
+	FileTarget
+}
+
+// FileTarget is where file contents go.
+type FileTarget interface {
 	// HasFile reports whether a file's content is stored already (with the size and checksum
 	// given, when they are known).
 	HasFile(ctx context.Context, f FileMeta) (bool, error)

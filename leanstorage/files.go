@@ -47,7 +47,7 @@ const (
 	maxFileNameLen   = 255
 )
 
-var fileIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+var fileIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,160}$`)
 
 // ErrFilesOff is answered when the service has no FileStorage.
 var errFilesOff = apiErr(http.StatusServiceUnavailable, 1, "file storage is not configured on this server")

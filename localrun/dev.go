@@ -202,7 +202,7 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		}
 		defer st.Close()
 		d.data = leanstorage.NewWithOptions(st, hookInvoker{d}, func(level, msg string) { d.env.Note(level, "storage", msg) },
-			leanstorage.Options{AuthVerifiers: leanstorage.TrustingVerifiers()})
+			leanstorage.Options{AuthVerifiers: leanstorage.TrustingVerifiers(), Files: leanstorage.FileStorage{Dir: p.StatePath("files"), BaseURL: url + "/__files/" + d.keys.AppID}})
 		d.data.OnHook = func(req engine.LeanRequest, res *engine.LeanResult) { d.env.ReportHook(req, res) }
 	}
 	d.env, err = appenv.New(appenv.Config{App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, Keys: appenv.Keys(d.keys),

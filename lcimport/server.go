@@ -330,7 +330,13 @@ func ImportInto(ctx context.Context, src Source, s *Server, opts Options) (*Repo
 		return rep, err
 	}
 	records, lastClass := 0, ""
+	buffered, _ := src.(interface{ Buffered() int })
 	for {
+		if buffered != nil && buffered.Buffered() == 0 {
+			if err := flush(); err != nil {
+				return finish(err)
+			}
+		}
 		rec, err := src.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			break

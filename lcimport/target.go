@@ -111,7 +111,7 @@ func (t *StoreTarget) Upsert(ctx context.Context, o *store.Object, dryRun bool) 
 		return 0, err
 	}
 	want := *o
-	want.Fields = keepRelationObjects(cur.Fields, o.Fields)
+	want.Fields = keepUpgradedPassword(cur.Fields, keepRelationObjects(cur.Fields, o.Fields))
 	if want.CreatedAt.IsZero() {
 		want.CreatedAt = cur.CreatedAt
 	}
@@ -140,6 +140,24 @@ func (t *StoreTarget) Upsert(ctx context.Context, o *store.Object, dryRun bool) 
 		return 0, err
 	}
 	return Changed, nil
+}
+
+// keepUpgradedPassword keeps the password of a user who signed in on fn since the last import
+// (LeanStorage then replaced the LeanCloud hash by its own): from then on fn's password is the
+// user's, and an import of the old hash must neither revert it nor count as a change.
+func keepUpgradedPassword(cur, in map[string]any) map[string]any {
+	hash, upgraded := cur["_hashed_password"].(string)
+	if !upgraded || hash == "" || cur[FieldLCPassword] != nil || in[FieldLCPassword] == nil || in["_hashed_password"] != nil {
+		return in
+	}
+	out := make(map[string]any, len(in))
+	for k, v := range in {
+		if k != FieldLCPassword && k != FieldLCSalt {
+			out[k] = v
+		}
+	}
+	out["_hashed_password"] = hash
+	return out
 }
 
 // keepRelationObjects carries the folded pointers of Relation fields over to an incoming
@@ -303,9 +321,10 @@ func (t *StoreTarget) FoldRelation(ctx context.Context, joinClass string) (FoldR
 	}
 	for _, owner := range sortedKeys(byOwner) {
 		related := byOwner[owner]
+		var className string
 		_, err := t.Store.Update(ctx, ownerClass, owner, func(o *store.Object) error {
 			rel, _ := o.Fields[key].(map[string]any)
-			className, _ := rel["className"].(string)
+			className, _ = rel["className"].(string)
 			if rel == nil || rel["__type"] != "Relation" || className == "" {
 				return errUnknownRelationClass
 			}
@@ -343,6 +362,10 @@ func (t *StoreTarget) FoldRelation(ctx context.Context, joinClass string) (FoldR
 		case err != nil:
 			return rep, err
 		default:
+			// the join rows are what LeanStorage's $relatedTo and role grants read
+			if err := t.Store.AddRelation(ctx, store.Relation{OwnerClass: ownerClass, OwnerID: owner, Key: key}, className, related); err != nil {
+				return rep, err
+			}
 			rep.Owners++
 		}
 	}

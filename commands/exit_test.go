@@ -76,7 +76,7 @@ func TestLeanCloudExitEndToEnd(t *testing.T) {
 	testutil.WriteFile(t, exp, "_User.jsonl", line(
 		map[string]any{"objectId": "u1", "createdAt": "2021-03-04T05:06:07.089Z", "updatedAt": "2021-03-05T00:00:00.000Z", "username": "alice",
 			"email": "alice@example.com", "salt": "h60d8x797d3oa0naxybxxv9bn7xpt2yiowz68mpiwou7gwr2",
-			"password": "tA7BLW+NK0UeARng0693gCaVnljkglCB9snqlpCSUKjx2RgYp8VZZOQt0S5iUtlDrkJXfT3gknS4rRqjYsd/Ug==",
+			"password":     "tA7BLW+NK0UeARng0693gCaVnljkglCB9snqlpCSUKjx2RgYp8VZZOQt0S5iUtlDrkJXfT3gknS4rRqjYsd/Ug==",
 			"sessionToken": "oldsession0alice0000000001", "ACL": map[string]any{"*": map[string]any{"read": true}, "u1": map[string]any{"write": true}}},
 		map[string]any{"objectId": "u2", "createdAt": "2021-03-04T05:06:08.000Z", "updatedAt": "2021-03-04T05:06:08.000Z", "username": "bob",
 			"salt": "h60d8x797d3oa0naxybxxv9bn7xpt2yiowz68mpiwou7gwr2", "password": "tA7BLW+NK0UeARng0693gCaVnljkglCB9snqlpCSUKjx2RgYp8VZZOQt0S5iUtlDrkJXfT3gknS4rRqjYsd/Ug==",
@@ -99,7 +99,7 @@ func TestLeanCloudExitEndToEnd(t *testing.T) {
 			"raw":        map[string]any{"__type": "Bytes", "base64": "aGVsbG8="},
 			"attachment": map[string]any{"__type": "File", "objectId": "f1", "name": "hello.txt", "url": old.URL + "/f/hello.txt"},
 			"likes":      map[string]any{"__type": "Relation", "className": "_User"}, "tags": []any{"a", 2.0, map[string]any{"nested": true}},
-			"ACL":        map[string]any{"*": map[string]any{"read": true}}},
+			"ACL": map[string]any{"*": map[string]any{"read": true}}},
 		map[string]any{"objectId": "p2", "createdAt": "2021-05-06T07:08:10.000Z", "updatedAt": "2021-05-06T07:08:10.000Z", "title": "alice only",
 			"ACL": map[string]any{"u1": map[string]any{"read": true, "write": true}}},
 	))

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -398,3 +399,48 @@ const text = async (u) => { const r = await fetch(u); if (!r.ok) throw new Error
   console.log(JSON.stringify(out));
 })().catch(e => { console.error(e && e.stack || e); console.log(JSON.stringify(out)); process.exit(1); });
 `
+
+// With fn dev running, fn import goes to it: objects into its store, contents into .fn/files,
+// served by fn dev at the rewritten URL; --local still writes the store directly.
+func TestImportIntoRunningDev(t *testing.T) {
+	content := []byte("dev file content")
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(content) }))
+	defer old.Close()
+	dir := leanProject(t)
+	testutil.LinkNodeModules(t, dir)
+	exp := filepath.Join(t.TempDir(), "export")
+	testutil.WriteFile(t, exp, "_File.jsonl", `{"objectId":"f1","name":"a.txt","url":"`+old.URL+`/a.txt","mime_type":"text/plain","metaData":{"size":16}}`+"\n")
+	testutil.WriteFile(t, exp, "Post.jsonl", `{"objectId":"p1","title":"hi","ACL":{"*":{"read":true}}}`+"\n")
+	d := startDev(t, dir)
+	r := fn(t, dir, "import", exp, "--json")
+	out := decodeImport(t, r)
+	if r.code != 0 || out.Classes["Post"].Added != 1 || out.Classes["_File"].Added != 1 || !strings.Contains(r.out, `"into": "fn dev at `) {
+		t.Fatalf("import into fn dev: %d %s %s", r.code, r.out, r.err)
+	}
+	st, body := leanCallKeys(t, d.url, "imp-fnDev", "impMaster,master", "GET", "/1.1/classes/_File/f1", "")
+	var f map[string]any
+	json.Unmarshal([]byte(body), &f)
+	u, _ := f["url"].(string)
+	if st != 200 || !strings.HasPrefix(u, d.url+"/__files/") {
+		t.Fatalf("the _File in fn dev: %d %s", st, body)
+	}
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(b, content) {
+		t.Fatalf("GET %s: %d %q", u, resp.StatusCode, b)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, ".fn", "files", "f1")); err != nil || !bytes.Equal(b, content) {
+		t.Fatalf(".fn/files/f1: %q %v", b, err)
+	}
+	if r := fn(t, dir, "import", exp, "--json"); r.code != 0 || decodeImport(t, r).Classes["Post"].Unchanged != 1 {
+		t.Fatalf("second import: %d %s", r.code, r.out)
+	}
+	// the local import of the same export neither reverts the rewritten url nor counts a change
+	if r := fn(t, dir, "import", exp, "--local", "--json"); r.code != 0 || strings.Contains(r.out, `"into"`) || decodeImport(t, r).Classes["_File"].Unchanged != 1 {
+		t.Fatalf("--local: %d %s %s", r.code, r.out, r.err)
+	}
+}

@@ -112,6 +112,9 @@ func (t *StoreTarget) Upsert(ctx context.Context, o *store.Object, dryRun bool) 
 	}
 	want := *o
 	want.Fields = keepUpgradedPassword(cur.Fields, keepRelationObjects(cur.Fields, o.Fields))
+	if o.Class == "_File" {
+		want.Fields = keepRewrittenURL(cur.Fields, want.Fields)
+	}
 	if want.CreatedAt.IsZero() {
 		want.CreatedAt = cur.CreatedAt
 	}
@@ -157,6 +160,21 @@ func keepUpgradedPassword(cur, in map[string]any) map[string]any {
 		}
 	}
 	out["_hashed_password"] = hash
+	return out
+}
+
+// keepRewrittenURL keeps the url an earlier import gave a _File (its content now served by fn)
+// when the same export comes in again without rewriting: the content has not moved back.
+func keepRewrittenURL(cur, in map[string]any) map[string]any {
+	orig, _ := cur[FieldLCURL].(string)
+	if orig == "" || in[FieldLCURL] != nil || in["url"] != orig {
+		return in
+	}
+	out := make(map[string]any, len(in)+1)
+	for k, v := range in {
+		out[k] = v
+	}
+	out["url"], out[FieldLCURL] = cur["url"], orig
 	return out
 }
 

@@ -382,15 +382,22 @@ func (s *Service) ServeFile(w http.ResponseWriter, r *http.Request, id string) {
 		name, _ := o.Fields["name"].(string)
 		mt, _ := o.Fields["mime_type"].(string)
 		h := w.Header()
-		h.Set("Content-Type", mimeOf(name, mt))
 		h.Set("X-Content-Type-Options", "nosniff")
 		// served from the API's own origin: active content must not run there
 		h.Set("Content-Security-Policy", "sandbox")
 		h.Set("Cache-Control", "public, max-age=86400")
+		sum := ""
 		if md, ok := o.Fields["metaData"].(map[string]any); ok {
-			if sum, ok := md["_checksum"].(string); ok && fileIDRE.MatchString(sum) {
-				h.Set("ETag", `"`+sum+`"`)
+			if s, ok := md["_checksum"].(string); ok && fileIDRE.MatchString(s) {
+				sum = s
 			}
+		}
+		if serveThumbnail(w, r, f, st.Size(), st.ModTime(), sum, fail) {
+			return
+		}
+		h.Set("Content-Type", mimeOf(name, mt))
+		if sum != "" {
+			h.Set("ETag", `"`+sum+`"`)
 		}
 		http.ServeContent(w, r, name, st.ModTime(), f)
 	default:

@@ -1,6 +1,10 @@
 package leanstorage
 
 import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -147,4 +151,70 @@ func jsonString(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// ?imageView2 makes thumbnails: mode 2 fits inside the box, mode 1 crops to it exactly; bad
+// queries and non-images answer 400; without the query the original is served.
+func TestImageView2Thumbnails(t *testing.T) {
+	s, _ := filesService(t)
+	s.opts.Files.MaxUpload = 1 << 20
+	img := image.NewRGBA(image.Rect(0, 0, 400, 200))
+	for x := range 400 {
+		for y := range 200 {
+			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 0, 255})
+		}
+	}
+	var buf bytes.Buffer
+	png.Encode(&buf, img)
+	st, tok := s.do(t, "POST", "fileTokens", nil, `{"name":"p.png","mime_type":"image/png"}`, Auth{})
+	if st != 200 {
+		t.Fatal(st)
+	}
+	req, _ := http.NewRequest("PUT", tok["upload_url"].(string), bytes.NewReader(buf.Bytes()))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("upload: %v %v", resp, err)
+	}
+	u := tok["url"].(string)
+	get := func(q string) (*http.Response, []byte) {
+		resp, err := http.Get(u + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, b
+	}
+	for _, c := range []struct {
+		q          string
+		w, h       int
+		ctype      string
+		wantStatus int
+	}{
+		{"?imageView2/2/w/100/h/100", 100, 50, "image/png", 200},
+		{"?imageView2/1/w/100/h/100/format/jpg", 100, 100, "image/jpeg", 200},
+		{"?imageView2/2/w/1000", 400, 200, "image/png", 200},
+		{"", 400, 200, "image/png", 200},
+		{"?imageView2/3/w/10", 0, 0, "", 400},
+		{"?imageView2/2/w/-1", 0, 0, "", 400},
+		{"?imageView2/2/w/99999", 0, 0, "", 400},
+	} {
+		resp, b := get(c.q)
+		if resp.StatusCode != c.wantStatus {
+			t.Errorf("%s: %d %s", c.q, resp.StatusCode, b)
+			continue
+		}
+		if c.wantStatus != 200 {
+			continue
+		}
+		cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
+		if err != nil || cfg.Width != c.w || cfg.Height != c.h || resp.Header.Get("Content-Type") != c.ctype {
+			t.Errorf("%s: %dx%d %s %v", c.q, cfg.Width, cfg.Height, resp.Header.Get("Content-Type"), err)
+		}
+	}
+	_, txt := s.do(t, "POST", "files/a.txt", nil, "not an image", Auth{})
+	resp, _ := http.Get(txt["url"].(string) + "?imageView2/2/w/10")
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("a thumbnail of text: %d", resp.StatusCode)
+	}
 }

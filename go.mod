@@ -23,6 +23,8 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
+require golang.org/x/image v0.48.0
+
 require (
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect

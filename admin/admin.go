@@ -113,6 +113,7 @@ func Handler(o Options) http.Handler {
 	route("GET /__fn/apps/{app}/secrets", true, h.hosting(h.secretNames))
 	route("PUT /__fn/apps/{app}/secrets/{name}", true, h.hosting(h.setSecret))
 	route("DELETE /__fn/apps/{app}/secrets/{name}", true, h.hosting(h.unsetSecret))
+	h.importRoutes(route)
 	mux.HandleFunc("/__fn/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, api.ErrorBody{Error: "no such admin API: " + r.Method + " " + r.URL.Path, Code: "not-found"})
 	})

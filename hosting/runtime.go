@@ -312,7 +312,8 @@ func (rt *Runtime) appRuntime(app api.App) (*appRuntime, error) {
 		verifiers["lc_weapp"] = &leanstorage.MiniAppVerifier{BaseURL: rt.cfg.WeChatAPIBase, AppID: app.WXAppID, Secret: secret, Client: client}
 	}
 	ar.data = leanstorage.NewWithOptions(st, prodHooks{ar}, func(level, msg string) { ar.envs["production"].env().Note(level, "storage", msg) },
-		leanstorage.Options{AuthVerifiers: verifiers})
+		leanstorage.Options{AuthVerifiers: verifiers, Files: leanstorage.FileStorage{Dir: filepath.Join(rt.appDir(app.ID), "files"),
+			BaseURL: strings.TrimRight(rt.cfg.PublicURL, "/") + "/__files/" + app.ID}})
 	ar.data.OnHook = func(req engine.LeanRequest, res *engine.LeanResult) { ar.envs["production"].env().ReportHook(req, res) }
 	for _, name := range api.Environments {
 		env, err := rt.newEnv(app, ar, name, project.Lean)

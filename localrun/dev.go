@@ -231,7 +231,7 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		}
 		defer st.Close()
 		d.data = leanstorage.NewWithOptions(st, hookInvoker{d}, func(level, msg string) { d.env.Note(level, "storage", msg) },
-			leanstorage.Options{AuthVerifiers: leanstorage.TrustingVerifiers()})
+			leanstorage.Options{AuthVerifiers: leanstorage.TrustingVerifiers(), Files: leanstorage.FileStorage{Dir: p.StatePath("files"), BaseURL: url + "/__files/" + d.keys.AppID}})
 		d.data.OnHook = func(req engine.LeanRequest, res *engine.LeanResult) { d.env.ReportHook(req, res) }
 	}
 	var wxData *wxdb.DB

@@ -96,6 +96,10 @@ func New(o Options) http.Handler {
 			for _, v := range []string{"1", "1.1"} {
 				mux.HandleFunc("/"+v+"/", s.storage(v))
 			}
+			// file contents at their public URLs (LeanCloud's file domain): no app key needed
+			mux.HandleFunc("/__files/{app}/{id}/{name...}", func(w http.ResponseWriter, r *http.Request) {
+				o.Storage.ServeFile(w, r, r.PathValue("id"))
+			})
 		}
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

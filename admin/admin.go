@@ -101,6 +101,7 @@ func Handler(o Options) http.Handler {
 	route("GET /__fn/apps/{app}/logs", true, h.logs)
 	route("GET /__fn/apps/{app}/timers/{env}", true, h.timers)
 	route("POST /__fn/apps/{app}/timers/{env}/{name}/{action}", true, h.timerControl)
+	route("GET /__fn/apps/{app}/outbox/{env}", true, h.outbox)
 	// fn serve only
 	route("POST /__fn/apps", false, h.hosting(h.createApp))
 	route("DELETE /__fn/apps/{app}", true, h.hosting(h.deleteApp))
@@ -261,6 +262,21 @@ func (h *handler) timers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ts)
+}
+
+// outbox lists the messages the environment's functions sent through cloud.openapi (kept, not
+// delivered: fn runs offline).
+func (h *handler) outbox(w http.ResponseWriter, r *http.Request) {
+	e, ok := h.env(w, r)
+	if !ok {
+		return
+	}
+	msgs := e.Outbox()
+	if msgs == nil {
+		writeJSON(w, http.StatusNotFound, api.ErrorBody{Error: "only wx environments have an outbox", Code: "not-found"})
+		return
+	}
+	writeJSON(w, http.StatusOK, msgs)
 }
 
 func (h *handler) timerControl(w http.ResponseWriter, r *http.Request) {

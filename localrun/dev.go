@@ -27,6 +27,7 @@ import (
 	"github.com/fnhq/fn/server"
 	"github.com/fnhq/fn/store"
 	"github.com/fnhq/fn/wxdb"
+	"github.com/fnhq/fn/wxstorage"
 )
 
 // DevOptions configure fn dev.
@@ -213,7 +214,13 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		}
 		defer wxData.Close()
 	}
-	d.env, err = appenv.New(appenv.Config{WXData: wxData, App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, Keys: appenv.Keys(d.keys),
+	var wxFiles *wxstorage.Store
+	if p.Dialect == project.WX {
+		if wxFiles, err = OpenWXStorage(p, o.ResetData); err != nil {
+			return err
+		}
+	}
+	d.env, err = appenv.New(appenv.Config{WXData: wxData, WXStorage: storageOrNil(wxFiles), OpenAPI: OpenAPIConfig(p), App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, Keys: appenv.Keys(d.keys),
 		PublicURL: url, WXAdminPath: "/admin", Node: o.Node, NodeVersion: o.NodeVersion, FastReload: true, Spare: true, Inspect: o.Inspect,
 		IdleTimeout: 10 * time.Minute, Data: d.data, Logs: d.sink, Observer: d.logs, WXIdentity: d.wxIdentity,
 		NoTimers: o.NoTimers, TimerTimeout: o.TimerTimeout})

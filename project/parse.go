@@ -203,8 +203,35 @@ func Parse(file string, data []byte) (*Project, error) {
 					d.unknown(lv, field, "appId, appKey, masterKey, hookKey")
 				}
 			})
+		case "wx":
+			d.mapping(v, key, func(wk string, _, wv *yaml.Node) {
+				field := key + "." + wk
+				if wk != "openapi" {
+					d.unknown(wv, field, "openapi")
+					return
+				}
+				d.mapping(wv, field, func(ok string, _, ov *yaml.Node) {
+					f := field + "." + ok
+					switch ok {
+					case "blocklist":
+						p.WX.OpenAPI.Blocklist = d.strList(ov, f)
+					case "responses":
+						p.WX.OpenAPI.Responses = map[string]any{}
+						d.mapping(ov, f, func(api string, _, rv *yaml.Node) {
+							var val any
+							if err := rv.Decode(&val); err != nil || rv.Kind != yaml.MappingNode {
+								d.fail(rv, f+"."+api, "must be a mapping (the JSON the API answers), got %s", kindName(rv))
+								return
+							}
+							p.WX.OpenAPI.Responses[api] = val
+						})
+					default:
+						d.unknown(ov, f, "blocklist, responses")
+					}
+				})
+			})
 		default:
-			d.unknown(k, key, "name, dialect, env, functionsDir, entry, runtime, timezone, defaults, functions, identities, defaultIdentity, timers, build, dev, lean")
+			d.unknown(k, key, "name, dialect, env, functionsDir, entry, runtime, timezone, defaults, functions, identities, defaultIdentity, timers, build, dev, lean, wx")
 		}
 	})
 	if root.Kind == yaml.MappingNode {
@@ -443,8 +470,10 @@ func (d *decoder) function(n *yaml.Node, field string, c FunctionConfig) (Functi
 				}
 				c.Env[name] = ev.Value
 			})
+		case "openapi":
+			c.OpenAPI = d.strList(v, f)
 		default:
-			d.unknown(v, f, "timeout, memory, maxInstances, concurrency, env")
+			d.unknown(v, f, "timeout, memory, maxInstances, concurrency, env, openapi")
 		}
 	})
 	return c, timeoutSet

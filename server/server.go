@@ -68,6 +68,16 @@ type Options struct {
 	Storage *leanstorage.Service
 	// WXDatabase serves the wx cloud database (wx projects); nil answers its actions as not emulated.
 	WXDatabase *wxdb.DB
+	// WXStorage serves cloud storage (storage.* actions, uploads under /wx/storage/ and the
+	// temp file URLs); WXFilesURL is where /wx/storage/ is reachable from functions and clients.
+	WXStorage  WXStorage
+	WXFilesURL string
+	// WXOpenAPI answers cloud.openapi.* calls (wx.openApi); WXPermissions is a function's
+	// declared permissions.openapi list (nil: none declared).
+	WXOpenAPI     WXOpenAPI
+	WXPermissions func(function string) []string
+	// WXEnvID is the environment id used when the SDK names none.
+	WXEnvID string
 }
 
 // New returns the HTTP API of one project: the wx routes (/wx/functions/{name}, /admin) or the
@@ -84,7 +94,11 @@ func New(o Options) http.Handler {
 		if o.WXDatabase != nil {
 			db = o.WXDatabase
 		}
-		mux.Handle("/admin", WXAdmin(o.Invoker, s.report, db))
+		mux.Handle("/admin", WXAdminServices(o.Invoker, s.report, WXServices{Database: db, Storage: o.WXStorage,
+			FilesURL: o.WXFilesURL, OpenAPI: o.WXOpenAPI, Permissions: o.WXPermissions, EnvID: o.WXEnvID}))
+		if o.WXStorage != nil {
+			mux.Handle("/wx/storage/", http.StripPrefix("/wx/storage", o.WXStorage.Handler()))
+		}
 	} else {
 		for _, v := range []string{"1", "1.1"} {
 			mux.HandleFunc("/"+v+"/functions/{name...}", s.leanFunctions(false))

@@ -8,12 +8,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/fnhq/fn/engine"
 	"github.com/fnhq/fn/wxdb"
+	"github.com/fnhq/fn/wxopenapi"
 )
 
 // WXInvoker runs wx functions: the engine, or a fake in tests.
@@ -25,6 +28,30 @@ type WXInvoker interface {
 // WXDatabase serves the cloud database actions (database.*) the SDK sends to /admin.
 type WXDatabase interface {
 	Handle(ctx context.Context, env string, caller wxdb.Caller, action string, body json.RawMessage) (json.RawMessage, bool)
+}
+
+// WXStorage serves cloud storage: the SDK's storage.* actions (base is where Handler is
+// reachable) and the upload/download endpoints.
+type WXStorage interface {
+	Handle(ctx context.Context, env, base, action string, body json.RawMessage) (json.RawMessage, bool)
+	Handler() http.Handler
+}
+
+// WXOpenAPI answers the SDK's wx.openApi calls: apiName and the protobuf request in, the
+// protobuf response out.
+type WXOpenAPI interface {
+	Handle(ctx context.Context, env string, caller wxopenapi.Caller, apiName string, requestData []byte) []byte
+}
+
+// WXServices are the backends /admin hands actions to (any may be nil: its actions then answer
+// "not emulated").
+type WXServices struct {
+	Database    WXDatabase
+	Storage     WXStorage
+	FilesURL    string
+	OpenAPI     WXOpenAPI
+	Permissions func(function string) []string
+	EnvID       string
 }
 
 // maxAdminBody bounds an /admin request (callFunction data is limited to a few MB on the platform).
@@ -44,9 +71,21 @@ type adminRequest struct {
 // with the caller's identity and TCB_SOURCE chained with ",scf"; other actions get an error the
 // SDK reports, naming the action.
 func WXAdmin(inv WXInvoker, report func(Invocation), db WXDatabase) http.Handler {
+	return WXAdminServices(inv, report, WXServices{Database: db})
+}
+
+// WXAdminServices is WXAdmin with every backend: database.*, storage.* and wx.openApi actions
+// go to theirs.
+func WXAdminServices(inv WXInvoker, report func(Invocation), svc WXServices) http.Handler {
+	db := svc.Database
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			writeAdmin(w, http.StatusMethodNotAllowed, map[string]any{"code": "INVALID_METHOD", "message": "use POST"})
+			return
+		}
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+			// wx.openApi and wx.wxPayApi: a form whose requestData is protobuf
+			wxFormAction(w, r, inv, svc)
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody+1))
@@ -73,6 +112,13 @@ func WXAdmin(inv WXInvoker, report func(Invocation), db WXDatabase) http.Handler
 				env = r.URL.Query().Get("env")
 			}
 			if reply, ok := db.Handle(r.Context(), env, c, req.Action, body); ok {
+				w.Header().Set("Content-Type", "application/json; charset=utf-8")
+				w.Write(reply)
+				return
+			}
+			fallthrough
+		case strings.HasPrefix(req.Action, "storage.") && svc.Storage != nil:
+			if reply, ok := svc.Storage.Handle(r.Context(), svc.env(req.EnvName, r), svc.FilesURL, req.Action, body); ok {
 				w.Header().Set("Content-Type", "application/json; charset=utf-8")
 				w.Write(reply)
 				return
@@ -146,4 +192,64 @@ func writeAdmin(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// env is the environment a request names, or the Env's own.
+func (svc WXServices) env(name string, r *http.Request) string {
+	switch {
+	case name != "" && name != "SYMBOL_CURRENT_ENV" && name != "SYMBOL_DEFAULT_ENV":
+		return name
+	case r.URL.Query().Get("env") != "":
+		return r.URL.Query().Get("env")
+	}
+	return svc.EnvID
+}
+
+// wxFormAction serves the SDK's multipart actions: wx.openApi through the openapi emulation,
+// anything else answered with an error (as JSON, which the SDK reads as a TCB error) naming it.
+func wxFormAction(w http.ResponseWriter, r *http.Request, inv WXInvoker, svc WXServices) {
+	_, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mr := multipart.NewReader(io.LimitReader(r.Body, maxAdminBody+1), params["boundary"])
+	form := map[string][]byte{}
+	total := 0
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			writeAdmin(w, http.StatusBadRequest, map[string]any{"code": "INVALID_PARAM", "message": "the multipart request is malformed: " + err.Error()})
+			return
+		}
+		b, err := io.ReadAll(io.LimitReader(part, maxAdminBody+1))
+		total += len(b)
+		if err != nil || total > maxAdminBody || len(form) > 32 {
+			writeAdmin(w, http.StatusRequestEntityTooLarge, map[string]any{"code": "INVALID_PARAM", "message": "request body over 6 MB or over 32 fields"})
+			return
+		}
+		form[part.FormName()] = b
+	}
+	action, apiName := string(form["action"]), string(form["apiName"])
+	if action != "wx.openApi" || svc.OpenAPI == nil {
+		what := action
+		if action == "wx.wxPayApi" {
+			what = "cloudPay (" + action + ")"
+		}
+		writeAdmin(w, http.StatusOK, map[string]any{"code": "FN_UNSUPPORTED_ACTION", "requestId": engine.NewRequestID(),
+			"message": fmt.Sprintf("not emulated: %s %s", what, apiName)})
+		return
+	}
+	var c wxopenapi.Caller
+	if caller, ok := inv.WXCaller(string(form["wxCloudApiToken"])); ok {
+		c.Function = caller.Function
+		if caller.Identity != nil {
+			c.OpenID, c.AppID, c.UnionID = caller.Identity.OpenID, caller.Identity.AppID, caller.Identity.UnionID
+		}
+		if svc.Permissions != nil {
+			c.Permissions = svc.Permissions(caller.Function)
+		}
+	}
+	reply := svc.OpenAPI.Handle(r.Context(), svc.env(string(form["envName"]), r), c, apiName, form["requestData"])
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(reply)
 }

@@ -81,6 +81,12 @@ type Config struct {
 	WXStorage server.WXStorage
 	// OpenAPI configures the environment's cloud.openapi emulation (wx; its Note is set here).
 	OpenAPI wxopenapi.Config
+	// HTTPMode is what happens to a wx function's third-party HTTP requests: live (""), record
+	// or replay, with the recordings (one <function>.jsonl each) in HTTPRecordings.
+	HTTPMode       string
+	HTTPRecordings string
+	// WXDBPermissions is each collection's permission for mini-program clients (nil: creator-only).
+	WXDBPermissions func(collection string) wxdb.Permission
 	// Logs is where records go; Observer is told after.
 	Logs     logsink.Sink
 	Observer Observer
@@ -218,6 +224,9 @@ func (e *Env) SDKEnv() map[string]string {
 	switch c.Dialect {
 	case project.WX:
 		env["TCB_CONTEXT_CNFG"] = `{"URL":"` + c.PublicURL + c.WXAdminPath + `"}`
+		if c.HTTPMode != "" && c.HTTPMode != "live" {
+			env["FN_HTTP_MODE"], env["FN_HTTP_RECORDINGS"] = c.HTTPMode, c.HTTPRecordings
+		}
 	case project.Lean:
 		env["LEANCLOUD_APP_ID"], env["LEANCLOUD_APP_KEY"] = c.Keys.AppID, c.Keys.AppKey
 		env["LEANCLOUD_APP_MASTER_KEY"], env["LEANCLOUD_APP_HOOK_KEY"] = c.Keys.MasterKey, c.Keys.HookKey

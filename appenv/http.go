@@ -22,18 +22,19 @@ func (e *Env) newHandler() http.Handler {
 	k := e.cfg.Keys
 	var storage = e.cfg.Data
 	return server.New(server.Options{
-		Dialect:      e.cfg.Dialect,
-		Invoker:      e,
-		WXIdentity:   identity,
-		Keys:         server.LeanKeys{AppID: k.AppID, AppKey: k.AppKey, MasterKey: k.MasterKey, HookKey: k.HookKey},
-		Ping:         e.Ping,
-		OnInvocation: e.Report,
-		Storage:      storage,
-		WXDatabase:   e.cfg.WXData,
-		WXStorage:    e.cfg.WXStorage,
-		WXFilesURL:   e.WXFilesURL(),
-		WXOpenAPI:    e.wxOpenAPI(),
-		WXEnvID:      e.cfg.EnvID,
+		Dialect:         e.cfg.Dialect,
+		Invoker:         e,
+		WXIdentity:      identity,
+		Keys:            server.LeanKeys{AppID: k.AppID, AppKey: k.AppKey, MasterKey: k.MasterKey, HookKey: k.HookKey},
+		Ping:            e.Ping,
+		OnInvocation:    e.Report,
+		Storage:         storage,
+		WXDatabase:      e.cfg.WXData,
+		WXStorage:       e.cfg.WXStorage,
+		WXFilesURL:      e.WXFilesURL(),
+		WXOpenAPI:       e.wxOpenAPI(),
+		WXEnvID:         e.cfg.EnvID,
+		WXDBPermissions: e.cfg.WXDBPermissions,
 		WXPermissions: func(function string) []string {
 			if rel := e.Release(); rel != nil {
 				for _, b := range rel.Manifest.Bundles {

@@ -30,6 +30,7 @@ type devOptions struct {
 	Inspect   string
 	NoTimers  bool
 	ResetData bool
+	HTTP      string
 }
 
 func newCmdDev(f *Factory, runF func(context.Context, *devOptions) error) *cobra.Command {
@@ -77,7 +78,8 @@ for the new code. A build error is printed and the last good build keeps serving
 	fl.StringVar(&opts.Inspect, "inspect", "", "pass the Node.js inspector to workers (`HOST:PORT`; the first worker gets it)")
 	fl.Lookup("inspect").NoOptDefVal = "127.0.0.1:9229"
 	fl.BoolVar(&opts.NoTimers, "no-timers", false, "do not run the timers of fn.yaml")
-	fl.BoolVar(&opts.ResetData, "reset-data", false, "lean: start with an empty LeanStorage (.fn/data.db)")
+	fl.BoolVar(&opts.ResetData, "reset-data", false, "start with empty data: LeanStorage (.fn/data.db) or the wx cloud database and storage (.fn/wxdb.db, .fn/storage)")
+	fl.StringVar(&opts.HTTP, "http", "live", "wx: functions' third-party HTTP requests go out (live), are recorded to recordings/<function>.jsonl (record) or answered from there offline (replay)")
 	return cmd
 }
 
@@ -91,6 +93,11 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	}
 	if opts.Host == "" {
 		opts.Host = p.Dev.Host
+	}
+	switch opts.HTTP {
+	case "live", "record", "replay", "":
+	default:
+		return &UsageError{Err: fmt.Errorf("--http: %q is not a mode: use live, record or replay", opts.HTTP)}
 	}
 	if _, _, err := p.Identity(opts.As); err != nil {
 		return &UsageError{Err: fmt.Errorf("--as: %w", err)}
@@ -107,7 +114,7 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	defer errOut.Close()
 	pr := &devPrinter{ios: opts.f.IO, out: out, errOut: errOut, cs: opts.f.IO.Colors(), json: opts.f.Global.JSON, verbose: opts.f.Global.Verbose, dir: p.Dir}
 	err = localrun.RunDev(ctx, p, localrun.DevOptions{Node: node.Path, NodeVersion: node.Version, Host: opts.Host, Port: opts.Port,
-		As: opts.As, Inspect: opts.Inspect, NoTimers: opts.NoTimers, ResetData: opts.ResetData, Events: pr})
+		As: opts.As, Inspect: opts.Inspect, NoTimers: opts.NoTimers, ResetData: opts.ResetData, HTTPMode: opts.HTTP, Events: pr})
 	var inUse *localrun.PortInUseError
 	if errors.As(err, &inUse) {
 		return withHint(err, "stop what uses it, pick another port with --port N, or use --port 0 for a free one")

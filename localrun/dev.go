@@ -46,6 +46,9 @@ type DevOptions struct {
 	TimerTimeout time.Duration
 	// ResetData starts with an empty LeanStorage (lean) or cloud database (wx).
 	ResetData bool
+	// HTTPMode is live (""), record or replay: wx functions' third-party HTTP requests go out,
+	// are recorded to <project>/recordings/<function>.jsonl, or are answered from there.
+	HTTPMode string
 }
 
 // DevEvents receives what fn dev has to tell. Implementations print; localrun never does.
@@ -220,7 +223,8 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 			return err
 		}
 	}
-	d.env, err = appenv.New(appenv.Config{WXData: wxData, WXStorage: storageOrNil(wxFiles), OpenAPI: OpenAPIConfig(p), App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, Keys: appenv.Keys(d.keys),
+	d.env, err = appenv.New(appenv.Config{WXData: wxData, WXStorage: storageOrNil(wxFiles), OpenAPI: OpenAPIConfig(p),
+		WXDBPermissions: DBPermissions(p), HTTPMode: o.HTTPMode, HTTPRecordings: filepath.Join(p.Dir, "recordings"), App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, Keys: appenv.Keys(d.keys),
 		PublicURL: url, WXAdminPath: "/admin", Node: o.Node, NodeVersion: o.NodeVersion, FastReload: true, Spare: true, Inspect: o.Inspect,
 		IdleTimeout: 10 * time.Minute, Data: d.data, Logs: d.sink, Observer: d.logs, WXIdentity: d.wxIdentity,
 		NoTimers: o.NoTimers, TimerTimeout: o.TimerTimeout})

@@ -95,7 +95,7 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*api.Outc
 		if err != nil {
 			return nil, err
 		}
-		cfg.WXStorage, cfg.OpenAPI = files, OpenAPIConfig(p)
+		cfg.WXStorage, cfg.OpenAPI, cfg.WXDBPermissions = files, OpenAPIConfig(p), DBPermissions(p)
 	}
 	env, err = appenv.New(cfg)
 	if err != nil {

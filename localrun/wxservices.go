@@ -6,6 +6,7 @@ import (
 
 	"github.com/fnhq/fn/project"
 	"github.com/fnhq/fn/server"
+	"github.com/fnhq/fn/wxdb"
 	"github.com/fnhq/fn/wxopenapi"
 	"github.com/fnhq/fn/wxstorage"
 )
@@ -41,4 +42,17 @@ func storageOrNil(s *wxstorage.Store) server.WXStorage {
 		return nil
 	}
 	return s
+}
+
+// DBPermissions is fn.yaml's wx.permissions: each collection's permission for mini-program
+// clients (creator-only when not listed, as a new collection on the platform).
+func DBPermissions(p *project.Project) func(string) wxdb.Permission {
+	perms := p.WX.Permissions
+	return func(coll string) wxdb.Permission {
+		cp, ok := perms[coll]
+		if !ok {
+			return wxdb.Permission{Mode: "creator"}
+		}
+		return wxdb.Permission{Mode: cp.Mode, Read: cp.Read, Write: cp.Write}
+	}
 }

@@ -206,8 +206,36 @@ func Parse(file string, data []byte) (*Project, error) {
 		case "wx":
 			d.mapping(v, key, func(wk string, _, wv *yaml.Node) {
 				field := key + "." + wk
+				if wk == "permissions" {
+					p.WX.Permissions = map[string]CollectionPermission{}
+					d.mapping(wv, field, func(coll string, _, cv *yaml.Node) {
+						f := field + "." + coll
+						if cv.Kind == yaml.ScalarNode {
+							switch cv.Value {
+							case "creator", "read-all", "admin":
+								p.WX.Permissions[coll] = CollectionPermission{Mode: cv.Value}
+							default:
+								d.fail(cv, f, "must be creator, read-all, admin or {read: <rule>, write: <rule>}, got %q", cv.Value)
+							}
+							return
+						}
+						cp := CollectionPermission{Mode: "custom", Read: "false", Write: "false"}
+						d.mapping(cv, f, func(rk string, _, rv *yaml.Node) {
+							switch rk {
+							case "read":
+								cp.Read = rv.Value
+							case "write":
+								cp.Write = rv.Value
+							default:
+								d.unknown(rv, f+"."+rk, "read, write")
+							}
+						})
+						p.WX.Permissions[coll] = cp
+					})
+					return
+				}
 				if wk != "openapi" {
-					d.unknown(wv, field, "openapi")
+					d.unknown(wv, field, "openapi, permissions")
 					return
 				}
 				d.mapping(wv, field, func(ok string, _, ov *yaml.Node) {

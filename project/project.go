@@ -122,6 +122,15 @@ type DevConfig struct {
 // WXConfig is fn.yaml's wx section: how the WeChat-side services are emulated offline.
 type WXConfig struct {
 	OpenAPI WXOpenAPIConfig
+	// Permissions: each collection's permission for mini-program clients (wx.cloud.database()):
+	// creator (the default), read-all, admin, or custom read/write security rules.
+	Permissions map[string]CollectionPermission
+}
+
+// CollectionPermission is one collection's client permission.
+type CollectionPermission struct {
+	Mode        string // creator, read-all, admin, custom
+	Read, Write string // custom rules
 }
 
 // WXOpenAPIConfig tunes the cloud.openapi emulation: words that fail security.msgSecCheck, and

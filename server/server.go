@@ -78,6 +78,8 @@ type Options struct {
 	WXPermissions func(function string) []string
 	// WXEnvID is the environment id used when the SDK names none.
 	WXEnvID string
+	// WXDBPermissions is each collection's permission for mini-program clients (nil: creator-only).
+	WXDBPermissions func(collection string) wxdb.Permission
 }
 
 // New returns the HTTP API of one project: the wx routes (/wx/functions/{name}, /admin) or the
@@ -96,6 +98,10 @@ func New(o Options) http.Handler {
 		}
 		mux.Handle("/admin", WXAdminServices(o.Invoker, s.report, WXServices{Database: db, Storage: o.WXStorage,
 			FilesURL: o.WXFilesURL, OpenAPI: o.WXOpenAPI, Permissions: o.WXPermissions, EnvID: o.WXEnvID}))
+		mux.HandleFunc("POST /wx/client", s.wxClient)
+		if o.WXOpenAPI != nil {
+			mux.Handle("/wx/openapi/", WXOpenAPIHTTP(o.Invoker, WXServices{OpenAPI: o.WXOpenAPI, Permissions: o.WXPermissions, EnvID: o.WXEnvID}))
+		}
 		if o.WXStorage != nil {
 			mux.Handle("/wx/storage/", http.StripPrefix("/wx/storage", o.WXStorage.Handler()))
 		}
@@ -531,4 +537,49 @@ func writeRaw(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(b)
+}
+
+// wxClient serves the mini-program client (wx-cloud.js): the SDK's database.* actions as the
+// calling user under each collection's permission (wxdb.Caller{Client: true}), and the storage
+// actions of wx.cloud.uploadFile / getTempFileURL / deleteFile.
+func (s *api) wxClient(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r, func() {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"code": "INVALID_PARAM", "message": fmt.Sprintf("request body over %d bytes", s.o.MaxBody)})
+	})
+	if !ok {
+		return
+	}
+	id, _, err := s.o.WXIdentity(r)
+	if err != nil {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"code": "INVALID_PARAM", "message": err.Error()})
+		return
+	}
+	var req struct {
+		Action  string `json:"action"`
+		EnvName string `json:"envName"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"code": "INVALID_PARAM", "message": "the request body is not JSON: " + err.Error()})
+		return
+	}
+	env := req.EnvName
+	if env == "" {
+		env = s.o.WXEnvID
+	}
+	var reply json.RawMessage
+	switch {
+	case strings.HasPrefix(req.Action, "database.") && s.o.WXDatabase != nil:
+		c := wxdb.Caller{Client: true}
+		if id != nil {
+			c.OpenID, c.AppID, c.UnionID = id.OpenID, id.AppID, id.UnionID
+		}
+		reply, _ = s.o.WXDatabase.HandleClient(r.Context(), env, c, s.o.WXDBPermissions, req.Action, body)
+	case strings.HasPrefix(req.Action, "storage.") && s.o.WXStorage != nil:
+		reply, _ = s.o.WXStorage.Handle(r.Context(), env, s.o.WXFilesURL, req.Action, body)
+	}
+	if reply == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"code": "FN_UNSUPPORTED_ACTION", "message": fmt.Sprintf("%s is not served to mini-program clients", req.Action)})
+		return
+	}
+	writeRaw(w, http.StatusOK, reply)
 }

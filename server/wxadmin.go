@@ -41,6 +41,8 @@ type WXStorage interface {
 // protobuf response out.
 type WXOpenAPI interface {
 	Handle(ctx context.Context, env string, caller wxopenapi.Caller, apiName string, requestData []byte) []byte
+	// HandleJSON answers WeChat's HTTP API (api.weixin.qq.com, which the runner sends here).
+	HandleJSON(ctx context.Context, env string, caller wxopenapi.Caller, apiName string, body []byte) (contentType string, reply []byte)
 }
 
 // WXServices are the backends /admin hands actions to (any may be nil: its actions then answer
@@ -97,6 +99,10 @@ func WXAdminServices(inv WXInvoker, report func(Invocation), svc WXServices) htt
 		if err := json.Unmarshal(body, &req); err != nil {
 			writeAdmin(w, http.StatusBadRequest, map[string]any{"code": "INVALID_PARAM", "message": "the request body is not JSON: " + err.Error()})
 			return
+		}
+		if req.WXCloudAPIToken == "" {
+			// an old SDK routed here by the runner: the invocation's token travels as a header
+			req.WXCloudAPIToken = r.Header.Get("X-Fn-Api-Token")
 		}
 		requestID := engine.NewRequestID()
 		switch {
@@ -252,4 +258,50 @@ func wxFormAction(w http.ResponseWriter, r *http.Request, inv WXInvoker, svc WXS
 	reply := svc.OpenAPI.Handle(r.Context(), svc.env(string(form["envName"]), r), c, apiName, form["requestData"])
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Write(reply)
+}
+
+// wxHTTPAPIs maps WeChat's HTTP API paths (api.weixin.qq.com) to the openapi names.
+var wxHTTPAPIs = map[string]string{
+	"/cgi-bin/message/subscribe/send":               "subscribeMessage.send",
+	"/cgi-bin/message/wxopen/template/send":         "templateMessage.send",
+	"/cgi-bin/message/custom/send":                  "customerServiceMessage.send",
+	"/cgi-bin/message/wxopen/template/uniform_send": "uniformMessage.send",
+	"/wxa/msg_sec_check":                            "security.msgSecCheck",
+	"/wxa/img_sec_check":                            "security.imgSecCheck",
+	"/wxa/getwxacode":                               "wxacode.get",
+	"/wxa/getwxacodeunlimit":                        "wxacode.getUnlimited",
+	"/cgi-bin/wxaapp/createwxaqrcode":               "wxacode.createQRCode",
+}
+
+// WXOpenAPIHTTP serves WeChat's HTTP API offline under /wx/openapi/ (the runner sends a
+// function's requests to api.weixin.qq.com here, with X-Fn-Api-Token naming the invocation):
+// access tokens are fake and accepted, the emulated APIs answer as through cloud.openapi, others
+// get errcode -604100 naming the path.
+func WXOpenAPIHTTP(inv WXInvoker, svc WXServices) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := strings.TrimPrefix(r.URL.Path, "/wx/openapi")
+		if p == "/cgi-bin/token" || p == "/cgi-bin/stable_token" {
+			writeAdmin(w, http.StatusOK, map[string]any{"access_token": "fn-offline-access-token", "expires_in": 7200})
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody+1))
+		if err != nil || len(body) > maxAdminBody {
+			writeAdmin(w, http.StatusRequestEntityTooLarge, map[string]any{"errcode": 47001, "errmsg": "request body over 6 MB"})
+			return
+		}
+		api, ok := wxHTTPAPIs[p]
+		if !ok {
+			api = "http:" + p
+		}
+		var c wxopenapi.Caller
+		if caller, ok := inv.WXCaller(r.Header.Get("X-Fn-Api-Token")); ok {
+			c.Function = caller.Function
+			if caller.Identity != nil {
+				c.OpenID, c.AppID, c.UnionID = caller.Identity.OpenID, caller.Identity.AppID, caller.Identity.UnionID
+			}
+		}
+		ct, reply := svc.OpenAPI.HandleJSON(r.Context(), svc.EnvID, c, api, body)
+		w.Header().Set("Content-Type", ct)
+		w.Write(reply)
+	})
 }

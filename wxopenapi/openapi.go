@@ -423,3 +423,30 @@ func (s *Service) svrkit(c Caller, req *commApiData) []byte {
 	}
 	return encodeCommOpenApiResp(encodeOpenDataResp(items), "application/octet-stream", 0, 200, 0)
 }
+
+// HandleJSON answers one call of WeChat's HTTP API (the JSON body as sent to
+// api.weixin.qq.com). Permissions are not checked: a direct HTTP call needs none on the platform.
+func (s *Service) HandleJSON(ctx context.Context, env string, c Caller, apiName string, body []byte) (contentType string, reply []byte) {
+	var m map[string]json.RawMessage
+	if len(bytes.TrimSpace(body)) == 0 {
+		m = map[string]json.RawMessage{}
+	} else if err := json.Unmarshal(body, &m); err != nil {
+		b, _ := json.Marshal(map[string]any{"errcode": 47001, "errmsg": "data format error: the body is not a JSON object: " + err.Error()})
+		return "application/json; charset=utf-8", b
+	}
+	a := args{}
+	for k, v := range m {
+		a[k] = v
+	}
+	if len(a) > maxPairs {
+		b, _ := json.Marshal(map[string]any{"errcode": 47001, "errmsg": "data format error: too many parameters"})
+		return "application/json; charset=utf-8", b
+	}
+	name := strings.TrimPrefix(apiName, "http:")
+	r, err := s.call(env, c, name, a)
+	if err != nil {
+		b, _ := json.Marshal(map[string]any{"errcode": err.Code, "errmsg": err.Msg})
+		return "application/json; charset=utf-8", b
+	}
+	return r.contentType, r.body
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/fnhq/fn/appenv"
 	"github.com/fnhq/fn/logsink"
 	"github.com/fnhq/fn/scheduler"
+	"github.com/fnhq/fn/wxclient"
 )
 
 // Backend is what every admin API serves from.
@@ -114,6 +115,8 @@ func Handler(o Options) http.Handler {
 	route("GET /__fn/apps/{app}/secrets", true, h.hosting(h.secretNames))
 	route("PUT /__fn/apps/{app}/secrets/{name}", true, h.hosting(h.setSecret))
 	route("DELETE /__fn/apps/{app}/secrets/{name}", true, h.hosting(h.unsetSecret))
+	// the mini-program client: a public script, no credentials in it
+	mux.Handle("GET /__fn/wx-cloud.js", wxclient.Handler())
 	mux.HandleFunc("/__fn/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, api.ErrorBody{Error: "no such admin API: " + r.Method + " " + r.URL.Path, Code: "not-found"})
 	})

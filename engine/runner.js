@@ -358,10 +358,15 @@ const outbound = (function () {
 
   if (typeof orig.fetch === 'function') {
     globalThis.fetch = async function fetch(input, init) {
-      const req = new Request(input, init);
-      const u = new URL(req.url);
+      let u;
+      try {
+        u = new URL(typeof input === 'object' && input && 'url' in input ? input.url : String(input));
+      } catch (_) {
+        return orig.fetch(input, init);
+      }
       const r = route(u);
       if (r.kind === 'local') return orig.fetch(input, init);
+      const req = new Request(input, Object.assign({ duplex: 'half' }, init));
       if (r.kind === 'blocked') throw new TypeError('fetch failed', { cause: blockedError(req.method, u) });
       const body = req.method === 'GET' || req.method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(await req.arrayBuffer());
       const headers = Object.fromEntries(req.headers.entries());

@@ -154,6 +154,16 @@ wx:
 		!strings.Contains(mustJSON(box[0]["data"]), `"template_id":"tmpl-1"`) {
 		t.Errorf("outbox: %v", box)
 	}
+	// and in the log fn logs reads
+	lres, err := http.Get(rec.url + "/__fn/apps/-/logs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, _ := io.ReadAll(lres.Body)
+	lres.Body.Close()
+	if !strings.Contains(string(logs), "openapi.subscribeMessage.send to oAlice recorded in the outbox") {
+		t.Errorf("the message is not in the log:\n%s", logs)
+	}
 }
 
 func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }

@@ -42,6 +42,8 @@ exports.main = async (event) => {
     out.canned = (await cloud.openapi.wxa.getPaidUnionid({ openid: 'oAlice' })).unionid
     try { await cloud.openapi.ocr.idcard({ imgUrl: 'x' }); out.unknown = 'answered' } catch (e) { out.unknown = fail(e) }
     out.openData = (await cloud.getOpenData({ list: ['cloud-id-1'] })).list
+    out.img = (await cloud.openapi.security.imgSecCheck({ media: { contentType: 'image/png', value: Buffer.from('not really a png') } })).errCode
+    try { await cloud.cloudPay.unifiedOrder({ body: 'x', outTradeNo: '1', totalFee: 1 }); out.pay = 'paid' } catch (e) { out.pay = fail(e) }
   }
   if (event.denied) {
     try { await cloud.openapi.templateMessage.send({ touser: 'o', templateId: 't', formId: 'f', data: { k: { value: 'v' } } }); out.denied = 'sent' } catch (e) { out.denied = fail(e) }
@@ -138,6 +140,12 @@ wx:
 		t.Errorf("getOpenData: %v", oa["openData"])
 	}
 
+	if oa["img"] != 0.0 {
+		t.Errorf("imgSecCheck: %v", oa["img"])
+	}
+	if e, _ := oa["pay"].(map[string]any); e == nil || !strings.Contains(e["errMsg"].(string), "not emulated: cloudPay") {
+		t.Errorf("cloudPay names itself: %v", oa["pay"])
+	}
 	if e, _ := call("limited", `{"denied": true}`)["denied"].(map[string]any); e == nil || e["errCode"] != -604101.0 || !strings.Contains(e["errMsg"].(string), "templateMessage.send") {
 		t.Errorf("an API the function did not declare: %v", e)
 	}

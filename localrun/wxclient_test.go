@@ -22,6 +22,7 @@ const as = (identity) => cloud.init({ server: process.env.FN_SERVER, identity })
   out.call = (await cloud.callFunction({ name: 'whoami', data: { n: 1 } })).result
   out.callback = await new Promise((resolve) => cloud.callFunction({ name: 'whoami', data: { n: 2 },
     success: (res) => resolve({ ok: res.result.n, errMsg: res.errMsg }), fail: (e) => resolve({ fail: e.errMsg }) }))
+  out.cloudID = (await cloud.callFunction({ name: 'whoami', data: { n: 3, weRun: cloud.CloudID('cid-1') } })).result.weRun
   out.missing = await new Promise((resolve) => cloud.callFunction({ name: 'ghost', fail: (e) => resolve(e.errMsg) }))
   const db = cloud.database()
   const _ = db.command
@@ -68,7 +69,7 @@ wx:
     secrets: admin
     notes: {read: "doc._openid == auth.openid", write: "doc._openid == auth.openid"}
 `,
-		"functions/whoami/index.js": "const cloud = require('wx-server-sdk')\ncloud.init()\nexports.main = async (event) => ({ n: event.n, openid: cloud.getWXContext().OPENID })\n",
+		"functions/whoami/index.js": "const cloud = require('wx-server-sdk')\ncloud.init()\nexports.main = async (event) => ({ n: event.n, openid: cloud.getWXContext().OPENID, weRun: event.weRun })\n",
 	}, DevOptions{})
 	// collections exist as on the platform (created in the console / by the server SDK)
 	for _, c := range []string{"todos", "posts", "secrets", "notes"} {
@@ -108,6 +109,7 @@ wx:
 	want("call", call != nil && call["openid"] == "oAlice" && call["n"] == 1.0)
 	cb, _ := out["callback"].(map[string]any)
 	want("callback", cb != nil && cb["ok"] == 2.0 && cb["errMsg"] == "cloud.callFunction:ok")
+	want("cloudID", strings.Contains(mustJSON(out["cloudID"]), `"cloudID":"cid-1"`) && strings.Contains(mustJSON(out["cloudID"]), `"openId":"oAlice"`))
 	want("missing", strings.Contains(mustJSON(out["missing"]), "ghost"))
 	want("added", out["added"] == "collection.add:ok")
 	want("bobSees", mustJSON(out["bobSees"]) == `["bobs"]`)

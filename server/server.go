@@ -20,6 +20,7 @@ import (
 	"github.com/fnhq/fn/leanstorage"
 	"github.com/fnhq/fn/project"
 	"github.com/fnhq/fn/wxdb"
+	"github.com/fnhq/fn/wxopenapi"
 )
 
 // Invoker is what the HTTP layer needs from the engine.
@@ -574,6 +575,20 @@ func (s *api) wxClient(w http.ResponseWriter, r *http.Request) {
 			c.OpenID, c.AppID, c.UnionID = id.OpenID, id.AppID, id.UnionID
 		}
 		reply, _ = s.o.WXDatabase.HandleClient(r.Context(), env, c, s.o.WXDBPermissions, req.Action, body)
+	case req.Action == "openapi.getOpenData" && s.o.WXOpenAPI != nil:
+		// the client resolves wx.cloud.CloudID values before callFunction, as the platform does
+		var q struct {
+			List []string `json:"list"`
+		}
+		if err := json.Unmarshal(body, &q); err != nil || len(q.List) == 0 || len(q.List) > 100 {
+			writeJSON(w, http.StatusOK, map[string]any{"code": "INVALID_PARAM", "message": "list must hold 1 to 100 cloudIDs"})
+			return
+		}
+		var c wxopenapi.Caller
+		if id != nil {
+			c.OpenID, c.AppID, c.UnionID = id.OpenID, id.AppID, id.UnionID
+		}
+		reply, _ = json.Marshal(map[string]any{"data": map[string]any{"list": s.o.WXOpenAPI.OpenData(c, q.List)}})
 	case strings.HasPrefix(req.Action, "storage.") && s.o.WXStorage != nil:
 		reply, _ = s.o.WXStorage.Handle(r.Context(), env, s.o.WXFilesURL, req.Action, body)
 	}

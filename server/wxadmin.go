@@ -43,6 +43,8 @@ type WXOpenAPI interface {
 	Handle(ctx context.Context, env string, caller wxopenapi.Caller, apiName string, requestData []byte) []byte
 	// HandleJSON answers WeChat's HTTP API (api.weixin.qq.com, which the runner sends here).
 	HandleJSON(ctx context.Context, env string, caller wxopenapi.Caller, apiName string, body []byte) (contentType string, reply []byte)
+	// OpenData resolves cloudIDs (wx.cloud.CloudID in a client's callFunction data).
+	OpenData(caller wxopenapi.Caller, ids []string) []json.RawMessage
 }
 
 // WXServices are the backends /admin hands actions to (any may be nil: its actions then answer

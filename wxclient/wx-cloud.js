@@ -212,9 +212,33 @@
       cfg = Object.assign({}, opts, { server: String(opts.server || env.FN_SERVER || 'http://127.0.0.1:3000').replace(/\/+$/, '') });
       if (typeof opts.env === 'string' && !opts.app) cfg.cloudEnv = opts.env;
     },
+    // CloudID wraps a cloudID (from getUserProfile, getWeRunData …): callFunction hands the
+    // function {cloudID, data} in its place, data being the fake user's.
+    CloudID(cloudID) {
+      return { _fnCloudID: String(cloudID) };
+    },
     callFunction: wrap('cloud.callFunction', async (o) => {
       if (!o.name) throw fail('cloud.callFunction', -1, 'name is required');
-      const res = await fetch(prefix() + '/functions/' + encodeURIComponent(o.name), { method: 'POST', headers: headers(), body: JSON.stringify(o.data || {}) });
+      const ids = [];
+      (function collect(v, depth) {
+        if (!v || typeof v !== 'object' || depth > 32) return;
+        if (typeof v._fnCloudID === 'string') ids.push(v._fnCloudID);
+        else for (const k of Object.keys(v)) collect(v[k], depth + 1);
+      })(o.data, 0);
+      let data = o.data || {};
+      if (ids.length) {
+        const r = await client('cloud.callFunction', 'openapi.getOpenData', { list: ids });
+        const resolved = new Map(ids.map((id, i) => [id, r.data.list[i]]));
+        data = (function swap(v, depth) {
+          if (!v || typeof v !== 'object' || depth > 32) return v;
+          if (typeof v._fnCloudID === 'string') return resolved.get(v._fnCloudID);
+          if (Array.isArray(v)) return v.map((x) => swap(x, depth + 1));
+          const out = {};
+          for (const k of Object.keys(v)) out[k] = swap(v[k], depth + 1);
+          return out;
+        })(data, 0);
+      }
+      const res = await fetch(prefix() + '/functions/' + encodeURIComponent(o.name), { method: 'POST', headers: headers(), body: JSON.stringify(data) });
       const body = await res.json().catch(() => ({ errCode: -1, errMsg: 'cloud.callFunction:fail fn answered ' + res.status + ' without JSON' }));
       if (body.errCode || !String(body.errMsg || '').endsWith(':ok')) {
         const e = fail('cloud.callFunction', body.errCode || -1, '');

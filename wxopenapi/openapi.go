@@ -407,6 +407,16 @@ func (s *Service) svrkit(c Caller, req *commApiData) []byte {
 		return encodeCommOpenApiResp(nil, "", 0, 200, -601002)
 	}
 	var items [][2]string
+	for i, d := range s.OpenData(c, ids) {
+		items = append(items, [2]string{ids[i], string(d)})
+	}
+	return encodeCommOpenApiResp(encodeOpenDataResp(items), "application/octet-stream", 0, 200, 0)
+}
+
+// OpenData resolves cloudIDs to {cloudID, data}: the configured data of the id, otherwise the
+// caller's identity (openId, appId, unionId, watermark).
+func (s *Service) OpenData(c Caller, ids []string) []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(ids))
 	for _, id := range ids {
 		data, has := s.cfg.OpenData[id]
 		if !has {
@@ -419,9 +429,9 @@ func (s *Service) svrkit(c Caller, req *commApiData) []byte {
 		}
 		var b bytes.Buffer
 		json.NewEncoder(&b).Encode(map[string]any{"cloudID": id, "data": data})
-		items = append(items, [2]string{id, strings.TrimSpace(b.String())})
+		out = append(out, json.RawMessage(bytes.TrimSpace(b.Bytes())))
 	}
-	return encodeCommOpenApiResp(encodeOpenDataResp(items), "application/octet-stream", 0, 200, 0)
+	return out
 }
 
 // HandleJSON answers one call of WeChat's HTTP API (the JSON body as sent to

@@ -49,6 +49,10 @@ const as = (identity) => cloud.init({ server: process.env.FN_SERVER, identity })
   const up = await cloud.uploadFile({ cloudPath: 'avatars/a.txt', fileContent: Buffer.from('avatar') })
   const urls = await cloud.getTempFileURL({ fileList: [up.fileID] })
   out.file = await (await fetch(urls.fileList[0].tempFileURL)).text()
+  as('bob')
+  out.bobDeletes = (await cloud.deleteFile({ fileList: [up.fileID] })).fileList[0].status
+  try { await cloud.uploadFile({ cloudPath: 'avatars/a.txt', fileContent: Buffer.from('bob was here') }); out.bobOverwrites = 'uploaded' } catch (e) { out.bobOverwrites = err(e) }
+  as('alice')
   out.deleted = (await cloud.deleteFile({ fileList: [up.fileID] })).fileList[0].status
   console.log(JSON.stringify(out))
 })().catch((e) => { console.log(JSON.stringify({ crashed: e.stack || String(e) })); process.exit(1) })
@@ -123,4 +127,7 @@ wx:
 	want("notesOwn", out["notesOwn"] == "collection.get:ok")
 	want("file", out["file"] == "avatar")
 	want("deleted", out["deleted"] == 0.0)
+	want("bobDeletes", out["bobDeletes"] == -503002.0)
+	bo, _ := out["bobOverwrites"].(map[string]any)
+	want("bobOverwrites", bo != nil && bo["errCode"] == -503002.0)
 }

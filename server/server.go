@@ -590,7 +590,11 @@ func (s *api) wxClient(w http.ResponseWriter, r *http.Request) {
 		}
 		reply, _ = json.Marshal(map[string]any{"data": map[string]any{"list": s.o.WXOpenAPI.OpenData(c, q.List)}})
 	case strings.HasPrefix(req.Action, "storage.") && s.o.WXStorage != nil:
-		reply, _ = s.o.WXStorage.Handle(r.Context(), env, s.o.WXFilesURL, req.Action, body)
+		openid := ""
+		if id != nil {
+			openid = id.OpenID
+		}
+		reply, _ = s.o.WXStorage.HandleClient(r.Context(), env, s.o.WXFilesURL, openid, req.Action, body)
 	}
 	if reply == nil {
 		writeJSON(w, http.StatusOK, map[string]any{"code": "FN_UNSUPPORTED_ACTION", "message": fmt.Sprintf("%s is not served to mini-program clients", req.Action)})

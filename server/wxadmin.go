@@ -34,6 +34,8 @@ type WXDatabase interface {
 // reachable) and the upload/download endpoints.
 type WXStorage interface {
 	Handle(ctx context.Context, env, base, action string, body json.RawMessage) (json.RawMessage, bool)
+	// HandleClient answers a mini-program client (openid) under the storage permission.
+	HandleClient(ctx context.Context, env, base, openid, action string, body json.RawMessage) (json.RawMessage, bool)
 	Handler() http.Handler
 }
 

@@ -305,7 +305,7 @@ func (s *Store) Handler() http.Handler {
 		}
 		switch {
 		case kind == "upload" && r.Method == http.MethodPut:
-			if !s.verify(q.Get("sign"), "PUT", env, p, q.Get("t")) || r.Header.Get("Authorization") != q.Get("sign") {
+			if !s.verify(q.Get("sign"), "PUT", env, p, q.Get("t"), q.Get("o")) || r.Header.Get("Authorization") != q.Get("sign") {
 				cosError(w, http.StatusForbidden, "SignatureDoesNotMatch", "the upload signature does not match this path", p)
 				return
 			}
@@ -323,6 +323,10 @@ func (s *Store) Handler() http.Handler {
 					cosError(w, http.StatusRequestEntityTooLarge, "EntityTooLarge", err.Error(), p)
 					return
 				}
+				cosError(w, http.StatusInternalServerError, "InternalError", err.Error(), p)
+				return
+			}
+			if err := s.setOwner(env, p, q.Get("o")); err != nil {
 				cosError(w, http.StatusInternalServerError, "InternalError", err.Error(), p)
 				return
 			}
@@ -381,14 +385,25 @@ func requestID() string {
 // reachable from the function (and the mini-program). ok is false for an action that is not
 // storage's.
 func (s *Store) Handle(ctx context.Context, env, base, action string, body json.RawMessage) (reply json.RawMessage, ok bool) {
+	return s.handle(env, base, action, body, nil)
+}
+
+// HandleClient answers a mini-program client's storage action under the platform's default
+// storage permission: everyone reads, only a file's creator (openid) overwrites or deletes it
+// (files written by functions belong to no client).
+func (s *Store) HandleClient(ctx context.Context, env, base, openid, action string, body json.RawMessage) (reply json.RawMessage, ok bool) {
+	return s.handle(env, base, action, body, &openid)
+}
+
+func (s *Store) handle(env, base, action string, body json.RawMessage, client *string) (reply json.RawMessage, ok bool) {
 	var res any
 	switch action {
 	case "storage.getUploadMetadata":
-		res = s.uploadMetadata(env, base, body)
+		res = s.uploadMetadata(env, base, body, client)
 	case "storage.batchGetDownloadUrl":
 		res = s.downloadURLs(env, base, body)
 	case "storage.batchDeleteFile":
-		res = s.deleteFiles(env, body)
+		res = s.deleteFiles(env, body, client)
 	default:
 		if !strings.HasPrefix(action, "storage.") {
 			return nil, false
@@ -407,7 +422,45 @@ type errReply struct {
 
 func fail(code, msg string) errReply { return errReply{code, msg, requestID()} }
 
-func (s *Store) uploadMetadata(env, base string, body json.RawMessage) any {
+// ownerFile is where the openid of a file's client creator is kept (outside every
+// environment's tree: an environment id cannot start with '.').
+func (s *Store) ownerFile(env, p string) string {
+	return filepath.Join(s.dir, ".owners", env, filepath.FromSlash(p))
+}
+
+// owner is a file's client creator ("" for a function's file or none).
+func (s *Store) owner(env, p string) string {
+	b, _ := os.ReadFile(s.ownerFile(env, p))
+	return string(b)
+}
+
+// mayWrite: a client writes a path that is free or its own.
+func (s *Store) mayWrite(env, p string, client *string) bool {
+	if client == nil {
+		return true
+	}
+	if !s.Exists(env, p) {
+		return *client != ""
+	}
+	return *client != "" && s.owner(env, p) == *client
+}
+
+func (s *Store) setOwner(env, p, openid string) error {
+	f := s.ownerFile(env, p)
+	if openid == "" {
+		err := os.Remove(f)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(f, []byte(openid), 0o644)
+}
+
+func (s *Store) uploadMetadata(env, base string, body json.RawMessage, client *string) any {
 	var req struct {
 		Path string `json:"path"`
 	}
@@ -420,11 +473,22 @@ func (s *Store) uploadMetadata(env, base string, body json.RawMessage) any {
 	if err := CheckPath(req.Path); err != nil {
 		return fail("INVALID_PARAM", "storage.getUploadMetadata: "+err.Error())
 	}
+	if !s.mayWrite(env, req.Path, client) {
+		return fail("STORAGE_EXCEED_AUTHORITY", "storage.getUploadMetadata: "+req.Path+" exists and was not uploaded by this user")
+	}
 	exp := strconv.FormatInt(s.now().Add(uploadValidity).Unix(), 10)
-	sig := s.sign("PUT", env, req.Path, exp)
+	owner := ""
+	if client != nil {
+		owner = *client
+	}
+	sig := s.sign("PUT", env, req.Path, exp, owner)
 	id := FileID(env, req.Path)
+	ownerParam := ""
+	if owner != "" {
+		ownerParam = "&o=" + url.QueryEscape(owner)
+	}
 	return map[string]any{"requestId": requestID(), "data": map[string]any{
-		"url":           base + "/upload/" + env + "/" + escapePath(req.Path) + "?t=" + exp + "&sign=" + sig,
+		"url":           base + "/upload/" + env + "/" + escapePath(req.Path) + "?t=" + exp + ownerParam + "&sign=" + sig,
 		"token":         exp,
 		"authorization": sig,
 		"fileId":        id,
@@ -473,7 +537,7 @@ func (s *Store) downloadURLs(env, base string, body json.RawMessage) any {
 	return map[string]any{"requestId": requestID(), "data": map[string]any{"download_list": out}}
 }
 
-func (s *Store) deleteFiles(env string, body json.RawMessage) any {
+func (s *Store) deleteFiles(env string, body json.RawMessage, client *string) any {
 	var req struct {
 		FileIDs []string `json:"fileid_list"`
 	}
@@ -492,8 +556,13 @@ func (s *Store) deleteFiles(env string, body json.RawMessage) any {
 			item["code"], item["message"] = "INVALID_PARAM", err.Error()
 		case fenv != env && env != "":
 			item["code"], item["message"] = "STORAGE_EXCEED_AUTHORITY", "the file belongs to environment "+fenv+", not "+env
+		case client != nil && s.Exists(fenv, p) && !s.mayWrite(fenv, p, client):
+			item["code"], item["message"] = "STORAGE_EXCEED_AUTHORITY", "only the user who uploaded "+id+" may delete it"
 		default:
 			found, err := s.Delete(fenv, p)
+			if found {
+				s.setOwner(fenv, p, "")
+			}
 			switch {
 			case err != nil:
 				item["code"], item["message"] = "STORAGE_REQUEST_FAIL", err.Error()

@@ -165,3 +165,58 @@ func TestBadRequests(t *testing.T) {
 		t.Fatalf("escaping path: %d", res.StatusCode)
 	}
 }
+
+// Clients: everyone reads, only the uploader overwrites or deletes; functions write anything.
+func TestClientStoragePermission(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	s, srv := open(t, &now)
+	base := srv.URL + "/storage"
+	client := func(openid, action string, body any) map[string]any {
+		b, _ := json.Marshal(body)
+		reply, _ := s.HandleClient(context.Background(), "env-1", base, openid, action, b)
+		var m map[string]any
+		json.Unmarshal(reply, &m)
+		return m
+	}
+	upload := func(md map[string]any) int {
+		data := md["data"].(map[string]any)
+		req, _ := http.NewRequest(http.MethodPut, data["url"].(string), strings.NewReader("x"))
+		req.Header.Set("Authorization", data["authorization"].(string))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if c := upload(client("oA", "storage.getUploadMetadata", map[string]any{"path": "a.txt"})); c != 200 {
+		t.Fatalf("upload: %d", c)
+	}
+	if m := client("oB", "storage.getUploadMetadata", map[string]any{"path": "a.txt"}); m["code"] != "STORAGE_EXCEED_AUTHORITY" {
+		t.Errorf("another user overwriting: %v", m)
+	}
+	del := func(openid string) string {
+		m := client(openid, "storage.batchDeleteFile", map[string]any{"fileid_list": []string{FileID("env-1", "a.txt")}})
+		return m["data"].(map[string]any)["delete_list"].([]any)[0].(map[string]any)["code"].(string)
+	}
+	if c := del("oB"); c != "STORAGE_EXCEED_AUTHORITY" {
+		t.Errorf("another user deleting: %s", c)
+	}
+	if c := del("oA"); c != "SUCCESS" {
+		t.Errorf("the uploader deleting: %s", c)
+	}
+	// a function's file belongs to no client
+	call(t, s, base, "storage.getUploadMetadata", map[string]any{"path": "f.txt"})
+	if c := upload(call(t, s, base, "storage.getUploadMetadata", map[string]any{"path": "f.txt"})); c != 200 {
+		t.Fatalf("function upload: %d", c)
+	}
+	if m := client("oA", "storage.getUploadMetadata", map[string]any{"path": "f.txt"}); m["code"] != "STORAGE_EXCEED_AUTHORITY" {
+		t.Errorf("a client overwriting a function's file: %v", m)
+	}
+	// a client's upload URL does not become another user's: the owner is signed
+	md := client("oA", "storage.getUploadMetadata", map[string]any{"path": "b.txt"})
+	md["data"].(map[string]any)["url"] = strings.Replace(md["data"].(map[string]any)["url"].(string), "o=oA", "o=oB", 1)
+	if c := upload(md); c != http.StatusForbidden {
+		t.Errorf("a tampered owner: %d", c)
+	}
+}

@@ -155,7 +155,12 @@ const outbound = (function () {
   function route(u) {
     const host = u.hostname.toLowerCase();
     if (host === 'api.weixin.qq.com') return { kind: 'rewrite', url: new URL(openapiBase + u.pathname + u.search) };
-    const tencent = host.endsWith('.tencentcloudapi.com') || host === 'tencentcloudapi.com' || host.endsWith('.tcloudbase.com');
+    // The SDK asks the metadata service whether it runs in Tencent Cloud before every API call
+    // (@cloudbase/node-sdk caches only an answer, not a failure: offline each call would wait
+    // out its 30 ms timeout). An empty answer says no, and is cached.
+    if (host === 'metadata.tencentyun.com') return { kind: 'metadata' };
+    const tencent = host.endsWith('.tencentcloudapi.com') || host === 'tencentcloudapi.com' || host.endsWith('.tcloudbase.com') ||
+      host.endsWith('.tencentyun.com');
     if (tencent && /^(tcb-[a-z]+\.tencentcloudapi\.com|[^.]+\.tcb-api\.tencentcloudapi\.com|[^.]+\.api\.tcloudbase\.com)$/.test(host) &&
         /^\/admin(\/|$)/.test(u.pathname)) {
       return { kind: 'rewrite', url: new URL(admin.href + u.search) };
@@ -345,6 +350,8 @@ const outbound = (function () {
         }
         case 'blocked':
           return fakeRequest(p.u, p.method, p.cb, () => { throw blockedError(p.method, p.u); });
+        case 'metadata':
+          return fakeRequest(p.u, p.method, p.cb, () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: Buffer.alloc(0) }));
         default:
           return fakeRequest(p.u, p.method, p.cb, (body, late) => exchange(p.method, p.u, Object.assign({}, p.headers, late), body));
       }
@@ -368,6 +375,7 @@ const outbound = (function () {
       if (r.kind === 'local') return orig.fetch(input, init);
       const req = new Request(input, Object.assign({ duplex: 'half' }, init));
       if (r.kind === 'blocked') throw new TypeError('fetch failed', { cause: blockedError(req.method, u) });
+      if (r.kind === 'metadata') return new Response('', { status: 200, headers: { 'content-type': 'text/plain' } });
       const body = req.method === 'GET' || req.method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(await req.arrayBuffer());
       const headers = Object.fromEntries(req.headers.entries());
       if (r.kind === 'rewrite') {

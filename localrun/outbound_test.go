@@ -47,6 +47,8 @@ exports.main = async (event) => {
     const wx = await fetch('https://api.weixin.qq.com/cgi-bin/message/subscribe/send?access_token=t', { method: 'POST',
       body: JSON.stringify({ touser: 'oZed', template_id: 'tm', data: { a: { value: 'b' } } }) })
     out.wx = await wx.json()
+    out.metadata = await send(http, 'http://metadata.tencentyun.com/latest/meta-data/app-id', { method: 'GET' }, '')
+    try { await send(http, 'http://other.tencentyun.com/x', { method: 'GET' }, ''); out.tencentyun = 'reached' } catch (e) { out.tencentyun = err(e) }
   }
   if (event.url) {
     try { out.http = await send(http, event.url + '/a?q=1', { method: 'POST', headers: { 'content-type': 'text/plain' } }, 'hello') } catch (e) { out.http = err(e) }
@@ -118,7 +120,11 @@ func TestOutboundHTTPRoutedRecordedAndReplayed(t *testing.T) {
 	if rd, _ := data["response_data"].(string); !strings.Contains(rd, `"x":1`) || !strings.Contains(rd, `"openid":"oZed"`) {
 		t.Errorf("tcb-admin.tencentcloudapi.com routed to fn's /admin with the caller's identity: %v", out["admin"])
 	}
-	for _, k := range []string{"scf", "tcloudbase"} {
+	// the SDK's "am I in Tencent Cloud" probe gets a quick, cacheable no
+	if m, _ := out["metadata"].(map[string]any); m == nil || m["status"] != 200.0 || m["body"] != "" {
+		t.Errorf("metadata.tencentyun.com: %v", out["metadata"])
+	}
+	for _, k := range []string{"scf", "tcloudbase", "tencentyun"} {
 		if e, _ := out[k].(map[string]any); e == nil || e["code"] != "FN_BLOCKED_CLOUD_ENDPOINT" || !strings.Contains(e["message"].(string), "Tencent Cloud endpoint") {
 			t.Errorf("%s: %v", k, out[k])
 		}

@@ -210,6 +210,9 @@ func (a args) required(api string, keys ...string) *apiError {
 
 var ok = map[string]any{"errcode": 0, "errmsg": "ok"}
 
+// maxKept bounds one message's data in the outbox.
+const maxKept = 64 << 10
+
 func (s *Service) call(env string, c Caller, api string, a args) (reply, *apiError) {
 	switch api {
 	case "subscribeMessage.send":
@@ -371,7 +374,12 @@ func templateData(api string, a args) *apiError {
 
 func (s *Service) send(env string, c Caller, api string, a args) reply {
 	to, _ := a.str("touser")
-	m := Message{Time: s.cfg.Now(), Env: env, API: api, Function: c.Function, OpenID: c.OpenID, ToUser: to, Data: a.json()}
+	data := a.json()
+	if len(data) > maxKept {
+		// the outbox keeps 1000 messages: each is bounded so that it stays small
+		data, _ = json.Marshal(map[string]any{"truncated": fmt.Sprintf("the message's %d bytes are over the outbox's %d-byte limit", len(data), maxKept)})
+	}
+	m := Message{Time: s.cfg.Now(), Env: env, API: api, Function: c.Function, OpenID: c.OpenID, ToUser: to, Data: data}
 	s.mu.Lock()
 	s.outbox = append(s.outbox, m)
 	if len(s.outbox) > s.cfg.MaxOutbox {

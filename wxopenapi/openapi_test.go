@@ -168,3 +168,16 @@ func TestWXACodeIsTheQRCodeOfThePath(t *testing.T) {
 		t.Errorf("a 33-character scene: %v", m)
 	}
 }
+
+func TestOutboxBoundsAMessage(t *testing.T) {
+	s := New(Config{})
+	big := strings.Repeat("x", maxKept)
+	m := callJSON(t, s, Caller{}, "subscribeMessage.send", map[string]any{"touser": "o", "template_id": "t", "data": map[string]any{"a": map[string]any{"value": big}}})
+	if m["errcode"] != 0.0 {
+		t.Fatal(m)
+	}
+	box := s.Outbox("")
+	if len(box) != 1 || len(box[0].Data) > 1024 || !strings.Contains(string(box[0].Data), "truncated") {
+		t.Fatalf("kept %d bytes", len(box[0].Data))
+	}
+}

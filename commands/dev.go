@@ -53,11 +53,16 @@ for the new code. A build error is printed and the last good build keeps serving
   $ fn dev --port 0 --json            # a free port; NDJSON events on stdout
   $ fn dev --as bob
   $ fn dev --inspect                  # attach a debugger to the workers (first one on 9229)
+  $ fn dev --http record              # keep functions' third-party HTTP in recordings/ …
+  $ fn dev --http replay              # … and answer it from there offline
   $ curl -X POST localhost:3000/wx/functions/login -H 'X-Fn-Identity: bob' -d '{}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Port < 0 || opts.Port > 65535 {
 				return usageErrorf("--port must be 0–65535, got %d", opts.Port)
+			}
+			if opts.HTTP != "live" && opts.HTTP != "record" && opts.HTTP != "replay" {
+				return usageErrorf("--http: %q is not a mode: use live, record or replay", opts.HTTP)
 			}
 			if !cmd.Flags().Changed("port") {
 				opts.Port = -1 // from fn.yaml
@@ -93,11 +98,6 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	}
 	if opts.Host == "" {
 		opts.Host = p.Dev.Host
-	}
-	switch opts.HTTP {
-	case "live", "record", "replay", "":
-	default:
-		return &UsageError{Err: fmt.Errorf("--http: %q is not a mode: use live, record or replay", opts.HTTP)}
 	}
 	if _, _, err := p.Identity(opts.As); err != nil {
 		return &UsageError{Err: fmt.Errorf("--as: %w", err)}

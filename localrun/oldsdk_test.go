@@ -28,6 +28,10 @@ exports.main = async () => {
   const out = {}
   try { out.call = (await cloud.callFunction({ name: 'callee', data: { x: 1 } })).result } catch (e) { out.call = 'fail: ' + (e.errMsg || e.message) }
   try { out.add = (await cloud.database().collection('c').add({ data: { y: 2 } }))._id } catch (e) { out.add = 'fail: ' + (e.errMsg || e.message) }
+  try {
+    const up = await cloud.uploadFile({ cloudPath: 'old.txt', fileContent: Buffer.from('old sdk file') })
+    out.file = (await cloud.downloadFile({ fileID: up.fileID })).fileContent.toString()
+  } catch (e) { out.file = 'fail: ' + (e.errMsg || e.message) }
   return out
 }
 `)
@@ -46,6 +50,9 @@ exports.main = async () => {
 			call, _ := out["call"].(map[string]any)
 			if call == nil || call["x"] != 1.0 || call["openid"] != "oZed" {
 				t.Errorf("callFunction through wx-server-sdk %s: %v", v, out["call"])
+			}
+			if out["file"] != "old sdk file" {
+				t.Errorf("uploadFile/downloadFile through wx-server-sdk %s: %v", v, out["file"])
 			}
 			add, _ := out["add"].(string)
 			if v == "1.8.3" {

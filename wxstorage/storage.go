@@ -331,6 +331,8 @@ func (s *Store) Handler() http.Handler {
 				return
 			}
 			w.WriteHeader(http.StatusOK)
+		case kind == "upload" && r.Method == http.MethodPost:
+			s.formUpload(w, r, env, p, exp)
 		case kind == "file" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 			if !s.verify(q.Get("sign"), "GET", env, p, q.Get("t")) {
 				cosError(w, http.StatusForbidden, "SignatureDoesNotMatch", "the download signature does not match this path", p)
@@ -357,6 +359,56 @@ func (s *Store) Handler() http.Handler {
 			cosError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", r.Method+" "+kind+" is not served", p)
 		}
 	})
+}
+
+// formUpload takes the POST form older SDKs send (wx-server-sdk 1.x–2.2: Signature, key, …,
+// then the file), as COS's POST Object does.
+func (s *Store) formUpload(w http.ResponseWriter, r *http.Request, env, p string, exp int64) {
+	q := r.URL.Query()
+	mr, err := r.MultipartReader()
+	if err != nil {
+		cosError(w, http.StatusBadRequest, "InvalidArgument", "a POST upload is a multipart form: "+err.Error(), p)
+		return
+	}
+	signature := ""
+	for i := 0; i < 16; i++ {
+		part, err := mr.NextPart()
+		if err != nil {
+			cosError(w, http.StatusBadRequest, "InvalidArgument", "the form has no file part", p)
+			return
+		}
+		if part.FormName() != "file" {
+			b, _ := io.ReadAll(io.LimitReader(part, 4096))
+			if part.FormName() == "Signature" {
+				signature = string(b)
+			}
+			continue
+		}
+		if signature == "" || signature != q.Get("sign") || !s.verify(signature, "PUT", env, p, q.Get("t"), q.Get("o")) {
+			cosError(w, http.StatusForbidden, "SignatureDoesNotMatch", "the upload signature does not match this path", p)
+			return
+		}
+		if s.now().Unix() > exp {
+			cosError(w, http.StatusForbidden, "AccessDenied", "the upload URL expired", p)
+			return
+		}
+		if _, err := s.Put(r.Context(), env, p, part); err != nil {
+			var tl *TooLargeError
+			if errors.As(err, &tl) {
+				cosError(w, http.StatusRequestEntityTooLarge, "EntityTooLarge", err.Error(), p)
+				return
+			}
+			cosError(w, http.StatusInternalServerError, "InternalError", err.Error(), p)
+			return
+		}
+		if err := s.setOwner(env, p, q.Get("o")); err != nil {
+			cosError(w, http.StatusInternalServerError, "InternalError", err.Error(), p)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	cosError(w, http.StatusBadRequest, "InvalidArgument", "the form has no file part within its first 16 parts", p)
 }
 
 // cosError answers as COS does: an XML error document (the SDK parses its Code and Message).

@@ -1,9 +1,11 @@
 package wxstorage
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -218,5 +220,37 @@ func TestClientStoragePermission(t *testing.T) {
 	md["data"].(map[string]any)["url"] = strings.Replace(md["data"].(map[string]any)["url"].(string), "o=oA", "o=oB", 1)
 	if c := upload(md); c != http.StatusForbidden {
 		t.Errorf("a tampered owner: %d", c)
+	}
+}
+
+// Older SDKs POST a form (Signature, key, file) instead of a PUT.
+func TestFormUpload(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	s, srv := open(t, &now)
+	md := call(t, s, srv.URL+"/storage", "storage.getUploadMetadata", map[string]any{"path": "old/sdk.txt"})
+	data := md["data"].(map[string]any)
+	post := func(sig string) int {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		mw.WriteField("Signature", sig)
+		mw.WriteField("key", "old/sdk.txt")
+		fw, _ := mw.CreateFormFile("file", "sdk.txt")
+		fw.Write([]byte("from an old sdk"))
+		mw.Close()
+		res, err := http.Post(data["url"].(string), mw.FormDataContentType(), &b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if c := post("forged"); c != http.StatusForbidden {
+		t.Fatalf("forged signature: %d", c)
+	}
+	if c := post(data["authorization"].(string)); c != http.StatusNoContent {
+		t.Fatalf("form upload: %d", c)
+	}
+	if !s.Exists("env-1", "old/sdk.txt") {
+		t.Fatal("not stored")
 	}
 }

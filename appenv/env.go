@@ -28,6 +28,7 @@ import (
 	"github.com/fnhq/fn/scheduler"
 	"github.com/fnhq/fn/server"
 	"github.com/fnhq/fn/wxdb"
+	"github.com/fnhq/fn/wxopenapi"
 )
 
 // Keys are a lean app's credentials.
@@ -76,6 +77,17 @@ type Config struct {
 	Data *leanstorage.Service
 	// WXData is the app's cloud database (wx); nil for lean.
 	WXData *wxdb.DB
+	// WXStorage is the app's cloud storage and WXOpenAPI its openapi emulation (wx); nil leaves
+	// their actions unemulated.
+	WXStorage server.WXStorage
+	// OpenAPI configures the environment's cloud.openapi emulation (wx; its Note is set here).
+	OpenAPI wxopenapi.Config
+	// HTTPMode is what happens to a wx function's third-party HTTP requests: live (""), record
+	// or replay, with the recordings (one <function>.jsonl each) in HTTPRecordings.
+	HTTPMode       string
+	HTTPRecordings string
+	// WXDBPermissions is each collection's permission for mini-program clients (nil: creator-only).
+	WXDBPermissions func(collection string) wxdb.Permission
 	// Logs is where records go; Observer is told after.
 	Logs     logsink.Sink
 	Observer Observer
@@ -143,6 +155,8 @@ type Env struct {
 
 	capMu    sync.Mutex
 	captures map[string]*[]api.LogRecord // request id → the call's records, for Invoke
+
+	openapi *wxopenapi.Service // wx: the cloud.openapi emulation and its outbox
 }
 
 // New prepares an environment; it serves once a release is activated.
@@ -166,8 +180,24 @@ func New(cfg Config) (*Env, error) {
 		}
 		go e.timers.Run(ctx)
 	}
+	if cfg.Dialect == project.WX {
+		oc := cfg.OpenAPI
+		oc.Note = func(m wxopenapi.Message) {
+			e.note("info", m.Function, fmt.Sprintf("openapi.%s to %s recorded in the outbox (not sent: fn runs offline): %s", m.API, m.ToUser, m.Data))
+		}
+		e.openapi = wxopenapi.New(oc)
+	}
 	e.handler = e.newHandler()
 	return e, nil
+}
+
+// Outbox is what the environment's functions sent through cloud.openapi (messages), oldest
+// first; nil for lean.
+func (e *Env) Outbox() []wxopenapi.Message {
+	if e.openapi == nil {
+		return nil
+	}
+	return e.openapi.Outbox("")
 }
 
 // Name is the environment's name.
@@ -195,6 +225,9 @@ func (e *Env) SDKEnv() map[string]string {
 	switch c.Dialect {
 	case project.WX:
 		env["TCB_CONTEXT_CNFG"] = `{"URL":"` + c.PublicURL + c.WXAdminPath + `"}`
+		if c.HTTPMode != "" && c.HTTPMode != "live" {
+			env["FN_HTTP_MODE"], env["FN_HTTP_RECORDINGS"] = c.HTTPMode, c.HTTPRecordings
+		}
 	case project.Lean:
 		env["LEANCLOUD_APP_ID"], env["LEANCLOUD_APP_KEY"] = c.Keys.AppID, c.Keys.AppKey
 		env["LEANCLOUD_APP_MASTER_KEY"], env["LEANCLOUD_APP_HOOK_KEY"] = c.Keys.MasterKey, c.Keys.HookKey

@@ -31,6 +31,7 @@ type devOptions struct {
 	Inspect   string
 	NoTimers  bool
 	ResetData bool
+	HTTP      string
 }
 
 func newCmdDev(f *Factory, runF func(context.Context, *devOptions) error) *cobra.Command {
@@ -54,6 +55,8 @@ for the new code. A build error is printed and the last good build keeps serving
   $ fn dev --as bob
   $ fn dev --inspect                  # attach a debugger to the workers (first one on 9229)
   $ fn dev --inspect=login            # only login's workers, on 9229
+  $ fn dev --http record              # keep functions' third-party HTTP in recordings/ …
+  $ fn dev --http replay              # … and answer it from there offline
   $ curl -X POST localhost:3000/wx/functions/login -H 'X-Fn-Identity: bob' -d '{}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -65,6 +68,9 @@ for the new code. A build error is printed and the last good build keeps serving
 			}
 			if opts.Port < 0 || opts.Port > 65535 {
 				return usageErrorf("--port must be 0–65535, got %d", opts.Port)
+			}
+			if opts.HTTP != "live" && opts.HTTP != "record" && opts.HTTP != "replay" {
+				return usageErrorf("--http: %q is not a mode: use live, record or replay", opts.HTTP)
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -79,7 +85,8 @@ for the new code. A build error is printed and the last good build keeps serving
 	fl.StringVar(&opts.Inspect, "inspect", "", "pass the Node.js inspector to workers: `[NAME@][HOST:PORT]` (NAME: only that function; the first worker gets the address)")
 	fl.Lookup("inspect").NoOptDefVal = "127.0.0.1:9229"
 	fl.BoolVar(&opts.NoTimers, "no-timers", false, "do not run the timers of fn.yaml")
-	fl.BoolVar(&opts.ResetData, "reset-data", false, "lean: start with an empty LeanStorage (.fn/data.db)")
+	fl.BoolVar(&opts.ResetData, "reset-data", false, "start with empty data: LeanStorage (.fn/data.db) or the wx cloud database and storage (.fn/wxdb.db, .fn/storage)")
+	fl.StringVar(&opts.HTTP, "http", "live", "wx: functions' third-party HTTP requests go out (live), are recorded to recordings/<function>.jsonl (record) or answered from there offline (replay)")
 	return cmd
 }
 
@@ -107,7 +114,7 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	defer errOut.Close()
 	pr := &devPrinter{ios: opts.f.IO, out: out, errOut: errOut, cs: opts.f.IO.Colors(), json: opts.f.Global.JSON, verbose: opts.f.Global.Verbose, dir: p.Dir}
 	err = localrun.RunDev(ctx, p, localrun.DevOptions{Node: node.Path, NodeVersion: node.Version, Host: opts.Host, Port: opts.Port,
-		As: opts.As, Inspect: inspectAddr, InspectOnly: inspectOnly, NoTimers: opts.NoTimers, ResetData: opts.ResetData, Events: pr})
+		As: opts.As, Inspect: inspectAddr, InspectOnly: inspectOnly, NoTimers: opts.NoTimers, ResetData: opts.ResetData, HTTPMode: opts.HTTP, Events: pr})
 	var inUse *localrun.PortInUseError
 	if errors.As(err, &inUse) {
 		return withHint(err, "stop what uses it, pick another port with --port N, or use --port 0 for a free one")

@@ -38,6 +38,7 @@ import (
 	"github.com/fnhq/fn/project"
 	"github.com/fnhq/fn/store"
 	"github.com/fnhq/fn/wxdb"
+	"github.com/fnhq/fn/wxstorage"
 )
 
 // Config sets up a Runtime.
@@ -81,7 +82,8 @@ type appRuntime struct {
 	id    string
 	envs  map[string]*envRuntime
 	st    store.Store
-	wx    *wxdb.DB // the app's cloud database (wx functions)
+	wx    *wxdb.DB         // the app's cloud database (wx functions)
+	files *wxstorage.Store // the app's cloud storage (wx functions)
 	data  *leanstorage.Service
 	slots chan struct{} // per-app concurrency cap
 }
@@ -301,7 +303,13 @@ func (rt *Runtime) appRuntime(app api.App) (*appRuntime, error) {
 		st.Close()
 		return nil, err
 	}
-	ar := &appRuntime{id: app.ID, envs: map[string]*envRuntime{}, st: st, wx: wx, slots: make(chan struct{}, rt.cfg.AppConcurrency)}
+	files, err := wxstorage.Open(filepath.Join(rt.appDir(app.ID), "storage"), wxstorage.Options{})
+	if err != nil {
+		st.Close()
+		wx.Close()
+		return nil, err
+	}
+	ar := &appRuntime{id: app.ID, envs: map[string]*envRuntime{}, st: st, wx: wx, files: files, slots: make(chan struct{}, rt.cfg.AppConcurrency)}
 	// storage hooks run in the production environment (LeanCloud's hooks belong to production)
 	// third-party logins are verified with the platforms (WeChat at the configured API base, the
 	// mini-program code exchange with the app's own appid and secret)
@@ -336,7 +344,7 @@ func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect proj
 		PublicURL: rt.cfg.PublicURL, WXAdminPath: "/wx/" + app.ID + "/" + name + "/admin",
 		Node: rt.cfg.Node, NodeVersion: rt.cfg.NodeVersion, RunnerDir: filepath.Join(rt.cfg.DataDir, "runner"),
 		ScratchDir:  filepath.Join(rt.appDir(app.ID), "scratch", name),
-		IdleTimeout: 10 * time.Minute, Data: ar.data, WXData: ar.wx, Logs: rt.logs, WXIdentity: rt.wxIdentity(app.ID), Slots: ar.slots, Lease: rt.lease})
+		IdleTimeout: 10 * time.Minute, Data: ar.data, WXData: ar.wx, WXStorage: ar.files, Logs: rt.logs, WXIdentity: rt.wxIdentity(app.ID), Slots: ar.slots, Lease: rt.lease})
 }
 
 // redialect replaces an environment by one of the other dialect (the first deploy of a wx app;

@@ -27,6 +27,7 @@ import (
 	"github.com/fnhq/fn/server"
 	"github.com/fnhq/fn/store"
 	"github.com/fnhq/fn/wxdb"
+	"github.com/fnhq/fn/wxstorage"
 )
 
 // DevOptions configure fn dev.
@@ -46,6 +47,9 @@ type DevOptions struct {
 	TimerTimeout time.Duration
 	// ResetData starts with an empty LeanStorage (lean) or cloud database (wx).
 	ResetData bool
+	// HTTPMode is live (""), record or replay: wx functions' third-party HTTP requests go out,
+	// are recorded to <project>/recordings/<function>.jsonl, or are answered from there.
+	HTTPMode string
 }
 
 // DevEvents receives what fn dev has to tell. Implementations print; localrun never does.
@@ -241,7 +245,14 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		}
 		defer wxData.Close()
 	}
-	d.env, err = appenv.New(appenv.Config{WXData: wxData, App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, Keys: appenv.Keys(d.keys),
+	var wxFiles *wxstorage.Store
+	if p.Dialect == project.WX {
+		if wxFiles, err = OpenWXStorage(p, o.ResetData); err != nil {
+			return err
+		}
+	}
+	d.env, err = appenv.New(appenv.Config{WXData: wxData, WXStorage: storageOrNil(wxFiles), OpenAPI: OpenAPIConfig(p),
+		WXDBPermissions: DBPermissions(p), HTTPMode: o.HTTPMode, HTTPRecordings: filepath.Join(p.Dir, "recordings"), App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, Keys: appenv.Keys(d.keys),
 		PublicURL: url, WXAdminPath: "/admin", Node: o.Node, NodeVersion: o.NodeVersion, FastReload: true, Spare: true, Inspect: o.Inspect, InspectOnly: o.InspectOnly,
 		IdleTimeout: 10 * time.Minute, Data: d.data, Logs: d.sink, Observer: d.logs, WXIdentity: d.wxIdentity,
 		NoTimers: o.NoTimers, TimerTimeout: o.TimerTimeout})

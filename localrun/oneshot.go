@@ -91,6 +91,11 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*api.Outc
 		}
 		defer db.Close()
 		cfg.WXData = db
+		files, err := OpenWXStorage(p, false)
+		if err != nil {
+			return nil, err
+		}
+		cfg.WXStorage, cfg.OpenAPI, cfg.WXDBPermissions = files, OpenAPIConfig(p), DBPermissions(p)
 	}
 	env, err = appenv.New(cfg)
 	if err != nil {

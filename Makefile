@@ -9,7 +9,8 @@ LDFLAGS := -s -w -X github.com/fnhq/fn/commands.Version=$(VERSION) \
 DIST    ?= dist
 # RELEASE_TARGETS=linux/amd64 make release builds one platform only. Windows is not a target yet:
 # the engine talks to Node workers over inherited fds 3 and 4 and signals their process groups,
-# neither of which Windows has (add windows/amd64,windows/arm64 once the engine builds there).
+# neither of which Windows has: the module compiles for Windows (make lint checks it), but workers
+# could not start there (add windows/amd64,windows/arm64 once the engine has a Windows transport).
 RELEASE_TARGETS ?= linux/amd64,linux/arm64,darwin/amd64,darwin/arm64
 BIN     := bin/fn
 FIXTURE := testdata/npm

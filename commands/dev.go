@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -183,7 +184,17 @@ func (d *devPrinter) Ready(info localrun.DevInfo) {
 	if info.Inspector != "" {
 		fmt.Fprintf(w, "  %-10s %s\n", "inspector", info.Inspector)
 	}
-	if info.LoadError != "" {
+	switch {
+	case len(info.Failed) > 0:
+		names := make([]string, 0, len(info.Failed))
+		for n := range info.Failed {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(w, "%s %s did not load: %s\n", cs.FailureIcon(), n, info.Failed[n])
+		}
+	case info.LoadError != "":
 		fmt.Fprintf(w, "%s %s\n", cs.FailureIcon(), info.LoadError)
 	}
 	fmt.Fprintf(w, "  %s\n", cs.Gray("watching for changes · Ctrl-C to stop"))

@@ -585,3 +585,24 @@ func TestLogsAgainstDev(t *testing.T) {
 		t.Fatal("fn logs -f did not show the call")
 	}
 }
+
+// A function whose package is missing is named in the banner with what to run; the others serve.
+func TestDevNamesFunctionsThatDidNotLoad(t *testing.T) {
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "fn.yaml", "name: miss\ndialect: wx\n")
+	testutil.WriteFile(t, dir, "functions/ok/index.js", "exports.main = async () => 'ok'\n")
+	testutil.WriteFile(t, dir, "functions/needs/index.js", "const x = require('left-pad-not-installed')\nexports.main = async () => x\n")
+	testutil.WriteFile(t, dir, "package.json", `{"name":"miss","dependencies":{"left-pad-not-installed":"1.0.0"}}`)
+	d := startDev(t, dir)
+	ready := d.waitEvent("ready", 10*time.Second, nil)
+	failed, _ := ready["failed"].(map[string]any)
+	if msg := fmt.Sprint(failed["needs"]); !strings.Contains(msg, "left-pad-not-installed is not installed: run npm install in "+dir) {
+		t.Fatalf("the banner should name the failed function and the fix: %v", ready)
+	}
+	if _, bad := failed["ok"]; bad {
+		t.Fatalf("only the failing function is listed: %v", failed)
+	}
+	if status, _ := post(t, d.url+"/wx/functions/ok", nil, `{}`); status != 200 {
+		t.Fatalf("the other functions serve: %d", status)
+	}
+}

@@ -75,6 +75,8 @@ type DevInfo struct {
 	KeysFrom  string  `json:"keysFrom,omitempty"`
 	StartupMs float64 `json:"startupMs"`
 	LoadError string  `json:"loadError,omitempty"`
+	// Failed names the functions that did not load, with why (and what to run).
+	Failed map[string]string `json:"failed,omitempty"`
 	// Inspector says where the Node.js inspector listens (with --inspect).
 	Inspector string `json:"inspector,omitempty"`
 }
@@ -285,6 +287,13 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	}
 	if loadErr != nil {
 		info.LoadError = unwrapLoad(loadErr).Error()
+		var le *engine.LoadError
+		if errors.As(loadErr, &le) {
+			info.Failed = map[string]string{}
+			for name, fe := range le.Errors {
+				info.Failed[name] = loadHint(p, name, fe.Message)
+			}
+		}
 	}
 	if p.Dialect == project.WX {
 		id, name, err := p.Identity(o.As)
@@ -340,6 +349,27 @@ func (d *dev) release(m *bundler.Manifest, fresh bool) *appenv.Release {
 	}
 	return &appenv.Release{Dir: d.p.Dir, Manifest: m.APIManifest(d.p, nil, false), InPlace: true, Fresh: fresh,
 		File: func(b api.Bundle) string { return byName[b.Name] }}
+}
+
+// loadHint words why a function did not load, with the command that fixes a missing package.
+func loadHint(p *project.Project, name, msg string) string {
+	first, _, _ := strings.Cut(msg, "\n")
+	if i := strings.Index(first, "Cannot find module '"); i >= 0 {
+		mod := first[i+len("Cannot find module '"):]
+		if j := strings.Index(mod, "'"); j >= 0 {
+			mod = mod[:j]
+		}
+		if !strings.HasPrefix(mod, ".") && !strings.HasPrefix(mod, "/") {
+			dir := p.Dir
+			if fdir := filepath.Join(p.Dir, p.FunctionsDir, name); p.Dialect == project.WX {
+				if _, err := os.Stat(filepath.Join(fdir, "package.json")); err == nil {
+					dir = fdir // the function is its own npm package
+				}
+			}
+			return fmt.Sprintf("the package %s is not installed: run npm install in %s", mod, dir)
+		}
+	}
+	return first
 }
 
 // unwrapLoad is the engine's load error inside a failed activation (it names each bundle).

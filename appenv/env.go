@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,8 @@ type Config struct {
 	// InheritEnv hands fn's own environment to functions (only when asked for, in fn dev).
 	ScratchDir string
 	InheritEnv bool
+	// Sandbox rewrites each worker's command to confine it (fn serve; engine.Config.Sandbox).
+	Sandbox func(*exec.Cmd) error
 	// Engine tuning: in-worker reloads (fn dev), a pre-started spare worker, --inspect.
 	FastReload  bool
 	Spare       bool
@@ -77,6 +80,9 @@ type Config struct {
 	Observer Observer
 	// WXIdentity resolves who calls a wx function over HTTP.
 	WXIdentity func(r *http.Request) (*engine.WXIdentity, string, error)
+	// WXAdminTrustLoopback lets loopback clients use the wx-server-sdk's /admin endpoint without
+	// a token issued to a running function (fn dev only; see server.Options).
+	WXAdminTrustLoopback bool
 	// Slots caps in-flight invocations (shared by an app's environments); nil for no cap.
 	Slots chan struct{}
 
@@ -268,7 +274,8 @@ func (e *Env) Activate(ctx context.Context, rel *Release) (*engine.LoadReport, e
 	}
 	eng, err := engine.New(engine.Config{Node: e.cfg.Node, Dir: rel.Dir, Dialect: e.cfg.Dialect, EnvID: e.cfg.EnvID, Env: e.SDKEnv(),
 		RunnerDir: e.cfg.RunnerDir, Logs: e.engineRecord(rel.Version), FastReload: e.cfg.FastReload, IdleTimeout: e.cfg.IdleTimeout,
-		Inspect: e.cfg.Inspect, Spare: e.cfg.Spare, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv})
+		Inspect: e.cfg.Inspect, Spare: e.cfg.Spare, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv,
+		Sandbox: e.cfg.Sandbox})
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,8 @@ func (e *Env) newHandler() http.Handler {
 		Ping:         e.Ping,
 		OnInvocation: e.Report,
 		Storage:      storage,
+
+		WXAdminTrustLoopback: e.cfg.WXAdminTrustLoopback,
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -36,6 +37,7 @@ import (
 	"github.com/fnhq/fn/lease"
 	"github.com/fnhq/fn/logsink"
 	"github.com/fnhq/fn/project"
+	"github.com/fnhq/fn/sandbox"
 	"github.com/fnhq/fn/store"
 )
 
@@ -57,6 +59,10 @@ type Config struct {
 	LogRetention int
 	// AppConcurrency caps an app's in-flight invocations so that one app cannot starve others.
 	AppConcurrency int
+	// Sandbox, when set, confines every worker (package sandbox): it reads only its version,
+	// the runner, Node and the system's shared files, and writes only its environment's
+	// scratch directory. The data directory is protected from every rule.
+	Sandbox *sandbox.Options
 	// Backends; nil ones are the embedded defaults under DataDir.
 	Control   control.Plane
 	Artifacts artifacts.Store
@@ -109,7 +115,9 @@ func Open(ctx context.Context, cfg Config) (rt *Runtime, newToken string, err er
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, "", err
 	}
-	os.Chmod(cfg.DataDir, 0o700)
+	if err := narrowDataDir(cfg.DataDir); err != nil {
+		return nil, "", fmt.Errorf("narrowing the data directory to its owner: %w", err)
+	}
 	rt = &Runtime{cfg: cfg, cp: cfg.Control, blobs: cfg.Artifacts, logs: cfg.Logs, lease: cfg.Lease, apps: map[string]*appRuntime{}}
 	fail := func(err error) (*Runtime, string, error) { rt.closeBackends(); return nil, "", err }
 	if rt.cp == nil {
@@ -322,11 +330,27 @@ func (rt *Runtime) appRuntime(app api.App) (*appRuntime, error) {
 
 // newEnv builds one environment of an app for a dialect.
 func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect project.Dialect) (*appenv.Env, error) {
+	runnerDir, scratch := filepath.Join(rt.cfg.DataDir, "runner"), filepath.Join(rt.appDir(app.ID), "scratch", name)
+	var confine func(*exec.Cmd) error
+	if rt.cfg.Sandbox != nil {
+		// the scratch and runner directories must exist for their rules to apply
+		for _, d := range []string{runnerDir, scratch} {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				return nil, err
+			}
+		}
+		opts := *rt.cfg.Sandbox
+		opts.Protect = append(opts.Protect, rt.cfg.DataDir)
+		hook, err := opts.Hook([]string{runnerDir}, []string{scratch})
+		if err != nil {
+			return nil, err
+		}
+		confine = hook
+	}
 	return appenv.New(appenv.Config{App: app.ID, AppID: app.ID, Name: name, EnvID: app.EnvID, Dialect: dialect,
 		Keys:      appenv.Keys{AppID: app.ID, AppKey: app.AppKey, MasterKey: app.MasterKey, HookKey: app.HookKey},
 		PublicURL: rt.cfg.PublicURL, WXAdminPath: "/wx/" + app.ID + "/" + name + "/admin",
-		Node: rt.cfg.Node, NodeVersion: rt.cfg.NodeVersion, RunnerDir: filepath.Join(rt.cfg.DataDir, "runner"),
-		ScratchDir:  filepath.Join(rt.appDir(app.ID), "scratch", name),
+		Node: rt.cfg.Node, NodeVersion: rt.cfg.NodeVersion, RunnerDir: runnerDir, ScratchDir: scratch, Sandbox: confine,
 		IdleTimeout: 10 * time.Minute, Data: ar.data, Logs: rt.logs, WXIdentity: rt.wxIdentity(app.ID), Slots: ar.slots, Lease: rt.lease})
 }
 

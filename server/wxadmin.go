@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -37,7 +38,12 @@ type adminRequest struct {
 // TCB_CONTEXT_CNFG points at this host. functions.invokeFunction runs the named local function
 // with the caller's identity and TCB_SOURCE chained with ",scf"; other actions get an error the
 // SDK reports, naming the action.
-func WXAdmin(inv WXInvoker, report func(Invocation)) http.Handler {
+//
+// Only a running function may use it: the body's wxCloudApiToken must be the token the engine
+// issued to an invocation in flight (WX_API_TOKEN), and the nested call runs as that caller.
+// With trustLoopback (fn dev's own tools), a loopback client may call without a token and the
+// callee runs without an identity; fn serve never trusts the network.
+func WXAdmin(inv WXInvoker, report func(Invocation), trustLoopback bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			writeAdmin(w, http.StatusMethodNotAllowed, map[string]any{"code": "INVALID_METHOD", "message": "use POST"})
@@ -62,12 +68,29 @@ func WXAdmin(inv WXInvoker, report func(Invocation)) http.Handler {
 			return
 		}
 		call := engine.WXRequest{Function: req.FunctionName, Data: json.RawMessage(req.RequestData), RequestID: requestID, Source: "scf"}
-		if caller, ok := inv.WXCaller(req.WXCloudAPIToken); ok {
+		caller, ok := engine.WXCaller{}, false
+		if req.WXCloudAPIToken != "" {
+			caller, ok = inv.WXCaller(req.WXCloudAPIToken)
+		}
+		switch {
+		case ok:
 			// Called from a running function: the callee sees the same user in getWXContext but no
 			// userInfo in its event, and the source chain grows by ",scf".
 			call.Identity = caller.Identity
 			call.Source = caller.Source + ",scf"
 			call.Parent = caller.RequestID
+		case req.WXCloudAPIToken == "" && trustLoopback && isLoopback(r):
+			// fn dev's own tools on this machine
+		default:
+			why := "no wxCloudApiToken: this endpoint only serves the wx-server-sdk inside a running cloud function"
+			if req.WXCloudAPIToken != "" {
+				why = "the wxCloudApiToken is not one this runtime issued to a running invocation (tokens end with their call)"
+			}
+			writeAdmin(w, http.StatusUnauthorized, map[string]any{"code": "INVALID_ACCESS_TOKEN", "requestId": requestID, "message": why})
+			if report != nil {
+				report(Invocation{Time: time.Now(), Dialect: "wx", Function: req.FunctionName, Status: 401, Error: "refused /admin call: " + why})
+			}
+			return
 		}
 		if strings.TrimSpace(req.RequestData) == "" {
 			call.Data = json.RawMessage("{}")
@@ -91,6 +114,13 @@ func WXAdmin(inv WXInvoker, report func(Invocation)) http.Handler {
 		}
 		writeAdmin(w, http.StatusOK, map[string]any{"requestId": res.RequestID, "data": map[string]any{"response_data": string(res.Value)}})
 	})
+}
+
+// isLoopback reports whether the request comes from this machine (the peer address, never a
+// header a client could set).
+func isLoopback(r *http.Request) bool {
+	ip := net.ParseIP(clientIP(r))
+	return ip != nil && ip.IsLoopback()
 }
 
 func adminCode(fe *engine.FunctionError) string {

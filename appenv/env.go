@@ -72,6 +72,11 @@ type Config struct {
 	Spare       bool
 	Inspect     string
 	IdleTimeout time.Duration
+	// LazyWX (fn serve): a new wx release is checked bundle by bundle in at most CheckWorkers
+	// workers at a time (default 2), then served by workers started on each function's first
+	// call; idle workers all retire after IdleTimeout.
+	LazyWX       bool
+	CheckWorkers int
 
 	// Data is the app's LeanStorage (shared by its environments); nil for wx.
 	Data *leanstorage.Service
@@ -272,14 +277,25 @@ func (e *Env) Activate(ctx context.Context, rel *Release) (*engine.LoadReport, e
 		}
 		return report, nil
 	}
+	lazy := e.cfg.LazyWX && e.cfg.Dialect == project.WX && !rel.InPlace
 	eng, err := engine.New(engine.Config{Node: e.cfg.Node, Dir: rel.Dir, Dialect: e.cfg.Dialect, EnvID: e.cfg.EnvID, Env: e.SDKEnv(),
 		RunnerDir: e.cfg.RunnerDir, Logs: e.engineRecord(rel.Version), FastReload: e.cfg.FastReload, IdleTimeout: e.cfg.IdleTimeout,
 		Inspect: e.cfg.Inspect, Spare: e.cfg.Spare, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv,
-		Sandbox: e.cfg.Sandbox})
+		Sandbox: e.cfg.Sandbox, IdleRetireAll: lazy})
 	if err != nil {
 		return nil, err
 	}
-	report, err := eng.Load(ctx, bundles, engine.LoadOptions{})
+	if lazy {
+		n := e.cfg.CheckWorkers
+		if n < 1 {
+			n = 2
+		}
+		if err := eng.Check(ctx, bundles, n); err != nil {
+			eng.Close(time.Second)
+			return nil, &LoadFailed{Err: err}
+		}
+	}
+	report, err := eng.Load(ctx, bundles, engine.LoadOptions{Lazy: lazy})
 	if err != nil && !rel.InPlace {
 		eng.Close(time.Second)
 		return report, &LoadFailed{Err: err}

@@ -83,6 +83,9 @@ type Config struct {
 	MaxReloads int
 	// IdleTimeout retires idle workers beyond the first of each function (0: never).
 	IdleTimeout time.Duration
+	// IdleRetireAll makes IdleTimeout retire the first worker of a wx function too: its next
+	// call starts one again (fn serve, whose wx functions load lazily).
+	IdleRetireAll bool
 	// HealthTimeout bounds the ping after a timeout that decides whether a worker is stuck (200 ms).
 	HealthTimeout time.Duration
 	// Inspect passes --inspect to workers: "127.0.0.1:9229" gives the first worker that address

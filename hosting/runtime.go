@@ -351,7 +351,7 @@ func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect proj
 		Keys:      appenv.Keys{AppID: app.ID, AppKey: app.AppKey, MasterKey: app.MasterKey, HookKey: app.HookKey},
 		PublicURL: rt.cfg.PublicURL, WXAdminPath: "/wx/" + app.ID + "/" + name + "/admin",
 		Node: rt.cfg.Node, NodeVersion: rt.cfg.NodeVersion, RunnerDir: runnerDir, ScratchDir: scratch, Sandbox: confine,
-		IdleTimeout: 10 * time.Minute, Data: ar.data, Logs: rt.logs, WXIdentity: rt.wxIdentity(app.ID), Slots: ar.slots, Lease: rt.lease})
+		IdleTimeout: 5 * time.Minute, LazyWX: true, Data: ar.data, Logs: rt.logs, WXIdentity: rt.wxIdentity(app.ID), Slots: ar.slots, Lease: rt.lease})
 }
 
 // redialect replaces an environment by one of the other dialect (the first deploy of a wx app;

@@ -43,3 +43,5 @@ func restrict(p Policy) error {
 }
 
 func execve(path string, argv, env []string) error { return syscall.Exec(path, argv, env) }
+
+func setUmask(mask int) { syscall.Umask(mask) }

@@ -243,6 +243,8 @@ func Exec(args []string) error {
 	if err := json.Unmarshal([]byte(args[2]), &p); err != nil {
 		return fmt.Errorf("sandbox: bad policy: %w", err)
 	}
+	// what functions create is their owner's only, as the rest of the data directory
+	setUmask(0o077)
 	if st := Check(); st.Enforced {
 		if err := restrict(p); err != nil {
 			return fmt.Errorf("sandbox: applying the Landlock ruleset: %w", err)

@@ -298,6 +298,11 @@ exports.main = async () => 'loaded'
 	for e := range errs {
 		t.Error("a call during the first load:", e)
 	}
+	// wx sessions are kept in the control plane: the token outlives a restart
+	s.restart()
+	if status, m := wxCall(t, s, a, "production", "slowload", token, `{}`); status != 200 || m["result"] != "loaded" {
+		t.Fatalf("a token after a restart: %d %v", status, m)
+	}
 }
 
 // 11. The data directory and everything in it belong to fn's user only.

@@ -112,7 +112,7 @@ func New(o Options) http.Handler {
 		}
 		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "error": fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
 	})
-	return s.cors(mux)
+	return CORS(mux)
 }
 
 type api struct {
@@ -120,18 +120,19 @@ type api struct {
 	replays *replayGuard
 }
 
-// cors lets browser clients (the LeanCloud JS SDK in a web page) call the API. The SDK
+// CORS lets browser clients (the LeanCloud JS SDK in a web page) call the API. The SDK
 // authenticates with headers (X-LC-Id, X-LC-Sign, X-LC-Session), never with cookies, so any
 // origin may call (as on LeanCloud) but no response is ever shared with a credentialed
 // (cookie-bearing) request: the origin is "*" and Allow-Credentials is never sent. A preflight
-// is answered 200, as LeanCloud does.
-func (s *api) cors(next http.Handler) http.Handler {
+// (which carries none of the app's headers, so it cannot be routed to an app) is answered 200
+// here, as LeanCloud does.
+func CORS(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if origin := r.Header.Get("Origin"); origin != "" {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", "*")
 			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Content-Type, X-LC-Id, X-LC-Key, X-LC-Sign, X-LC-Session, X-LC-Prod, X-LC-Hook-Key, X-LC-UA, X-WX-OPENID, X-WX-APPID, X-WX-UNIONID, X-Fn-Identity, X-AVOSCloud-Application-Id, X-AVOSCloud-Application-Key, X-AVOSCloud-Session-Token")
+			h.Set("Access-Control-Allow-Headers", "Content-Type, X-LC-Id, X-LC-Key, X-LC-Sign, X-LC-Session, X-LC-Prod, X-LC-Hook-Key, X-LC-UA, X-WX-OPENID, X-WX-APPID, X-WX-UNIONID, X-Fn-Identity, X-AVOSCloud-Application-Id, X-AVOSCloud-Application-Key, X-AVOSCloud-Session-Token, Authorization")
 			h.Set("Access-Control-Max-Age", "86400")
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 				w.WriteHeader(http.StatusOK)

@@ -162,6 +162,13 @@ func TestFunctionsAreIsolated(t *testing.T) {
 		t.Fatalf("lean probe: %d %v", status, m)
 	}
 	check("lean", out)
+	// one app's key opens nothing of another app
+	if status, _ := lean(t, f.s, app{ID: f.oth.ID, AppKey: f.lean.AppKey}, http.MethodGet, "/1.1/classes/Private", nil, ""); status != 401 {
+		t.Errorf("another app's key read gamma's data: %d", status)
+	}
+	if status, _ := lean(t, f.s, app{ID: f.oth.ID, AppKey: f.lean.MasterKey + ",master"}, http.MethodGet, "/1.1/classes/Private", nil, ""); status != 401 {
+		t.Errorf("another app's master key read gamma's data: %d", status)
+	}
 	if !strings.Contains(f.s.stderr.String(), "sandbox: ") {
 		t.Errorf("fn serve must say at start whether the sandbox is enforced: %s", f.s.stderr)
 	}

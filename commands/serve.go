@@ -108,19 +108,12 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		token = strings.TrimSpace(string(b))
 	}
 	var confine *sandbox.Options
-	cpuNote := ""
 	status := sandbox.Check()
 	switch {
 	case opts.Sandbox == "off":
 		status = sandbox.Status{Reason: "--sandbox off; functions can read and write whatever fn's user can"}
 	case status.Enforced:
 		confine = &sandbox.Options{NodePermissions: opts.NodePermissions}
-		if groups, err := sandbox.OpenCPUGroups(); err == nil {
-			confine.CPU = groups
-			defer groups.Close()
-		} else {
-			cpuNote = "equal CPU shares per app not available: " + err.Error()
-		}
 	case opts.Sandbox == "require":
 		return withHint(fmt.Errorf("--sandbox require: workers cannot be confined here: %s", status.Reason),
 			"run on Linux 5.13+ with Landlock enabled, or accept unconfined workers with --sandbox auto")
@@ -155,9 +148,6 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		fmt.Fprintf(ios.ErrOut, "%s %s · %s\n", cs.Bold("fn serve"), cs.Cyan(public), cs.Gray("data in "+opts.DataDir))
 		if status.Enforced {
 			fmt.Fprintf(ios.ErrOut, "  sandbox: %s\n", status)
-			if cpuNote != "" {
-				fmt.Fprintf(ios.ErrOut, "  %s\n", cs.Gray(cpuNote))
-			}
 		} else {
 			fmt.Fprintf(ios.ErrOut, "  %s %s\n", cs.Yellow("sandbox:"), status)
 		}

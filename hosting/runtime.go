@@ -341,7 +341,6 @@ func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect proj
 		}
 		opts := *rt.cfg.Sandbox
 		opts.Protect = append(opts.Protect, rt.cfg.DataDir)
-		opts.Group = app.ID
 		hook, err := opts.Hook([]string{runnerDir}, []string{scratch})
 		if err != nil {
 			return nil, err

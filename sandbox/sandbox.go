@@ -31,8 +31,6 @@ type Policy struct {
 	Write []string `json:"write"`
 	// Device files that may be read and written (/dev/null, /dev/urandom, …).
 	Devices []string `json:"devices"`
-	// CPUGroup is the cgroup the process joins first ("" for none).
-	CPUGroup string `json:"cpuGroup,omitempty"`
 }
 
 // Options configure the confinement of an app environment's workers.
@@ -45,9 +43,6 @@ type Options struct {
 	// NodePermissions adds Node's permission model (--experimental-permission with the same
 	// read and write paths, child processes and worker threads allowed) as a second layer.
 	NodePermissions bool
-	// CPU, when set, puts the workers in Group's cgroup (one per app: equal CPU shares).
-	CPU   *CPUGroups
-	Group string
 }
 
 // SystemRead are the shared system paths a worker may read: programs and libraries, the
@@ -129,13 +124,6 @@ func (o Options) Hook(extraRead, write []string) (func(*exec.Cmd) error, error) 
 			return err
 		}
 		p := Policy{Devices: SystemDevices}
-		if o.CPU != nil {
-			dir, err := o.CPU.Group(o.Group)
-			if err != nil {
-				return fmt.Errorf("sandbox: cpu group: %w", err)
-			}
-			p.CPUGroup = dir
-		}
 		// node's installation: a prefix such as /usr/local or ~/.nvm/versions/node/v20 (bin/node)
 		p.Read = append(p.Read, SystemRead...)
 		p.Read = append(p.Read, filepath.Dir(filepath.Dir(node)), cmd.Dir)
@@ -257,11 +245,6 @@ func Exec(args []string) error {
 	}
 	// what functions create is their owner's only, as the rest of the data directory
 	setUmask(0o077)
-	if p.CPUGroup != "" {
-		if err := joinCgroup(p.CPUGroup); err != nil {
-			return fmt.Errorf("sandbox: joining the app's cpu group: %w", err)
-		}
-	}
 	if st := Check(); st.Enforced {
 		if err := restrict(p); err != nil {
 			return fmt.Errorf("sandbox: applying the Landlock ruleset: %w", err)

@@ -72,7 +72,7 @@ for the new code. A build error is printed and the last good build keeps serving
 	}
 	fl := cmd.Flags()
 	fl.IntVarP(&opts.Port, "port", "p", project.DefaultDevPort, "port to listen on (0 picks a free one; default: dev.port in fn.yaml, else 3000)")
-	fl.StringVar(&opts.Host, "host", project.DefaultDevHost, "address to listen on")
+	fl.StringVar(&opts.Host, "host", project.DefaultDevHost, "address to listen on (given, any Host header is answered; otherwise loopback names only)")
 	fl.StringVar(&opts.As, "as", "", "default identity for wx calls (a name under identities in fn.yaml)")
 	fl.StringVar(&opts.Inspect, "inspect", "", "pass the Node.js inspector to workers (`HOST:PORT`; the first worker gets it)")
 	fl.Lookup("inspect").NoOptDefVal = "127.0.0.1:9229"
@@ -89,6 +89,7 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	if opts.Port < 0 {
 		opts.Port = p.Dev.Port
 	}
+	anyHost := opts.Host != "" // --host given: the developer chose who may reach it
 	if opts.Host == "" {
 		opts.Host = p.Dev.Host
 	}
@@ -107,7 +108,7 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	defer errOut.Close()
 	pr := &devPrinter{ios: opts.f.IO, out: out, errOut: errOut, cs: opts.f.IO.Colors(), json: opts.f.Global.JSON, verbose: opts.f.Global.Verbose, dir: p.Dir}
 	err = localrun.RunDev(ctx, p, localrun.DevOptions{Node: node.Path, NodeVersion: node.Version, Host: opts.Host, Port: opts.Port,
-		As: opts.As, Inspect: opts.Inspect, NoTimers: opts.NoTimers, ResetData: opts.ResetData, Events: pr})
+		As: opts.As, Inspect: opts.Inspect, NoTimers: opts.NoTimers, ResetData: opts.ResetData, Events: pr, AnyHost: anyHost})
 	var inUse *localrun.PortInUseError
 	if errors.As(err, &inUse) {
 		return withHint(err, "stop what uses it, pick another port with --port N, or use --port 0 for a free one")

@@ -44,6 +44,9 @@ type DevOptions struct {
 	TimerTimeout time.Duration
 	// ResetData starts lean projects with an empty LeanStorage.
 	ResetData bool
+	// AnyHost answers every Host header (--host given); otherwise a server listening on loopback
+	// answers loopback names only, against DNS rebinding.
+	AnyHost bool
 }
 
 // DevEvents receives what fn dev has to tell. Implementations print; localrun never does.
@@ -321,7 +324,7 @@ func (d *dev) handler(stop <-chan struct{}) http.Handler {
 		d.waitGate(r.Context())
 		mux.ServeHTTP(w, r)
 	})
-	if ip := net.ParseIP(d.o.Host); d.o.Host == "" || d.o.Host == "localhost" || (ip != nil && ip.IsLoopback()) {
+	if ip := net.ParseIP(d.o.Host); !d.o.AnyHost && (d.o.Host == "" || d.o.Host == "localhost" || (ip != nil && ip.IsLoopback())) {
 		// listening on loopback: refuse other Host names (DNS rebinding)
 		h = server.LoopbackHostsOnly(h)
 	}

@@ -252,32 +252,42 @@ func TestCORSNeverSharesCredentialedResponses(t *testing.T) {
 	}
 }
 
-// fn dev answers loopback Host names only (DNS rebinding) and keeps its loopback /admin tools.
+// fn dev answers loopback Host names only (DNS rebinding) unless --host is given, and keeps
+// its loopback /admin tools.
 func TestDevRefusesForeignHosts(t *testing.T) {
-	dir := wxProject(t, "devhost", map[string]string{"internal": wxInternal}, "")
-	cmd := exec.Command(fnBin, "dev", "--port", "0")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "NO_COLOR=1", hostSecret)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	startDev := func(args ...string) string {
+		dir := wxProject(t, "devhost", map[string]string{"internal": wxInternal}, "")
+		cmd := exec.Command(fnBin, append([]string{"dev", "--port", "0"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "NO_COLOR=1", hostSecret)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+		var state struct{ URL string }
+		testutil.Eventually(t, 30*time.Second, "fn dev to start", func() bool {
+			b, err := os.ReadFile(filepath.Join(dir, ".fn", "dev.json"))
+			return err == nil && json.Unmarshal(b, &state) == nil && state.URL != ""
+		})
+		return state.URL
 	}
-	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
-	var state struct{ URL string }
-	testutil.Eventually(t, 30*time.Second, "fn dev to start", func() bool {
-		b, err := os.ReadFile(filepath.Join(dir, ".fn", "dev.json"))
-		return err == nil && json.Unmarshal(b, &state) == nil && state.URL != ""
-	})
+	base := startDev()
 	for host, want := range map[string]int{"evil.example": 403, "evil.example:80": 403, "localhost": 200, "127.0.0.1": 200} {
-		status, _, raw := do(t, nil, http.MethodPost, state.URL+"/wx/functions/internal", map[string]string{"Host": host}, `{}`)
+		status, _, raw := do(t, nil, http.MethodPost, base+"/wx/functions/internal", map[string]string{"Host": host}, `{}`)
 		if status != want {
 			t.Errorf("Host %s: %d %s", host, status, raw)
 		}
 	}
-	status, m, raw := do(t, nil, http.MethodPost, state.URL+"/admin", nil, `{"action":"functions.invokeFunction","function_name":"internal","request_data":"{}"}`)
+	status, m, raw := do(t, nil, http.MethodPost, base+"/admin", nil, `{"action":"functions.invokeFunction","function_name":"internal","request_data":"{}"}`)
 	if status != 200 || !strings.Contains(raw, "internal-only-result") {
 		t.Errorf("fn dev's loopback /admin: %d %v", status, m)
+	}
+	// with --host the developer chose who may reach it (a tunnel's name, a LAN name)
+	chosen := startDev("--host", "127.0.0.1")
+	if status, _, raw := do(t, nil, http.MethodPost, chosen+"/wx/functions/internal", map[string]string{"Host": "tunnel.example"}, `{}`); status != 200 {
+		t.Errorf("fn dev --host with another Host name: %d %s", status, raw)
 	}
 }
 

@@ -77,6 +77,8 @@ type Config struct {
 	// call; idle workers all retire after IdleTimeout.
 	LazyWX       bool
 	CheckWorkers int
+	// MaxWorkers caps the environment's workers by retiring idle ones first (engine.Config).
+	MaxWorkers int
 
 	// Data is the app's LeanStorage (shared by its environments); nil for wx.
 	Data *leanstorage.Service
@@ -281,7 +283,7 @@ func (e *Env) Activate(ctx context.Context, rel *Release) (*engine.LoadReport, e
 	eng, err := engine.New(engine.Config{Node: e.cfg.Node, Dir: rel.Dir, Dialect: e.cfg.Dialect, EnvID: e.cfg.EnvID, Env: e.SDKEnv(),
 		RunnerDir: e.cfg.RunnerDir, Logs: e.engineRecord(rel.Version), FastReload: e.cfg.FastReload, IdleTimeout: e.cfg.IdleTimeout,
 		Inspect: e.cfg.Inspect, Spare: e.cfg.Spare, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv,
-		Sandbox: e.cfg.Sandbox, IdleRetireAll: lazy})
+		Sandbox: e.cfg.Sandbox, IdleRetireAll: lazy, MaxWorkers: e.cfg.MaxWorkers})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"runtime"
@@ -82,4 +83,40 @@ func runnerChildren() int {
 		}
 	}
 	return n
+}
+
+func TestMaxWorkersRetiresTheLeastRecentlyUsedIdleWorker(t *testing.T) {
+	files := map[string]string{"fn.yaml": "name: c\ndialect: wx\n"}
+	for _, n := range []string{"a", "b", "c"} {
+		files["functions/"+n+"/index.js"] = "exports.main = async () => process.pid\n"
+	}
+	f := newFixture(t, files, bundler.Dev, Config{MaxWorkers: 2})
+	// start again lazily (the cap applies where workers start on demand)
+	m, _, _ := f.b.Build()
+	var bundles []Bundle
+	for _, a := range m.Bundles {
+		bundles = append(bundles, Bundle{Name: a.Name, File: f.p.StatePath("build", a.File), Hash: a.Hash + "-lazy", Config: f.p.Function(a.Name)})
+	}
+	if _, err := f.e.Load(context.Background(), nil, LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.e.Load(context.Background(), bundles, LoadOptions{Lazy: true}); err != nil {
+		t.Fatal(err)
+	}
+	pids := map[string]float64{}
+	for _, n := range []string{"a", "b", "c", "a"} {
+		r := f.wx(n, `{}`, nil)
+		if r.Err != nil {
+			t.Fatalf("%s: %v", n, r.Err.Message)
+		}
+		if w := len(f.e.Stats().Workers); w > 2 {
+			t.Fatalf("after calling %s: %d workers with MaxWorkers 2", n, w)
+		}
+		var pid float64
+		json.Unmarshal(r.Value, &pid)
+		if n == "a" && pids["a"] != 0 && pid == pids["a"] {
+			t.Fatalf("a's first worker was the least recently used and should have been retired")
+		}
+		pids[n] = pid
+	}
 }

@@ -86,6 +86,9 @@ type Config struct {
 	// IdleRetireAll makes IdleTimeout retire the first worker of a wx function too: its next
 	// call starts one again (fn serve, whose wx functions load lazily).
 	IdleRetireAll bool
+	// MaxWorkers caps the engine's workers (0: no cap): before a wx function starts a worker
+	// beyond it, the least recently used idle workers of other functions stop.
+	MaxWorkers int
 	// HealthTimeout bounds the ping after a timeout that decides whether a worker is stuck (200 ms).
 	HealthTimeout time.Duration
 	// Inspect passes --inspect to workers: "127.0.0.1:9229" gives the first worker that address

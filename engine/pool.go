@@ -353,6 +353,7 @@ func (p *pool) acquire(ctx context.Context) (*worker, error) {
 		if len(p.workers)+p.starting < p.maxWorkers() {
 			p.starting++
 			p.mu.Unlock()
+			p.e.makeRoom()
 			w, err := p.spawn(ctx, v)
 			p.mu.Lock()
 			p.starting--

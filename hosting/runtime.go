@@ -328,6 +328,10 @@ func (rt *Runtime) appRuntime(app api.App) (*appRuntime, error) {
 	return ar, nil
 }
 
+// maxWorkersPerEnv caps the workers of one app environment: beyond it, a function's new worker
+// first retires the least recently used idle one (busy workers are bounded by AppConcurrency).
+const maxWorkersPerEnv = 16
+
 // newEnv builds one environment of an app for a dialect.
 func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect project.Dialect) (*appenv.Env, error) {
 	runnerDir, scratch := filepath.Join(rt.cfg.DataDir, "runner"), filepath.Join(rt.appDir(app.ID), "scratch", name)
@@ -351,7 +355,7 @@ func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect proj
 		Keys:      appenv.Keys{AppID: app.ID, AppKey: app.AppKey, MasterKey: app.MasterKey, HookKey: app.HookKey},
 		PublicURL: rt.cfg.PublicURL, WXAdminPath: "/wx/" + app.ID + "/" + name + "/admin",
 		Node: rt.cfg.Node, NodeVersion: rt.cfg.NodeVersion, RunnerDir: runnerDir, ScratchDir: scratch, Sandbox: confine,
-		IdleTimeout: 5 * time.Minute, LazyWX: true, Data: ar.data, Logs: rt.logs, WXIdentity: rt.wxIdentity(app.ID), Slots: ar.slots, Lease: rt.lease})
+		IdleTimeout: 5 * time.Minute, LazyWX: true, MaxWorkers: maxWorkersPerEnv, Data: ar.data, Logs: rt.logs, WXIdentity: rt.wxIdentity(app.ID), Slots: ar.slots, Lease: rt.lease})
 }
 
 // redialect replaces an environment by one of the other dialect (the first deploy of a wx app;

@@ -186,6 +186,13 @@ func TestManyFunctionsStartLazily(t *testing.T) {
 	if n := nodeWorkers(pid) - base; n != 3 {
 		t.Errorf("3 functions called, %d workers", n)
 	}
+	// calling 20 of them keeps at most 16 workers: idle ones retire to make room
+	for i := 3; i < 20; i++ {
+		if status, _ := wxCall(t, f.s, a, "production", fmt.Sprintf("f%02d", i), token, `{}`); status != 200 {
+			t.Fatalf("f%02d: %d", i, status)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, "the app environment to keep at most 16 workers", func() bool { return nodeWorkers(pid)-base <= 16 })
 	// a broken one among many is refused at deploy, as an eager load would
 	fns["f39"] = "throw new Error('broken at load')\n"
 	testutil.WriteFile(t, dir, "functions/f39/index.js", fns["f39"])

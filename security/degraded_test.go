@@ -27,6 +27,7 @@ import (
 func TestSlowClientsAreCut(t *testing.T) {
 	s := startServe(t, filepath.Join(t.TempDir(), "data"), newFakeWeChat(t),
 		"--read-header-timeout", "1s", "--read-timeout", "2s", "--max-conns-per-ip", "20")
+	a := s.createApp("slow")
 	const n = 100
 	var closed atomic.Int32
 	stop := make(chan struct{})
@@ -38,7 +39,9 @@ func TestSlowClientsAreCut(t *testing.T) {
 		}
 		defer c.Close()
 		// half dribble their headers, half a body that never ends
-		head := "POST /1.1/classes/Slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"
+		// (with the app's credentials, so that the server reads the body rather than refusing early)
+		head := "POST /1.1/classes/Slow HTTP/1.1\r\nHost: x\r\nX-LC-Id: " + a.ID + "\r\nX-LC-Key: " + a.AppKey +
+			"\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{\"v\":\""
 		if i%2 == 0 {
 			c.Write([]byte(head))
 		} else {

@@ -346,7 +346,10 @@ func TestOnlyTheStuckCallFails(t *testing.T) {
 	var wg sync.WaitGroup
 	var loopStatus int
 	wg.Add(1)
-	go func() { defer wg.Done(); loopStatus, _ = wxCall(t, f.s, f.wx, "production", "storm", token, `{"mode":"loop"}`) }()
+	go func() {
+		defer wg.Done()
+		loopStatus, _ = wxCall(t, f.s, f.wx, "production", "storm", token, `{"mode":"loop"}`)
+	}()
 	wg.Wait()
 	if loopStatus == 200 {
 		t.Fatal("an infinite loop answered 200")

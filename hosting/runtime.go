@@ -112,6 +112,13 @@ func Open(ctx context.Context, cfg Config) (rt *Runtime, newToken string, err er
 	if cfg.WeChatAPIBase == "" {
 		cfg.WeChatAPIBase = "https://api.weixin.qq.com"
 	}
+	// absolute: workers run in their version's directory, where a relative path (the default
+	// --data-dir fn-data) to the runner or a bundle would not resolve
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, "", err
+	}
+	cfg.DataDir = abs
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, "", err
 	}

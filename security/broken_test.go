@@ -349,3 +349,25 @@ func TestDataDirIsPrivate(t *testing.T) {
 		t.Fatalf("readable by other users: %v", wide)
 	}
 }
+
+// The default --data-dir is relative (fn-data): workers, which run in their version's
+// directory, still find the runner and their bundles, and stay confined.
+func TestRelativeDataDir(t *testing.T) {
+	cwd := t.TempDir()
+	s := &serve{t: t, dataDir: "fn-data", wechat: newFakeWeChat(t), port: freePort(t), cwd: cwd}
+	s.url = fmt.Sprintf("http://127.0.0.1:%d", s.port)
+	s.start()
+	t.Cleanup(s.stop)
+	a := s.createApp("rel")
+	d := leanProject(t, "rel", leanCloud)
+	writeFile(t, d+"/probe.js", probeJS)
+	s.mustDeploy(d, "rel", "production")
+	status, m := lean(t, s, a, http.MethodPost, "/1.1/functions/probe", nil, `{}`)
+	out, _ := m["result"].(map[string]any)
+	if status != 200 || out == nil {
+		t.Fatalf("a function under a relative data directory: %d %v", status, m)
+	}
+	if sandbox.Check().Enforced && (out["controlDB"] == "READ" || out["scratch"] != "WROTE") {
+		t.Fatalf("confinement under a relative data directory: %v", out)
+	}
+}

@@ -108,6 +108,7 @@ type serve struct {
 	wechat  *fakeWeChat
 	stderr  *lockedBuf
 	flags   []string
+	cwd     string // fn serve's working directory (for a relative --data-dir)
 }
 
 func freePort(t testing.TB) int {
@@ -142,6 +143,7 @@ func (s *serve) start() {
 	s.t.Helper()
 	args := append([]string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", s.port), "--data-dir", s.dataDir, "--wechat-api", s.wechat.URL}, s.flags...)
 	s.cmd = exec.Command(fnBin, args...)
+	s.cmd.Dir = s.cwd
 	s.cmd.Env = append(os.Environ(), "FN_ADMIN_TOKEN="+adminToken, "NO_COLOR=1", hostSecret)
 	s.stderr = &lockedBuf{}
 	s.cmd.Stderr = s.stderr
@@ -190,7 +192,7 @@ func (s *serve) fn(dir string, args ...string) result {
 	s.t.Helper()
 	cmd := exec.Command(fnBin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "FN_SERVER="+s.url, "FN_TOKEN="+adminToken, "NO_COLOR=1", "XDG_CONFIG_HOME="+s.dataDir+"-cfg")
+	cmd.Env = append(os.Environ(), "FN_SERVER="+s.url, "FN_TOKEN="+adminToken, "NO_COLOR=1", "XDG_CONFIG_HOME="+filepath.Join(s.cwd, s.dataDir)+"-cfg")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

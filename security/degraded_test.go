@@ -266,7 +266,8 @@ func TestCORSNeverSharesCredentialedResponses(t *testing.T) {
 // its loopback /admin tools.
 func TestDevRefusesForeignHosts(t *testing.T) {
 	startDev := func(args ...string) string {
-		dir := wxProject(t, "devhost", map[string]string{"internal": wxInternal}, "")
+		dir := wxProject(t, "devhost", map[string]string{"internal": wxInternal,
+			"env": "exports.main = async () => process.env.HOST_DB_PASSWORD || 'absent'\n"}, "")
 		cmd := exec.Command(fnBin, append([]string{"dev", "--port", "0"}, args...)...)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "NO_COLOR=1", hostSecret)
@@ -293,6 +294,10 @@ func TestDevRefusesForeignHosts(t *testing.T) {
 	status, m, raw := do(t, nil, http.MethodPost, base+"/admin", nil, `{"action":"functions.invokeFunction","function_name":"internal","request_data":"{}"}`)
 	if status != 200 || !strings.Contains(raw, "internal-only-result") {
 		t.Errorf("fn dev's loopback /admin: %d %v", status, m)
+	}
+	// fn dev is permissive, but does not hand its own environment to functions
+	if status, m, raw := do(t, nil, http.MethodPost, base+"/wx/functions/env", nil, `{}`); status != 200 || m["result"] != "absent" {
+		t.Errorf("fn dev's environment reached a function: %d %s", status, raw)
 	}
 	// with --host the developer chose who may reach it (a tunnel's name, a LAN name)
 	chosen := startDev("--host", "127.0.0.1")

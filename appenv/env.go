@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,12 +67,21 @@ type Config struct {
 	// InheritEnv hands fn's own environment to functions (only when asked for, in fn dev).
 	ScratchDir string
 	InheritEnv bool
+	// Sandbox rewrites each worker's command to confine it (fn serve; engine.Config.Sandbox).
+	Sandbox func(*exec.Cmd) error
 	// Engine tuning: in-worker reloads (fn dev), a pre-started spare worker, --inspect.
 	FastReload  bool
 	Spare       bool
 	Inspect     string
 	InspectOnly string // the one function whose workers get the inspector ("" for all)
 	IdleTimeout time.Duration
+	// LazyWX (fn serve): a new wx release is checked bundle by bundle in at most CheckWorkers
+	// workers at a time (default 2), then served by workers started on each function's first
+	// call; idle workers all retire after IdleTimeout.
+	LazyWX       bool
+	CheckWorkers int
+	// MaxWorkers caps the environment's workers by retiring idle ones first (engine.Config).
+	MaxWorkers int
 
 	// Data is the app's LeanStorage (shared by its environments); nil for wx.
 	Data *leanstorage.Service
@@ -93,6 +103,9 @@ type Config struct {
 	Observer Observer
 	// WXIdentity resolves who calls a wx function over HTTP.
 	WXIdentity func(r *http.Request) (*engine.WXIdentity, string, error)
+	// WXAdminTrustLoopback lets loopback clients use the wx-server-sdk's /admin endpoint without
+	// a token issued to a running function (fn dev only; see server.Options).
+	WXAdminTrustLoopback bool
 	// Slots caps in-flight invocations (shared by an app's environments); nil for no cap.
 	Slots chan struct{}
 
@@ -303,13 +316,25 @@ func (e *Env) Activate(ctx context.Context, rel *Release) (*engine.LoadReport, e
 		}
 		return report, nil
 	}
+	lazy := e.cfg.LazyWX && e.cfg.Dialect == project.WX && !rel.InPlace
 	eng, err := engine.New(engine.Config{Node: e.cfg.Node, Dir: rel.Dir, Dialect: e.cfg.Dialect, EnvID: e.cfg.EnvID, Env: e.SDKEnv(),
 		RunnerDir: e.cfg.RunnerDir, Logs: e.engineRecord(rel.Version), FastReload: e.cfg.FastReload, IdleTimeout: e.cfg.IdleTimeout,
-		Inspect: e.cfg.Inspect, InspectOnly: e.cfg.InspectOnly, Spare: e.cfg.Spare, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv})
+		Inspect: e.cfg.Inspect, InspectOnly: e.cfg.InspectOnly, Spare: e.cfg.Spare, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv,
+		Sandbox: e.cfg.Sandbox, IdleRetireAll: lazy, MaxWorkers: e.cfg.MaxWorkers})
 	if err != nil {
 		return nil, err
 	}
-	report, err := eng.Load(ctx, bundles, engine.LoadOptions{})
+	if lazy {
+		n := e.cfg.CheckWorkers
+		if n < 1 {
+			n = 2
+		}
+		if err := eng.Check(ctx, bundles, n); err != nil {
+			eng.Close(time.Second)
+			return nil, &LoadFailed{Err: err}
+		}
+	}
+	report, err := eng.Load(ctx, bundles, engine.LoadOptions{Lazy: lazy})
 	if err != nil && !rel.InPlace {
 		eng.Close(time.Second)
 		return report, &LoadFailed{Err: err}

@@ -45,6 +45,7 @@ func (e *Env) newHandler() http.Handler {
 			}
 			return nil
 		},
+		WXAdminTrustLoopback: e.cfg.WXAdminTrustLoopback,
 	})
 }
 

@@ -81,7 +81,7 @@ for the new code. A build error is printed and the last good build keeps serving
 	}
 	fl := cmd.Flags()
 	fl.IntVarP(&opts.Port, "port", "p", project.DefaultDevPort, "port to listen on (0 picks a free one; default: dev.port in fn.yaml, else 3000)")
-	fl.StringVar(&opts.Host, "host", project.DefaultDevHost, "address to listen on")
+	fl.StringVar(&opts.Host, "host", project.DefaultDevHost, "address to listen on (given, any Host header is answered; otherwise loopback names only)")
 	fl.StringVar(&opts.As, "as", "", "default identity for wx calls (a name under identities in fn.yaml)")
 	fl.StringVar(&opts.Inspect, "inspect", "", "pass the Node.js inspector to workers: `[NAME@][HOST:PORT]` (NAME: only that function; the first worker gets the address)")
 	fl.Lookup("inspect").NoOptDefVal = "127.0.0.1:9229"
@@ -96,6 +96,9 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	if err != nil {
 		return err
 	}
+	// a host other than loopback (--host, FN_HOST or fn.yaml) is the developer's choice of who
+	// may reach fn dev: then any Host header is answered, otherwise loopback names only
+	anyHost := opts.Host != project.DefaultDevHost
 	if _, _, err := p.Identity(opts.As); err != nil {
 		return &UsageError{Err: fmt.Errorf("--as: %w", err)}
 	}
@@ -115,7 +118,8 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	defer errOut.Close()
 	pr := &devPrinter{ios: opts.f.IO, out: out, errOut: errOut, cs: opts.f.IO.Colors(), json: opts.f.Global.JSON, verbose: opts.f.Global.Verbose, dir: p.Dir}
 	err = localrun.RunDev(ctx, p, localrun.DevOptions{Node: node.Path, NodeVersion: node.Version, Host: opts.Host, Port: opts.Port,
-		As: opts.As, Inspect: inspectAddr, InspectOnly: inspectOnly, NoTimers: opts.NoTimers, ResetData: opts.ResetData, HTTPMode: opts.HTTP, Events: pr})
+		As: opts.As, Inspect: inspectAddr, InspectOnly: inspectOnly, NoTimers: opts.NoTimers, ResetData: opts.ResetData, HTTPMode: opts.HTTP,
+		Events: pr, AnyHost: anyHost})
 	var inUse *localrun.PortInUseError
 	if errors.As(err, &inUse) {
 		return withHint(err, "stop what uses it, pick another port with --port N, or use --port 0 for a free one")

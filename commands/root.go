@@ -21,6 +21,7 @@ import (
 
 	"github.com/fnhq/fn/deployer"
 	"github.com/fnhq/fn/iostreams"
+	"github.com/fnhq/fn/sandbox"
 )
 
 // ExitCode is what the process exits with.
@@ -62,6 +63,11 @@ type Factory struct {
 // Main runs fn with the process's arguments and signals. The first Ctrl-C cancels the running
 // command (which stops its children gracefully); a second one exits at once.
 func Main() ExitCode {
+	if sandbox.IsTrampoline(os.Args) {
+		// fn serve starts each confined worker as fn itself: confine, then become node
+		fmt.Fprintln(os.Stderr, "fn:", sandbox.Exec(os.Args))
+		return ExitFailure
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 2)

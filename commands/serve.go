@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fnhq/fn/hosting"
 	"github.com/fnhq/fn/nodejs"
+	"github.com/fnhq/fn/sandbox"
 )
 
 type serveOptions struct {
@@ -26,6 +28,15 @@ type serveOptions struct {
 	WeChatAPI      string
 	LogRetention   int
 	AppConcurrency int
+	// slow clients: http.Server timeouts and connections per client address
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxConnsPerIP     int
+	// Sandbox: auto (confine workers where the kernel has Landlock), require, or off
+	Sandbox         string
+	NodePermissions bool
 }
 
 func newCmdServe(f *Factory) *cobra.Command {
@@ -47,6 +58,15 @@ FN_ADMIN_TOKEN or --admin-token-file. SIGTERM or Ctrl-C drain in-flight calls an
 			if opts.LogRetention < 1 || opts.AppConcurrency < 1 {
 				return usageErrorf("--log-retention and --app-concurrency must be at least 1")
 			}
+			if opts.ReadHeaderTimeout <= 0 || opts.ReadTimeout <= 0 || opts.WriteTimeout <= 0 || opts.IdleTimeout <= 0 {
+				return usageErrorf("--read-header-timeout, --read-timeout, --write-timeout and --idle-timeout must be positive")
+			}
+			if opts.Sandbox != "auto" && opts.Sandbox != "require" && opts.Sandbox != "off" {
+				return usageErrorf("--sandbox must be auto, require or off, got %q", opts.Sandbox)
+			}
+			if opts.MaxConnsPerIP < 0 {
+				return usageErrorf("--max-conns-per-ip must be 0 (no cap) or more, got %d", opts.MaxConnsPerIP)
+			}
 			return runServe(cmd.Context(), opts)
 		},
 	}
@@ -58,6 +78,13 @@ FN_ADMIN_TOKEN or --admin-token-file. SIGTERM or Ctrl-C drain in-flight calls an
 	fl.StringVar(&opts.WeChatAPI, "wechat-api", "https://api.weixin.qq.com", "WeChat API base URL (jscode2session)")
 	fl.IntVar(&opts.LogRetention, "log-retention", 10000, "log records kept per app")
 	fl.IntVar(&opts.AppConcurrency, "app-concurrency", 64, "in-flight invocations per app, so that one app cannot starve the others")
+	fl.StringVar(&opts.Sandbox, "sandbox", "auto", "confine function workers with Landlock: auto (where the kernel has it), require (refuse to start without), off")
+	fl.BoolVar(&opts.NodePermissions, "node-permissions", true, "also run workers under Node's permission model (same paths) when sandboxed")
+	fl.DurationVar(&opts.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers")
+	fl.DurationVar(&opts.ReadTimeout, "read-timeout", 2*time.Minute, "time a client has to send a whole request, body included")
+	fl.DurationVar(&opts.WriteTimeout, "write-timeout", 2*time.Minute, "time to answer a request, from the end of its headers (log follows excepted)")
+	fl.DurationVar(&opts.IdleTimeout, "idle-timeout", time.Minute, "how long an idle keep-alive connection stays open")
+	fl.IntVar(&opts.MaxConnsPerIP, "max-conns-per-ip", 256, "open connections one client address may hold (0: no cap; behind a proxy, cap at the proxy)")
 	return cmd
 }
 
@@ -66,6 +93,12 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	ios := opts.f.IO
+	if fi, err := os.Stat(opts.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 && runtime.GOOS != "windows" {
+		// hosting narrows it; say so, since it was readable by others until now
+		fmt.Fprintf(ios.ErrOut, "warning: data directory %s was %04o (readable by other users); fn serve narrows it and everything in it to its owner (0700 directories, 0600 files)\n",
+			opts.DataDir, fi.Mode().Perm())
+	}
 	token := os.Getenv("FN_ADMIN_TOKEN")
 	if opts.AdminTokenFile != "" {
 		b, err := os.ReadFile(opts.AdminTokenFile)
@@ -73,6 +106,17 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 			return &UsageError{Err: fmt.Errorf("--admin-token-file: %w", err)}
 		}
 		token = strings.TrimSpace(string(b))
+	}
+	var confine *sandbox.Options
+	status := sandbox.Check()
+	switch {
+	case opts.Sandbox == "off":
+		status = sandbox.Status{Reason: "--sandbox off; functions can read and write whatever fn's user can"}
+	case status.Enforced:
+		confine = &sandbox.Options{NodePermissions: opts.NodePermissions}
+	case opts.Sandbox == "require":
+		return withHint(fmt.Errorf("--sandbox require: workers cannot be confined here: %s", status.Reason),
+			"run on Linux 5.13+ with Landlock enabled, or accept unconfined workers with --sandbox auto")
 	}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
@@ -90,28 +134,33 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		}
 		public = fmt.Sprintf("http://%s", net.JoinHostPort(host, fmt.Sprint(addr.Port)))
 	}
-	rt, newToken, err := hosting.Open(ctx, hosting.Config{DataDir: opts.DataDir, Node: node.Path, NodeVersion: node.Version,
+	rt, newToken, err := hosting.Open(ctx, hosting.Config{DataDir: opts.DataDir, Node: node.Path, NodeVersion: node.Version, Sandbox: confine,
 		AdminToken: token, PublicURL: strings.TrimRight(public, "/"), WeChatAPIBase: opts.WeChatAPI,
 		LogRetention: opts.LogRetention, AppConcurrency: opts.AppConcurrency})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	ios := opts.f.IO
 	cs := ios.Colors()
 	if opts.f.Global.JSON {
-		writeJSON(ios.Out, map[string]any{"event": "ready", "url": public, "adminToken": newToken, "dataDir": opts.DataDir})
+		writeJSON(ios.Out, map[string]any{"event": "ready", "url": public, "adminToken": newToken, "dataDir": opts.DataDir, "sandbox": status})
 	} else {
 		fmt.Fprintf(ios.ErrOut, "%s %s · %s\n", cs.Bold("fn serve"), cs.Cyan(public), cs.Gray("data in "+opts.DataDir))
+		if status.Enforced {
+			fmt.Fprintf(ios.ErrOut, "  sandbox: %s\n", status)
+		} else {
+			fmt.Fprintf(ios.ErrOut, "  %s %s\n", cs.Yellow("sandbox:"), status)
+		}
 		if newToken != "" {
 			fmt.Fprintf(ios.ErrOut, "  admin token (shown once, only its hash is kept): %s\n", cs.Bold(newToken))
 			fmt.Fprintf(ios.ErrOut, "  log in with: fn login --server %s --token %s\n", public, newToken)
 		}
 	}
 	stop := make(chan struct{})
-	srv := &http.Server{Handler: rt.Handler(stop), ReadHeaderTimeout: 15 * time.Second}
+	srv := &http.Server{Handler: keepFollowsOpen(rt.Handler(stop)), ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		ReadTimeout: opts.ReadTimeout, WriteTimeout: opts.WriteTimeout, IdleTimeout: opts.IdleTimeout}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(hosting.LimitPerIP(ln, opts.MaxConnsPerIP)) }()
 	select {
 	case err := <-errc:
 		close(stop)
@@ -129,4 +178,15 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		fmt.Fprintln(ios.ErrOut, cs.Gray("fn serve stopped; in-flight calls drained, workers stopped"))
 	}
 	return ctx.Err()
+}
+
+// keepFollowsOpen lifts the write timeout of log follows (fn logs -f), which stream for as long
+// as the client stays; every other response must be written within --write-timeout.
+func keepFollowsOpen(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f := r.URL.Query().Get("follow"); f == "1" || f == "true" {
+			http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -82,6 +83,12 @@ type Config struct {
 	MaxReloads int
 	// IdleTimeout retires idle workers beyond the first of each function (0: never).
 	IdleTimeout time.Duration
+	// IdleRetireAll makes IdleTimeout retire the first worker of a wx function too: its next
+	// call starts one again (fn serve, whose wx functions load lazily).
+	IdleRetireAll bool
+	// MaxWorkers caps the engine's workers (0: no cap): before a wx function starts a worker
+	// beyond it, the least recently used idle workers of other functions stop.
+	MaxWorkers int
 	// HealthTimeout bounds the ping after a timeout that decides whether a worker is stuck (200 ms).
 	HealthTimeout time.Duration
 	// Inspect passes --inspect to workers: "127.0.0.1:9229" gives the first worker that address
@@ -102,6 +109,10 @@ type Config struct {
 	// ScratchDir, when set, is the workers' HOME and TMPDIR (created if missing), so that
 	// function code writes nowhere else by default.
 	ScratchDir string
+	// Sandbox, when set, may rewrite each worker's command before it starts (cmd.Path is node,
+	// cmd.Dir the working directory, cmd.Env final): fn serve starts workers through its
+	// confining trampoline (package sandbox). An error fails that worker's start.
+	Sandbox func(*exec.Cmd) error
 }
 
 // Bundle is one loadable unit: a wx function, or a lean project's cloud code.
@@ -188,7 +199,8 @@ func writeRunner(dir string) (string, error) {
 	if b, err := os.ReadFile(path); err == nil && string(b) == string(runnerJS) {
 		return path, nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// 0700/0600: the runner may live inside fn serve's data directory, which only fn's user reads
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
 	tmp, err := os.CreateTemp(dir, ".runner-*")
@@ -201,7 +213,7 @@ func writeRunner(dir string) (string, error) {
 		return "", err
 	}
 	tmp.Close()
-	os.Chmod(tmp.Name(), 0o644)
+	os.Chmod(tmp.Name(), 0o600)
 	return path, os.Rename(tmp.Name(), path)
 }
 

@@ -172,7 +172,7 @@ func (e *Engine) workerSpec(name string, memory int, fnEnv map[string]string) wo
 	for k, val := range fnEnv {
 		env = append(env, k+"="+val)
 	}
-	s := workerSpec{node: cfg.Node, runner: e.runner, dir: cfg.Dir, env: env, memoryMB: memory, name: name}
+	s := workerSpec{node: cfg.Node, runner: e.runner, dir: cfg.Dir, env: env, memoryMB: memory, name: name, sandbox: cfg.Sandbox}
 	if cfg.Inspect != "" && (cfg.InspectOnly == "" || cfg.InspectOnly == name) {
 		if e.inspect.Add(1) == 1 {
 			s.inspect = cfg.Inspect
@@ -353,6 +353,7 @@ func (p *pool) acquire(ctx context.Context) (*worker, error) {
 		if len(p.workers)+p.starting < p.maxWorkers() {
 			p.starting++
 			p.mu.Unlock()
+			p.e.makeRoom()
 			w, err := p.spawn(ctx, v)
 			p.mu.Lock()
 			p.starting--
@@ -606,17 +607,21 @@ func (p *pool) othersLocked(except *worker) []*worker {
 	return ws
 }
 
-// retireIdle stops workers idle for longer than d, keeping at least one.
+// retireIdle stops workers idle for longer than d, keeping at least one (none with IdleRetireAll).
 func (p *pool) retireIdle(d time.Duration) {
+	keep := 1
+	if p.e.cfg.IdleRetireAll && p.exclusive {
+		keep = 0
+	}
 	p.mu.Lock()
-	if len(p.idle) <= 1 {
+	if len(p.idle) <= keep {
 		p.mu.Unlock()
 		return
 	}
 	sort.Slice(p.idle, func(i, j int) bool { return p.idle[i].lastUsed.Load() < p.idle[j].lastUsed.Load() })
 	cutoff := time.Now().Add(-d).UnixNano()
 	var stop []*worker
-	for len(p.idle) > 1 && p.idle[0].lastUsed.Load() < cutoff {
+	for len(p.idle) > keep && p.idle[0].lastUsed.Load() < cutoff {
 		w := p.idle[0]
 		p.idle = p.idle[1:]
 		delete(p.workers, w)

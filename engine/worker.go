@@ -24,6 +24,7 @@ type workerSpec struct {
 	memoryMB int
 	inspect  string // --inspect address, empty for none
 	name     string // function or bundle name, for logs
+	sandbox  func(*exec.Cmd) error
 }
 
 // worker is one supervised Node.js process.
@@ -124,6 +125,12 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg
 	cmd.ExtraFiles = []*os.File{inR, outW} // fd 3, fd 4
 	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
 	isolate(cmd)
+	if spec.sandbox != nil {
+		if err := spec.sandbox(cmd); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("confining the worker: %w", err)
+		}
+	}
 	w.spec, w.cmd, w.in = spec, cmd, inW
 	w.pending, w.done = map[uint64]chan []byte{}, make(chan struct{})
 	w.logs, w.onDeath, w.started = logs, onDeath, time.Now()

@@ -23,10 +23,11 @@ import (
 func (rt *Runtime) Handler(stop <-chan struct{}) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/__fn/", admin.Handler(admin.Options{Backend: backend{rt}, Hosting: hostingAPI{rt}, Authorize: rt.authorize, Stop: stop}))
-	mux.HandleFunc("POST /wx/{app}/login", rt.wxLogin)
-	mux.HandleFunc("/wx/{app}/{env}/{rest...}", rt.wx)
+	// client routes answer CORS preflights before routing (a preflight carries no X-LC-Id)
+	mux.Handle("POST /wx/{app}/login", server.CORS(http.HandlerFunc(rt.wxLogin)))
+	mux.Handle("/wx/{app}/{env}/{rest...}", server.CORS(http.HandlerFunc(rt.wx)))
 	mux.HandleFunc("/__files/{app}/{id}/{name...}", rt.files)
-	mux.HandleFunc("/", rt.lean)
+	mux.Handle("/", server.CORS(http.HandlerFunc(rt.lean)))
 	return mux
 }
 

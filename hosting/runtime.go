@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -36,6 +37,7 @@ import (
 	"github.com/fnhq/fn/lease"
 	"github.com/fnhq/fn/logsink"
 	"github.com/fnhq/fn/project"
+	"github.com/fnhq/fn/sandbox"
 	"github.com/fnhq/fn/store"
 	"github.com/fnhq/fn/wxdb"
 	"github.com/fnhq/fn/wxstorage"
@@ -59,6 +61,10 @@ type Config struct {
 	LogRetention int
 	// AppConcurrency caps an app's in-flight invocations so that one app cannot starve others.
 	AppConcurrency int
+	// Sandbox, when set, confines every worker (package sandbox): it reads only its version,
+	// the runner, Node and the system's shared files, and writes only its environment's
+	// scratch directory. The data directory is protected from every rule.
+	Sandbox *sandbox.Options
 	// Backends; nil ones are the embedded defaults under DataDir.
 	Control   control.Plane
 	Artifacts artifacts.Store
@@ -110,10 +116,19 @@ func Open(ctx context.Context, cfg Config) (rt *Runtime, newToken string, err er
 	if cfg.WeChatAPIBase == "" {
 		cfg.WeChatAPIBase = "https://api.weixin.qq.com"
 	}
+	// absolute: workers run in their version's directory, where a relative path (the default
+	// --data-dir fn-data) to the runner or a bundle would not resolve
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, "", err
+	}
+	cfg.DataDir = abs
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, "", err
 	}
-	os.Chmod(cfg.DataDir, 0o700)
+	if err := narrowDataDir(cfg.DataDir); err != nil {
+		return nil, "", fmt.Errorf("narrowing the data directory to its owner: %w", err)
+	}
 	rt = &Runtime{cfg: cfg, cp: cfg.Control, blobs: cfg.Artifacts, logs: cfg.Logs, lease: cfg.Lease, apps: map[string]*appRuntime{}}
 	fail := func(err error) (*Runtime, string, error) { rt.closeBackends(); return nil, "", err }
 	if rt.cp == nil {
@@ -337,14 +352,35 @@ func (rt *Runtime) appRuntime(app api.App) (*appRuntime, error) {
 	return ar, nil
 }
 
+// maxWorkersPerEnv caps the workers of one app environment: beyond it, a function's new worker
+// first retires the least recently used idle one (busy workers are bounded by AppConcurrency).
+const maxWorkersPerEnv = 16
+
 // newEnv builds one environment of an app for a dialect.
 func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect project.Dialect) (*appenv.Env, error) {
+	runnerDir, scratch := filepath.Join(rt.cfg.DataDir, "runner"), filepath.Join(rt.appDir(app.ID), "scratch", name)
+	var confine func(*exec.Cmd) error
+	if rt.cfg.Sandbox != nil {
+		// the scratch and runner directories must exist for their rules to apply
+		for _, d := range []string{runnerDir, scratch} {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				return nil, err
+			}
+		}
+		opts := *rt.cfg.Sandbox
+		opts.Protect = append(opts.Protect, rt.cfg.DataDir)
+		hook, err := opts.Hook([]string{runnerDir}, []string{scratch})
+		if err != nil {
+			return nil, err
+		}
+		confine = hook
+	}
 	return appenv.New(appenv.Config{App: app.ID, AppID: app.ID, Name: name, EnvID: app.EnvID, Dialect: dialect,
 		Keys:      appenv.Keys{AppID: app.ID, AppKey: app.AppKey, MasterKey: app.MasterKey, HookKey: app.HookKey},
 		PublicURL: rt.cfg.PublicURL, WXAdminPath: "/wx/" + app.ID + "/" + name + "/admin",
-		Node: rt.cfg.Node, NodeVersion: rt.cfg.NodeVersion, RunnerDir: filepath.Join(rt.cfg.DataDir, "runner"),
-		ScratchDir:  filepath.Join(rt.appDir(app.ID), "scratch", name),
-		IdleTimeout: 10 * time.Minute, Data: ar.data, WXData: ar.wx, WXStorage: ar.files, Logs: rt.logs, WXIdentity: rt.wxIdentity(app.ID), Slots: ar.slots, Lease: rt.lease})
+		Node: rt.cfg.Node, NodeVersion: rt.cfg.NodeVersion, RunnerDir: runnerDir, ScratchDir: scratch, Sandbox: confine,
+		IdleTimeout: 5 * time.Minute, LazyWX: true, MaxWorkers: maxWorkersPerEnv, Data: ar.data, WXData: ar.wx, WXStorage: ar.files,
+		Logs: rt.logs, WXIdentity: rt.wxIdentity(app.ID), Slots: ar.slots, Lease: rt.lease})
 }
 
 // redialect replaces an environment by one of the other dialect (the first deploy of a wx app;

@@ -50,6 +50,9 @@ type DevOptions struct {
 	// HTTPMode is live (""), record or replay: wx functions' third-party HTTP requests go out,
 	// are recorded to <project>/recordings/<function>.jsonl, or are answered from there.
 	HTTPMode string
+	// AnyHost answers every Host header (--host given); otherwise a server listening on loopback
+	// answers loopback names only, against DNS rebinding.
+	AnyHost bool
 }
 
 // DevEvents receives what fn dev has to tell. Implementations print; localrun never does.
@@ -257,7 +260,7 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		WXDBPermissions: DBPermissions(p), HTTPMode: o.HTTPMode, HTTPRecordings: filepath.Join(p.Dir, "recordings"), App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, Keys: appenv.Keys(d.keys),
 		PublicURL: url, WXAdminPath: "/admin", Node: o.Node, NodeVersion: o.NodeVersion, FastReload: true, Spare: true, Inspect: o.Inspect, InspectOnly: o.InspectOnly,
 		IdleTimeout: 10 * time.Minute, Data: d.data, Logs: d.sink, Observer: d.logs, WXIdentity: d.wxIdentity,
-		NoTimers: o.NoTimers, TimerTimeout: o.TimerTimeout})
+		NoTimers: o.NoTimers, TimerTimeout: o.TimerTimeout, WXAdminTrustLoopback: true})
 	if err != nil {
 		return err
 	}
@@ -403,10 +406,15 @@ func (d *dev) handler(stop <-chan struct{}) http.Handler {
 	mux.Handle("/__fn/", adminAPI)
 	mux.HandleFunc("POST /__fn/verify", d.verify)
 	mux.Handle("/", d.env.Handler())
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.waitGate(r.Context())
 		mux.ServeHTTP(w, r)
 	})
+	if ip := net.ParseIP(d.o.Host); !d.o.AnyHost && (d.o.Host == "" || d.o.Host == "localhost" || (ip != nil && ip.IsLoopback())) {
+		// listening on loopback: refuse other Host names (DNS rebinding)
+		h = server.LoopbackHostsOnly(h)
+	}
+	return h
 }
 
 func (d *dev) waitGate(ctx context.Context) {

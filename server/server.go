@@ -81,6 +81,14 @@ type Options struct {
 	WXEnvID string
 	// WXDBPermissions is each collection's permission for mini-program clients (nil: creator-only).
 	WXDBPermissions func(collection string) wxdb.Permission
+	// WXAdminTrustLoopback lets loopback clients call the wx-server-sdk's /admin endpoint without
+	// a wxCloudApiToken (fn dev's own tools). Off, only a token the engine issued to a running
+	// invocation is accepted: fn serve leaves it off.
+	WXAdminTrustLoopback bool
+	// SignWindow bounds how far an X-LC-Sign timestamp may be from now (default 15 minutes).
+	SignWindow time.Duration
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
 }
 
 // New returns the HTTP API of one project: the wx routes (/wx/functions/{name}, /admin) or the
@@ -89,7 +97,13 @@ func New(o Options) http.Handler {
 	if o.MaxBody == 0 {
 		o.MaxBody = 20 << 20
 	}
-	s := &api{o: o}
+	if o.SignWindow == 0 {
+		o.SignWindow = DefaultSignWindow
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &api{o: o, replays: newReplayGuard(o.SignWindow)}
 	mux := http.NewServeMux()
 	if o.Dialect == project.WX {
 		mux.HandleFunc("POST /wx/functions/{name}", s.wxFunction)
@@ -97,7 +111,7 @@ func New(o Options) http.Handler {
 		if o.WXDatabase != nil {
 			db = o.WXDatabase
 		}
-		mux.Handle("/admin", WXAdminServices(o.Invoker, s.report, WXServices{Database: db, Storage: o.WXStorage,
+		mux.Handle("/admin", WXAdmin(o.Invoker, s.report, WXServices{TrustLoopback: o.WXAdminTrustLoopback, Database: db, Storage: o.WXStorage,
 			FilesURL: o.WXFilesURL, OpenAPI: o.WXOpenAPI, Permissions: o.WXPermissions, EnvID: o.WXEnvID}))
 		mux.HandleFunc("POST /wx/client", s.wxClient)
 		if o.WXOpenAPI != nil {
@@ -130,23 +144,30 @@ func New(o Options) http.Handler {
 		}
 		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "error": fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
 	})
-	return s.cors(mux)
+	return CORS(mux)
 }
 
-type api struct{ o Options }
+type api struct {
+	o       Options
+	replays *replayGuard
+}
 
-// cors lets browser clients (the LeanCloud JS SDK in a web page) call the dev server.
-func (s *api) cors(next http.Handler) http.Handler {
+// CORS lets browser clients (the LeanCloud JS SDK in a web page) call the API. The SDK
+// authenticates with headers (X-LC-Id, X-LC-Sign, X-LC-Session), never with cookies, so any
+// origin may call (as on LeanCloud) but no response is ever shared with a credentialed
+// (cookie-bearing) request: the origin is "*" and Allow-Credentials is never sent. A preflight
+// (which carries none of the app's headers, so it cannot be routed to an app) is answered 200
+// here, as LeanCloud does.
+func CORS(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if origin := r.Header.Get("Origin"); origin != "" {
 			h := w.Header()
-			h.Set("Access-Control-Allow-Origin", origin)
-			h.Set("Access-Control-Allow-Credentials", "true")
+			h.Set("Access-Control-Allow-Origin", "*")
 			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Content-Type, X-LC-Id, X-LC-Key, X-LC-Sign, X-LC-Session, X-LC-Prod, X-LC-Hook-Key, X-LC-UA, X-WX-OPENID, X-WX-APPID, X-WX-UNIONID, X-Fn-Identity, X-AVOSCloud-Application-Id, X-AVOSCloud-Application-Key, X-AVOSCloud-Session-Token")
+			h.Set("Access-Control-Allow-Headers", "Content-Type, X-LC-Id, X-LC-Key, X-LC-Sign, X-LC-Session, X-LC-Prod, X-LC-Hook-Key, X-LC-UA, X-WX-OPENID, X-WX-APPID, X-WX-UNIONID, X-Fn-Identity, X-AVOSCloud-Application-Id, X-AVOSCloud-Application-Key, X-AVOSCloud-Session-Token, Authorization")
 			h.Set("Access-Control-Max-Age", "86400")
-			if r.Method == http.MethodOptions {
-				w.WriteHeader(http.StatusNoContent)
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				w.WriteHeader(http.StatusOK)
 				return
 			}
 		}
@@ -374,6 +395,9 @@ func (s *api) authenticate(r *http.Request, body []byte) (leanAuth, []byte, erro
 		isMaster, ok := VerifySign(sign, k.AppKey, k.MasterKey)
 		if !ok {
 			return a, body, errUnauthorized
+		}
+		if err := s.checkSignFresh(r, sign, body); err != nil {
+			return a, body, err
 		}
 		a.master = isMaster
 	case a.hookKeyOK:
@@ -605,4 +629,32 @@ func (s *api) wxClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeRaw(w, http.StatusOK, reply)
+}
+
+// LoopbackHostsOnly answers 403 to requests whose Host header is not a loopback name
+// (localhost, *.localhost, 127.0.0.0/8, ::1): a server listening on loopback then cannot be
+// reached from a web page through DNS rebinding (a hostile name that resolves to 127.0.0.1).
+func LoopbackHostsOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !IsLoopbackHost(r.Host) {
+			writeJSON(w, http.StatusForbidden, map[string]any{"code": 403, "error": fmt.Sprintf(
+				"Host %q is not a loopback name: this server listens on loopback only (listen on another address with --host to serve other names)", r.Host)})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// IsLoopbackHost reports whether a Host header (with or without a port) names this machine.
+func IsLoopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

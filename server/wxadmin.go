@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"mime/multipart"
 	"net/http"
 	"strings"
@@ -52,7 +53,11 @@ type WXOpenAPI interface {
 // WXServices are the backends /admin hands actions to (any may be nil: its actions then answer
 // "not emulated").
 type WXServices struct {
-	Database    WXDatabase
+	// TrustLoopback lets loopback clients call without a wxCloudApiToken (fn dev's own tools).
+	// Off, every action needs the token the engine issued to an invocation in flight: fn serve
+	// never trusts the network.
+	TrustLoopback bool
+	Database      WXDatabase
 	Storage     WXStorage
 	FilesURL    string
 	OpenAPI     WXOpenAPI
@@ -76,13 +81,12 @@ type adminRequest struct {
 // TCB_CONTEXT_CNFG points at this host. functions.invokeFunction runs the named local function
 // with the caller's identity and TCB_SOURCE chained with ",scf"; other actions get an error the
 // SDK reports, naming the action.
-func WXAdmin(inv WXInvoker, report func(Invocation), db WXDatabase) http.Handler {
-	return WXAdminServices(inv, report, WXServices{Database: db})
-}
-
-// WXAdminServices is WXAdmin with every backend: database.*, storage.* and wx.openApi actions
-// go to theirs.
-func WXAdminServices(inv WXInvoker, report func(Invocation), svc WXServices) http.Handler {
+// WXAdmin serves POST /admin with every backend: functions.invokeFunction, database.*, storage.*
+// and the wx.openApi forms. Only a running function may use it: the wxCloudApiToken (in the body,
+// the form, or X-Fn-Api-Token for old SDKs the runner reroutes) must be the token the engine
+// issued to an invocation in flight, and the call runs as that caller. With svc.TrustLoopback
+// (fn dev's own tools) a loopback client may call without a token.
+func WXAdmin(inv WXInvoker, report func(Invocation), svc WXServices) http.Handler {
 	db := svc.Database
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -91,7 +95,7 @@ func WXAdminServices(inv WXInvoker, report func(Invocation), svc WXServices) htt
 		}
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
 			// wx.openApi and wx.wxPayApi: a form whose requestData is protobuf
-			wxFormAction(w, r, inv, svc)
+			wxFormAction(w, r, inv, svc, report)
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody+1))
@@ -109,12 +113,16 @@ func WXAdminServices(inv WXInvoker, report func(Invocation), svc WXServices) htt
 			req.WXCloudAPIToken = r.Header.Get("X-Fn-Api-Token")
 		}
 		requestID := engine.NewRequestID()
+		caller, ok := authorizeAdmin(w, r, inv, svc, report, req.WXCloudAPIToken, req.Action+" "+req.FunctionName, requestID)
+		if !ok {
+			return
+		}
 		switch {
 		case req.Action == "functions.invokeFunction":
 		case strings.HasPrefix(req.Action, "database.") && db != nil:
 			// the cloud database: the caller's openid (for _openid) comes from its invocation
 			var c wxdb.Caller
-			if caller, ok := inv.WXCaller(req.WXCloudAPIToken); ok && caller.Identity != nil {
+			if caller.Identity != nil {
 				c = wxdb.Caller{OpenID: caller.Identity.OpenID, AppID: caller.Identity.AppID, UnionID: caller.Identity.UnionID}
 			}
 			env := req.EnvName
@@ -140,7 +148,7 @@ func WXAdminServices(inv WXInvoker, report func(Invocation), svc WXServices) htt
 			return
 		}
 		call := engine.WXRequest{Function: req.FunctionName, Data: json.RawMessage(req.RequestData), RequestID: requestID, Source: "scf"}
-		if caller, ok := inv.WXCaller(req.WXCloudAPIToken); ok {
+		if caller.RequestID != "" {
 			// Called from a running function: the callee sees the same user in getWXContext but no
 			// userInfo in its event, and the source chain grows by ",scf".
 			call.Identity = caller.Identity
@@ -169,6 +177,35 @@ func WXAdminServices(inv WXInvoker, report func(Invocation), svc WXServices) htt
 		}
 		writeAdmin(w, http.StatusOK, map[string]any{"requestId": res.RequestID, "data": map[string]any{"response_data": string(res.Value)}})
 	})
+}
+
+// authorizeAdmin finds the running invocation behind an /admin call's token. A call without a
+// valid token is refused (and reported), except from loopback when svc trusts it; ok is false when
+// the refusal was answered.
+func authorizeAdmin(w http.ResponseWriter, r *http.Request, inv WXInvoker, svc WXServices, report func(Invocation), token, what, requestID string) (engine.WXCaller, bool) {
+	if token != "" {
+		if caller, ok := inv.WXCaller(token); ok {
+			return caller, true
+		}
+	} else if svc.TrustLoopback && isLoopback(r) {
+		return engine.WXCaller{}, true // fn dev's own tools on this machine
+	}
+	why := "no wxCloudApiToken: this endpoint only serves the wx-server-sdk inside a running cloud function"
+	if token != "" {
+		why = "the wxCloudApiToken is not one this runtime issued to a running invocation (tokens end with their call)"
+	}
+	writeAdmin(w, http.StatusUnauthorized, map[string]any{"code": "INVALID_ACCESS_TOKEN", "requestId": requestID, "message": why})
+	if report != nil {
+		report(Invocation{Time: time.Now(), Dialect: "wx", Function: strings.TrimSpace(what), Status: 401, Error: "refused /admin call: " + why})
+	}
+	return engine.WXCaller{}, false
+}
+
+// isLoopback reports whether the request comes from this machine (the peer address, never a
+// header a client could set).
+func isLoopback(r *http.Request) bool {
+	ip := net.ParseIP(clientIP(r))
+	return ip != nil && ip.IsLoopback()
 }
 
 func adminCode(fe *engine.FunctionError) string {
@@ -217,7 +254,7 @@ func (svc WXServices) env(name string, r *http.Request) string {
 
 // wxFormAction serves the SDK's multipart actions: wx.openApi through the openapi emulation,
 // anything else answered with an error (as JSON, which the SDK reads as a TCB error) naming it.
-func wxFormAction(w http.ResponseWriter, r *http.Request, inv WXInvoker, svc WXServices) {
+func wxFormAction(w http.ResponseWriter, r *http.Request, inv WXInvoker, svc WXServices, report func(Invocation)) {
 	_, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	mr := multipart.NewReader(io.LimitReader(r.Body, maxAdminBody+1), params["boundary"])
 	form := map[string][]byte{}
@@ -249,8 +286,16 @@ func wxFormAction(w http.ResponseWriter, r *http.Request, inv WXInvoker, svc WXS
 			"message": fmt.Sprintf("not emulated: %s %s", what, apiName)})
 		return
 	}
+	token := string(form["wxCloudApiToken"])
+	if token == "" {
+		token = r.Header.Get("X-Fn-Api-Token")
+	}
+	caller, ok := authorizeAdmin(w, r, inv, svc, report, token, action+" "+apiName, engine.NewRequestID())
+	if !ok {
+		return
+	}
 	var c wxopenapi.Caller
-	if caller, ok := inv.WXCaller(string(form["wxCloudApiToken"])); ok {
+	if caller.RequestID != "" {
 		c.Function = caller.Function
 		if caller.Identity != nil {
 			c.OpenID, c.AppID, c.UnionID = caller.Identity.OpenID, caller.Identity.AppID, caller.Identity.UnionID

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver
+
+	"github.com/fnhq/fn/internal/dbfile"
 )
 
 // SQLite is the embedded backend: one file, no server.
@@ -60,10 +60,11 @@ CREATE TABLE IF NOT EXISTS relations (
 CREATE INDEX IF NOT EXISTS relations_target ON relations (owner_class, key, target_id);
 `
 
-// OpenSQLite opens (creating if needed) a database file.
+// OpenSQLite opens (creating if needed) a database file: directory 0700, file 0600 (it holds
+// users' password hashes and sessions).
 func OpenSQLite(path string) (*SQLite, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
+	if err := dbfile.Prepare(path); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)")
 	if err != nil {

@@ -103,6 +103,8 @@ func TestLeanCloudExitEndToEnd(t *testing.T) {
 			"ACL": map[string]any{"*": map[string]any{"read": true}}},
 		map[string]any{"objectId": "p2", "createdAt": "2021-05-06T07:08:10.000Z", "updatedAt": "2021-05-06T07:08:10.000Z", "title": "alice only",
 			"ACL": map[string]any{"u1": map[string]any{"read": true, "write": true}}},
+		map[string]any{"objectId": "p3", "createdAt": "2021-05-06T07:08:11.000Z", "updatedAt": "2021-05-06T07:08:11.000Z", "title": "admins only",
+			"ACL": map[string]any{"role:admin": map[string]any{"read": true}}},
 	))
 	testutil.WriteFile(t, exp, "_Join:likes:Post.jsonl", line(
 		map[string]any{"objectId": "l1", "owningId": "p1", "relatedId": "u1"}, map[string]any{"objectId": "l2", "owningId": "p1", "relatedId": "u2"}))
@@ -158,14 +160,14 @@ func TestLeanCloudExitEndToEnd(t *testing.T) {
 		return out
 	}
 	// a dry run writes nothing
-	if out := imp(exp, "--dry-run"); !out.DryRun || out.Classes["Post"].Added != 2 {
+	if out := imp(exp, "--dry-run"); !out.DryRun || out.Classes["Post"].Added != 3 {
 		t.Fatalf("dry run: %+v", out)
 	}
 	if st, _ := leanCallKeys(t, s.url, appID, masterKey+",master", "GET", "/1.1/classes/Post/p1", ""); st != 404 {
 		t.Fatalf("the dry run wrote p1: %d", st)
 	}
 	out := imp(exp)
-	for class, n := range map[string]int{"_User": 2, "_Role": 1, "_File": 2, "Post": 2, "_Join:likes:Post": 2, "_Join:users:_Role": 1} {
+	for class, n := range map[string]int{"_User": 2, "_Role": 1, "_File": 2, "Post": 3, "_Join:likes:Post": 2, "_Join:users:_Role": 1} {
 		if out.Classes[class].Added != n || out.Classes[class].Failed != 0 {
 			t.Errorf("%s: %+v, want %d added", class, out.Classes[class], n)
 		}
@@ -189,7 +191,7 @@ func TestLeanCloudExitEndToEnd(t *testing.T) {
 
 	// a second import changes nothing and downloads nothing
 	out = imp(exp)
-	if tot := sumClasses(out); tot.Added+tot.Changed+tot.Failed != 0 || tot.Unchanged != 10 {
+	if tot := sumClasses(out); tot.Added+tot.Changed+tot.Failed != 0 || tot.Unchanged != 11 {
 		t.Fatalf("second import: %+v", out)
 	}
 	if fetched["/f/hello.txt"] != 1 || fetched["/f/pic.png"] != 1 {
@@ -228,6 +230,8 @@ func TestLeanCloudExitEndToEnd(t *testing.T) {
 		"likers":        "u1,u2",
 		"roleUsers":     "u1",
 		"p2Title":       "alice only",
+		"p3Title":       "admins only",
+		"bobP3":         "101",
 		"commentPost":   "hello",
 		"tagName":       "go",
 		"tagPost":       "p1",
@@ -378,6 +382,7 @@ const text = async (u) => { const r = await fetch(u); if (!r.ok) throw new Error
   const role = await new AV.Query(AV.Role).equalTo('name', 'admin').first();
   out.roleUsers = (await role.getUsers().query().find()).map(u => u.id).join(',');
   out.p2Title = (await new AV.Query('Post').get('p2')).get('title');
+  out.p3Title = (await new AV.Query('Post').get('p3')).get('title');
   const comment = await new AV.Query('Comment').include('post').get('c1');
   out.commentPost = comment.get('post').get('title');
   const tag = await new AV.Query('Tag').get('t1');
@@ -392,6 +397,9 @@ const text = async (u) => { const r = await fetch(u); if (!r.ok) throw new Error
   await nf.save();
   out.newURL = nf.url();
   out.newContent = await text(nf.url());
+  await AV.User.logIn('bob', 'password');
+  try { await new AV.Query('Post').get('p3'); out.bobP3 = 'read'; } catch (e) { out.bobP3 = String(e.code); }
+  await AV.User.logIn('alice', 'password');
   const c = new AV.Object('Comment');
   c.set('post', post); c.set('text', 'from the client'); c.set('file', nf);
   await c.save();

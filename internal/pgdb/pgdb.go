@@ -47,7 +47,7 @@ CREATE TABLE fn_versions (
   who         TEXT NOT NULL,
   digest      TEXT NOT NULL,
   manifest    JSONB NOT NULL,
-  promoted    BOOLEAN NOT NULL,
+  promoted    INTEGER NOT NULL,
   ever_active BOOLEAN NOT NULL DEFAULT false,
   PRIMARY KEY (app_id, id)
 );

@@ -49,9 +49,9 @@ type Sink struct {
 }
 
 type sub struct {
-	f     logsink.Filter
-	last  int64 // the last id delivered, or committed before Subscribe
-	ch    chan api.LogRecord
+	f    logsink.Filter
+	last int64 // the last id delivered, or committed before Subscribe
+	ch   chan api.LogRecord
 }
 
 const subBuffer = 1024
@@ -406,4 +406,3 @@ func (s *Sink) Close() error {
 	<-s.end
 	return nil
 }
-

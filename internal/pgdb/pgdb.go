@@ -131,7 +131,13 @@ CREATE TABLE fn_objects (
 CREATE INDEX fn_objects_created ON fn_objects (app, class, created_at, id);
 CREATE INDEX fn_objects_updated ON fn_objects (app, class, updated_at);
 CREATE INDEX fn_objects_fields ON fn_objects USING GIN (fields jsonb_path_ops);
-CREATE UNIQUE INDEX fn_objects_username ON fn_objects (app, (fields->>'username')) WHERE class = '_User' AND fields ? 'username';
+-- unique user fields are the database's to enforce: replicas sign users up at once
+CREATE UNIQUE INDEX fn_objects_username ON fn_objects (app, (fields->>'username'))
+  WHERE class = '_User' AND coalesce(fields->>'username', '') <> '';
+CREATE UNIQUE INDEX fn_objects_email ON fn_objects (app, (fields->>'email'))
+  WHERE class = '_User' AND coalesce(fields->>'email', '') <> '';
+CREATE UNIQUE INDEX fn_objects_phone ON fn_objects (app, (fields->>'mobilePhoneNumber'))
+  WHERE class = '_User' AND coalesce(fields->>'mobilePhoneNumber', '') <> '';
 CREATE TABLE fn_sessions (
   app        TEXT NOT NULL,
   token      TEXT NOT NULL,

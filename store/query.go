@@ -56,6 +56,9 @@ const (
 	OpGte = "$gte"
 	// OpExists: the field is present and not null (Value is ignored).
 	OpExists = "$exists"
+	// OpReadable: the object's ACL lets one of Value ([]string: "*", user ids, "role:<name>")
+	// read it; an object without an ACL object is public. Key is ignored.
+	OpReadable = "$readable"
 )
 
 // Cond is one condition on a top-level field or a column.

@@ -305,7 +305,7 @@ func (s *Store) Find(ctx context.Context, q store.Query) ([]*store.Object, error
 		}
 		order = append(order, col)
 	}
-	order = append(order, "created_at", "id")
+	order = append(order, "created_at", `id COLLATE "C"`)
 	sql := `SELECT ` + objectColumns + ` FROM fn_objects WHERE ` + where + ` ORDER BY ` + strings.Join(order, ", ")
 	if q.Limit > 0 {
 		args = append(args, q.Limit)
@@ -329,7 +329,7 @@ func (s *Store) Count(ctx context.Context, q store.Query) (int, error) {
 	return n, err
 }
 
-var columns = map[string]string{store.KeyObjectID: "id", store.KeyCreatedAt: "created_at", store.KeyUpdatedAt: "updated_at"}
+var columns = map[string]string{store.KeyObjectID: `id COLLATE "C"`, store.KeyCreatedAt: "created_at", store.KeyUpdatedAt: "updated_at"}
 
 var rangeOps = map[string]string{store.OpLt: "<", store.OpLte: "<=", store.OpGt: ">", store.OpGte: ">="}
 
@@ -344,6 +344,15 @@ func (s *Store) where(q store.Query) (string, []any, error) {
 	for _, c := range q.Where {
 		var part string
 		var err error
+		if c.Op == store.OpReadable {
+			who, ok := c.Value.([]string)
+			if !ok {
+				return "", nil, fmt.Errorf("store: %s takes the principals as []string", c.Op)
+			}
+			parts = append(parts, "(jsonb_typeof(fields -> 'ACL') IS DISTINCT FROM 'object' OR EXISTS (SELECT 1 FROM unnest("+
+				arg(who)+"::text[]) w WHERE fields -> 'ACL' -> w -> 'read' = 'true'::jsonb))")
+			continue
+		}
 		if col, ok := columns[c.Key]; ok {
 			part, err = columnCond(col, c, arg)
 		} else {
@@ -360,7 +369,7 @@ func (s *Store) where(q store.Query) (string, []any, error) {
 func columnCond(col string, c store.Cond, arg func(any) string) (string, error) {
 	switch c.Op {
 	case store.OpEq:
-		if col != "id" {
+		if c.Key != store.KeyObjectID {
 			break
 		}
 		v, ok := c.Value.(string)
@@ -369,7 +378,7 @@ func columnCond(col string, c store.Cond, arg func(any) string) (string, error) 
 		}
 		return "id = " + arg(v), nil
 	case store.OpIn:
-		if col != "id" {
+		if c.Key != store.KeyObjectID {
 			break
 		}
 		var ids []string
@@ -387,13 +396,13 @@ func columnCond(col string, c store.Cond, arg func(any) string) (string, error) 
 	case store.OpLt, store.OpLte, store.OpGt, store.OpGte:
 		switch v := c.Value.(type) {
 		case time.Time:
-			if col == "id" {
+			if c.Key == store.KeyObjectID {
 				break
 			}
 			return col + " " + rangeOps[c.Op] + " " + arg(v.UTC()), nil
 		case string:
-			if col == "id" {
-				return `id COLLATE "C" ` + rangeOps[c.Op] + " " + arg(v), nil
+			if c.Key == store.KeyObjectID {
+				return col + " " + rangeOps[c.Op] + " " + arg(v), nil
 			}
 		}
 	}

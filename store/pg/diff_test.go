@@ -243,3 +243,46 @@ func short(v any) string {
 	}
 	return string(b)
 }
+
+// Signups of one username racing on several replicas: one user is created, the others get
+// LeanCloud's 202, whatever the check before the write saw.
+func TestConcurrentSignups(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	var services []*leanstorage.Service
+	for i := 0; i < 3; i++ {
+		pool, err := pgdb.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Close()
+		services = append(services, leanstorage.New(pg.New(pool, "app"), nil, nil))
+	}
+	statuses := make(chan int, 12)
+	codes := make(chan float64, 12)
+	for i := 0; i < 12; i++ {
+		go func() {
+			r := services[i%3].Serve(ctx, "POST", "users", nil, []byte(`{"username":"alice","password":"pw"}`), leanstorage.Auth{})
+			statuses <- r.Status
+			if r.Status != 201 {
+				code, _ := canonical(t, r.Body).(map[string]any)["code"].(float64)
+				codes <- code
+			}
+		}()
+	}
+	created := 0
+	for i := 0; i < 12; i++ {
+		if <-statuses == 201 {
+			created++
+		}
+	}
+	close(codes)
+	if created != 1 {
+		t.Fatalf("%d signups of one username succeeded, want 1", created)
+	}
+	for c := range codes {
+		if c != 202 {
+			t.Fatalf("a refused signup answered code %v, want 202", c)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 // X-LC-Id, wx under /wx/{app}/{env}/). stop ends open log follows when the server shuts down.
 func (rt *Runtime) Handler(stop <-chan struct{}) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /__fn/health", rt.health(stop))
 	mux.Handle("/__fn/", admin.Handler(admin.Options{Backend: backend{rt}, Hosting: hostingAPI{rt}, Authorize: rt.authorize, Stop: stop}))
 	mux.HandleFunc("POST /wx/{app}/login", rt.wxLogin)
 	mux.HandleFunc("/wx/{app}/{env}/{rest...}", rt.wx)

@@ -93,10 +93,12 @@ func (p *Plane) CreateApp(ctx context.Context, app api.App, wxSecret string) err
 		if n > 0 {
 			return exists
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO fn_apps (id, name, app_key, master_key, hook_key, env_id, wx_app_id, wx_secret, created_at)
+		if _, err := tx.Exec(ctx, `INSERT INTO fn_apps (id, name, app_key, master_key, hook_key, env_id, wx_app_id, wx_secret, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			app.ID, app.Name, app.AppKey, app.MasterKey, app.HookKey, app.EnvID, app.WXAppID, wxSecret, app.CreatedAt.UTC())
-		return err
+			app.ID, app.Name, app.AppKey, app.MasterKey, app.HookKey, app.EnvID, app.WXAppID, wxSecret, app.CreatedAt.UTC()); err != nil {
+			return err
+		}
+		return notify(ctx, tx, app.ID)
 	})
 	if isUnique(err) {
 		return exists
@@ -354,9 +356,11 @@ func (p *Plane) SetSecret(ctx context.Context, appID, name, value string) error 
 		if err := appExists(ctx, tx, appID, true); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO fn_secrets (app_id, name, value) VALUES ($1, $2, $3)
-			ON CONFLICT (app_id, name) DO UPDATE SET value = excluded.value`, appID, name, value)
-		return wrap(err)
+		if _, err := tx.Exec(ctx, `INSERT INTO fn_secrets (app_id, name, value) VALUES ($1, $2, $3)
+			ON CONFLICT (app_id, name) DO UPDATE SET value = excluded.value`, appID, name, value); err != nil {
+			return wrap(err)
+		}
+		return notify(ctx, tx, appID)
 	})
 }
 
@@ -373,7 +377,7 @@ func (p *Plane) DeleteSecret(ctx context.Context, appID, name string) error {
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("secret %q of app %s: %w", name, appID, control.ErrNotFound)
 		}
-		return nil
+		return notify(ctx, tx, appID)
 	})
 }
 
@@ -437,4 +441,69 @@ func (p *Plane) Session(ctx context.Context, token string) (control.Session, err
 	}
 	s.Expires = s.Expires.UTC()
 	return s, nil
+}
+
+// Poll is how often Changes signals without a notification, in case one was lost (a dropped
+// connection while another replica deployed).
+var Poll = time.Second
+
+// Changes signals after every committed change any replica announces on Channel (deploys,
+// rollbacks, secrets, apps), and every Poll; it is closed when ctx ends. Signals coalesce: a
+// reader that is busy gets one for everything that happened meanwhile.
+func (p *Plane) Changes(ctx context.Context) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	signal := func() {
+		select {
+		case out <- struct{}{}:
+		default:
+		}
+	}
+	heard := make(chan struct{}, 1)
+	go func() {
+		for ctx.Err() == nil {
+			conn, err := p.pool.Acquire(ctx)
+			if err == nil {
+				_, err = conn.Exec(ctx, `LISTEN `+Channel)
+				if err == nil {
+					// whatever changed while nobody listened
+					select {
+					case heard <- struct{}{}:
+					default:
+					}
+				}
+				for err == nil {
+					_, err = conn.Conn().WaitForNotification(ctx)
+					if err == nil {
+						select {
+						case heard <- struct{}{}:
+						default:
+						}
+					}
+				}
+				// a connection left listening must not go back to the pool
+				conn.Conn().Close(context.Background())
+				conn.Release()
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	go func() {
+		defer close(out)
+		tick := time.NewTicker(Poll)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-heard:
+				signal()
+			case <-tick.C:
+				signal()
+			}
+		}
+	}()
+	return out
 }

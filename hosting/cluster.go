@@ -124,12 +124,19 @@ const healthTimeout = 2 * time.Second
 
 // health answers GET /__fn/health for load balancers and probes, without authentication and
 // without detail that could help an attacker: 200 when this replica can reach its control plane
-// and is not shutting down, else 503.
+// and is not shutting down, else 503 (readiness). ?probe=live answers 200 while the process
+// serves at all (liveness).
 func (rt *Runtime) health(stop <-chan struct{}) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		status, body := http.StatusOK, map[string]string{"status": "ok"}
+		if r.URL.Query().Get("probe") == "live" {
+			// liveness: the process serves HTTP; a database outage is not cured by a restart
+			w.WriteHeader(status)
+			json.NewEncoder(w).Encode(body)
+			return
+		}
 		select {
 		case <-stop:
 			status, body = http.StatusServiceUnavailable, map[string]string{"status": "draining"}

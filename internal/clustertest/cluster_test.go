@@ -221,9 +221,6 @@ func deploy(t *testing.T, dir, server, version string, timer bool) {
 }
 
 func TestReplicas(t *testing.T) {
-	if why := pgtest.Available(); why != "" {
-		t.Skip(why)
-	}
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Skip("node is not installed")
 	}

@@ -2,7 +2,7 @@
 // throwaway cluster started from the local server binaries (initdb into a temp dir, pg_ctl on a
 // free port, as the postgres user when the tests run as root, which PostgreSQL refuses to be).
 // Each DSN call creates a fresh database and drops it when the test ends. Tests skip only when
-// there is neither a DSN nor a server binary.
+// there is neither a DSN nor a server binary, and fail instead when FN_REQUIRE_PG is set (CI).
 package pgtest
 
 import (
@@ -72,6 +72,9 @@ func Available() string {
 func Admin(t testing.TB) string {
 	t.Helper()
 	if why := Available(); why != "" {
+		if os.Getenv("FN_REQUIRE_PG") != "" {
+			t.Fatal(why + " (FN_REQUIRE_PG is set: CI must have PostgreSQL)")
+		}
 		t.Skip(why)
 	}
 	once.Do(func() {

@@ -529,3 +529,54 @@ func TestReplicas(t *testing.T) {
 		t.Logf("%d consecutive fires (%v … %v), %d runs, exactly one per scheduled time", len(ats), ats[0].Format("15:04:05"), ats[len(ats)-1].Format("15:04:05"), len(ats))
 	})
 }
+
+// fn serve --check tells a database without fn's schema from a ready one; the health check
+// answers 200 while a replica serves and 503 while it drains after SIGTERM, and needs no token.
+func TestCheckAndHealth(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	check := func() (string, error) {
+		cmd := exec.Command(fnBinary(t), "serve", "--check", "--db", dsn)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := check(); err == nil || !strings.Contains(out, "no fn schema yet") {
+		t.Fatalf("--check of an empty database: %v %s", err, out)
+	}
+	if out, err := exec.Command(fnBinary(t), "serve", "--check", "--db", "mysql://x").CombinedOutput(); err == nil || !strings.Contains(string(out), "postgres://") {
+		t.Fatalf("--check with a non-PostgreSQL URL: %v %s", err, out)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	cmd := exec.Command(fnBinary(t), "serve", "--listen", strings.TrimPrefix(url, "http://"), "--data-dir", t.TempDir(), "--db", dsn,
+		"--shutdown-delay", "30s")
+	cmd.Env = append(os.Environ(), "FN_ADMIN_TOKEN="+token)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	health := func() (int, string) {
+		resp, err := http.Get(url + "/__fn/health")
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	testutil.Eventually(t, 30*time.Second, "the replica to be healthy", func() bool { s, _ := health(); return s == 200 })
+	if out, err := check(); err != nil || !strings.Contains(out, "schema is current") {
+		t.Fatalf("--check after a replica migrated: %v %s", err, out)
+	}
+	if _, body := health(); strings.Contains(body, token) || strings.Contains(body, "postgres") {
+		t.Fatalf("the health answer shows configuration: %s", body)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	testutil.Eventually(t, 10*time.Second, "the health check to fail while draining", func() bool {
+		s, body := health()
+		return s == 503 && strings.Contains(body, "draining")
+	})
+	resp, err := http.Get(url + "/__fn/health?probe=live")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("liveness while draining: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -178,8 +179,10 @@ func Open(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 		// pgx quotes the DSN in some errors; say only what is wrong
 		return nil, fmt.Errorf("postgres: the database URL is not valid: %w", err) // pgconn redacts the password
 	}
-	if cfg.MaxConns < 8 {
-		cfg.MaxConns = 8
+	// two connections stay LISTENing (control-plane changes, log followers); the rest serve
+	// requests, up to 64 in flight per app: a small pool would queue them
+	if !strings.Contains(dsn, "pool_max_conns") && cfg.MaxConns < 20 {
+		cfg.MaxConns = 20
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

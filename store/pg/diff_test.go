@@ -258,31 +258,31 @@ func TestConcurrentSignups(t *testing.T) {
 		defer pool.Close()
 		services = append(services, leanstorage.New(pg.New(pool, "app"), nil, nil))
 	}
-	statuses := make(chan int, 12)
-	codes := make(chan float64, 12)
+	type answer struct {
+		status int
+		code   float64
+	}
+	answers := make(chan answer, 12)
 	for i := 0; i < 12; i++ {
 		go func() {
 			r := services[i%3].Serve(ctx, "POST", "users", nil, []byte(`{"username":"alice","password":"pw"}`), leanstorage.Auth{})
-			statuses <- r.Status
+			a := answer{status: r.Status}
 			if r.Status != 201 {
-				code, _ := canonical(t, r.Body).(map[string]any)["code"].(float64)
-				codes <- code
+				a.code, _ = canonical(t, r.Body).(map[string]any)["code"].(float64)
 			}
+			answers <- a
 		}()
 	}
 	created := 0
 	for i := 0; i < 12; i++ {
-		if <-statuses == 201 {
+		a := <-answers
+		if a.status == 201 {
 			created++
+		} else if a.code != 202 {
+			t.Fatalf("a refused signup answered %d code %v, want 202", a.status, a.code)
 		}
 	}
-	close(codes)
 	if created != 1 {
 		t.Fatalf("%d signups of one username succeeded, want 1", created)
-	}
-	for c := range codes {
-		if c != 202 {
-			t.Fatalf("a refused signup answered code %v, want 202", c)
-		}
 	}
 }

@@ -194,6 +194,7 @@ func (c *client) version(base string) (string, error) {
 const cloudJS = `const AV = require('leanengine')
 AV.Cloud.define('ver', () => '%s')
 AV.Cloud.define('tick', async () => { await new AV.Object('Run').save({ by: 'timer' }) })
+AV.Cloud.define('greeting', () => process.env.GREETING || '')
 `
 
 // project writes a lean project whose ver function answers version, with a 1 s timer when
@@ -298,6 +299,18 @@ func TestReplicas(t *testing.T) {
 		}
 		t.Logf("%d requests, none failed; the deploy through replica 1 took %v; each replica first answered v2 this long after it returned (negative: before): %v",
 			calls.Load(), returned.Sub(deployed), lags)
+	})
+
+	t.Run("SecretSetOnOneReachesAll", func(t *testing.T) {
+		if _, err := cli(t, dir, reps[0].url, "secrets", "set", "GREETING", "--value", "hello from replica 0", "--app", "app"); err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range reps {
+			testutil.Eventually(t, 20*time.Second, fmt.Sprintf("replica %d to run with the secret", i), func() bool {
+				status, m, err := c.do(r.url, "POST", "/1.1/functions/greeting", `{}`, nil)
+				return err == nil && status == 200 && m["result"] == "hello from replica 0"
+			})
+		}
 	})
 
 	t.Run("DataAndSessionsEverywhere", func(t *testing.T) {

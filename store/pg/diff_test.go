@@ -286,3 +286,57 @@ func TestConcurrentSignups(t *testing.T) {
 		t.Fatalf("%d signups of one username succeeded, want 1", created)
 	}
 }
+
+// Conditional updates racing on three replicas: a stock of 10 decremented "where stock > 0"
+// by 30 buyers sells exactly 10, the others get 305; AddUnique from all of them keeps each
+// value once.
+func TestConditionalUpdatesAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	var services []*leanstorage.Service
+	for i := 0; i < 3; i++ {
+		pool, err := pgdb.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Close()
+		services = append(services, leanstorage.New(pg.New(pool, "app"), nil, nil))
+	}
+	master := leanstorage.Auth{Master: true}
+	r := services[0].Serve(ctx, "POST", "classes/Item", nil, []byte(`{"stock":10,"buyers":[]}`), master)
+	if r.Status != 201 {
+		t.Fatalf("create: %d %v", r.Status, r.Body)
+	}
+	id := canonical(t, r.Body).(map[string]any)["objectId"].(string)
+	type answer struct {
+		status int
+		code   float64
+	}
+	answers := make(chan answer, 30)
+	for i := 0; i < 30; i++ {
+		go func() {
+			body := fmt.Sprintf(`{"stock":{"__op":"Decrement","amount":1},"buyers":{"__op":"AddUnique","objects":["b%d","all"]}}`, i)
+			r := services[i%3].Serve(ctx, "PUT", "classes/Item/"+id, url.Values{"where": {`{"stock":{"$gt":0}}`}}, []byte(body), master)
+			a := answer{status: r.Status}
+			if r.Status != 200 {
+				a.code, _ = canonical(t, r.Body).(map[string]any)["code"].(float64)
+			}
+			answers <- a
+		}()
+	}
+	sold := 0
+	for i := 0; i < 30; i++ {
+		a := <-answers
+		switch {
+		case a.status == 200:
+			sold++
+		case a.code != 305:
+			t.Fatalf("a refused purchase answered %d code %v, want 305", a.status, a.code)
+		}
+	}
+	got := canonical(t, services[1].Serve(ctx, "GET", "classes/Item/"+id, nil, nil, master).Body).(map[string]any)
+	buyers, _ := got["buyers"].([]any)
+	if sold != 10 || got["stock"] != 0.0 || len(buyers) != 11 {
+		t.Fatalf("%d sold, stock %v, %d distinct buyers (want 10, 0, 11: ten buyers and \"all\" once)", sold, got["stock"], len(buyers))
+	}
+}

@@ -47,9 +47,14 @@ called LeanCloud (X-LC-Id, X-LC-Prod) or, for wx, under /wx/{app}/{env}/ with a 
 wx.login exchange at POST /wx/{app}/login.
 
 The first start prints an admin token once (only its hash is stored); give one instead with
-FN_ADMIN_TOKEN or --admin-token-file. SIGTERM or Ctrl-C drain in-flight calls and stop workers.`,
+FN_ADMIN_TOKEN or --admin-token-file. SIGTERM or Ctrl-C drain in-flight calls and stop workers.
+
+With --db postgres://… (or FN_DB) every backend lives in PostgreSQL and any number of replicas
+behind a load balancer share it: deploys, logs, timers (each fire runs once) and data are
+cluster-wide; GET /__fn/health is the probe. See docs/scale-out.md.`,
 		Example: `  $ fn serve --listen 127.0.0.1:8080 --data-dir /var/lib/fn
-  $ FN_ADMIN_TOKEN=… fn serve --listen :8080 --public-url https://fn.example.com`,
+  $ FN_ADMIN_TOKEN=… fn serve --listen :8080 --public-url https://fn.example.com
+  $ FN_ADMIN_TOKEN=… fn serve --listen :8080 --db postgres://fn:…@db/fn --shutdown-delay 10s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.LogRetention < 1 || opts.AppConcurrency < 1 {

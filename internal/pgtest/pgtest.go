@@ -195,7 +195,23 @@ func start() (string, error) {
 		return "", fmt.Errorf("pg_ctl start: %v: %s %s", err, out, strings.TrimSpace(string(log)))
 	}
 	cluster = l
+	l.watch(root)
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), nil
+}
+
+// watch stops the cluster and removes its files when this process is gone without calling
+// Stop (a test binary that panicked or was killed): a detached shell polls for it.
+func (l *local) watch(root string) {
+	stop := fmt.Sprintf("%q -D %q -m immediate -w stop", l.pgCtl, l.dir)
+	if l.runAs != "" {
+		stop = "runuser -u " + l.runAs + " -- " + stop
+	}
+	script := fmt.Sprintf("while kill -0 %d 2>/dev/null; do sleep 1; done; [ -d %q ] && { %s; rm -rf %q; }", os.Getpid(), l.dir, stop, root)
+	cmd := exec.Command("sh", "-c", script)
+	cmd.SysProcAttr = detached()
+	if cmd.Start() == nil {
+		go cmd.Wait()
+	}
 }
 
 func freePort() (int, error) {

@@ -191,6 +191,7 @@ func New(cfg Config) (*Env, error) {
 		e.timers.Claim = func(ctx context.Context, name string, at time.Time) (bool, error) {
 			return cfg.Lease.Claim(ctx, cfg.AppID+"/"+cfg.App+"/"+cfg.Name+"/"+name, at)
 		}
+		e.timers.AlignIntervals = true // replicas sharing a lease must agree on fire times
 		go e.timers.Run(ctx)
 	}
 	if cfg.Dialect == project.WX {

@@ -37,6 +37,14 @@ type serveOptions struct {
 	// Sandbox: auto (confine workers where the kernel has Landlock), require, or off
 	Sandbox         string
 	NodePermissions bool
+	// DB is the PostgreSQL URL shared by several replicas (--db or FN_DB); "" is the embedded
+	// SQLite backends under DataDir.
+	DB string
+	// Check validates the backends and exits instead of serving.
+	Check bool
+	// ShutdownDelay keeps serving (health answering 503) after SIGTERM, so that a load
+	// balancer's probe takes the replica out before connections are refused.
+	ShutdownDelay time.Duration
 }
 
 func newCmdServe(f *Factory) *cobra.Command {
@@ -50,9 +58,14 @@ called LeanCloud (X-LC-Id, X-LC-Prod) or, for wx, under /wx/{app}/{env}/ with a 
 wx.login exchange at POST /wx/{app}/login.
 
 The first start prints an admin token once (only its hash is stored); give one instead with
-FN_ADMIN_TOKEN or --admin-token-file. SIGTERM or Ctrl-C drain in-flight calls and stop workers.`,
+FN_ADMIN_TOKEN or --admin-token-file. SIGTERM or Ctrl-C drain in-flight calls and stop workers.
+
+With --db postgres://… (or FN_DB) every backend lives in PostgreSQL and any number of replicas
+behind a load balancer share it: deploys, logs, timers (each fire runs once) and data are
+cluster-wide; GET /__fn/health is the probe. See docs/scale-out.md.`,
 		Example: `  $ fn serve --listen 127.0.0.1:8080 --data-dir /var/lib/fn
-  $ FN_ADMIN_TOKEN=… fn serve --listen :8080 --public-url https://fn.example.com`,
+  $ FN_ADMIN_TOKEN=… fn serve --listen :8080 --public-url https://fn.example.com
+  $ FN_ADMIN_TOKEN=… fn serve --listen :8080 --db postgres://fn:…@db/fn --shutdown-delay 10s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.LogRetention < 1 || opts.AppConcurrency < 1 {
@@ -66,6 +79,18 @@ FN_ADMIN_TOKEN or --admin-token-file. SIGTERM or Ctrl-C drain in-flight calls an
 			}
 			if opts.MaxConnsPerIP < 0 {
 				return usageErrorf("--max-conns-per-ip must be 0 (no cap) or more, got %d", opts.MaxConnsPerIP)
+			}
+			if opts.DB == "" {
+				opts.DB = os.Getenv("FN_DB")
+			}
+			if opts.DB != "" && !hosting.IsPostgresURL(opts.DB) {
+				return usageErrorf("--db (or FN_DB) takes a postgres:// URL")
+			}
+			if opts.ShutdownDelay < 0 || opts.ShutdownDelay > 10*time.Minute {
+				return usageErrorf("--shutdown-delay must be between 0 and 10m")
+			}
+			if opts.Check {
+				return runServeCheck(cmd.Context(), opts)
 			}
 			return runServe(cmd.Context(), opts)
 		},
@@ -85,6 +110,9 @@ FN_ADMIN_TOKEN or --admin-token-file. SIGTERM or Ctrl-C drain in-flight calls an
 	fl.DurationVar(&opts.WriteTimeout, "write-timeout", 2*time.Minute, "time to answer a request, from the end of its headers (log follows excepted)")
 	fl.DurationVar(&opts.IdleTimeout, "idle-timeout", time.Minute, "how long an idle keep-alive connection stays open")
 	fl.IntVar(&opts.MaxConnsPerIP, "max-conns-per-ip", 256, "open connections one client address may hold (0: no cap; behind a proxy, cap at the proxy)")
+	fl.StringVar(&opts.DB, "db", "", "PostgreSQL URL shared by several replicas (default: FN_DB, else embedded SQLite in --data-dir)")
+	fl.BoolVar(&opts.Check, "check", false, "check that the database answers and its schema is current, then exit")
+	fl.DurationVar(&opts.ShutdownDelay, "shutdown-delay", 0, "after SIGTERM, keep serving this long with the health check failing, so load balancers stop sending first")
 	return cmd
 }
 
@@ -134,9 +162,24 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		}
 		public = fmt.Sprintf("http://%s", net.JoinHostPort(host, fmt.Sprint(addr.Port)))
 	}
-	rt, newToken, err := hosting.Open(ctx, hosting.Config{DataDir: opts.DataDir, Node: node.Path, NodeVersion: node.Version, Sandbox: confine,
+	cfg := hosting.Config{DataDir: opts.DataDir, Node: node.Path, NodeVersion: node.Version, Sandbox: confine,
 		AdminToken: token, PublicURL: strings.TrimRight(public, "/"), WeChatAPIBase: opts.WeChatAPI,
-		LogRetention: opts.LogRetention, AppConcurrency: opts.AppConcurrency})
+		LogRetention: opts.LogRetention, AppConcurrency: opts.AppConcurrency}
+	release := func() {}
+	if opts.DB != "" {
+		if token == "" {
+			ln.Close()
+			// replicas starting together would each mint one and all but the last be wrong
+			return withHint(errors.New("with --db every replica needs the same admin token"), "set FN_ADMIN_TOKEN or --admin-token-file")
+		}
+		release, err = hosting.UsePostgres(ctx, &cfg, opts.DB)
+		if err != nil {
+			ln.Close()
+			return withHint(err, "check --db / FN_DB; fn serve --check tests the connection")
+		}
+	}
+	defer release()
+	rt, newToken, err := hosting.Open(ctx, cfg)
 	if err != nil {
 		ln.Close()
 		return err
@@ -145,7 +188,11 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	if opts.f.Global.JSON {
 		writeJSON(ios.Out, map[string]any{"event": "ready", "url": public, "adminToken": newToken, "dataDir": opts.DataDir, "sandbox": status})
 	} else {
-		fmt.Fprintf(ios.ErrOut, "%s %s · %s\n", cs.Bold("fn serve"), cs.Cyan(public), cs.Gray("data in "+opts.DataDir))
+		where := "data in " + opts.DataDir
+		if opts.DB != "" {
+			where = "data in PostgreSQL at " + hosting.DescribeDB(opts.DB)
+		}
+		fmt.Fprintf(ios.ErrOut, "%s %s · %s\n", cs.Bold("fn serve"), cs.Cyan(public), cs.Gray(where))
 		if status.Enforced {
 			fmt.Fprintf(ios.ErrOut, "  sandbox: %s\n", status)
 		} else {
@@ -168,8 +215,17 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		return err
 	case <-ctx.Done():
 	}
-	// followers of fn logs -f end now (they resume after a restart); calls in flight drain
+	// followers of fn logs -f end now (they resume after a restart), the health check fails so
+	// that load balancers stop sending; calls in flight drain
 	close(stop)
+	if opts.ShutdownDelay > 0 {
+		select {
+		case <-time.After(opts.ShutdownDelay):
+		case err := <-errc:
+			rt.Close(5 * time.Second)
+			return err
+		}
+	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	srv.Shutdown(shutdown)
@@ -189,4 +245,35 @@ func keepFollowsOpen(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// runServeCheck is fn serve --check: the backends answer and are ready for this fn.
+func runServeCheck(ctx context.Context, opts *serveOptions) error {
+	ios := opts.f.IO
+	if opts.DB == "" {
+		if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+			return fmt.Errorf("--data-dir %s: %w", opts.DataDir, err)
+		}
+		if opts.f.Global.JSON {
+			writeJSON(ios.Out, map[string]any{"ok": true, "backend": "sqlite", "dataDir": opts.DataDir})
+		} else {
+			fmt.Fprintf(ios.ErrOut, "ok: embedded SQLite backends in %s\n", opts.DataDir)
+		}
+		return nil
+	}
+	if err := hosting.CheckPostgres(ctx, opts.DB); err != nil {
+		if opts.f.Global.JSON {
+			writeJSON(ios.Out, map[string]any{"ok": false, "backend": "postgres", "error": err.Error()})
+		}
+		if errors.Is(err, hosting.ErrSchema) {
+			return withHint(err, "start fn serve --db once: it migrates the schema")
+		}
+		return withHint(err, "check the URL, that PostgreSQL runs and accepts this user")
+	}
+	if opts.f.Global.JSON {
+		writeJSON(ios.Out, map[string]any{"ok": true, "backend": "postgres", "database": hosting.DescribeDB(opts.DB)})
+	} else {
+		fmt.Fprintf(ios.ErrOut, "ok: PostgreSQL at %s answers and its schema is current\n", hosting.DescribeDB(opts.DB))
+	}
+	return nil
 }

@@ -22,6 +22,7 @@ import (
 // X-LC-Id, wx under /wx/{app}/{env}/). stop ends open log follows when the server shuts down.
 func (rt *Runtime) Handler(stop <-chan struct{}) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /__fn/health", rt.health(stop))
 	mux.Handle("/__fn/", admin.Handler(admin.Options{Backend: backend{rt}, Hosting: hostingAPI{rt}, Authorize: rt.authorize, Stop: stop}))
 	// client routes answer CORS preflights before routing (a preflight carries no X-LC-Id)
 	mux.Handle("POST /wx/{app}/login", server.CORS(http.HandlerFunc(rt.wxLogin)))

@@ -70,6 +70,8 @@ type Config struct {
 	Artifacts artifacts.Store
 	Logs      logsink.Sink
 	Lease     lease.Lease
+	// Stores opens an app's LeanStorage data (nil: a SQLite file under the app's directory).
+	Stores func(appID string) (store.Store, error)
 }
 
 // Runtime hosts apps.
@@ -82,6 +84,9 @@ type Runtime struct {
 	mu      sync.Mutex
 	apps    map[string]*appRuntime
 	closers []func() error
+
+	stopFollow func()        // ends the control-plane follower (nil without a ChangeFeed)
+	followEnd  chan struct{} // closed when it has ended
 }
 
 type appRuntime struct {
@@ -197,6 +202,11 @@ func Open(ctx context.Context, cfg Config) (rt *Runtime, newToken string, err er
 			}
 		}
 	}
+	if feed, ok := rt.cp.(ChangeFeed); ok {
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		rt.stopFollow, rt.followEnd = cancel, make(chan struct{})
+		go rt.follow(fctx, feed)
+	}
 	return rt, newToken, nil
 }
 
@@ -309,7 +319,13 @@ func (rt *Runtime) appRuntime(app api.App) (*appRuntime, error) {
 	if err := os.MkdirAll(rt.appDir(app.ID), 0o700); err != nil {
 		return nil, err
 	}
-	st, err := store.OpenSQLite(filepath.Join(rt.appDir(app.ID), "data.db"))
+	var st store.Store
+	var err error
+	if rt.cfg.Stores != nil {
+		st, err = rt.cfg.Stores(app.ID)
+	} else {
+		st, err = store.OpenSQLite(filepath.Join(rt.appDir(app.ID), "data.db"))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -436,6 +452,10 @@ func (rt *Runtime) envRuntime(ctx context.Context, idOrName, env string) (*envRu
 // Close stops every app's environments, letting in-flight calls finish within grace, then the
 // backends (the log sink flushes).
 func (rt *Runtime) Close(grace time.Duration) {
+	if rt.stopFollow != nil {
+		rt.stopFollow()
+		<-rt.followEnd
+	}
 	rt.mu.Lock()
 	apps := rt.apps
 	rt.apps = map[string]*appRuntime{}

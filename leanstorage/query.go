@@ -61,26 +61,39 @@ func (s *Service) find(ctx context.Context, class string, query url.Values, auth
 	if order == "" && !counting && !usesNear(where) {
 		stopAt = skip + limit // without an order or a count, the first matches are enough
 	}
-	matches, err := m.run(class, where, stopAt)
+	body := map[string]any{}
+	matches, total, pushed, err := m.pushdown(class, where, order, skip, limit, counting)
 	if err != nil {
+		if e := stopped(ctx); e != nil {
+			return nil, e
+		}
 		return nil, err
 	}
-	if order != "" {
-		sortObjects(matches, strings.Split(order, ","), m.view)
-	} else if m.near != nil {
-		sortByDistance(matches, m.nearKey, *m.near)
-	}
-	body := map[string]any{}
-	if counting {
-		body["count"] = len(matches)
-	}
-	if skip < len(matches) {
-		matches = matches[skip:]
+	if pushed {
+		if counting {
+			body["count"] = total
+		}
 	} else {
-		matches = nil
-	}
-	if len(matches) > limit {
-		matches = matches[:limit]
+		matches, err = m.run(class, where, stopAt)
+		if err != nil {
+			return nil, err
+		}
+		if order != "" {
+			sortObjects(matches, strings.Split(order, ","), m.view)
+		} else if m.near != nil {
+			sortByDistance(matches, m.nearKey, *m.near)
+		}
+		if counting {
+			body["count"] = len(matches)
+		}
+		if skip < len(matches) {
+			matches = matches[skip:]
+		} else {
+			matches = nil
+		}
+		if len(matches) > limit {
+			matches = matches[:limit]
+		}
 	}
 	results := make([]map[string]any, len(matches))
 	for i, o := range matches {
@@ -142,7 +155,7 @@ func (m *matcher) run(class string, where map[string]any, n int) ([]*store.Objec
 	if err := stopped(m.ctx); err != nil {
 		return nil, err
 	}
-	all, err := m.s.st.Scan(m.ctx, class)
+	all, err := m.candidates(class, where)
 	if err != nil {
 		if e := stopped(m.ctx); e != nil {
 			return nil, e

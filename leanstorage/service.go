@@ -104,12 +104,30 @@ func (s *Service) Serve(ctx context.Context, method, path string, query url.Valu
 	resp, err := s.route(ctx, method, path, query, body, auth)
 	if err != nil {
 		var ae *Error
-		if !errors.As(err, &ae) {
+		var taken *store.TakenError
+		switch {
+		case errors.As(err, &ae):
+		case errors.As(err, &taken):
+			// a store that enforces unique user fields itself (PostgreSQL, across replicas) caught
+			// what the check before the write could not see
+			ae = takenErr(taken.Field)
+		default:
 			ae = apiErr(http.StatusInternalServerError, 1, "%v", err)
 		}
 		return &Response{Status: ae.Status, Body: ErrorBody(ae)}
 	}
 	return resp
+}
+
+// takenErr is LeanCloud's answer to a unique user field already in use.
+func takenErr(field string) *Error {
+	switch field {
+	case "email":
+		return apiErr(http.StatusBadRequest, 203, "This email address has already been taken.")
+	case "mobilePhoneNumber":
+		return apiErr(http.StatusBadRequest, 214, "Mobile phone number has already been taken.")
+	}
+	return apiErr(http.StatusBadRequest, 202, "Username has already been taken.")
 }
 
 var classNameRE = sync.OnceValue(func() *regexp.Regexp {

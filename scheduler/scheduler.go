@@ -72,6 +72,10 @@ type Scheduler struct {
 	// Claim, when set, decides whether this process runs a scheduled fire (a lease shared by
 	// replicas); a lost claim skips the fire silently. Manual triggers are not claimed.
 	Claim func(ctx context.Context, timer string, at time.Time) (bool, error)
+	// AlignIntervals puts interval timers' fires on a grid of whole intervals since the Unix
+	// epoch instead of counting from when this process started: replicas then agree on every
+	// fire time, and Claim lets exactly one of them run it. Set it before Reset.
+	AlignIntervals bool
 }
 
 // New returns a scheduler for timers, evaluated in the time zone tz; Run starts it.
@@ -114,7 +118,11 @@ func (s *Scheduler) nextAfter(ts *timerState, t time.Time) time.Time {
 	if ts.expr != nil {
 		return ts.expr.Next(t, s.loc)
 	}
-	return t.Add(time.Duration(ts.t.Interval) * time.Second)
+	iv := time.Duration(ts.t.Interval) * time.Second
+	if s.AlignIntervals {
+		return time.Unix(0, (t.UnixNano()/int64(iv)+1)*int64(iv)).In(t.Location())
+	}
+	return t.Add(iv)
 }
 
 func (s *Scheduler) poke() {

@@ -147,3 +147,22 @@ func TestManualTriggerWhileRunningAndShortCircuit(t *testing.T) {
 		t.Fatalf("enable clears the short-circuit: %v %+v", err, s2.Status())
 	}
 }
+
+// Aligned interval timers fire on the same grid whenever a process starts, so replicas agree.
+func TestAlignedIntervalsAgreeAcrossStarts(t *testing.T) {
+	timers := []project.Timer{{Name: "iv", Function: "job", Interval: 7}}
+	var next []time.Time
+	for _, start := range []time.Time{time.Unix(994, 0), time.Unix(997, 400_000_000), time.Unix(1000, 999_000_000)} {
+		now := start
+		s := New(&fakeTarget{}, nil, "UTC", time.Second)
+		s.now = func() time.Time { return now }
+		s.AlignIntervals = true
+		s.Reset(timers, "UTC")
+		next = append(next, s.Status()[0].Next)
+	}
+	for _, n := range next {
+		if !n.Equal(time.Unix(1001, 0)) { // 143 × 7 s
+			t.Fatalf("next fires %v: want all at the multiple of 7 s after the starts, %v", next, time.Unix(1001, 0))
+		}
+	}
+}

@@ -1,0 +1,509 @@
+// Package pg is the PostgreSQL control plane, for several fn serve replicas sharing one
+// database. It keeps the contract of control.Plane (control/controltest) with the database's
+// transactions and constraints, and announces every change of an environment's active version
+// with NOTIFY, so that replicas that did not deploy switch too (Watch).
+package pg
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fnhq/fn/api"
+	"github.com/fnhq/fn/control"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Channel is the NOTIFY channel of control-plane changes; the payload is the app id.
+const Channel = "fn_control"
+
+// Plane is the PostgreSQL control plane.
+type Plane struct {
+	pool *pgxpool.Pool
+	own  bool // Close closes the pool
+}
+
+var _ control.Plane = (*Plane)(nil)
+
+// New returns a plane over a pool migrated by pgdb.Open; Close leaves the pool open unless
+// own is true.
+func New(pool *pgxpool.Pool, own bool) *Plane { return &Plane{pool: pool, own: own} }
+
+// Close implements control.Plane.
+func (p *Plane) Close() error {
+	if p.own {
+		p.pool.Close()
+	}
+	return nil
+}
+
+func wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("control plane: %w", err)
+}
+
+func isUnique(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+func (p *Plane) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, p.pool, fn)
+}
+
+// AdminTokenHash implements control.Plane.
+func (p *Plane) AdminTokenHash(ctx context.Context) (string, error) {
+	var h string
+	err := p.pool.QueryRow(ctx, `SELECT value FROM fn_meta WHERE key = 'admin_token_hash'`).Scan(&h)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return h, wrap(err)
+}
+
+// SetAdminTokenHash implements control.Plane.
+func (p *Plane) SetAdminTokenHash(ctx context.Context, hash string) error {
+	_, err := p.pool.Exec(ctx, `INSERT INTO fn_meta (key, value) VALUES ('admin_token_hash', $1)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, hash)
+	return wrap(err)
+}
+
+// CreateApp implements control.Plane.
+func (p *Plane) CreateApp(ctx context.Context, app api.App, wxSecret string) error {
+	if app.ID == "" || app.Name == "" {
+		return fmt.Errorf("control plane: an app needs an id and a name (got %q, %q)", app.ID, app.Name)
+	}
+	exists := fmt.Errorf("app %s (%s): %w", app.Name, app.ID, control.ErrExists)
+	err := p.tx(ctx, func(tx pgx.Tx) error {
+		// ids and names share one namespace (App takes either): serialise app creation so that
+		// the check below and the insert are one step across replicas
+		if _, err := tx.Exec(ctx, `LOCK TABLE fn_apps IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM fn_apps WHERE id IN ($1, $2) OR name IN ($1, $2)`, app.ID, app.Name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return exists
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO fn_apps (id, name, app_key, master_key, hook_key, env_id, wx_app_id, wx_secret, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			app.ID, app.Name, app.AppKey, app.MasterKey, app.HookKey, app.EnvID, app.WXAppID, wxSecret, app.CreatedAt.UTC()); err != nil {
+			return err
+		}
+		return notify(ctx, tx, app.ID)
+	})
+	if isUnique(err) {
+		return exists
+	}
+	if errors.Is(err, control.ErrExists) {
+		return err
+	}
+	return wrap(err)
+}
+
+const appColumns = `id, name, app_key, master_key, hook_key, env_id, wx_app_id, created_at`
+
+func scanApp(r pgx.Row) (api.App, error) {
+	var a api.App
+	err := r.Scan(&a.ID, &a.Name, &a.AppKey, &a.MasterKey, &a.HookKey, &a.EnvID, &a.WXAppID, &a.CreatedAt)
+	a.CreatedAt = a.CreatedAt.UTC()
+	return a, err
+}
+
+// Apps implements control.Plane.
+func (p *Plane) Apps(ctx context.Context) ([]api.App, error) {
+	rows, err := p.pool.Query(ctx, `SELECT `+appColumns+` FROM fn_apps ORDER BY name`)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	out := []api.App{}
+	for rows.Next() {
+		a, err := scanApp(rows)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		out = append(out, a)
+	}
+	return out, wrap(rows.Err())
+}
+
+// App implements control.Plane.
+func (p *Plane) App(ctx context.Context, idOrName string) (api.App, error) {
+	a, err := scanApp(p.pool.QueryRow(ctx, `SELECT `+appColumns+` FROM fn_apps WHERE id = $1 OR name = $1 ORDER BY id = $1 DESC LIMIT 1`, idOrName))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return api.App{}, fmt.Errorf("app %q: %w", idOrName, control.ErrNotFound)
+	}
+	return a, wrap(err)
+}
+
+type queryRower interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// appExists fails with ErrNotFound for an unknown app id; in a transaction it locks the app's
+// row against a concurrent DeleteApp.
+func appExists(ctx context.Context, q queryRower, appID string, lock bool) error {
+	sql := `SELECT 1 FROM fn_apps WHERE id = $1`
+	if lock {
+		sql += ` FOR SHARE`
+	}
+	var one int
+	err := q.QueryRow(ctx, sql, appID).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("app %q: %w", appID, control.ErrNotFound)
+	}
+	return wrap(err)
+}
+
+// notify announces a change of app in the transaction: listeners hear it at commit.
+func notify(ctx context.Context, tx pgx.Tx, appID string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, appID)
+	return wrap(err)
+}
+
+// DeleteApp implements control.Plane. The version counter stays.
+func (p *Plane) DeleteApp(ctx context.Context, id string) error {
+	return p.tx(ctx, func(tx pgx.Tx) error {
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM fn_apps WHERE id = $1 FOR UPDATE`, id).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("app %q: %w", id, control.ErrNotFound)
+		}
+		if err != nil {
+			return wrap(err)
+		}
+		for _, table := range []string{"fn_versions", "fn_active", "fn_secrets", "fn_wx_sessions"} {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE app_id = $1`, id); err != nil {
+				return wrap(err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM fn_apps WHERE id = $1`, id); err != nil {
+			return wrap(err)
+		}
+		return notify(ctx, tx, id)
+	})
+}
+
+// WXSecret implements control.Plane.
+func (p *Plane) WXSecret(ctx context.Context, appID string) (string, error) {
+	var secret string
+	err := p.pool.QueryRow(ctx, `SELECT wx_secret FROM fn_apps WHERE id = $1`, appID).Scan(&secret)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("app %q: %w", appID, control.ErrNotFound)
+	}
+	return secret, wrap(err)
+}
+
+// CreateVersion implements control.Plane: the counter row's lock orders concurrent calls.
+func (p *Plane) CreateVersion(ctx context.Context, appID string, v api.Version) (api.Version, error) {
+	if v.Env == "" {
+		return api.Version{}, fmt.Errorf("control plane: a version needs an environment")
+	}
+	manifest, err := json.Marshal(v.Manifest)
+	if err != nil {
+		return api.Version{}, fmt.Errorf("control plane: manifest: %w", err)
+	}
+	err = p.tx(ctx, func(tx pgx.Tx) error {
+		if err := appExists(ctx, tx, appID, true); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `INSERT INTO fn_version_counters (app_id, last) VALUES ($1, 1)
+			ON CONFLICT (app_id) DO UPDATE SET last = fn_version_counters.last + 1 RETURNING last`, appID).Scan(&v.ID); err != nil {
+			return wrap(err)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO fn_versions (app_id, id, env, created_at, message, who, digest, manifest, promoted)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			appID, v.ID, v.Env, v.CreatedAt.UTC(), v.Message, v.Who, v.Digest, string(manifest), v.Promoted)
+		return wrap(err)
+	})
+	if err != nil {
+		return api.Version{}, err
+	}
+	v.Active = false
+	return v, nil
+}
+
+// DiscardVersion implements control.Plane.
+func (p *Plane) DiscardVersion(ctx context.Context, appID string, id int) error {
+	return p.tx(ctx, func(tx pgx.Tx) error {
+		if err := appExists(ctx, tx, appID, true); err != nil {
+			return err
+		}
+		var everActive bool
+		err := tx.QueryRow(ctx, `SELECT ever_active FROM fn_versions WHERE app_id = $1 AND id = $2 FOR UPDATE`, appID, id).Scan(&everActive)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("version %d of app %s: %w", id, appID, control.ErrNotFound)
+		}
+		if err != nil {
+			return wrap(err)
+		}
+		if everActive {
+			return fmt.Errorf("version %d of app %s has been active and is kept: %w", id, appID, control.ErrConflict)
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM fn_versions WHERE app_id = $1 AND id = $2`, appID, id)
+		return wrap(err)
+	})
+}
+
+// Activate implements control.Plane; other replicas hear of it on Channel.
+func (p *Plane) Activate(ctx context.Context, appID, env string, id int) error {
+	return p.tx(ctx, func(tx pgx.Tx) error {
+		if err := appExists(ctx, tx, appID, true); err != nil {
+			return err
+		}
+		var venv string
+		err := tx.QueryRow(ctx, `SELECT env FROM fn_versions WHERE app_id = $1 AND id = $2 FOR UPDATE`, appID, id).Scan(&venv)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("version %d of app %s: %w", id, appID, control.ErrNotFound)
+		}
+		if err != nil {
+			return wrap(err)
+		}
+		if venv != env {
+			return fmt.Errorf("version %d belongs to %s, not %s: %w", id, venv, env, control.ErrConflict)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO fn_active (app_id, env, version_id) VALUES ($1, $2, $3)
+			ON CONFLICT (app_id, env) DO UPDATE SET version_id = excluded.version_id`, appID, env, id); err != nil {
+			return wrap(err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE fn_versions SET ever_active = true WHERE app_id = $1 AND id = $2`, appID, id); err != nil {
+			return wrap(err)
+		}
+		return notify(ctx, tx, appID)
+	})
+}
+
+const versionSelect = `SELECT v.id, v.env, v.created_at, v.message, v.who, v.digest, v.manifest::text, v.promoted, a.version_id IS NOT NULL
+	FROM fn_versions v LEFT JOIN fn_active a ON a.app_id = v.app_id AND a.env = v.env AND a.version_id = v.id`
+
+func scanVersion(r pgx.Row) (api.Version, error) {
+	var v api.Version
+	var manifest string
+	if err := r.Scan(&v.ID, &v.Env, &v.CreatedAt, &v.Message, &v.Who, &v.Digest, &manifest, &v.Promoted, &v.Active); err != nil {
+		return v, err
+	}
+	v.CreatedAt = v.CreatedAt.UTC()
+	if err := json.Unmarshal([]byte(manifest), &v.Manifest); err != nil {
+		return v, fmt.Errorf("control plane: manifest of version %d: %w", v.ID, err)
+	}
+	return v, nil
+}
+
+// Versions implements control.Plane.
+func (p *Plane) Versions(ctx context.Context, appID string) ([]api.Version, error) {
+	var out []api.Version
+	err := pgx.BeginTxFunc(ctx, p.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := appExists(ctx, tx, appID, false); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, versionSelect+` WHERE v.app_id = $1 ORDER BY v.id`, appID)
+		if err != nil {
+			return wrap(err)
+		}
+		defer rows.Close()
+		out = []api.Version{}
+		for rows.Next() {
+			v, err := scanVersion(rows)
+			if err != nil {
+				return wrap(err)
+			}
+			out = append(out, v)
+		}
+		return wrap(rows.Err())
+	})
+	return out, err
+}
+
+// Version implements control.Plane.
+func (p *Plane) Version(ctx context.Context, appID string, id int) (api.Version, error) {
+	v, err := scanVersion(p.pool.QueryRow(ctx, versionSelect+` WHERE v.app_id = $1 AND v.id = $2`, appID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		if err := appExists(ctx, p.pool, appID, false); err != nil {
+			return api.Version{}, err
+		}
+		return api.Version{}, fmt.Errorf("version %d of app %s: %w", id, appID, control.ErrNotFound)
+	}
+	return v, wrap(err)
+}
+
+// Active implements control.Plane.
+func (p *Plane) Active(ctx context.Context, appID, env string) (api.Version, error) {
+	v, err := scanVersion(p.pool.QueryRow(ctx, versionSelect+` WHERE v.app_id = $1 AND a.env = $2`, appID, env))
+	if errors.Is(err, pgx.ErrNoRows) {
+		if err := appExists(ctx, p.pool, appID, false); err != nil {
+			return api.Version{}, err
+		}
+		return api.Version{}, fmt.Errorf("no active version of %s in app %s: %w", env, appID, control.ErrNotFound)
+	}
+	return v, wrap(err)
+}
+
+// SetSecret implements control.Plane.
+func (p *Plane) SetSecret(ctx context.Context, appID, name, value string) error {
+	if name == "" {
+		return fmt.Errorf("control plane: a secret needs a name")
+	}
+	return p.tx(ctx, func(tx pgx.Tx) error {
+		if err := appExists(ctx, tx, appID, true); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO fn_secrets (app_id, name, value) VALUES ($1, $2, $3)
+			ON CONFLICT (app_id, name) DO UPDATE SET value = excluded.value`, appID, name, value); err != nil {
+			return wrap(err)
+		}
+		return notify(ctx, tx, appID)
+	})
+}
+
+// DeleteSecret implements control.Plane.
+func (p *Plane) DeleteSecret(ctx context.Context, appID, name string) error {
+	return p.tx(ctx, func(tx pgx.Tx) error {
+		if err := appExists(ctx, tx, appID, true); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM fn_secrets WHERE app_id = $1 AND name = $2`, appID, name)
+		if err != nil {
+			return wrap(err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("secret %q of app %s: %w", name, appID, control.ErrNotFound)
+		}
+		return notify(ctx, tx, appID)
+	})
+}
+
+// Secrets implements control.Plane.
+func (p *Plane) Secrets(ctx context.Context, appID string) (map[string]string, error) {
+	out := map[string]string{}
+	err := pgx.BeginTxFunc(ctx, p.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := appExists(ctx, tx, appID, false); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT name, value FROM fn_secrets WHERE app_id = $1`, appID)
+		if err != nil {
+			return wrap(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k, v string
+			if err := rows.Scan(&k, &v); err != nil {
+				return wrap(err)
+			}
+			out[k] = v
+		}
+		return wrap(rows.Err())
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PutSession implements control.Plane; expired sessions are dropped on the way.
+func (p *Plane) PutSession(ctx context.Context, token string, s control.Session) error {
+	if token == "" {
+		return fmt.Errorf("control plane: a session needs a token")
+	}
+	return p.tx(ctx, func(tx pgx.Tx) error {
+		if err := appExists(ctx, tx, s.AppID, true); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM fn_wx_sessions WHERE expires <= now()`); err != nil {
+			return wrap(err)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO fn_wx_sessions (token_hash, app_id, open_id, wx_app_id, union_id, expires) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (token_hash) DO UPDATE SET app_id = excluded.app_id, open_id = excluded.open_id, wx_app_id = excluded.wx_app_id,
+			union_id = excluded.union_id, expires = excluded.expires`,
+			control.TokenHash(token), s.AppID, s.OpenID, s.WXAppID, s.UnionID, s.Expires.UTC().Truncate(time.Millisecond))
+		return wrap(err)
+	})
+}
+
+// Session implements control.Plane.
+func (p *Plane) Session(ctx context.Context, token string) (control.Session, error) {
+	var s control.Session
+	err := p.pool.QueryRow(ctx, `SELECT app_id, open_id, wx_app_id, union_id, expires FROM fn_wx_sessions WHERE token_hash = $1 AND expires > now()`,
+		control.TokenHash(token)).Scan(&s.AppID, &s.OpenID, &s.WXAppID, &s.UnionID, &s.Expires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return control.Session{}, fmt.Errorf("session: %w", control.ErrNotFound)
+	}
+	if err != nil {
+		return control.Session{}, wrap(err)
+	}
+	s.Expires = s.Expires.UTC()
+	return s, nil
+}
+
+// Poll is how often Changes signals without a notification, in case one was lost (a dropped
+// connection while another replica deployed).
+var Poll = time.Second
+
+// Changes signals after every committed change any replica announces on Channel (deploys,
+// rollbacks, secrets, apps), and every Poll; it is closed when ctx ends. Signals coalesce: a
+// reader that is busy gets one for everything that happened meanwhile.
+func (p *Plane) Changes(ctx context.Context) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	signal := func() {
+		select {
+		case out <- struct{}{}:
+		default:
+		}
+	}
+	heard := make(chan struct{}, 1)
+	go func() {
+		for ctx.Err() == nil {
+			conn, err := p.pool.Acquire(ctx)
+			if err == nil {
+				_, err = conn.Exec(ctx, `LISTEN `+Channel)
+				if err == nil {
+					// whatever changed while nobody listened
+					select {
+					case heard <- struct{}{}:
+					default:
+					}
+				}
+				for err == nil {
+					_, err = conn.Conn().WaitForNotification(ctx)
+					if err == nil {
+						select {
+						case heard <- struct{}{}:
+						default:
+						}
+					}
+				}
+				// a connection left listening must not go back to the pool
+				conn.Conn().Close(context.Background())
+				conn.Release()
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	go func() {
+		defer close(out)
+		tick := time.NewTicker(Poll)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-heard:
+				signal()
+			case <-tick.C:
+				signal()
+			}
+		}
+	}()
+	return out
+}

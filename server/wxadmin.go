@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -58,11 +58,11 @@ type WXServices struct {
 	// never trusts the network.
 	TrustLoopback bool
 	Database      WXDatabase
-	Storage     WXStorage
-	FilesURL    string
-	OpenAPI     WXOpenAPI
-	Permissions func(function string) []string
-	EnvID       string
+	Storage       WXStorage
+	FilesURL      string
+	OpenAPI       WXOpenAPI
+	Permissions   func(function string) []string
+	EnvID         string
 }
 
 // maxAdminBody bounds an /admin request (callFunction data is limited to a few MB on the platform).

@@ -21,6 +21,7 @@ import (
 type recorder struct {
 	mu    sync.Mutex
 	url   string
+	dir   string // the project directory
 	ready chan struct{}
 	invs  []server.Invocation
 	logs  []engine.Record
@@ -80,6 +81,7 @@ func runDev(t *testing.T, files map[string]string, o DevOptions) (*recorder, *de
 		t.Fatal(err)
 	}
 	rec := newRecorder()
+	rec.dir = dir
 	o.Node, o.Host, o.Events = "node", "127.0.0.1", rec
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

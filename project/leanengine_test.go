@@ -49,7 +49,7 @@ func TestDetectLeanEngineLayouts(t *testing.T) {
 			&AppProcess{Command: []string{"node", "./bin/www.js"}, Source: "leanengine.json run"}, "cloud.js", "node-js-getting-started"},
 		{"a start script that is not plain node goes through npm", map[string]string{
 			"package.json": `{"name":"@acme/Shop_App","scripts":{"start":"NODE_OPTIONS=--x node index.js"},"dependencies":{"leanengine":"3"}}`,
-			"index.js": ""}, nil,
+			"index.js":     ""}, nil,
 			&AppProcess{Command: []string{"npm", "start"}, Source: "package.json scripts.start"}, "server.js", "shop-app"},
 		{"server.js without a start script", map[string]string{
 			"package.json": `{"dependencies":{"leanengine":"3"}}`, "server.js": ""}, nil,

@@ -20,15 +20,20 @@ func (e *Env) newHandler() http.Handler {
 	}
 	k := e.cfg.Keys
 	var storage = e.cfg.Data
-	return server.New(server.Options{
-		Dialect:      e.cfg.Dialect,
-		Invoker:      e,
-		WXIdentity:   identity,
-		Keys:         server.LeanKeys{AppID: k.AppID, AppKey: k.AppKey, MasterKey: k.MasterKey, HookKey: k.HookKey},
-		Ping:         e.Ping,
-		OnInvocation: e.Report,
-		Storage:      storage,
+	api := server.New(server.Options{
+		Dialect:        e.cfg.Dialect,
+		Invoker:        e,
+		WXIdentity:     identity,
+		Keys:           server.LeanKeys{AppID: k.AppID, AppKey: k.AppKey, MasterKey: k.MasterKey, HookKey: k.HookKey},
+		Ping:           e.Ping,
+		OnInvocation:   e.Report,
+		Storage:        storage,
+		TrustedProxies: e.cfg.TrustedProxies,
 	})
+	if e.cfg.Dialect != project.Lean {
+		return api
+	}
+	return e.appHandler(api, e.cfg.TrustedProxies)
 }
 
 // Ping is what GET /__engine/1/ping answers: the Node runtime and the leanengine version.

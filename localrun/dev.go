@@ -44,6 +44,9 @@ type DevOptions struct {
 	TimerTimeout time.Duration
 	// ResetData starts lean projects with an empty LeanStorage.
 	ResetData bool
+	// Getenv supplies the LEANCLOUD_* variables a LeanEngine project without fn.yaml is re-read
+	// with when its package.json or leanengine.json changes (nil: none).
+	Getenv func(string) string
 }
 
 // DevEvents receives what fn dev has to tell. Implementations print; localrun never does.
@@ -68,6 +71,11 @@ type DevInfo struct {
 	KeysGenerated bool            `json:"keysGenerated,omitempty"`
 	StartupMs     float64         `json:"startupMs"`
 	LoadError     string          `json:"loadError,omitempty"`
+	// App is the app process of a LeanEngine project with its own web server ("" otherwise):
+	// its command and where the command came from.
+	App string `json:"app,omitempty"`
+	// Detected is a LeanEngine project run without fn.yaml.
+	Detected bool `json:"detected,omitempty"`
 }
 
 // ReloadInfo describes one reload.
@@ -169,27 +177,18 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		}
 		d.keys = keys
 	}
-	entries, err := p.Entries()
-	if err != nil {
-		return err
-	}
-	d.b, err = bundler.New(bundler.Options{ProjectDir: p.Dir, OutDir: p.StatePath("dev"), Dialect: p.Dialect, Target: p.Runtime,
-		Mode: bundler.Dev, External: p.Build.External}, entries)
-	if err != nil {
-		return err
-	}
-	defer d.b.Dispose()
-	m, _, err := d.b.Build()
-	if err != nil {
-		// Serve what builds and keep watching: the next good save loads the rest.
-		o.Events.ReloadFailed(err)
+	var m *bundler.Manifest
+	if p.App != nil {
+		// app mode: the app process runs the project as it is; nothing is bundled
 		m = &bundler.Manifest{}
-		for _, name := range d.b.Names() {
-			if good, _, err := d.b.Rebuild([]string{name}); err == nil {
-				m = good
-			}
-		}
+	} else if m, err = d.build(); err != nil {
+		return err
 	}
+	defer func() {
+		if d.b != nil {
+			d.b.Dispose()
+		}
+	}()
 	d.sink, err = logsink.OpenSQLite(p.StatePath("logs.db"), logsink.SQLiteOptions{Retention: 10000})
 	if err != nil {
 		return err
@@ -229,7 +228,10 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	}
 	defer os.Remove(DevStatePath(p))
 
-	info := DevInfo{URL: url, Port: port, Dialect: p.Dialect, Functions: d.functionNames(), StartupMs: ms(time.Since(start))}
+	info := DevInfo{URL: url, Port: port, Dialect: p.Dialect, Functions: d.functionNames(), StartupMs: ms(time.Since(start)), Detected: p.Detected}
+	if p.App != nil {
+		info.App = strings.Join(p.App.Command, " ") + " (" + p.App.Source + ")"
+	}
 	if loadErr != nil {
 		info.LoadError = unwrapLoad(loadErr).Error()
 	}
@@ -246,6 +248,9 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		_, info.KeysGenerated, _ = DevKeys(p)
 		info.Endpoints = []string{"POST " + url + "/1.1/functions/{name}", "POST " + url + "/1.1/call/{name}",
 			"GET  " + url + "/1.1/functions/_ops/metadatas", "GET  " + url + "/__engine/1/ping"}
+		if p.App != nil {
+			info.Endpoints = append([]string{"ANY  " + url + "/ (the app's own routes, served by its process)"}, info.Endpoints...)
+		}
 	}
 	if !o.NoTimers {
 		d.checkTimerFunctions()
@@ -275,9 +280,49 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	return ctx.Err()
 }
 
+// build creates the dev bundler and builds every entry; a build error is returned with the
+// manifest of what did build (the caller reports it and serves that).
+func (d *dev) build() (*bundler.Manifest, error) {
+	p := d.p
+	entries, err := p.Entries()
+	if err != nil {
+		return nil, err
+	}
+	d.b, err = bundler.New(bundler.Options{ProjectDir: p.Dir, OutDir: p.StatePath("dev"), Dialect: p.Dialect, Target: p.Runtime,
+		Mode: bundler.Dev, External: p.Build.External}, entries)
+	if err != nil {
+		return nil, err
+	}
+	m, _, err := d.b.Build()
+	if err != nil {
+		// Serve what builds and keep watching: the next good save loads the rest.
+		d.o.Events.ReloadFailed(err)
+		m = &bundler.Manifest{}
+		for _, name := range d.b.Names() {
+			if good, _, err := d.b.Rebuild([]string{name}); err == nil {
+				m = good
+			}
+		}
+	}
+	return m, nil
+}
+
+// AppRelease is what a LeanEngine project with its own web server runs as: its app process in
+// the project directory, with the project's config (timeout, env) and timers.
+func AppRelease(p *project.Project, inPlace bool) *appenv.Release {
+	cfg := p.Function(project.LeanBundleName)
+	return &appenv.Release{Dir: p.Dir, InPlace: inPlace,
+		Manifest: api.Manifest{Dialect: string(project.Lean), Timers: p.Timers, Timezone: p.Timezone,
+			Bundles: []api.Bundle{{Name: project.LeanBundleName, Config: cfg}}},
+		App: &appenv.AppSpec{Command: p.App.Command, Env: cfg.Env}}
+}
+
 // release is what a build of the project runs as in fn dev: in place, so that changed bundles
 // reload inside the running workers (fresh workers when fn.yaml, .env.local or dependencies changed).
 func (d *dev) release(m *bundler.Manifest, fresh bool) *appenv.Release {
+	if d.p.App != nil {
+		return AppRelease(d.p, true)
+	}
 	byName := map[string]string{}
 	for _, a := range m.Bundles {
 		byName[a.Name] = d.p.StatePath("dev", a.File)

@@ -149,25 +149,28 @@ func (s *api) clientIP(r *http.Request) string {
 	return ClientAddress(r, s.o.TrustedProxies)
 }
 
-// ClientAddress is the client address of a request through trusted proxies (nil: loopback).
-func ClientAddress(r *http.Request, trusted []netip.Prefix) string {
-	peer := peerIP(r)
+// TrustedPeer reports whether the request comes straight from a trusted proxy (nil: loopback).
+func TrustedPeer(r *http.Request, trusted []netip.Prefix) bool {
 	if trusted == nil {
 		trusted = loopbackPrefixes
 	}
-	addr, err := netip.ParseAddr(peer)
+	addr, err := netip.ParseAddr(peerIP(r))
 	if err != nil {
-		return peer
+		return false
 	}
 	addr = addr.Unmap()
-	ok := false
 	for _, p := range trusted {
 		if p.Contains(addr) {
-			ok = true
-			break
+			return true
 		}
 	}
-	if !ok {
+	return false
+}
+
+// ClientAddress is the client address of a request through trusted proxies (nil: loopback).
+func ClientAddress(r *http.Request, trusted []netip.Prefix) string {
+	peer := peerIP(r)
+	if !TrustedPeer(r, trusted) {
 		return peer
 	}
 	if v := forwardedFor(r.Header.Get("Forwarded")); v != "" {

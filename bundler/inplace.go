@@ -130,3 +130,20 @@ func (b *Bundler) inPlaceLoader(e project.Entry) (map[string][]byte, map[string]
 		name + ".map": []byte(`{"version":3,"sources":[],"names":[],"mappings":""}`),
 	}, files, nil
 }
+
+// TreeDir is where a version deployed as a project tree keeps the tree, beside its bundle.
+const TreeDir = "app"
+
+// TreeLoader is the bundle of a lean project deployed as its tree: it loads the entry in place
+// from TreeDir next to itself, so that __dirname and the project's files are the project's
+// there too.
+func TreeLoader(entryRel string) (js, sourceMap []byte) {
+	js = []byte("// fn: runs the deployed project tree in place\n" +
+		"'use strict';\n" +
+		"const path = require('path');\n" +
+		"const root = path.join(__dirname, " + jsString(TreeDir) + ");\n" +
+		"const AV = require(require.resolve('leanengine', { paths: [root] }));\n" +
+		"require(path.join(root, " + jsString(filepath.ToSlash(entryRel)) + "));\n" +
+		"module.exports = AV;\n")
+	return js, []byte(`{"version":3,"sources":[],"names":[],"mappings":""}`)
+}

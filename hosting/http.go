@@ -24,6 +24,7 @@ func (rt *Runtime) Handler(stop <-chan struct{}) http.Handler {
 	mux.Handle("/__fn/", admin.Handler(admin.Options{Backend: backend{rt}, Hosting: hostingAPI{rt}, Authorize: rt.authorize, Stop: stop}))
 	mux.HandleFunc("POST /wx/{app}/login", rt.wxLogin)
 	mux.HandleFunc("/wx/{app}/{env}/{rest...}", rt.wx)
+	mux.HandleFunc("/app/{app}/{env}/{rest...}", rt.appPath)
 	mux.HandleFunc("/", rt.lean)
 	return mux
 }
@@ -164,6 +165,9 @@ func (rt *Runtime) lean(w http.ResponseWriter, r *http.Request) {
 		}
 		lh = server.ParseLeanHeaders(r, body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	if lh.AppID == "" && rt.hostApp(w, r) {
+		return // an app's own route, by host name
 	}
 	if lh.AppID == "" {
 		if r.URL.Path == "/__engine/1/ping" {

@@ -169,6 +169,10 @@ func (rt *Runtime) lean(w http.ResponseWriter, r *http.Request) {
 	if lh.AppID == "" && rt.hostApp(w, r) {
 		return // an app's own route, by host name
 	}
+	if lh.AppID == "" && r.Method == http.MethodOptions && r.Header.Get("Origin") != "" {
+		server.CORS(http.NotFoundHandler()).ServeHTTP(w, r) // a preflight names no app
+		return
+	}
 	if lh.AppID == "" {
 		if r.URL.Path == "/__engine/1/ping" {
 			// a health check without an app: the server's own runtime

@@ -218,7 +218,10 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
+	// requests that arrive before the first load (an app process takes a second to listen) wait
+	d.holdRequests()
 	_, loadErr := d.env.Activate(ctx, d.release(m, false))
+	d.releaseRequests()
 	state := DevState{URL: url, Port: port, PID: os.Getpid(), StartedAt: time.Now().UTC(), Dialect: p.Dialect}
 	if p.Dialect == project.Lean {
 		state.AppID, state.AppKey, state.MasterKey = d.keys.AppID, d.keys.AppKey, d.keys.MasterKey

@@ -102,13 +102,14 @@ func New(o Options) http.Handler {
 		}
 		writeJSON(w, http.StatusNotFound, map[string]any{"code": 404, "error": fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
 	})
-	return s.cors(mux)
+	return CORS(mux)
 }
 
 type api struct{ o Options }
 
-// cors lets browser clients (the LeanCloud JS SDK in a web page) call the dev server.
-func (s *api) cors(next http.Handler) http.Handler {
+// CORS lets browser clients (the LeanCloud JS SDK in a web page) call the API; a preflight is
+// answered here, before any app is known (browsers send no X-LC-Id with it).
+func CORS(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if origin := r.Header.Get("Origin"); origin != "" {
 			h := w.Header()

@@ -180,6 +180,10 @@ func (rt *Runtime) lean(w http.ResponseWriter, r *http.Request) {
 			json.NewEncoder(w).Encode(map[string]string{"runtime": "nodejs-" + rt.cfg.NodeVersion, "version": "fn"})
 			return
 		}
+		if strings.HasPrefix(r.URL.Path, "/1.1/") || strings.HasPrefix(r.URL.Path, "/1/") {
+			writeLean(w, http.StatusUnauthorized, 401, "Unauthorized.") // as LeanCloud: no app id
+			return
+		}
 		writeLean(w, http.StatusNotFound, 404, "no route "+r.Method+" "+r.URL.Path)
 		return
 	}

@@ -72,6 +72,14 @@ AV.Insight.on('end', (data) => ({ seen: data.id }))
 	if status, body := leanDo(t, "POST", rec.url+"/1.1/functions/secret", app, `{}`); status != 401 {
 		t.Errorf("internal function with the app key: %d %s", status, body)
 	}
+	// the bare master key as the app key is admitted (leanengine does), without the master's rights
+	bare := with(map[string]string{"X-LC-Key": "wireMaster"})
+	if status, body := leanDo(t, "POST", rec.url+"/1.1/functions/addr", bare, `{}`); status != 200 {
+		t.Errorf("the bare master key as the app key: %d %s", status, body)
+	}
+	if status, body := leanDo(t, "POST", rec.url+"/1.1/functions/secret", bare, `{}`); status != 401 {
+		t.Errorf("the bare master key passed an internal function: %d %s", status, body)
+	}
 	if status, body := leanDo(t, "GET", rec.url+"/1.1/functions/_ops/metadatas", master, ""); status != 200 || !strings.Contains(body, `"secret"`) {
 		t.Errorf("metadata with key,master: %d %s", status, body)
 	}

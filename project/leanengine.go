@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -204,9 +205,11 @@ func DetectLeanEngine(dir string, getenv func(string) string) (*Project, error) 
 		name = "leanengine-app"
 	}
 	runtime := DefaultRuntime
+	// engines.node picks the bundle target; older Node versions than fn runs (LeanCloud's 7.x,
+	// 12.x apps) keep the default: the code runs on fn's Node either way
 	if m := enginesRE.FindStringSubmatch(pkg.Engines.Node); m != nil {
-		if n := m[1]; len(n) <= 2 && n >= "18" {
-			runtime = "node" + n
+		if n, err := strconv.Atoi(m[1]); err == nil && n >= MinNodeMajor && n < 100 {
+			runtime = "node" + m[1]
 		}
 	}
 	text := fmt.Sprintf("name: %s\ndialect: lean\nentry: %s\nruntime: %s\n", name, entry, runtime)

@@ -47,8 +47,8 @@ func TestDetectLeanEngineLayouts(t *testing.T) {
 		{"leanengine.json run wins over the start script", map[string]string{
 			"package.json": starterPackage, "leanengine.json": `{"run": "node ./bin/www.js"}`, "bin/www.js": "", "cloud.js": ""}, nil,
 			&AppProcess{Command: []string{"node", "./bin/www.js"}, Source: "leanengine.json run"}, "cloud.js", "node-js-getting-started"},
-		{"a start script that is not plain node goes through npm", map[string]string{
-			"package.json": `{"name":"@acme/Shop_App","scripts":{"start":"NODE_OPTIONS=--x node index.js"},"dependencies":{"leanengine":"3"}}`,
+		{"a start script that is not plain node goes through npm; an old engines.node keeps the default", map[string]string{
+			"package.json": `{"name":"@acme/Shop_App","scripts":{"start":"NODE_OPTIONS=--x node index.js"},"dependencies":{"leanengine":"3"},"engines":{"node":"7.x"}}`,
 			"index.js":     ""}, nil,
 			&AppProcess{Command: []string{"npm", "start"}, Source: "package.json scripts.start"}, "server.js", "shop-app"},
 		{"server.js without a start script", map[string]string{
@@ -84,6 +84,9 @@ func TestDetectLeanEngineLayouts(t *testing.T) {
 				if p.Lean != (LeanKeys{"envApp", "envKey", "envMaster", "envHook"}) || p.Dev.Port != 3100 {
 					t.Errorf("env conventions not read: %+v port %d", p.Lean, p.Dev.Port)
 				}
+			}
+			if p.Runtime != DefaultRuntime && p.Runtime != "node20" {
+				t.Errorf("runtime %q", p.Runtime)
 			}
 			if p.Defaults.Timeout != DefaultLeanTimeout {
 				t.Errorf("timeout %d", p.Defaults.Timeout)

@@ -421,7 +421,9 @@ func (s *api) authenticate(r *http.Request, body []byte) (leanAuth, []byte, erro
 				return a, body, errUnauthorized
 			}
 			a.master = true
-		} else if !equal(key, k.AppKey) {
+		} else if !equal(key, k.AppKey) && !equal(key, k.MasterKey) {
+			// leanengine's middleware admits the bare master key as the app key, without
+			// the master key's rights (only "<key>,master" or the master-key header give those)
 			return a, body, errUnauthorized
 		}
 	case sign != "":

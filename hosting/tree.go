@@ -127,10 +127,15 @@ func (rt *Runtime) materializeTree(ctx context.Context, dir string, m api.Manife
 	return nil
 }
 
-// treeRelease adapts a release of a version deployed as its tree: its app process runs in the
-// tree with the bundle's env.
+// treeRelease adapts a release of a version deployed as its tree: its code runs with the tree
+// as its working directory, and its app process (if any) there with the bundle's env.
 func treeRelease(rel *appenv.Release, dir string) {
 	m := rel.Manifest
+	if len(m.Files) == 0 {
+		return
+	}
+	// the code's working directory is the project's, as under node server.js
+	rel.Dir = filepath.Join(dir, bundler.TreeDir)
 	if len(m.App) == 0 {
 		return
 	}
@@ -138,6 +143,5 @@ func treeRelease(rel *appenv.Release, dir string) {
 	for _, b := range m.Bundles {
 		env = b.Config.Env
 	}
-	rel.Dir = filepath.Join(dir, bundler.TreeDir)
 	rel.App = &appenv.AppSpec{Command: append([]string(nil), m.App...), Env: env}
 }

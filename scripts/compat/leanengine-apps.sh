@@ -25,7 +25,7 @@ sequence() {
   local own=("$@")
   check "$mode" "ping" '"version":' "$base/__engine/1/ping" "${own[@]}"
   check "$mode" "metadatas (master key)" '"result":[' "${MASTER[@]}" "$base/1.1/functions/_ops/metadatas"
-  check "$mode" "unknown function 404" "No such cloud function" "${KEY[@]}" -X POST -d '{}' "$base/1.1/functions/noSuchFunction"
+  check "$mode" "unknown function 404" "[404]" "${KEY[@]}" -X POST -d '{}' "$base/1.1/functions/noSuchFunction"
   check "$mode" "storage save" '"objectId"' "${KEY[@]}" -X POST -d '{"n":1}' "$base/1.1/classes/CompatProbe"
   check "$mode" "CORS preflight 200" "[200]" -X OPTIONS -H 'Origin: http://x.test' -H 'Access-Control-Request-Method: POST' "$base/1.1/functions/hello"
   case "$NAME" in
@@ -41,7 +41,8 @@ sequence() {
     check "$mode" "GET / (home route)" '"login":"/ex/login"' "$base/" "${own[@]}" -H 'X-Forwarded-Proto: https'
     ;;
   web-leancloud-demo)
-    check "$mode" "GET / (home route)" "[200]" "$base/" "${own[@]}"
+    check "$mode" "GET / redirects to the admin page" "/static/admin/index.html [302]" "$base/" "${own[@]}"
+    check "$mode" "the admin page (static)" "[200]" "$base/static/admin/index.html" "${own[@]}"
     check "$mode" "hello cloud function" '"result"' "${KEY[@]}" -X POST -d '{}' "$base/1.1/functions/hello"
     ;;
   *)

@@ -4,14 +4,28 @@
 #
 #   scripts/compat/leancloud-storage-suite.sh <javascript-sdk checkout> [mocha --grep PATTERN]
 #
-# The checkout is copied to a temporary directory and npm installed there; nothing in it is
-# rewritten: the suite reads APPID, APPKEY, MASTERKEY, HOOKKEY and SERVER_URL, which point at
-# an app created on a fresh fn serve. Output: mocha's result per test and its summary.
+# The checkout is copied to a temporary directory and npm installed there. The suite reads
+# APPID, APPKEY, MASTERKEY, HOOKKEY and SERVER_URL, which point at an app created on a fresh fn
+# serve; no test is rewritten. The one change: devDependencies fetched from git (the docs
+# theme) are dropped from the copy's package.json, since only the npm registry is reachable.
+# Output: mocha's result per test and its summary.
 source "$(dirname "$0")/lib.sh"
 SRC="$(cd "${1:?usage: $0 <javascript-sdk checkout> [grep]}" && pwd)"
 GREP="${2:-}"
 SDK="$WORK/storage"
 copy_checkout "$SRC" "$SDK"
+python3 - "$SDK/package.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+pkg = json.load(open(p))
+for section in ("devDependencies", "dependencies"):
+    for name, spec in list(pkg.get(section, {}).items()):
+        if "github" in spec or spec.startswith("git") or "/" in spec and not spec.startswith("npm:"):
+            del pkg[section][name]
+            print("dropped", section, name, spec)
+json.dump(pkg, open(p, "w"), indent=2)
+PY
+rm -f "$SDK/package-lock.json"
 [ -d "$SDK/node_modules" ] || npm_install "$SDK"
 build_fn
 

@@ -25,7 +25,7 @@ for section in ("devDependencies", "dependencies"):
             print("dropped", section, name, spec)
 json.dump(pkg, open(p, "w"), indent=2)
 PY
-rm -f "$SDK/package-lock.json"
+
 [ -d "$SDK/node_modules" ] || npm_install "$SDK"
 build_fn
 

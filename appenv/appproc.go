@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -204,7 +203,7 @@ func appHostEnv(inherit bool, scratch string, environ []string) []string {
 			continue
 		}
 		switch {
-		case strings.HasPrefix(k, "FN_") || k == "NODE_OPTIONS" || strings.HasPrefix(k, "LEANCLOUD_") || strings.HasPrefix(k, "LC_API"):
+		case strings.HasPrefix(k, "FN_") || k == "NODE_OPTIONS" || strings.HasPrefix(k, "LEANCLOUD_") || strings.HasPrefix(k, "LC_API") || strings.HasPrefix(k, "LC_APP"):
 		case inherit || appInherited[k] || strings.HasPrefix(k, "LC_"):
 			env = append(env, kv)
 		}
@@ -479,6 +478,3 @@ func appFail(res *engine.LeanResult, start time.Time, status int, msg string) *e
 	res.Err = &engine.FunctionError{Kind: engine.KindException, Message: msg}
 	return res
 }
-
-// appDir is a release's app directory for messages.
-func appDir(rel *Release) string { return filepath.Clean(rel.Dir) }

@@ -314,3 +314,50 @@ http.createServer(async (req, res) => {
 		t.Errorf("an app command without files: %d %s", status, out)
 	}
 }
+
+// Pure cloud code of a LeanEngine project without fn.yaml, deployed: it runs in place from the
+// deployed tree, so cloud.js's fs.readdirSync(path.join(__dirname, 'functions')), reads of project
+// files and the working directory are the project's. The leanengine package here is a small
+// stand-in written for the test (the real one ships 8 000 files; FN_SLOW_TESTS runs that).
+func TestServeRunsDeployedCloudCodeInPlace(t *testing.T) {
+	s := startServe(t, t.TempDir(), "admintoken-fast", "http://127.0.0.1:1")
+	if r := fn(t, ".", "login", "--server", s.url, "--token", "admintoken-fast"); r.code != 0 {
+		t.Fatalf("login: %d %s", r.code, r.err)
+	}
+	if r := fn(t, ".", "apps", "create", "fastcode", "--app-id", "fastAppId01", "--app-key", "fastAppKey01", "--master-key", "fastMaster01", "--hook-key", "fastHookKey01"); r.code != 0 {
+		t.Fatalf("apps create: %d %s %s", r.code, r.out, r.err)
+	}
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "package.json", `{"name":"fastcode","dependencies":{"leanengine":"3"}}`)
+	testutil.WriteFile(t, dir, "node_modules/leanengine/package.json", `{"name":"leanengine","version":"3.8.0","main":"index.js"}`)
+	testutil.WriteFile(t, dir, "node_modules/leanengine/index.js", `class CloudError extends Error {
+  constructor(message, extra) { super(message); Object.assign(this, extra) }
+}
+const Cloud = { functions: {}, Error: CloudError }
+Cloud.define = (name, fn) => { if (Cloud.functions[name]) throw new Error('defined twice: ' + name); Cloud.functions[name] = fn }
+module.exports = { Cloud }
+`)
+	testutil.WriteFile(t, dir, "cloud.js", `const AV = require('leanengine'), fs = require('fs'), path = require('path')
+fs.readdirSync(path.join(__dirname, 'functions')).forEach(f => require(path.join(__dirname, 'functions', f)))
+AV.Cloud.define('layout', () => ({
+  greeting: JSON.parse(fs.readFileSync(path.join(__dirname, 'config', 'app.json'), 'utf8')).greeting,
+  cwdHasPackage: fs.readdirSync('.').includes('package.json'),
+  filename: path.basename(__filename),
+  resolved: path.relative(__dirname, require.resolve('./lib/util')),
+}))
+`)
+	testutil.WriteFile(t, dir, "functions/hello.js", "require('leanengine').Cloud.define('hello', () => 'hello from ' + require('../lib/util').name)\n")
+	testutil.WriteFile(t, dir, "lib/util.js", "exports.name = 'lib/util'\n")
+	testutil.WriteFile(t, dir, "config/app.json", `{"greeting":"ni hao"}`)
+	if r := fn(t, dir, "deploy", "--env", "production", "--json"); r.code != 0 || !strings.Contains(r.out, `"changed": true`) {
+		t.Fatalf("deploy: %d %s %s", r.code, r.out, r.err)
+	}
+	app := map[string]string{"X-LC-Id": "fastAppId01", "X-LC-Key": "fastAppKey01", "Content-Type": "application/json"}
+	if status, body := postTo(t, s.url+"/1.1/functions/hello", app, `{}`); status != 200 || body != `{"result":"hello from lib/util"}`+"\n" {
+		t.Fatalf("hello from functions/: %d %q", status, body)
+	}
+	want := `{"result":{"greeting":"ni hao","cwdHasPackage":true,"filename":"cloud.js","resolved":"lib/util.js"}}` + "\n"
+	if status, body := postTo(t, s.url+"/1.1/functions/layout", app, `{}`); status != 200 || body != want {
+		t.Fatalf("layout:\n got %d %q\nwant %q", status, body, want)
+	}
+}

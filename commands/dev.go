@@ -169,7 +169,7 @@ func (d *devPrinter) Ready(info localrun.DevInfo) {
 	} else if info.Keys != nil {
 		note := "from fn.yaml"
 		if info.Detected {
-			note = "from LEANCLOUD_APP_* variables"
+			note = "from LEANCLOUD_APP_* variables, else kept in .fn/keys.json"
 		}
 		if info.KeysGenerated {
 			note = "generated once, kept in .fn/keys.json"

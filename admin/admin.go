@@ -16,6 +16,7 @@ import (
 	"github.com/fnhq/fn/appenv"
 	"github.com/fnhq/fn/logsink"
 	"github.com/fnhq/fn/scheduler"
+	"github.com/fnhq/fn/wxclient"
 )
 
 // Backend is what every admin API serves from.
@@ -101,6 +102,7 @@ func Handler(o Options) http.Handler {
 	route("GET /__fn/apps/{app}/logs", true, h.logs)
 	route("GET /__fn/apps/{app}/timers/{env}", true, h.timers)
 	route("POST /__fn/apps/{app}/timers/{env}/{name}/{action}", true, h.timerControl)
+	route("GET /__fn/apps/{app}/outbox/{env}", true, h.outbox)
 	// fn serve only
 	route("POST /__fn/apps", false, h.hosting(h.createApp))
 	route("DELETE /__fn/apps/{app}", true, h.hosting(h.deleteApp))
@@ -113,6 +115,9 @@ func Handler(o Options) http.Handler {
 	route("GET /__fn/apps/{app}/secrets", true, h.hosting(h.secretNames))
 	route("PUT /__fn/apps/{app}/secrets/{name}", true, h.hosting(h.setSecret))
 	route("DELETE /__fn/apps/{app}/secrets/{name}", true, h.hosting(h.unsetSecret))
+	h.importRoutes(route)
+	// the mini-program client: a public script, no credentials in it
+	mux.Handle("GET /__fn/wx-cloud.js", wxclient.Handler())
 	mux.HandleFunc("/__fn/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, api.ErrorBody{Error: "no such admin API: " + r.Method + " " + r.URL.Path, Code: "not-found"})
 	})
@@ -261,6 +266,21 @@ func (h *handler) timers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ts)
+}
+
+// outbox lists the messages the environment's functions sent through cloud.openapi (kept, not
+// delivered: fn runs offline).
+func (h *handler) outbox(w http.ResponseWriter, r *http.Request) {
+	e, ok := h.env(w, r)
+	if !ok {
+		return
+	}
+	msgs := e.Outbox()
+	if msgs == nil {
+		writeJSON(w, http.StatusNotFound, api.ErrorBody{Error: "only wx environments have an outbox", Code: "not-found"})
+		return
+	}
+	writeJSON(w, http.StatusOK, msgs)
 }
 
 func (h *handler) timerControl(w http.ResponseWriter, r *http.Request) {

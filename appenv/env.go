@@ -28,6 +28,8 @@ import (
 	"github.com/fnhq/fn/project"
 	"github.com/fnhq/fn/scheduler"
 	"github.com/fnhq/fn/server"
+	"github.com/fnhq/fn/wxdb"
+	"github.com/fnhq/fn/wxopenapi"
 )
 
 // Keys are a lean app's credentials.
@@ -69,10 +71,24 @@ type Config struct {
 	FastReload  bool
 	Spare       bool
 	Inspect     string
+	InspectOnly string // the one function whose workers get the inspector ("" for all)
 	IdleTimeout time.Duration
 
 	// Data is the app's LeanStorage (shared by its environments); nil for wx.
 	Data *leanstorage.Service
+	// WXData is the app's cloud database (wx); nil for lean.
+	WXData *wxdb.DB
+	// WXStorage is the app's cloud storage and WXOpenAPI its openapi emulation (wx); nil leaves
+	// their actions unemulated.
+	WXStorage server.WXStorage
+	// OpenAPI configures the environment's cloud.openapi emulation (wx; its Note is set here).
+	OpenAPI wxopenapi.Config
+	// HTTPMode is what happens to a wx function's third-party HTTP requests: live (""), record
+	// or replay, with the recordings (one <function>.jsonl each) in HTTPRecordings.
+	HTTPMode       string
+	HTTPRecordings string
+	// WXDBPermissions is each collection's permission for mini-program clients (nil: creator-only).
+	WXDBPermissions func(collection string) wxdb.Permission
 	// Logs is where records go; Observer is told after.
 	Logs     logsink.Sink
 	Observer Observer
@@ -147,6 +163,8 @@ type Env struct {
 
 	capMu    sync.Mutex
 	captures map[string]*[]api.LogRecord // request id → the call's records, for Invoke
+
+	openapi *wxopenapi.Service // wx: the cloud.openapi emulation and its outbox
 }
 
 // New prepares an environment; it serves once a release is activated.
@@ -170,8 +188,24 @@ func New(cfg Config) (*Env, error) {
 		}
 		go e.timers.Run(ctx)
 	}
+	if cfg.Dialect == project.WX {
+		oc := cfg.OpenAPI
+		oc.Note = func(m wxopenapi.Message) {
+			e.note("info", m.Function, fmt.Sprintf("openapi.%s to %s recorded in the outbox (not sent: fn runs offline): %s", m.API, m.ToUser, m.Data))
+		}
+		e.openapi = wxopenapi.New(oc)
+	}
 	e.handler = e.newHandler()
 	return e, nil
+}
+
+// Outbox is what the environment's functions sent through cloud.openapi (messages), oldest
+// first; nil for lean.
+func (e *Env) Outbox() []wxopenapi.Message {
+	if e.openapi == nil {
+		return nil
+	}
+	return e.openapi.Outbox("")
 }
 
 // Name is the environment's name.
@@ -199,6 +233,9 @@ func (e *Env) SDKEnv() map[string]string {
 	switch c.Dialect {
 	case project.WX:
 		env["TCB_CONTEXT_CNFG"] = `{"URL":"` + c.PublicURL + c.WXAdminPath + `"}`
+		if c.HTTPMode != "" && c.HTTPMode != "live" {
+			env["FN_HTTP_MODE"], env["FN_HTTP_RECORDINGS"] = c.HTTPMode, c.HTTPRecordings
+		}
 	case project.Lean:
 		env["LEANCLOUD_APP_ID"], env["LEANCLOUD_APP_KEY"] = c.Keys.AppID, c.Keys.AppKey
 		env["LEANCLOUD_APP_MASTER_KEY"], env["LEANCLOUD_APP_HOOK_KEY"] = c.Keys.MasterKey, c.Keys.HookKey
@@ -279,7 +316,7 @@ func (e *Env) Activate(ctx context.Context, rel *Release) (*engine.LoadReport, e
 	}
 	eng, err := engine.New(engine.Config{Node: e.cfg.Node, Dir: rel.Dir, Dialect: e.cfg.Dialect, EnvID: e.cfg.EnvID, Env: e.SDKEnv(),
 		RunnerDir: e.cfg.RunnerDir, Logs: e.engineRecord(rel.Version), FastReload: e.cfg.FastReload, IdleTimeout: e.cfg.IdleTimeout,
-		Inspect: e.cfg.Inspect, Spare: e.cfg.Spare, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv})
+		Inspect: e.cfg.Inspect, InspectOnly: e.cfg.InspectOnly, Spare: e.cfg.Spare, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv})
 	if err != nil {
 		return nil, err
 	}

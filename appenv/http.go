@@ -2,6 +2,7 @@ package appenv
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/fnhq/fn/engine"
 	"github.com/fnhq/fn/project"
@@ -21,19 +22,44 @@ func (e *Env) newHandler() http.Handler {
 	k := e.cfg.Keys
 	var storage = e.cfg.Data
 	api := server.New(server.Options{
-		Dialect:        e.cfg.Dialect,
-		Invoker:        e,
-		WXIdentity:     identity,
-		Keys:           server.LeanKeys{AppID: k.AppID, AppKey: k.AppKey, MasterKey: k.MasterKey, HookKey: k.HookKey},
-		Ping:           e.Ping,
-		OnInvocation:   e.Report,
-		Storage:        storage,
-		TrustedProxies: e.cfg.TrustedProxies,
+		Dialect:         e.cfg.Dialect,
+		Invoker:         e,
+		WXIdentity:      identity,
+		Keys:            server.LeanKeys{AppID: k.AppID, AppKey: k.AppKey, MasterKey: k.MasterKey, HookKey: k.HookKey},
+		Ping:            e.Ping,
+		OnInvocation:    e.Report,
+		Storage:         storage,
+		WXDatabase:      e.cfg.WXData,
+		WXStorage:       e.cfg.WXStorage,
+		WXFilesURL:      e.WXFilesURL(),
+		WXOpenAPI:       e.wxOpenAPI(),
+		WXEnvID:         e.cfg.EnvID,
+		WXDBPermissions: e.cfg.WXDBPermissions,
+		TrustedProxies:  e.cfg.TrustedProxies,
+		WXPermissions: func(function string) []string {
+			if rel := e.Release(); rel != nil {
+				for _, b := range rel.Manifest.Bundles {
+					if b.Name == function {
+						return b.Config.OpenAPI
+					}
+				}
+			}
+			return nil
+		},
 	})
 	if e.cfg.Dialect != project.Lean {
 		return api
 	}
 	return e.appHandler(api, e.cfg.TrustedProxies)
+}
+
+// WXFilesURL is where the environment's cloud storage files are served (below /wx/storage of
+// its client API: fn dev's /wx/storage, fn serve's /wx/{app}/{env}/storage).
+func (e *Env) WXFilesURL() string {
+	if p := strings.TrimSuffix(e.cfg.WXAdminPath, "/admin"); p != "" {
+		return e.cfg.PublicURL + p + "/storage"
+	}
+	return e.cfg.PublicURL + "/wx/storage"
 }
 
 // Ping is what GET /__engine/1/ping answers: the Node runtime and the leanengine version.
@@ -46,4 +72,12 @@ func (e *Env) Ping() map[string]string {
 		}
 	}
 	return map[string]string{"runtime": "nodejs-" + e.cfg.NodeVersion, "version": version}
+}
+
+// wxOpenAPI is the openapi emulation as the server sees it (nil for lean: not a typed nil).
+func (e *Env) wxOpenAPI() server.WXOpenAPI {
+	if e.openapi == nil {
+		return nil
+	}
+	return e.openapi
 }

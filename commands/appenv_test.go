@@ -167,8 +167,14 @@ func TestServeLogsFollowAcrossRestart(t *testing.T) {
 	defer cancel()
 	var mu sync.Mutex
 	seen := map[string]int{}
+	invocations := 0
 	c := deployer.New(deployer.Credentials{Server: s.url, Token: token})
 	go c.Logs(ctx, deployer.AppLogsPath("logs"), deployer.LogQuery{Follow: true}, func(r api.LogRecord) {
+		if r.Invocation && r.Function == "f" && r.Status == 200 && r.Version > 0 {
+			mu.Lock()
+			invocations++
+			mu.Unlock()
+		}
 		if strings.HasPrefix(r.Message, "mark-") {
 			mu.Lock()
 			seen[r.Message]++
@@ -184,10 +190,10 @@ func TestServeLogsFollowAcrossRestart(t *testing.T) {
 	for n := 0; n < 5; n++ {
 		call(s.url, n)
 	}
-	testutil.Eventually(t, 10*time.Second, "the first records to reach the follower", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the first records and their invocations to reach the follower", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(seen) == 5
+		return len(seen) == 5 && invocations == 5
 	})
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	waitTimeout(s.cmd, 12*time.Second)

@@ -22,7 +22,7 @@ func newCmdApps(f *Factory) *cobra.Command {
   $ fn apps create shop --wx-appid wx1234 --wx-secret …   # enables the wx.login exchange`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client(cmd.Context())
+			c, err := f.Client(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -50,7 +50,7 @@ func newCmdApps(f *Factory) *cobra.Command {
 		Short: "List apps",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client(cmd.Context())
+			c, err := f.Client(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -67,25 +67,44 @@ func newCmdApps(f *Factory) *cobra.Command {
 			return nil
 		},
 	}
+	var yes bool
 	del := &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete an app, its versions, data and logs",
-		Args:  cobra.ExactArgs(1),
+		Long: `Delete an app with everything it has on the server: versions, artifacts, data, secrets and
+logs. This cannot be undone. On a terminal fn asks you to type the app's name; elsewhere --yes
+is required.`,
+		Example: "  $ fn apps delete shop\n  $ fn apps delete shop --yes   # in scripts",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client(cmd.Context())
+			name := args[0]
+			if !yes {
+				if !f.IO.CanPrompt() || f.Global.JSON {
+					return usageErrorf("deleting app %s cannot be undone: add --yes to confirm", name)
+				}
+				typed, err := f.ask(cmd.Context(), fmt.Sprintf("Delete app %s with its versions, data, secrets and logs? This cannot be undone. Type its name to confirm", name), "", func(string) error { return nil })
+				if err != nil {
+					return err
+				}
+				if typed != name {
+					return fmt.Errorf("not deleted: you typed %q, not %q", typed, name)
+				}
+			}
+			c, err := f.Client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if err := c.DeleteApp(cmd.Context(), args[0]); err != nil {
+			if err := c.DeleteApp(cmd.Context(), name); err != nil {
 				return err
 			}
-			fmt.Fprintf(f.IO.ErrOut, "%s deleted app %s\n", f.IO.Colors().SuccessIcon(), args[0])
+			if f.Global.JSON {
+				return writeJSON(f.IO.Out, map[string]any{"name": name, "deleted": true})
+			}
+			fmt.Fprintf(f.IO.ErrOut, "%s deleted app %s\n", f.IO.Colors().SuccessIcon(), name)
 			return nil
 		},
 	}
+	del.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
 	cmd.AddCommand(create, list, del)
-	for _, c := range cmd.Commands() {
-		wrapArgs(c)
-	}
 	return cmd
 }

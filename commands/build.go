@@ -2,8 +2,12 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,9 +16,10 @@ import (
 )
 
 type buildOptions struct {
-	f      *Factory
-	Minify bool
-	Dev    bool
+	f         *Factory
+	Minify    bool
+	Dev       bool
+	Typecheck bool
 }
 
 func newCmdBuild(f *Factory, runF func(context.Context, *buildOptions) error) *cobra.Command {
@@ -26,8 +31,12 @@ func newCmdBuild(f *Factory, runF func(context.Context, *buildOptions) error) *c
 lean project's cloud code) with its dependencies inside, a source map beside it, and a
 manifest.json with each bundle's content hash and size. Node.js built-ins stay external.
 
-A failed build prints esbuild's errors and leaves the previous output as it was.`,
+A failed build prints esbuild's errors and leaves the previous output as it was.
+
+esbuild strips TypeScript types without checking them; --typecheck runs the project's own
+TypeScript compiler first (tsc --noEmit, from node_modules) and fails on a type error.`,
 		Example: `  $ fn build
+  $ fn build --typecheck
   $ fn build --minify --json
   $ fn build -C path/to/project`,
 		Args: cobra.NoArgs,
@@ -39,6 +48,7 @@ A failed build prints esbuild's errors and leaves the previous output as it was.
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Minify, "minify", false, "minify the bundles (source maps still point at your code)")
+	cmd.Flags().BoolVar(&opts.Typecheck, "typecheck", false, "type-check TypeScript with the project's tsc --noEmit before bundling")
 	cmd.Flags().BoolVar(&opts.Dev, "dev", false, "build as fn dev does, into .fn/dev: packages stay in node_modules (fast)")
 	return cmd
 }
@@ -48,15 +58,24 @@ func runBuild(ctx context.Context, opts *buildOptions) error {
 	if err != nil {
 		return err
 	}
+	if opts.Typecheck {
+		if err := typecheck(ctx, opts.f, p); err != nil {
+			return err
+		}
+	}
 	mode := bundler.Production
 	if opts.Dev {
 		mode = bundler.Dev
 	}
+	verbosef(opts.f, "build: bundling with esbuild into %s", bundlerOptions(p, mode, false).OutDir)
 	m, err := buildProject(p, mode, opts.Minify || p.Build.Minify)
 	if err != nil {
 		return err
 	}
 	ios := opts.f.IO
+	for _, a := range m.Bundles {
+		verbosef(opts.f, "build: %s → %s (%s)", a.Entry, a.File, humanSize(a.Size))
+	}
 	for _, w := range m.Warnings {
 		fmt.Fprint(ios.ErrOut, w)
 	}
@@ -106,4 +125,48 @@ func humanSize(n int64) string {
 		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// typecheck runs the project's TypeScript compiler without emitting: esbuild only strips types.
+func typecheck(ctx context.Context, f *Factory, p *project.Project) error {
+	ios := f.IO
+	cs := ios.Colors()
+	if _, err := os.Stat(filepath.Join(p.Dir, "tsconfig.json")); err != nil {
+		fmt.Fprintf(ios.ErrOut, "%s nothing to type-check: %s has no tsconfig.json\n", cs.WarningIcon(), p.Dir)
+		return nil
+	}
+	tsc := ""
+	for d := p.Dir; ; d = filepath.Dir(d) {
+		cand := filepath.Join(d, "node_modules", ".bin", "tsc")
+		if st, err := os.Stat(cand); err == nil && !st.IsDir() {
+			tsc = cand
+			break
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if tsc == "" {
+		return withHint(errors.New("--typecheck needs the TypeScript compiler, and node_modules has no tsc"),
+			"add it to the project: npm install --save-dev typescript @types/node")
+	}
+	verbosef(f, "build: %s --noEmit -p %s", tsc, p.Dir)
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, tsc, "--noEmit", "--pretty", fmt.Sprint(ios.ColorEnabled()), "-p", p.Dir)
+	cmd.Dir = p.Dir
+	cmd.Stdout, cmd.Stderr = ios.ErrOut, ios.ErrOut
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return withHint(errors.New("type check failed: tsc found the errors above (nothing was built)"), "fix them, or build without --typecheck")
+		}
+		return fmt.Errorf("running %s: %w", tsc, err)
+	}
+	if !f.Global.JSON {
+		fmt.Fprintf(ios.ErrOut, "%s Type-checked with tsc in %d ms\n", cs.SuccessIcon(), time.Since(start).Milliseconds())
+	}
+	return nil
 }

@@ -96,7 +96,7 @@ func TestFlagsFromEnvironment(t *testing.T) {
 }
 
 func TestUsageErrorsExitTwo(t *testing.T) {
-	cases := [][]string{{"bogus"}, {"build", "extra"}, {"--nope"}, {"init", "a", "b"}, {"build", "--minify=maybe"}}
+	cases := [][]string{{"bogus"}, {"build", "extra"}, {"--nope"}, {"init", "a", "b"}, {"build", "--minify=maybe"}, {"dev", "--http", "bogus"}}
 	for _, args := range cases {
 		r := fn(t, ".", args...)
 		if r.code != ExitUsage {

@@ -89,8 +89,5 @@ import fires no hooks. Users' passwords are kept as hashes; an imported user may
 		},
 	}
 	cmd.AddCommand(export, imp)
-	for _, c := range cmd.Commands() {
-		wrapArgs(c)
-	}
 	return cmd
 }

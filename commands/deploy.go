@@ -2,12 +2,15 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/user"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fnhq/fn/admin"
 	"github.com/fnhq/fn/deployer"
 	"github.com/fnhq/fn/project"
 )
@@ -30,7 +33,9 @@ activate them: the server loads every bundle in fresh workers first and switches
 (in-flight calls finish on the old version). A bundle that fails to load is rejected and the
 running version keeps serving. Nothing changed: "nothing to deploy", exit 0.
 
-The app defaults to the project's name (--app, FN_APP). --env is required without a terminal.`,
+The app defaults to the project's name (--app, FN_APP). The environment is production unless
+--env says otherwise (production is what clients reach by default); without a terminal --env
+must be given.`,
 		Example: `  $ fn deploy --env staging -m "new login flow"
   $ fn deploy --env production --dry-run
   $ fn deploy --env production --json`,
@@ -38,15 +43,15 @@ The app defaults to the project's name (--app, FN_APP). --env is required withou
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Env == "" {
 				if !f.IO.CanPrompt() || f.Global.JSON {
-					return usageErrorf("--env is required: staging or production")
+					return usageErrorf("--env is required without a terminal: staging or %s (%s)", DefaultEnv, defaultEnvWhy)
 				}
 				var err error
-				if opts.Env, err = askLine(f, "Environment (staging or production)", "staging", oneOf([]string{"staging", "production"})); err != nil {
+				if opts.Env, err = f.ask(cmd.Context(), "Environment (staging or production; "+defaultEnvWhy+")", DefaultEnv, oneOf(Envs)); err != nil {
 					return err
 				}
 			}
-			if opts.Env != "staging" && opts.Env != "production" {
-				return usageErrorf("unknown --env %q: use staging or production", opts.Env)
+			if err := validEnv(opts.Env); err != nil {
+				return err
 			}
 			return runDeploy(cmd.Context(), opts)
 		},
@@ -64,7 +69,7 @@ func runDeploy(ctx context.Context, opts *deployOptions) error {
 	if err != nil {
 		return err
 	}
-	c, err := client(ctx)
+	c, err := opts.f.Client(ctx)
 	if err != nil {
 		return err
 	}
@@ -78,14 +83,15 @@ func runDeploy(ctx context.Context, opts *deployOptions) error {
 		who = u.Username
 	}
 	o := deployer.DeployOptions{App: opts.App, Env: opts.Env, Message: opts.Message, Who: who, DryRun: opts.DryRun}
-	if ios.IsStderrTTY() && !opts.f.Global.JSON {
-		o.Progress = func(done, total int, name string, size int64) {
-			if done < total {
-				fmt.Fprintf(ios.ErrOut, "\r  uploading %d/%d %s (%s)\033[K", done+1, total, name, humanSize(size))
-			} else {
-				fmt.Fprintf(ios.ErrOut, "\r  uploaded %d artifacts\033[K\n", total)
+	progress := ios.NewProgress()
+	if !opts.f.Global.JSON {
+		o.Phase = func(phase string) {
+			verbosef(opts.f, "deploy: %s", phase)
+			if phase != deployer.PhaseUpload {
+				progress.Phase(phase)
 			}
 		}
+		o.Upload = func(sent, total int64) { progress.Bytes("uploading", sent, total) }
 	}
 	if p.Detected && !opts.f.Global.JSON {
 		what := "its cloud code in shared workers"
@@ -95,6 +101,26 @@ func runDeploy(ctx context.Context, opts *deployOptions) error {
 		fmt.Fprintf(ios.ErrOut, "LeanEngine project without fn.yaml: deploying its files as they are, to run %s\n", what)
 	}
 	out, err := c.Deploy(ctx, p, o)
+	progress.Stop()
+	var api *deployer.APIError
+	if errors.As(err, &api) && api.NoSuchApp() {
+		if !ios.CanPrompt() || opts.f.Global.JSON {
+			return withHint(err, "create it with 'fn apps create %s', or deploy to another app with --app NAME", opts.App)
+		}
+		ok, aerr := opts.f.confirm(ctx, fmt.Sprintf("App %s does not exist on %s yet. Create it now?", opts.App, c.Creds.Server), true)
+		if aerr != nil {
+			return aerr
+		}
+		if !ok {
+			return withHint(err, "create it with 'fn apps create %s', or deploy to another app with --app NAME", opts.App)
+		}
+		if _, err := c.CreateApp(ctx, admin.CreateAppRequest{Name: opts.App}); err != nil {
+			return err
+		}
+		fmt.Fprintf(ios.ErrOut, "%s created app %s (its keys: fn apps list --json)\n", cs.SuccessIcon(), opts.App)
+		out, err = c.Deploy(ctx, p, o)
+		progress.Stop()
+	}
 	if err != nil {
 		return err
 	}
@@ -120,6 +146,29 @@ func runDeploy(ctx context.Context, opts *deployOptions) error {
 	default:
 		fmt.Fprintf(ios.ErrOut, "%s deployed version %d to %s of %s (%d uploaded, %d already on the server)\n", cs.SuccessIcon(), out.Version.ID, opts.Env, opts.App, out.Uploaded, out.Reused)
 		plan()
+		try := "fn invoke <function> --remote"
+		if opts.Env != DefaultEnv {
+			try += " --env " + opts.Env
+		}
+		fmt.Fprintf(ios.ErrOut, "  %s %s\n", cs.Gray("try it:"), try)
+	}
+	return nil
+}
+
+// DefaultEnv is the environment commands act on when --env is not given: production, because
+// that is the one a client reaches unless it asks for another (LeanCloud's SDKs call the
+// production instance by default, and a mini-program calls the current cloud environment).
+const DefaultEnv = "production"
+
+// defaultEnvWhy is the reason given wherever the default is offered.
+const defaultEnvWhy = "production is what clients reach by default"
+
+// Envs are the environments of a deployed app.
+var Envs = []string{"staging", "production"}
+
+func validEnv(env string) error {
+	if !slices.Contains(Envs, env) {
+		return usageErrorf("unknown --env %q: use staging or production", env)
 	}
 	return nil
 }
@@ -164,11 +213,14 @@ func newCmdRollback(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "rollback",
 		Short:   "Make an earlier version active again (the previous one by default)",
-		Example: "  $ fn rollback --env production\n  $ fn rollback --env production --to 3",
+		Example: "  $ fn rollback\n  $ fn rollback --env staging --to 3",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if env != "staging" && env != "production" {
-				return usageErrorf("--env is required: staging or production")
+			if env == "" {
+				env = DefaultEnv
+			}
+			if err := validEnv(env); err != nil {
+				return err
 			}
 			c, app, err := appClient(cmd.Context(), f, app)
 			if err != nil {
@@ -186,7 +238,7 @@ func newCmdRollback(f *Factory) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&app, "app", "", "the app (default: the project's name)")
-	cmd.Flags().StringVar(&env, "env", "", "staging or production")
+	cmd.Flags().StringVar(&env, "env", "", "staging or production (default production)")
 	cmd.Flags().IntVar(&to, "to", 0, "the version to go back to (default: the one before the active one)")
 	return cmd
 }
@@ -229,7 +281,7 @@ func newCmdPromote(f *Factory) *cobra.Command {
 
 // appClient returns a client and the app to act on: --app, else the project's name.
 func appClient(ctx context.Context, f *Factory, app string) (*deployer.Client, string, error) {
-	c, err := client(ctx)
+	c, err := f.Client(ctx)
 	if err != nil {
 		return nil, "", err
 	}
@@ -241,9 +293,4 @@ func appClient(ctx context.Context, f *Factory, app string) (*deployer.Client, s
 		app = p.Name
 	}
 	return c, app, nil
-}
-
-// askLine prompts on the terminal.
-func askLine(f *Factory, q, def string, valid func(string) error) (string, error) {
-	return ask(bufioReader(f), f.IO.ErrOut, q, def, valid)
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +33,7 @@ type devOptions struct {
 	Inspect   string
 	NoTimers  bool
 	ResetData bool
+	HTTP      string
 }
 
 func newCmdDev(f *Factory, runF func(context.Context, *devOptions) error) *cobra.Command {
@@ -53,17 +56,23 @@ for the new code. A build error is printed and the last good build keeps serving
   $ fn dev --port 0 --json            # a free port; NDJSON events on stdout
   $ fn dev --as bob
   $ fn dev --inspect                  # attach a debugger to the workers (first one on 9229)
+  $ fn dev --inspect=login            # only login's workers, on 9229
+  $ fn dev --http record              # keep functions' third-party HTTP in recordings/ …
+  $ fn dev --http replay              # … and answer it from there offline
   $ curl -X POST localhost:3000/wx/functions/login -H 'X-Fn-Identity: bob' -d '{}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// fn.yaml's dev: section sits under the flags and FN_* env: flag > env > fn.yaml > default
+			if p, err := project.Load(f.Global.ProjectDir); err == nil {
+				if err := f.layerProject(cmd, map[string]any{"port": p.Dev.Port, "host": p.Dev.Host}); err != nil {
+					return err
+				}
+			}
 			if opts.Port < 0 || opts.Port > 65535 {
 				return usageErrorf("--port must be 0–65535, got %d", opts.Port)
 			}
-			if !cmd.Flags().Changed("port") {
-				opts.Port = -1 // from fn.yaml
-			}
-			if !cmd.Flags().Changed("host") {
-				opts.Host = ""
+			if opts.HTTP != "live" && opts.HTTP != "record" && opts.HTTP != "replay" {
+				return usageErrorf("--http: %q is not a mode: use live, record or replay", opts.HTTP)
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -75,10 +84,11 @@ for the new code. A build error is printed and the last good build keeps serving
 	fl.IntVarP(&opts.Port, "port", "p", project.DefaultDevPort, "port to listen on (0 picks a free one; default: dev.port in fn.yaml, else 3000)")
 	fl.StringVar(&opts.Host, "host", project.DefaultDevHost, "address to listen on")
 	fl.StringVar(&opts.As, "as", "", "default identity for wx calls (a name under identities in fn.yaml)")
-	fl.StringVar(&opts.Inspect, "inspect", "", "pass the Node.js inspector to workers (`HOST:PORT`; the first worker gets it)")
+	fl.StringVar(&opts.Inspect, "inspect", "", "pass the Node.js inspector to workers: `[NAME@][HOST:PORT]` (NAME: only that function; the first worker gets the address)")
 	fl.Lookup("inspect").NoOptDefVal = "127.0.0.1:9229"
 	fl.BoolVar(&opts.NoTimers, "no-timers", false, "do not run the timers of fn.yaml")
-	fl.BoolVar(&opts.ResetData, "reset-data", false, "lean: start with an empty LeanStorage (.fn/data.db)")
+	fl.BoolVar(&opts.ResetData, "reset-data", false, "start with empty data: LeanStorage (.fn/data.db) or the wx cloud database and storage (.fn/wxdb.db, .fn/storage)")
+	fl.StringVar(&opts.HTTP, "http", "live", "wx: functions' third-party HTTP requests go out (live), are recorded to recordings/<function>.jsonl (record) or answered from there offline (replay)")
 	return cmd
 }
 
@@ -87,14 +97,12 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.Port < 0 {
-		opts.Port = p.Dev.Port
-	}
-	if opts.Host == "" {
-		opts.Host = p.Dev.Host
-	}
 	if _, _, err := p.Identity(opts.As); err != nil {
 		return &UsageError{Err: fmt.Errorf("--as: %w", err)}
+	}
+	inspectOnly, inspectAddr, err := parseInspect(opts.Inspect)
+	if err != nil {
+		return err
 	}
 	node, err := nodejs.Find(ctx)
 	if err != nil {
@@ -108,7 +116,7 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	defer errOut.Close()
 	pr := &devPrinter{ios: opts.f.IO, out: out, errOut: errOut, cs: opts.f.IO.Colors(), json: opts.f.Global.JSON, verbose: opts.f.Global.Verbose, dir: p.Dir}
 	err = localrun.RunDev(ctx, p, localrun.DevOptions{Node: node.Path, NodeVersion: node.Version, Host: opts.Host, Port: opts.Port,
-		As: opts.As, Inspect: opts.Inspect, NoTimers: opts.NoTimers, ResetData: opts.ResetData, Events: pr, Getenv: os.Getenv})
+		As: opts.As, Inspect: inspectAddr, InspectOnly: inspectOnly, NoTimers: opts.NoTimers, ResetData: opts.ResetData, HTTPMode: opts.HTTP, Events: pr, Getenv: os.Getenv})
 	var inUse *localrun.PortInUseError
 	if errors.As(err, &inUse) {
 		return withHint(err, "stop what uses it, pick another port with --port N, or use --port 0 for a free one")
@@ -168,11 +176,11 @@ func (d *devPrinter) Ready(info localrun.DevInfo) {
 		fmt.Fprintf(w, "  %-10s %s (%s) %s\n", "identity", info.Identity, info.IdentityOpen, cs.Gray("· per request: X-Fn-Identity or X-WX-OPENID/APPID/UNIONID"))
 	} else if info.Keys != nil {
 		note := "from fn.yaml"
+		if info.KeysFrom != "fn.yaml" {
+			note = "generated once, kept in .fn/keys.json"
+		}
 		if info.Detected {
 			note = "from LEANCLOUD_APP_* variables, else kept in .fn/keys.json"
-		}
-		if info.KeysGenerated {
-			note = "generated once, kept in .fn/keys.json"
 		}
 		fmt.Fprintf(w, "  %-10s appId %s · appKey %s · masterKey %s %s\n", "app", info.Keys.AppID, info.Keys.AppKey, info.Keys.MasterKey, cs.Gray("("+note+")"))
 	}
@@ -183,7 +191,20 @@ func (d *devPrinter) Ready(info localrun.DevInfo) {
 		}
 		fmt.Fprintf(w, "  %-10s %s\n", label, e)
 	}
-	if info.LoadError != "" {
+	if info.Inspector != "" {
+		fmt.Fprintf(w, "  %-10s %s\n", "inspector", info.Inspector)
+	}
+	switch {
+	case len(info.Failed) > 0:
+		names := make([]string, 0, len(info.Failed))
+		for n := range info.Failed {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(w, "%s %s did not load: %s\n", cs.FailureIcon(), n, info.Failed[n])
+		}
+	case info.LoadError != "":
 		fmt.Fprintf(w, "%s %s\n", cs.FailureIcon(), info.LoadError)
 	}
 	fmt.Fprintf(w, "  %s\n", cs.Gray("watching for changes · Ctrl-C to stop"))
@@ -201,6 +222,9 @@ func (d *devPrinter) Reload(info localrun.ReloadInfo) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if info.Fixed {
+		fmt.Fprintf(d.errOut, "%s fixed: %s builds again, the new code is serving\n", d.cs.SuccessIcon(), shortList(info.Files, 3))
+	}
 	fmt.Fprintf(d.errOut, "%s %s → %s %s %s\n", d.cs.Cyan("↻"), shortList(info.Files, 3), what, kind,
 		d.cs.Gray(fmt.Sprintf("(detect %.1f ms · build %.1f ms · load %.1f ms)", info.DetectMs, info.BuildMs, info.LoadMs)))
 }
@@ -324,4 +348,27 @@ func (b *batchWriter) Close() error {
 	b.mu.Unlock()
 	b.flush()
 	return nil
+}
+
+// parseInspect reads --inspect's [NAME@][HOST:PORT]: a bare NAME (no ':') is a function name on
+// the default address.
+func parseInspect(v string) (only, addr string, err error) {
+	if v == "" {
+		return "", "", nil
+	}
+	only, addr, found := strings.Cut(v, "@")
+	if !found {
+		if strings.Contains(v, ":") {
+			only, addr = "", v
+		} else {
+			only, addr = v, ""
+		}
+	}
+	if addr == "" {
+		addr = "127.0.0.1:9229"
+	}
+	if _, port, perr := net.SplitHostPort(addr); perr != nil || port == "" {
+		return "", "", usageErrorf("invalid --inspect %q: use [NAME@][HOST:PORT], e.g. login@127.0.0.1:9229", v)
+	}
+	return only, addr, nil
 }

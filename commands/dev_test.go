@@ -188,7 +188,13 @@ exports.main = async () => {
   let missing
   try { await cloud.callFunction({ name: 'ghost', data: {} }) } catch (e) { missing = e.errMsg || e.message }
   let db
-  try { await cloud.database().collection('todos').get() } catch (e) { db = e.errMsg || e.message }
+  try {
+    const todos = cloud.database().collection('todos')
+    const added = await todos.add({ data: { title: 'write tests', done: false } })
+    const got = await todos.doc(added._id).get()
+    const n = await todos.where({ done: false }).count()
+    db = { id: added._id, openid: got.data._openid, title: got.data.title, count: n.total }
+  } catch (e) { db = e.errMsg || e.message }
   return { login: res.result, missing, db }
 }
 `
@@ -238,7 +244,7 @@ func TestDevWXIdentitiesAndCallFunction(t *testing.T) {
 	}
 
 	// A function calls another through the real SDK: same user, no userInfo, source chained; an
-	// unknown function and an unemulated database call fail with readable errors, no hang.
+	// unknown function fails with a readable error, no hang; the cloud database works offline.
 	_, body = post(t, d.url+"/wx/functions/caller", map[string]string{"X-Fn-Identity": "bob"}, `{}`)
 	res = body["result"].(map[string]any)
 	login := res["login"].(map[string]any)
@@ -251,8 +257,9 @@ func TestDevWXIdentitiesAndCallFunction(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(res["missing"]), "Function not found [ghost]") {
 		t.Errorf("callFunction of an unknown function: %v", res["missing"])
 	}
-	if !strings.Contains(fmt.Sprint(res["db"]), "database.") || !strings.Contains(fmt.Sprint(res["db"]), "not emulated") {
-		t.Errorf("an unemulated action should name itself: %v", res["db"])
+	db, _ := res["db"].(map[string]any)
+	if id, _ := db["id"].(string); len(id) != 32 || db["openid"] != "oBob" || db["title"] != "write tests" || db["count"] != 1.0 {
+		t.Errorf("the cloud database through the real SDK (add, doc.get with _openid from the caller, where.count): %v", res["db"])
 	}
 
 	// The request log carries each call with its console output.
@@ -302,6 +309,7 @@ func TestDevHotReload(t *testing.T) {
 	}
 	testutil.WriteFile(t, dir, "functions/v/index.js", src(3))
 	testutil.Eventually(t, 5*time.Second, "the fix to be served", func() bool { _, v := get(); return v == 3.0 })
+	d.waitEvent("reload", 5*time.Second, func(ev map[string]any) bool { return ev["fixed"] == true })
 
 	// A new function directory is picked up.
 	testutil.WriteFile(t, dir, "functions/fresh/index.js", "exports.main = async () => ({ fresh: true })\n")
@@ -362,6 +370,9 @@ AV.Cloud.beforeSave('Review', (req) => { req.object.set('checked', true) })
 `)
 	testutil.LinkNodeModules(t, dir)
 	d := startDev(t, dir)
+	if ready := d.waitEvent("ready", 5*time.Second, nil); ready["keysFrom"] != "fn.yaml" {
+		t.Errorf("the keys come from fn.yaml: %v", ready["keysFrom"])
+	}
 	h := func(extra map[string]string) map[string]string {
 		m := map[string]string{"X-LC-Id": "devApp-fnDev", "Content-Type": "application/json"}
 		for k, v := range extra {
@@ -508,13 +519,20 @@ func TestDevInspectPassesTheInspectorToWorkers(t *testing.T) {
 	dir := t.TempDir()
 	testutil.WriteFile(t, dir, "fn.yaml", "name: insp\ndialect: wx\n")
 	testutil.WriteFile(t, dir, "functions/hi/index.js", "exports.main = async () => 'hi'\n")
-	d := startDev(t, dir, "--inspect=127.0.0.1:0")
+	d := startDev(t, dir, "--inspect=hi@127.0.0.1:0")
+	if ready := d.waitEvent("ready", 5*time.Second, nil); !strings.HasPrefix(fmt.Sprint(ready["inspector"]), "hi's workers") {
+		t.Errorf("the banner names the inspected function: %v", ready["inspector"])
+	}
 	if status, _ := post(t, d.url+"/wx/functions/hi", nil, `{}`); status != 200 {
 		t.Fatalf("call: %d", status)
 	}
-	d.waitEvent("log", 10*time.Second, func(ev map[string]any) bool {
-		return strings.HasPrefix(fmt.Sprint(ev["message"]), "Debugger listening on ws://127.0.0.1:")
+	// Node's notice is an info line that names the function, not an error
+	ev := d.waitEvent("log", 10*time.Second, func(ev map[string]any) bool {
+		return strings.HasPrefix(fmt.Sprint(ev["message"]), "inspector for hi: ws://127.0.0.1:")
 	})
+	if ev["level"] != "info" {
+		t.Errorf("the inspector notice is logged as %v", ev["level"])
+	}
 	// a failing function through fn invoke against dev exits 1 with the error
 	testutil.WriteFile(t, dir, "functions/bad/index.js", "exports.main = async () => { throw new Error('nope') }\n")
 	testutil.Eventually(t, 5*time.Second, "the new function", func() bool {
@@ -565,5 +583,26 @@ func TestLogsAgainstDev(t *testing.T) {
 		t.Logf("console.warn → fn logs -f: %v", time.Since(start))
 	case <-time.After(5 * time.Second):
 		t.Fatal("fn logs -f did not show the call")
+	}
+}
+
+// A function whose package is missing is named in the banner with what to run; the others serve.
+func TestDevNamesFunctionsThatDidNotLoad(t *testing.T) {
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "fn.yaml", "name: miss\ndialect: wx\n")
+	testutil.WriteFile(t, dir, "functions/ok/index.js", "exports.main = async () => 'ok'\n")
+	testutil.WriteFile(t, dir, "functions/needs/index.js", "const x = require('left-pad-not-installed')\nexports.main = async () => x\n")
+	testutil.WriteFile(t, dir, "package.json", `{"name":"miss","dependencies":{"left-pad-not-installed":"1.0.0"}}`)
+	d := startDev(t, dir)
+	ready := d.waitEvent("ready", 10*time.Second, nil)
+	failed, _ := ready["failed"].(map[string]any)
+	if msg := fmt.Sprint(failed["needs"]); !strings.Contains(msg, "left-pad-not-installed is not installed: run npm install in "+dir) {
+		t.Fatalf("the banner should name the failed function and the fix: %v", ready)
+	}
+	if _, bad := failed["ok"]; bad {
+		t.Fatalf("only the failing function is listed: %v", failed)
+	}
+	if status, _ := post(t, d.url+"/wx/functions/ok", nil, `{}`); status != 200 {
+		t.Fatalf("the other functions serve: %d", status)
 	}
 }

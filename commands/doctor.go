@@ -34,7 +34,7 @@ func newCmdDoctor(f *Factory, runF func(context.Context, *doctorOptions) error) 
 	opts := &doctorOptions{f: f}
 	cmd := &cobra.Command{
 		Use:   "doctor",
-		Short: "Check Node.js, npm, the project file and the dev port, and say what to fix",
+		Short: "Check Node.js, npm, the project file, its npm dependencies and the dev port, and say what to fix",
 		Example: `  $ fn doctor
   $ fn doctor --json`,
 		Args: cobra.NoArgs,
@@ -76,6 +76,7 @@ func runDoctor(ctx context.Context, opts *doctorOptions) error {
 			checks = append(checks, check{Name: "project", Status: "fail", Detail: err.Error(), Fix: "add the missing files or correct " + project.FileName})
 		} else {
 			checks = append(checks, check{Name: "project", Status: "ok", Detail: fmt.Sprintf("%s (%s) at %s", p.Name, p.Dialect, p.Dir)})
+			checks = append(checks, dependencyChecks(p)...)
 		}
 	}
 	if opts.Port != 0 {

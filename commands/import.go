@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -32,14 +33,19 @@ type importOptions struct {
 	FilesDir      string
 	FilesBaseURL  string
 	Restart       bool
+	Remote        bool
+	App           string
+	Local         bool
+	NoFiles       bool
 }
 
 func newCmdImport(f *Factory) *cobra.Command {
 	opts := &importOptions{f: f}
 	cmd := &cobra.Command{
 		Use:   "import <path> | --from-leancloud",
-		Short: "Import a LeanCloud app's data into the local LeanStorage (no hooks fire)",
-		Long: `Load LeanCloud data into the lean project's store (.fn/data.db, what fn dev serves):
+		Short: "Import a LeanCloud app's data into fn serve or the local LeanStorage (no hooks fire)",
+		Long: `Load LeanCloud data into an app on fn serve (--remote), into a running fn dev, or into
+the lean project's store (.fn/data.db, what fn dev serves):
 
   - a console export: <Class>.jsonl files (JSON Lines), a directory of them, or the
     exportData .tar.gz; .json files (an array or {"results": [...]}) and typed CSV too
@@ -51,12 +57,20 @@ Objects keep their objectId, createdAt, updatedAt and ACL. Importing again chang
 changed. Users keep their LeanCloud password hashes and session tokens. Relation tables
 (_Join:<key>:<Class>) are kept and folded into their owners. --files-dir downloads the
 contents of _File objects. Bad records are reported with file:line and skipped
-(--on-error abort stops at the first); the exit status is 1 when any record failed.`,
+(--on-error abort stops at the first); the exit status is 1 when any record failed.
+
+With --remote (fn login) the export is read here and sent to the app on the fn server in
+batches; with fn dev running for the project it goes to fn dev (--local writes the store
+directly). Either way every _File's content is downloaded from its old URL and uploaded to
+the server, which serves it at /__files/<app id>/<objectId>/<name> and rewrites url to that
+(--no-files leaves contents where they are).`,
 		Example: `  $ fn import export/                        # a directory of <Class>.jsonl
   $ fn import export.tar.gz --dry-run
   $ fn import posts.json --class Post
   $ FN_MASTER_KEY=… fn import --from-leancloud --app-id abc123 --server https://abc123.api.lncldglobal.com
-  $ fn import export/ --files-dir .fn/files --files-base-url http://127.0.0.1:3000/files`,
+  $ fn import export/ --files-dir .fn/files --files-base-url http://127.0.0.1:3000/files
+  $ fn import export.tar.gz --remote --app shop
+  $ FN_MASTER_KEY=… fn import --from-leancloud --app-id abc123 --server https://… --remote --app shop`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -80,6 +94,25 @@ contents of _File objects. Bad records are reported with file:line and skipped
 			if opts.FilesBaseURL != "" && opts.FilesDir == "" {
 				return usageErrorf("--files-base-url rewrites the urls of downloaded files: give --files-dir too")
 			}
+			if opts.Remote && opts.Local {
+				return usageErrorf("--remote and --local cannot be used together")
+			}
+			if opts.App != "" && !opts.Remote {
+				return usageErrorf("--app names the app on the fn server: give --remote too")
+			}
+			if opts.Remote && opts.FilesDir != "" {
+				return usageErrorf("--files-dir is for the local store; an import into a server sends the contents to it")
+			}
+			if opts.Remote {
+				return runImportServer(cmd.Context(), opts, nil)
+			}
+			if !opts.Local && opts.FilesDir == "" {
+				if p, err := project.Load(opts.f.Global.ProjectDir); err == nil && p.Dialect == project.Lean {
+					if st, running := localrun.ReadDevState(p); running {
+						return runImportServer(cmd.Context(), opts, st)
+					}
+				}
+			}
 			return runImport(cmd.Context(), opts)
 		},
 	}
@@ -95,6 +128,10 @@ contents of _File objects. Bad records are reported with file:line and skipped
 	fl.StringVar(&opts.FilesDir, "files-dir", "", "download the contents of _File objects into `DIR`")
 	fl.StringVar(&opts.FilesBaseURL, "files-base-url", "", "rewrite downloaded files' url to `URL`/<objectId>/<name>")
 	fl.BoolVar(&opts.Restart, "restart", false, "with --from-leancloud: forget the saved progress and scan everything again")
+	fl.BoolVar(&opts.Remote, "remote", false, "import into an app on the fn server (fn login)")
+	fl.StringVar(&opts.App, "app", "", "with --remote: the app (default: the project's name)")
+	fl.BoolVar(&opts.Local, "local", false, "write the local store even when fn dev runs")
+	fl.BoolVar(&opts.NoFiles, "no-files", false, "with --remote or fn dev: do not copy _File contents")
 	return cmd
 }
 
@@ -116,8 +153,143 @@ func openLeanData(f *Factory, verb string) (*project.Project, store.Store, error
 
 type importJSON struct {
 	*lcimport.Report
-	Source string `json:"source"`
-	Error  string `json:"error,omitempty"`
+	Source     string       `json:"source"`
+	Into       string       `json:"into,omitempty"`
+	Error      string       `json:"error,omitempty"`
+	NotCarried []notCarried `json:"notCarried,omitempty"`
+}
+
+// notCarried is something of a LeanCloud app that no export holds, with the step that carries it.
+type notCarried struct {
+	What string `json:"what"`
+	Step string `json:"step"`
+}
+
+// notCarriedList is what an import of a LeanCloud app cannot bring over: none of LeanCloud's
+// exports (console, backup, scan, exportData) holds these.
+var notCarriedList = []notCarried{
+	{"timers (LeanEngine scheduled tasks)", "not in any export: copy each from the console (Cloud functions → Timers) into fn.yaml's timers: and fn deploy"},
+	{"class permissions (the console's per-class add/find/update/delete rules)", "not in any export: object ACLs are kept; enforce class rules with beforeSave/beforeUpdate/beforeDelete hooks"},
+	{"push certificates and push records", "re-register the certificates with your push provider"},
+	{"SMS signatures and templates", "re-register them with your SMS provider"},
+	{"instant-messaging history", "fetch it with LeanCloud's IM REST API before the shutdown"},
+	{"LeanEngine environment variables", "list them with 'lean env' and set each with 'fn secrets set'"},
+}
+
+// importServer is where an import goes when it goes through the admin API.
+type importServer struct {
+	url, token, app, label, stateSuffix string
+}
+
+// runImportServer imports into an app on fn serve (dev == nil) or into the running fn dev: the
+// export is read here and its records sent in batches; _File contents are downloaded from
+// their old URLs and uploaded to the server.
+func runImportServer(ctx context.Context, opts *importOptions, dev *localrun.DevState) error {
+	ios := opts.f.IO
+	p, _ := project.Load(opts.f.Global.ProjectDir)
+	var dst importServer
+	if dev != nil {
+		dst = importServer{url: dev.URL, app: "-", label: "fn dev at " + dev.URL, stateSuffix: "-to-dev"}
+	} else {
+		app := opts.App
+		if app == "" && p != nil {
+			app = p.Name
+		}
+		if app == "" {
+			return usageErrorf("name the app to import into: --app NAME")
+		}
+		c, err := opts.f.Client(ctx)
+		if err != nil {
+			return err
+		}
+		dst = importServer{url: c.Creds.Server, token: c.Creds.Token, app: app, label: app + " on " + c.Creds.Server, stateSuffix: "-to-" + safeName(app)}
+	}
+	var src lcimport.Source
+	var err error
+	label := opts.Path
+	if opts.FromLeanCloud {
+		label = "leancloud:" + opts.AppID
+		name := "import-" + safeName(opts.AppID) + dst.stateSuffix + ".state.json"
+		var state string
+		if p != nil {
+			state = p.StatePath(name)
+		} else {
+			dir, err := os.UserCacheDir()
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Join(dir, "fn"), 0o700); err != nil {
+				return err
+			}
+			state = filepath.Join(dir, "fn", name)
+		}
+		if opts.Restart {
+			if err := os.Remove(state); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+		src, err = lcimport.OpenRemote(ctx, lcimport.RemoteOptions{AppID: opts.AppID, MasterKey: opts.MasterKey, ServerURL: opts.Server,
+			Classes: opts.Classes, StatePath: state})
+	} else {
+		src, err = lcimport.Open(opts.Path, lcimport.OpenOptions{Class: opts.Class})
+		if errors.Is(err, os.ErrNotExist) {
+			return &UsageError{Err: err}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	o := lcimport.Options{DryRun: opts.DryRun, Classes: opts.Classes}
+	if opts.OnError == "abort" {
+		o.OnError = lcimport.Abort
+	}
+	if !opts.NoFiles {
+		o.Files = &lcimport.FileOptions{}
+	}
+	showProgress := ios.IsStderrTTY() && !opts.f.Global.JSON
+	if showProgress {
+		o.Progress = func(pr lcimport.Progress) {
+			fmt.Fprintf(ios.ErrOut, "\r  importing %s: %d records read\033[K", pr.Class, pr.Records)
+		}
+	}
+	srv := &lcimport.Server{URL: dst.url, Token: dst.token, App: dst.app}
+	rep, runErr := lcimport.ImportInto(ctx, src, srv, o)
+	if showProgress {
+		fmt.Fprint(ios.ErrOut, "\r\033[K")
+	}
+	if errors.Is(runErr, context.Canceled) {
+		fmt.Fprintln(ios.ErrOut, "interrupted: run the same command again to finish (what is in already stays unchanged)")
+		return runErr
+	}
+	failed := runErr != nil || rep.Totals().Failed > 0 || (rep.Files != nil && rep.Files.Failed > 0)
+	if opts.f.Global.JSON {
+		out := importJSON{Report: rep, Source: label, Into: dst.label, NotCarried: notCarriedList}
+		if runErr != nil {
+			out.Error = runErr.Error()
+		}
+		if err := writeJSON(ios.Out, out); err != nil {
+			return err
+		}
+		if failed {
+			return &SilentExit{Code: ExitFailure}
+		}
+		return nil
+	}
+	printImportReport(ios.ErrOut, opts, label+" into "+dst.label, rep, ios.Colors().SuccessIcon(), ios.Colors().WarningIcon())
+	if !rep.DryRun {
+		fmt.Fprintln(ios.ErrOut, "  not carried by any LeanCloud export (do these by hand):")
+		for _, n := range notCarriedList {
+			fmt.Fprintf(ios.ErrOut, "    - %s: %s\n", n.What, n.Step)
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if failed {
+		return &SilentExit{Code: ExitFailure}
+	}
+	return nil
 }
 
 func runImport(ctx context.Context, opts *importOptions) error {

@@ -12,7 +12,7 @@ import (
 	"github.com/fnhq/fn/internal/testutil"
 )
 
-func leanProject(t *testing.T) string {
+func importProject(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	testutil.WriteFile(t, dir, "fn.yaml", "name: imp\ndialect: lean\nlean:\n  appId: imp-fnDev\n  appKey: impKey\n  masterKey: impMaster\n  hookKey: impHook\n")
@@ -40,7 +40,7 @@ func decodeImport(t *testing.T, r result) importOut {
 }
 
 func TestImportAndExportCommands(t *testing.T) {
-	dir := leanProject(t)
+	dir := importProject(t)
 	exp := filepath.Join(dir, "export")
 	testutil.WriteFile(t, exp, "Post.jsonl", `{"objectId":"p1","createdAt":"2020-01-01T00:00:00.000Z","updatedAt":"2020-01-02T00:00:00.000Z","title":"hi","ACL":{"*":{"read":true}}}`+"\n")
 	testutil.WriteFile(t, exp, "_User.jsonl", `{"objectId":"u1","createdAt":"2020-01-01T00:00:00.000Z","updatedAt":"2020-01-01T00:00:00.000Z","username":"alice","salt":"s","password":"h","sessionToken":"tok1"}`+"\n")
@@ -120,7 +120,7 @@ func TestImportFromLeanCloud(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	dir := leanProject(t)
+	dir := importProject(t)
 	t.Setenv("FN_MASTER_KEY", "the-master")
 	r := fn(t, dir, "import", "--from-leancloud", "--app-id", "app1", "--server", srv.URL, "--json")
 	out := decodeImport(t, r)

@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -88,13 +87,12 @@ On a terminal, fn init asks for what the flags do not say. Without a terminal it
 func runInit(ctx context.Context, opts *initOptions) error {
 	ios := opts.f.IO
 	prompt := ios.CanPrompt() && !opts.f.Global.JSON
-	in := bufio.NewReader(ios.In)
 
 	if opts.Dir == "" && opts.Name == "" {
 		if !prompt {
 			return usageErrorf("fn init needs a directory (fn init DIR) or --name when it cannot ask")
 		}
-		name, err := ask(in, ios.ErrOut, "Project name", "my-functions", func(s string) error { return project.ValidateProjectName(s) })
+		name, err := opts.f.ask(ctx, "Project name", "my-functions", func(s string) error { return project.ValidateProjectName(s) })
 		if err != nil {
 			return err
 		}
@@ -120,14 +118,14 @@ func runInit(ctx context.Context, opts *initOptions) error {
 		if !prompt {
 			return usageErrorf("--template is required when fn init cannot ask: wx (WeChat cloud functions) or lean (LeanEngine)")
 		}
-		if opts.Template, err = ask(in, ios.ErrOut, "Template (wx = WeChat cloud functions, lean = LeanEngine)", "wx", oneOf(templates.Dialects)); err != nil {
+		if opts.Template, err = opts.f.ask(ctx, "Template (wx = WeChat cloud functions, lean = LeanEngine)", "wx", oneOf(templates.Dialects)); err != nil {
 			return err
 		}
 	}
 	if opts.Lang == "" {
 		opts.Lang = "js"
 		if prompt {
-			if opts.Lang, err = ask(in, ios.ErrOut, "Language (js or ts)", "js", oneOf(templates.Languages)); err != nil {
+			if opts.Lang, err = opts.f.ask(ctx, "Language (js or ts)", "js", oneOf(templates.Languages)); err != nil {
 				return err
 			}
 		}
@@ -214,25 +212,3 @@ func oneOf(choices []string) func(string) error {
 		return nil
 	}
 }
-
-// ask prompts on stderr and reads one line, repeating until valid.
-func ask(in *bufio.Reader, out io.Writer, question, def string, valid func(string) error) (string, error) {
-	for {
-		fmt.Fprintf(out, "? %s [%s]: ", question, def)
-		line, err := in.ReadString('\n')
-		line = strings.TrimSpace(line)
-		if line == "" {
-			line = def
-		}
-		if verr := valid(line); verr != nil {
-			if err != nil {
-				return "", &UsageError{Err: verr}
-			}
-			fmt.Fprintf(out, "  %v\n", verr)
-			continue
-		}
-		return line, nil
-	}
-}
-
-func bufioReader(f *Factory) *bufio.Reader { return bufio.NewReader(f.IO.In) }

@@ -73,8 +73,8 @@ mapped to your source files, are printed on stderr).`,
 			if opts.Remote && opts.Local {
 				return usageErrorf("--remote and --local cannot be used together")
 			}
-			if opts.Env != "staging" && opts.Env != "production" {
-				return usageErrorf("unknown --env %q: use staging or production", opts.Env)
+			if err := validEnv(opts.Env); err != nil {
+				return err
 			}
 			if opts.Timeout < 0 || opts.Timeout > 15*time.Minute {
 				return usageErrorf("--timeout must be between 0 and 15m, got %v", opts.Timeout)
@@ -200,7 +200,7 @@ func runInvokeRemote(ctx context.Context, opts *invokeOptions, p *project.Projec
 	if app == "" {
 		app = p.Name
 	}
-	c, err := client(ctx)
+	c, err := opts.f.Client(ctx)
 	if err != nil {
 		return err
 	}

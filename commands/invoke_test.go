@@ -96,11 +96,19 @@ func TestInvokeLeanTemplateFunctions(t *testing.T) {
 			t.Fatalf("%s hello: %d %q %s", lang, r.code, r.out, r.err)
 		}
 		r := fn(t, dir, "invoke", "customErrorCode")
-		if lang == "js" && (r.code != ExitFailure || !strings.Contains(r.err, "400 custom error message (code 123)")) {
+		if r.code != ExitFailure || !strings.Contains(r.err, "400 custom error message (code 123)") {
 			t.Fatalf("%s customErrorCode: %d %s", lang, r.code, r.err)
 		}
 		if r := fn(t, dir, "invoke", "log_timer"); r.code != 0 || !strings.Contains(r.err, "Log in timer.") {
 			t.Fatalf("%s log_timer: %d %s", lang, r.code, r.err)
+		}
+		// the template's identity works on an empty store: its user is created on first use
+		r = fn(t, dir, "invoke", "hello", "--as", "alice", "--json")
+		var out struct {
+			Identity string `json:"identity"`
+		}
+		if json.Unmarshal([]byte(r.out), &out); r.code != 0 || out.Identity != "alice" {
+			t.Fatalf("%s hello --as alice: %d %s %s", lang, r.code, r.out, r.err)
 		}
 	}
 }
@@ -123,7 +131,7 @@ func TestInvokeBadInput(t *testing.T) {
 		{[]string{"invoke", "nope"}, "", ExitFailure, `no function named "nope" (functions: echo)`},
 		{[]string{"invoke", "echo", "--as", "carol"}, "", ExitFailure, `unknown identity "carol"`},
 		{[]string{"invoke", "echo", "--data", "[1]"}, "", ExitFailure, "the call's data must be a JSON object"},
-		{[]string{"invoke"}, "", ExitUsage, "accepts 1 arg(s), received 0"},
+		{[]string{"invoke"}, "", ExitUsage, "fn invoke needs a function name: fn invoke <function>"},
 	}
 	for _, c := range cases {
 		r := fnStdin(t, dir, c.stdin, c.args...)

@@ -46,8 +46,10 @@ connection resumes after the last record seen, without gaps or duplicates.`,
 			if opts.Level != "" && !strings.Contains(" debug info warn error ", " "+opts.Level+" ") {
 				return usageErrorf("unknown --level %q: use debug, info, warn or error", opts.Level)
 			}
-			if opts.Env != "" && opts.Env != "staging" && opts.Env != "production" {
-				return usageErrorf("unknown --env %q: use staging or production", opts.Env)
+			if opts.Env != "" {
+				if err := validEnv(opts.Env); err != nil {
+					return err
+				}
 			}
 			return runLogs(cmd.Context(), opts)
 		},

@@ -10,13 +10,16 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/fnhq/fn/deployer"
 	"github.com/fnhq/fn/iostreams"
 )
 
@@ -48,6 +51,12 @@ type Factory struct {
 	Config  *viper.Viper // one scoped instance per invocation: flag > FN_* env > project file > default
 	Global  *GlobalOptions
 	Version string
+
+	prompts prompter
+
+	clientOnce sync.Once
+	client     *deployer.Client
+	clientErr  error
 }
 
 // Main runs fn with the process's arguments and signals. The first Ctrl-C cancels the running
@@ -85,6 +94,7 @@ func Main() ExitCode {
 // Run executes one fn command line against the given streams.
 func Run(ctx context.Context, args []string, ios *iostreams.IOStreams) ExitCode {
 	f := &Factory{IO: ios, Config: viper.New(), Global: &GlobalOptions{}, Version: Version}
+	ctx = context.WithValue(ctx, factoryKey{}, f)
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	root.SetIn(ios.In)
@@ -94,7 +104,27 @@ func Run(ctx context.Context, args []string, ios *iostreams.IOStreams) ExitCode 
 	if err == nil {
 		return ExitOK
 	}
+	if !f.Global.JSON {
+		// a flag error stops parsing before --json is read
+		f.Global.JSON = slices.Contains(args, "--json") || slices.Contains(args, "--json=true")
+	}
 	return reportError(f, cmd, err)
+}
+
+type factoryKey struct{}
+
+// factoryFrom is the Factory of the command line whose context ctx is (nil outside Run).
+func factoryFrom(ctx context.Context) *Factory {
+	f, _ := ctx.Value(factoryKey{}).(*Factory)
+	return f
+}
+
+// verbosef prints a detail line on stderr with --verbose.
+func verbosef(f *Factory, format string, args ...any) {
+	if f == nil || !f.Global.Verbose {
+		return
+	}
+	fmt.Fprintf(f.IO.ErrOut, "%s %s\n", f.IO.Colors().Gray("verbose:"), fmt.Sprintf(format, args...))
 }
 
 // NewRootCmd builds the whole command tree.
@@ -106,9 +136,12 @@ func NewRootCmd(f *Factory) *cobra.Command {
 (AV.Cloud.define, hooks, timers) unmodified: offline on your machine with fake identities and
 hot reload, and then on a runtime you host yourself.`,
 		Example: `  $ fn init hello --template wx      # scaffold a WeChat cloud functions project
-  $ fn build                          # bundle every function with esbuild
+  $ cd hello && fn dev                # serve it locally with hot reload
   $ fn invoke login --data '{"a":1}'  # run one function and print its result
-  $ fn doctor                         # check Node.js, npm, the project file and ports`,
+  $ fn deploy --env production        # ship it to your fn server
+  $ fn doctor                         # check Node.js, npm, dependencies and ports
+
+Docs: ` + DocsURL,
 		Version:           f.Version,
 		SilenceErrors:     true,
 		SilenceUsage:      true,
@@ -132,9 +165,14 @@ hot reload, and then on a runtime you host yourself.`,
 	pf.BoolVar(&f.Global.JSON, "json", false, "print machine-readable JSON on stdout")
 	pf.StringVar(&f.Global.Color, "color", "auto", "colour output: auto, always or never (NO_COLOR is respected)")
 	pf.BoolVar(&f.Global.Verbose, "verbose", false, "print more detail about what fn does")
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return &UsageError{Err: err}
-	})
+	root.SetFlagErrorFunc(flagError)
+	root.AddGroup(
+		&cobra.Group{ID: groupLocal, Title: "Local development:"},
+		&cobra.Group{ID: groupServer, Title: "Your fn server:"},
+		&cobra.Group{ID: groupOther, Title: "Other commands:"},
+	)
+	root.SetHelpCommandGroupID(groupOther)
+	root.SetCompletionCommandGroupID(groupOther)
 
 	root.AddCommand(
 		newCmdInit(f, nil),
@@ -160,24 +198,50 @@ hot reload, and then on a runtime you host yourself.`,
 		newCmdVersion(f, nil),
 	)
 	for _, c := range root.Commands() {
-		wrapArgs(c)
+		switch c.Name() {
+		case "init", "build", "dev", "invoke", "timers", "data", "logs", "import", "export":
+			c.GroupID = groupLocal
+		case "doctor", "version":
+			c.GroupID = groupOther
+		default:
+			c.GroupID = groupServer
+		}
 	}
+	walk(root, func(c *cobra.Command) {
+		if noun, ok := argNouns[c.CommandPath()]; ok {
+			needs(c, noun)
+		}
+		if c.HasParent() {
+			groupCommand(c)
+			wrapArgs(c)
+		}
+	})
+	registerCompletions(f, root)
 	return root
 }
 
-// wrapArgs turns cobra's argument-count errors into usage errors (exit 2).
-func wrapArgs(c *cobra.Command) {
-	if c.Args == nil {
-		return
-	}
-	inner := c.Args
-	c.Args = func(cmd *cobra.Command, args []string) error {
-		if err := inner(cmd, args); err != nil {
-			return &UsageError{Err: err}
-		}
-		return nil
-	}
+const (
+	groupLocal  = "local"
+	groupServer = "server"
+	groupOther  = "other"
+)
+
+// argNouns name each command's positional argument for the error when it is missing.
+var argNouns = map[string]string{
+	"fn invoke":         "a function name",
+	"fn apps create":    "a name for the app",
+	"fn apps delete":    "the name of the app to delete",
+	"fn secrets set":    "the secret's name",
+	"fn secrets unset":  "the secret's name",
+	"fn timers next":    "a cron expression",
+	"fn timers trigger": "a timer name",
+	"fn timers enable":  "a timer name",
+	"fn timers disable": "a timer name",
+	"fn data import":    "the JSON file to import",
 }
+
+// DocsURL is where fn's documentation lives.
+const DocsURL = "https://github.com/fnhq/fn#readme"
 
 // EnvName is the environment variable that sets a flag: FN_ plus the flag name in upper case.
 func EnvName(flag string) string {
@@ -201,10 +265,29 @@ func applyEnv(v *viper.Viper, cmd *cobra.Command) error {
 			return
 		}
 		if setErr := fl.Value.Set(v.GetString(fl.Name)); setErr != nil {
-			err = usageErrorf("invalid %s=%q: %v", env, v.GetString(fl.Name), setErr)
+			err = usageErrorf("invalid %s=%q (it sets --%s): %s", env, v.GetString(fl.Name), fl.Name, expectation(fl))
 			return
 		}
 		fl.Changed = true
+	})
+	return err
+}
+
+// layerProject puts a project file's settings under cmd's flags and FN_* variables in the
+// invocation's one viper: a flag that neither the command line nor the environment set takes the
+// project's value (flag > FN_* env > project file > default, decided here and nowhere else).
+func (f *Factory) layerProject(cmd *cobra.Command, values map[string]any) error {
+	if err := f.Config.MergeConfigMap(values); err != nil {
+		return err
+	}
+	var err error
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+		if err != nil || fl.Changed || !f.Config.InConfig(fl.Name) {
+			return
+		}
+		if setErr := fl.Value.Set(f.Config.GetString(fl.Name)); setErr != nil {
+			err = fmt.Errorf("%s: %s from the project file: %s", fl.Name, f.Config.GetString(fl.Name), expectation(fl))
+		}
 	})
 	return err
 }
@@ -238,32 +321,81 @@ type SilentExit struct{ Code ExitCode }
 
 func (e *SilentExit) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
 
-// reportError prints an error once, on stderr, and chooses the exit code.
+// reportError prints an error once, on stderr, and chooses the exit code. Under --json the error
+// is {"error":{"message":…,"code":…,"hint":…}} on stderr, so that scripts can read it.
 func reportError(f *Factory, cmd *cobra.Command, err error) ExitCode {
 	var exitErr *SilentExit
 	if errors.As(err, &exitErr) {
 		return exitErr.Code
 	}
-	if errors.Is(err, context.Canceled) {
-		return ExitInterrupted
-	}
-	cs := f.IO.Colors()
-	err = explain(err)
-	msg := formatError(err, f.IO.ColorEnabled())
-	fmt.Fprintf(f.IO.ErrOut, "%s %s\n", cs.Red("error:"), msg)
-	var hint *HintError
-	if errors.As(err, &hint) && hint.Hint != "" {
-		fmt.Fprintf(f.IO.ErrOut, "%s %s\n", cs.Yellow("hint:"), hint.Hint)
-	}
+	code := ExitFailure
 	var usage *UsageError
 	if errors.As(err, &usage) || isCobraUsage(err) {
-		if cmd == nil {
-			cmd = &cobra.Command{Use: "fn"}
-		}
-		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
-		return ExitUsage
+		code = ExitUsage
 	}
-	return ExitFailure
+	if errors.Is(err, context.Canceled) {
+		code = ExitInterrupted
+	}
+	err = explain(err)
+	var hint *HintError
+	hintText := ""
+	if errors.As(err, &hint) {
+		hintText = hint.Hint
+	}
+	if cmd == nil {
+		cmd = &cobra.Command{Use: "fn"}
+	}
+	if f.Global.JSON {
+		e := jsonError{Message: tidyCobraMessage(formatError(err, false)), Code: errorCode(err, code), Hint: hintText}
+		if code == ExitInterrupted {
+			e.Message = "interrupted"
+		}
+		if code == ExitUsage {
+			e.Usage = cmd.CommandPath() + " --help"
+		}
+		writeJSON(f.IO.ErrOut, map[string]jsonError{"error": e})
+		return code
+	}
+	if code == ExitInterrupted {
+		return code
+	}
+	cs := f.IO.Colors()
+	msg := tidyCobraMessage(formatError(err, f.IO.ColorEnabled()))
+	fmt.Fprintf(f.IO.ErrOut, "%s %s\n", cs.Red("error:"), msg)
+	if hintText != "" {
+		fmt.Fprintf(f.IO.ErrOut, "%s %s\n", cs.Yellow("hint:"), hintText)
+	}
+	if code == ExitUsage {
+		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return code
+}
+
+// jsonError is the shape of an error under --json. Field names are a contract.
+type jsonError struct {
+	Message string `json:"message"`
+	Code    string `json:"code"`
+	Hint    string `json:"hint,omitempty"`
+	Usage   string `json:"usage,omitempty"`
+}
+
+// tidyCobraMessage puts cobra's multi-line "Did you mean this?" on one line, as fn's own
+// suggestions are.
+func tidyCobraMessage(msg string) string {
+	head, rest, ok := strings.Cut(msg, "\n\nDid you mean this?\n")
+	if !ok {
+		return msg
+	}
+	var names []string
+	for _, l := range strings.Split(rest, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			names = append(names, "fn "+l)
+		}
+	}
+	if len(names) == 0 {
+		return head
+	}
+	return fmt.Sprintf("%s; did you mean %q?", head, names[0])
 }
 
 // isCobraUsage recognises cobra's own usage failures, which it returns as plain errors.

@@ -43,6 +43,9 @@ func newCmdSecrets(f *Factory) *cobra.Command {
 			if err := c.SetSecret(cmd.Context(), app, args[0], value); err != nil {
 				return err
 			}
+			if f.Global.JSON {
+				return writeJSON(f.IO.Out, map[string]any{"app": app, "name": args[0], "set": true})
+			}
 			fmt.Fprintf(f.IO.ErrOut, "%s secret %s set for %s\n", f.IO.Colors().SuccessIcon(), args[0], app)
 			return nil
 		},
@@ -59,6 +62,9 @@ func newCmdSecrets(f *Factory) *cobra.Command {
 			}
 			if err := c.UnsetSecret(cmd.Context(), app, args[0]); err != nil {
 				return err
+			}
+			if f.Global.JSON {
+				return writeJSON(f.IO.Out, map[string]any{"app": app, "name": args[0], "set": false})
 			}
 			fmt.Fprintf(f.IO.ErrOut, "%s secret %s removed from %s\n", f.IO.Colors().SuccessIcon(), args[0], app)
 			return nil
@@ -90,8 +96,5 @@ func newCmdSecrets(f *Factory) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(set, unset, list)
-	for _, c := range cmd.Commands() {
-		wrapArgs(c)
-	}
 	return cmd
 }

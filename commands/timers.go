@@ -31,9 +31,6 @@ seconds, declared under timers: in fn.yaml. fn dev runs them on their real sched
 	cmd.AddCommand(newCmdTimersList(f), newCmdTimersNext(f), newCmdTimersControl(f, "trigger", "Fire a timer now in the running fn dev"),
 		newCmdTimersControl(f, "enable", "Enable a timer in the running fn dev (also clears a short-circuit)"),
 		newCmdTimersControl(f, "disable", "Stop a timer from firing in the running fn dev"))
-	for _, c := range cmd.Commands() {
-		wrapArgs(c)
-	}
 	return cmd
 }
 
@@ -145,7 +142,7 @@ func newCmdTimersList(f *Factory) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&remote, "remote", false, "show the states of the deployed app's timers on the fn server")
 	cmd.Flags().StringVar(&app, "app", "", "with --remote: the app (default: the project's name)")
-	cmd.Flags().StringVar(&env, "env", "production", "with --remote: staging or production")
+	cmd.Flags().StringVar(&env, "env", DefaultEnv, "with --remote: staging or production")
 	return cmd
 }
 
@@ -236,8 +233,8 @@ func newCmdTimersControl(f *Factory, action, short string) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if remote {
-				if env != "production" && env != "staging" {
-					return usageErrorf("unknown --env %q: use staging or production", env)
+				if err := validEnv(env); err != nil {
+					return err
 				}
 				c, app, err := appClient(cmd.Context(), f, app)
 				if err != nil {
@@ -269,7 +266,7 @@ func newCmdTimersControl(f *Factory, action, short string) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&remote, "remote", false, "act on the deployed app on the fn server instead of fn dev")
 	cmd.Flags().StringVar(&app, "app", "", "with --remote: the app (default: the project's name)")
-	cmd.Flags().StringVar(&env, "env", "production", "with --remote: staging or production")
+	cmd.Flags().StringVar(&env, "env", DefaultEnv, "with --remote: staging or production")
 	return cmd
 }
 

@@ -13,12 +13,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/fnhq/fn/admin"
@@ -101,6 +104,74 @@ func DeleteCredentials() error {
 type Client struct {
 	Creds Credentials
 	HTTP  *http.Client
+	// Trace, when set, is told about every HTTP call once it has an answer (or failed).
+	Trace func(Call)
+}
+
+// Call describes one HTTP call to the server, for --verbose. URL never carries credentials (the
+// token travels in a header).
+type Call struct {
+	Method   string
+	URL      string
+	Status   int // 0 when no answer came
+	Duration time.Duration
+	Err      error
+}
+
+// UnreachableError means the server could not be reached at all (as opposed to an answer with an
+// error status).
+type UnreachableError struct {
+	Server string
+	Reason string // "connection refused", "no such host", "timed out", …
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	msg := fmt.Sprintf("cannot reach the fn server at %s: %s", e.Server, e.Reason)
+	if e.Reason == "connection refused" {
+		msg += " (is fn serve running?)"
+	}
+	return msg
+}
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// unreachable names why a request got no answer in words, without Go's dial details.
+func unreachable(server string, err error) error {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	reason := ""
+	switch {
+	case errors.Is(err, context.Canceled):
+		return err
+	case errors.Is(err, syscall.ECONNREFUSED):
+		reason = "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		reason = "the connection was reset"
+	case errors.As(err, &dnsErr):
+		reason = fmt.Sprintf("no such host %q", dnsErr.Name)
+	case errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err):
+		reason = "timed out"
+	case errors.As(err, &opErr) && opErr.Err != nil:
+		reason = opErr.Err.Error()
+	default:
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			reason = uerr.Err.Error()
+		} else {
+			reason = err.Error()
+		}
+	}
+	return &UnreachableError{Server: redactURL(server), Reason: reason, Err: err}
+}
+
+// redactURL drops a user:password part from a URL, should the server have been given with one.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
 }
 
 // New returns a client.
@@ -116,18 +187,45 @@ type APIError struct {
 
 func (e *APIError) Error() string { return e.Msg }
 
+// NoSuchApp reports whether the server said the app does not exist.
+func (e *APIError) NoSuchApp() bool {
+	return e.Status == http.StatusNotFound && strings.HasPrefix(e.Msg, "no such app")
+}
+
+// NotDeployed reports whether the server said the environment has no version yet.
+func (e *APIError) NotDeployed() bool {
+	return strings.HasPrefix(e.Msg, "nothing is deployed to ")
+}
+
 func (c *Client) request(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+	return c.requestSized(ctx, method, path, body, -1, contentType)
+}
+
+// requestSized sends a request whose body has a known size (-1: unknown), so that a body
+// wrapped for progress reports still goes out with a Content-Length.
+func (c *Client) requestSized(ctx context.Context, method, path string, body io.Reader, size int64, contentType string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.Creds.Server+path, body)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("invalid fn server URL %q: %w", redactURL(c.Creds.Server), err)
+	}
+	if size >= 0 {
+		req.ContentLength = size
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Creds.Token)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	start := time.Now()
 	resp, err := c.HTTP.Do(req)
+	if c.Trace != nil {
+		call := Call{Method: method, URL: redactURL(c.Creds.Server) + path, Duration: time.Since(start), Err: err}
+		if resp != nil {
+			call.Status = resp.StatusCode
+		}
+		c.Trace(call)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the fn server at %s: %w", c.Creds.Server, err)
+		return nil, unreachable(c.Creds.Server, err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
@@ -259,8 +357,38 @@ type DeployOptions struct {
 	Message string
 	Who     string
 	DryRun  bool
-	// Progress is told about uploads (done and total artifacts, bytes of the current one).
-	Progress func(done, total int, name string, size int64)
+	// Phase is told when the deploy enters a phase: PhaseBuild, PhaseCheck, PhaseUpload, PhaseActivate.
+	Phase func(phase string)
+	// Upload is told the bytes sent so far of all the artifacts the server lacks.
+	Upload func(sent, total int64)
+}
+
+// The phases of a deploy, in order.
+const (
+	PhaseBuild    = "building"
+	PhaseCheck    = "checking what the server has"
+	PhaseUpload   = "uploading"
+	PhaseActivate = "activating"
+)
+
+func (o DeployOptions) phase(name string) {
+	if o.Phase != nil {
+		o.Phase(name)
+	}
+}
+
+// countingReader reports the bytes read through it.
+type countingReader struct {
+	r      io.Reader
+	report func(n int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.report(int64(n))
+	}
+	return n, err
 }
 
 // Outcome is a deploy's result, with what was uploaded.
@@ -282,6 +410,7 @@ func (c *Client) Deploy(ctx context.Context, p *project.Project, o DeployOptions
 	if err != nil {
 		return nil, err
 	}
+	o.phase(PhaseBuild)
 	b, err := bundler.New(bundler.Options{ProjectDir: p.Dir, OutDir: p.StatePath("deploy"), Dialect: p.Dialect, Target: p.Runtime,
 		Mode: bundler.Production, Minify: true, External: p.Build.External}, entries)
 	if err != nil {
@@ -316,9 +445,11 @@ func (c *Client) Deploy(ctx context.Context, p *project.Project, o DeployOptions
 func (c *Client) upload(ctx context.Context, o DeployOptions, manifest api.Manifest, files map[string]string, out *Outcome) (*Outcome, error) {
 	req := api.DeployRequest{Env: o.Env, Message: o.Message, Who: o.Who, DryRun: o.DryRun, Manifest: manifest}
 	if o.DryRun {
+		o.phase(PhaseCheck)
 		err := c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(o.App)+"/deploy", req, &out.DeployResult)
 		return out, err
 	}
+	o.phase(PhaseCheck)
 	hashes := make([]string, 0, len(files))
 	for h := range files {
 		hashes = append(hashes, h)
@@ -337,6 +468,26 @@ func (c *Client) upload(ctx context.Context, o DeployOptions, manifest api.Manif
 		missing.Missing = append(missing.Missing, part.Missing...)
 	}
 	out.Reused = len(hashes) - len(missing.Missing)
+	var total int64
+	var sent atomic.Int64 // the HTTP transport reads bodies on its own goroutine
+	for _, h := range missing.Missing {
+		path, ok := files[h]
+		if !ok {
+			return nil, fmt.Errorf("the server asked for an artifact this deploy does not have (%.12s)", h)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		total += st.Size()
+	}
+	if len(missing.Missing) > 0 {
+		o.phase(PhaseUpload)
+	}
+	if o.Upload != nil {
+		report, mu := o.Upload, &sync.Mutex{}
+		o.Upload = func(done, total int64) { mu.Lock(); report(done, total); mu.Unlock() }
+	}
 	// a project tree is thousands of small files: several uploads at a time
 	var mu sync.Mutex
 	var firstErr error
@@ -352,54 +503,61 @@ func (c *Client) upload(ctx context.Context, o DeployOptions, manifest api.Manif
 					mu.Unlock()
 					return
 				}
-				i, h := next, missing.Missing[next]
+				h := missing.Missing[next]
 				next++
 				mu.Unlock()
-				path := files[h]
-				f, err := os.Open(path)
-				if err == nil {
-					st, _ := f.Stat()
-					if o.Progress != nil {
-						mu.Lock()
-						o.Progress(i, len(missing.Missing), filepath.Base(path), st.Size())
-						mu.Unlock()
-					}
-					var resp *http.Response
-					resp, err = c.request(ctx, http.MethodPut, "/__fn/apps/"+esc(o.App)+"/blobs/"+h, f, "application/octet-stream")
-					f.Close()
-					if err == nil {
-						resp.Body.Close()
-						mu.Lock()
-						out.Uploaded++
-						out.UploadBytes += st.Size()
-						mu.Unlock()
-					}
+				size, err := c.uploadOne(ctx, o, h, files[h], &sent, total)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
 				}
+				if err == nil {
+					out.Uploaded++
+					out.UploadBytes += size
+				}
+				mu.Unlock()
 				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
 					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if o.Progress != nil && len(missing.Missing) > 0 {
-		o.Progress(len(missing.Missing), len(missing.Missing), "", 0)
+	if firstErr != nil {
+		return nil, firstErr
 	}
+	o.phase(PhaseActivate)
 	if err := c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(o.App)+"/deploy", req, &out.DeployResult); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// uploadOne sends one artifact, reporting the bytes sent.
+func (c *Client) uploadOne(ctx context.Context, o DeployOptions, hash, path string, sent *atomic.Int64, total int64) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	var body io.Reader = f
+	if o.Upload != nil {
+		o.Upload(sent.Load(), total)
+		body = &countingReader{r: f, report: func(n int64) { o.Upload(sent.Add(n), total) }}
+	}
+	resp, err := c.requestSized(ctx, http.MethodPut, "/__fn/apps/"+esc(o.App)+"/blobs/"+hash, body, st.Size(), "application/octet-stream")
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return st.Size(), nil
 }
 
 func fileHash(path string) (string, error) {
@@ -449,7 +607,7 @@ func (c *Client) Logs(ctx context.Context, path string, q LogQuery, fn func(api.
 			v.Set("follow", "1")
 		}
 		stream := &http.Client{} // no timeout: a follow stream stays open
-		c2 := &Client{Creds: c.Creds, HTTP: stream}
+		c2 := &Client{Creds: c.Creds, HTTP: stream, Trace: c.Trace}
 		resp, err := c2.request(ctx, http.MethodGet, path+"?"+v.Encode(), nil, "")
 		if err != nil {
 			var api *APIError

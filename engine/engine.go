@@ -87,6 +87,8 @@ type Config struct {
 	// Inspect passes --inspect to workers: "127.0.0.1:9229" gives the first worker that address
 	// and later ones a free port.
 	Inspect string
+	// InspectOnly limits the inspector to one function's workers ("" for every function).
+	InspectOnly string
 	// LeanInstances is how many workers share a lean project's invocations (default 1).
 	LeanInstances int
 	// Spare keeps one pre-started worker so that a new worker (a first call, a replacement,

@@ -173,7 +173,7 @@ func (e *Engine) workerSpec(name string, memory int, fnEnv map[string]string) wo
 		env = append(env, k+"="+val)
 	}
 	s := workerSpec{node: cfg.Node, runner: e.runner, dir: cfg.Dir, env: env, memoryMB: memory, name: name}
-	if cfg.Inspect != "" {
+	if cfg.Inspect != "" && (cfg.InspectOnly == "" || cfg.InspectOnly == name) {
 		if e.inspect.Add(1) == 1 {
 			s.inspect = cfg.Inspect
 		} else {

@@ -125,6 +125,294 @@ if (apiServer) {
   }
 }
 
+// ---- the wx SDK probes Tencent Cloud's instance metadata host before every API call and does not
+// remember the failure; off that cloud the lookup waits for DNS (100–200 ms per call). It can
+// never succeed here, so it fails at once.
+{
+  const dns = require('dns');
+  const lookup = dns.lookup;
+  dns.lookup = function (host, opts, cb) {
+    if (host === 'metadata.tencentyun.com') {
+      const done = typeof opts === 'function' ? opts : cb;
+      const err = Object.assign(new Error('getaddrinfo ENOTFOUND ' + host), { code: 'ENOTFOUND', errno: -3008, syscall: 'getaddrinfo', hostname: host });
+      process.nextTick(done, err);
+      return {};
+    }
+    return lookup.apply(this, arguments);
+  };
+}
+// ---- outbound HTTP (wx). Requests a function makes through http, https or fetch are looked at
+// here: WeChat's API (api.weixin.qq.com) goes to fn's openapi emulation; old wx-server-sdk
+// versions (1.x, 2.1, 2.2), which ignore TCB_CONTEXT_CNFG, send their API calls to Tencent
+// Cloud's tcb-* hosts: those go to fn's /admin with their body as sent; any other Tencent Cloud
+// endpoint fails with an error saying so, never reaching the real cloud. Third-party requests go
+// out (FN_HTTP_MODE live, the default), or are recorded to / replayed from plain JSON-lines files
+// (FN_HTTP_MODE record | replay, FN_HTTP_RECORDINGS the directory, one <function>.jsonl each),
+// matched by method, URL and body.
+const outbound = (function () {
+  let admin = null;
+  try {
+    const cnf = process.env.TCB_CONTEXT_CNFG;
+    admin = cnf ? new URL(JSON.parse(cnf).URL) : null;
+  } catch (_) {
+    admin = null;
+  }
+  if (!admin) return null;
+  const http = require('http');
+  const https = require('https');
+  const stream = require('stream');
+  const orig = { http: http.request, https: https.request, fetch: globalThis.fetch };
+  const mode = process.env.FN_HTTP_MODE || 'live';
+  const recDir = process.env.FN_HTTP_RECORDINGS || '';
+  const prefix = admin.pathname.replace(/\/admin$/, '');
+  const openapiBase = admin.origin + (prefix ? prefix + '/openapi' : '/wx/openapi');
+
+  // route decides what happens to a request: {kind: 'local' | 'rewrite' | 'blocked' | 'external', url}
+  function route(u) {
+    const host = u.hostname.toLowerCase();
+    if (host === 'api.weixin.qq.com') return { kind: 'rewrite', url: new URL(openapiBase + u.pathname + u.search) };
+    // The SDK asks the metadata service whether it runs in Tencent Cloud before every API call
+    // (@cloudbase/node-sdk caches only an answer, not a failure: offline each call would wait
+    // out its 30 ms timeout). An empty answer says no, and is cached.
+    if (host === 'metadata.tencentyun.com') return { kind: 'metadata' };
+    const tencent = host.endsWith('.tencentcloudapi.com') || host === 'tencentcloudapi.com' || host.endsWith('.tcloudbase.com') ||
+      host.endsWith('.tencentyun.com');
+    if (tencent && /^(tcb-[a-z]+\.tencentcloudapi\.com|[^.]+\.tcb-api\.tencentcloudapi\.com|[^.]+\.api\.tcloudbase\.com)$/.test(host) &&
+        /^\/admin(\/|$)/.test(u.pathname)) {
+      return { kind: 'rewrite', url: new URL(admin.href + u.search) };
+    }
+    if (tencent) return { kind: 'blocked' };
+    // fn itself; in record and replay mode every other host (loopback ones too) is third-party
+    if (u.host === admin.host) return { kind: 'local' };
+    return { kind: mode === 'live' ? 'local' : 'external' };
+  }
+
+  function blockedError(method, u) {
+    return Object.assign(new Error(`fn: ${method} ${u.origin}${u.pathname} is a Tencent Cloud endpoint that fn does not emulate; ` +
+      'fn never sends a function\'s requests to the real cloud'), { code: 'FN_BLOCKED_CLOUD_ENDPOINT' });
+  }
+
+  function apiToken() {
+    return process.env.WX_API_TOKEN || '';
+  }
+
+  // ---- recordings
+  const used = new Map(); // key → how many times this process replayed it
+  const rerecorded = new Set(); // keys recorded by this process (older entries replaced)
+  function recFile() {
+    const st = als.getStore();
+    const fn = (st && st.fn) || 'unknown';
+    return path.join(recDir, fn.replace(/[^A-Za-z0-9_.-]/g, '_') + '.jsonl');
+  }
+  function keyOf(method, url, body) {
+    return method + ' ' + url + '\n' + body;
+  }
+  function bodyText(buf) {
+    const s = buf.toString('utf8');
+    return Buffer.from(s, 'utf8').equals(buf) ? { text: s } : { base64: buf.toString('base64') };
+  }
+  function bodyOf(rec) {
+    if (rec.base64 !== undefined) return Buffer.from(rec.base64, 'base64');
+    return Buffer.from(rec.text || '', 'utf8');
+  }
+  function readRecordings(file) {
+    let src = '';
+    try {
+      src = fs.readFileSync(file, 'utf8');
+    } catch (_) {
+      return [];
+    }
+    const out = [];
+    src.split('\n').forEach((line, i) => {
+      if (!line.trim()) return;
+      try {
+        out.push(JSON.parse(line));
+      } catch (e) {
+        throw Object.assign(new Error(`fn --http replay: ${file}:${i + 1} is not JSON: ${e.message}`), { code: 'FN_HTTP_BAD_RECORDING' });
+      }
+    });
+    return out;
+  }
+  function reqBody(r) {
+    return r.request.base64 !== undefined ? Buffer.from(r.request.base64, 'base64').toString('utf8') : r.request.text || '';
+  }
+  function replay(method, url, body) {
+    const file = recFile();
+    const key = keyOf(method, url, body.toString('utf8'));
+    const matches = readRecordings(file).filter((r) => r.request && keyOf(r.request.method, r.request.url, reqBody(r)) === key);
+    if (!matches.length) {
+      throw Object.assign(new Error(`fn --http replay: no recorded response for ${method} ${url}` +
+        (body.length ? ` with this ${body.length}-byte body` : '') + ` in ${path.relative(process.cwd(), file) || file} ` +
+        '(record it with fn dev --http record, or add it to the file)'), { code: 'FN_HTTP_NOT_RECORDED' });
+    }
+    const n = used.get(key) || 0;
+    used.set(key, n + 1);
+    const r = matches[Math.min(n, matches.length - 1)];
+    return { status: r.response.status, headers: r.response.headers || {}, body: bodyOf(r.response) };
+  }
+  function record(method, url, body, res) {
+    const file = recFile();
+    const key = keyOf(method, url, body.toString('utf8'));
+    let entries = readRecordings(file);
+    if (!rerecorded.has(key)) {
+      entries = entries.filter((r) => !(r.request && keyOf(r.request.method, r.request.url, reqBody(r)) === key));
+      rerecorded.add(key);
+    }
+    const headers = Object.assign({}, res.headers);
+    delete headers['content-length'];
+    delete headers['transfer-encoding'];
+    delete headers.connection;
+    entries.push({ request: Object.assign({ method, url }, bodyText(body)), response: Object.assign({ status: res.status, headers }, bodyText(res.body)) });
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  }
+  // live performs the request for real (record mode), its response buffered.
+  function live(method, u, headers, body) {
+    return new Promise((resolve, reject) => {
+      const h = Object.assign({}, headers);
+      for (const k of Object.keys(h)) if (k.toLowerCase() === 'accept-encoding') delete h[k]; // recordings stay readable
+      const req = (u.protocol === 'https:' ? orig.https : orig.http)(u, { method, headers: h }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+  async function exchange(method, u, headers, body) {
+    if (mode === 'replay') return replay(method, u.href, body);
+    const res = await live(method, u, headers, body);
+    record(method, u.href, body, res);
+    return res;
+  }
+
+  // fakeRequest is a ClientRequest whose answer comes from answer(body) (a recording, a live
+  // exchange buffered, or an error).
+  function fakeRequest(u, method, cb, answer) {
+    const chunks = [];
+    const headers = {};
+    const req = new stream.Writable({
+      write(c, enc, next) {
+        chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c, enc));
+        next();
+      },
+    });
+    Object.assign(req, {
+      method, path: u.pathname + u.search, host: u.host, protocol: u.protocol, aborted: false,
+      setHeader(k, v) { headers[k.toLowerCase()] = v; return req; },
+      getHeader(k) { return headers[k.toLowerCase()]; },
+      getHeaders() { return Object.assign({}, headers); },
+      removeHeader(k) { delete headers[k.toLowerCase()]; },
+      hasHeader(k) { return k.toLowerCase() in headers; },
+      setTimeout(ms, f) { if (f) req.once('timeout', f); return req; },
+      setNoDelay() {}, setSocketKeepAlive() {}, flushHeaders() {},
+      abort() { req.aborted = true; req.destroy(); },
+    });
+    if (cb) req.once('response', cb);
+    req.on('finish', () => {
+      Promise.resolve().then(() => answer(Buffer.concat(chunks), headers)).then((r) => {
+        if (req.aborted) return;
+        const res = new stream.Readable({ read() {} });
+        Object.assign(res, { statusCode: r.status, statusMessage: http.STATUS_CODES[r.status] || '', headers: r.headers, httpVersion: '1.1',
+          rawHeaders: Object.entries(r.headers).flatMap(([k, v]) => [k, String(v)]), req });
+        req.emit('response', res);
+        res.push(r.body);
+        res.push(null);
+      }, (err) => req.emit('error', err));
+    });
+    return req;
+  }
+
+  function parse(defaultProto, args) {
+    let u = null;
+    let opts = {};
+    let i = 0;
+    if (typeof args[0] === 'string' || args[0] instanceof URL) {
+      u = new URL(String(args[0]));
+      i = 1;
+    }
+    if (args[i] && typeof args[i] === 'object') opts = args[i++];
+    const cb = typeof args[i] === 'function' ? args[i] : undefined;
+    if (!u) {
+      const proto = opts.protocol || defaultProto;
+      const host = opts.hostname || (opts.host || 'localhost').replace(/:\d+$/, '');
+      const port = opts.port || (opts.host && /:(\d+)$/.test(opts.host) ? opts.host.match(/:(\d+)$/)[1] : '');
+      u = new URL(proto + '//' + (host.includes(':') ? '[' + host + ']' : host) + (port ? ':' + port : '') + (opts.path || '/'));
+    }
+    const headers = {};
+    if (opts.headers && !Array.isArray(opts.headers)) for (const [k, v] of Object.entries(opts.headers)) headers[k] = v;
+    return { u, opts, cb, method: String(opts.method || 'GET').toUpperCase(), headers };
+  }
+
+  function wrap(proto, original) {
+    return function request(...args) {
+      let p;
+      try {
+        p = parse(proto, args);
+      } catch (_) {
+        return original.apply(this, args);
+      }
+      const r = route(p.u);
+      switch (r.kind) {
+        case 'local':
+          return original.apply(this, args);
+        case 'rewrite': {
+          const headers = Object.assign({}, p.headers, { host: r.url.host, 'x-fn-api-token': apiToken() });
+          for (const k of Object.keys(headers)) if (k !== 'host' && k.toLowerCase() === 'host') delete headers[k];
+          const opts = { method: p.method, headers, timeout: p.opts.timeout };
+          return (r.url.protocol === 'https:' ? orig.https : orig.http)(r.url, opts, p.cb);
+        }
+        case 'blocked':
+          return fakeRequest(p.u, p.method, p.cb, () => { throw blockedError(p.method, p.u); });
+        case 'metadata':
+          return fakeRequest(p.u, p.method, p.cb, () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: Buffer.alloc(0) }));
+        default:
+          return fakeRequest(p.u, p.method, p.cb, (body, late) => exchange(p.method, p.u, Object.assign({}, p.headers, late), body));
+      }
+    };
+  }
+  http.request = wrap('http:', http.request);
+  https.request = wrap('https:', https.request);
+  // http.get is bound to the module's own request internally: route it through ours
+  http.get = function get(...args) { const req = http.request(...args); req.end(); return req; };
+  https.get = function get(...args) { const req = https.request(...args); req.end(); return req; };
+
+  if (typeof orig.fetch === 'function') {
+    globalThis.fetch = async function fetch(input, init) {
+      let u;
+      try {
+        u = new URL(typeof input === 'object' && input && 'url' in input ? input.url : String(input));
+      } catch (_) {
+        return orig.fetch(input, init);
+      }
+      const r = route(u);
+      if (r.kind === 'local') return orig.fetch(input, init);
+      const req = new Request(input, Object.assign({ duplex: 'half' }, init));
+      if (r.kind === 'blocked') throw new TypeError('fetch failed', { cause: blockedError(req.method, u) });
+      if (r.kind === 'metadata') return new Response('', { status: 200, headers: { 'content-type': 'text/plain' } });
+      const body = req.method === 'GET' || req.method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(await req.arrayBuffer());
+      const headers = Object.fromEntries(req.headers.entries());
+      if (r.kind === 'rewrite') {
+        headers['x-fn-api-token'] = apiToken();
+        return orig.fetch(r.url, { method: req.method, headers, body: body.length ? body : undefined, signal: req.signal });
+      }
+      let res;
+      try {
+        res = await exchange(req.method, u, headers, body);
+      } catch (err) {
+        throw new TypeError('fetch failed', { cause: err });
+      }
+      const h = new Headers();
+      for (const [k, v] of Object.entries(res.headers)) h.set(k, Array.isArray(v) ? v.join(', ') : String(v));
+      const nullBody = res.status === 204 || res.status === 304 || req.method === 'HEAD';
+      return new Response(nullBody ? null : res.body, { status: res.status, headers: h });
+    };
+  }
+  return { route };
+})();
+
 // ---- errors
 function errInfo(err) {
   if (err instanceof Error) {

@@ -48,11 +48,26 @@ func (m *mapper) mapText(text string) string {
 		if !ok || src == "" {
 			return m.rel(file) + ":" + sub[2] + ":" + sub[3]
 		}
-		if !filepath.IsAbs(src) {
-			src = filepath.Join(filepath.Dir(file), src)
-		}
-		return m.rel(src) + ":" + strconv.Itoa(sline) + ":" + strconv.Itoa(scol+1)
+		return m.source(file, src) + ":" + strconv.Itoa(sline) + ":" + strconv.Itoa(scol+1)
 	})
+}
+
+// source names a mapped source file: relative to the project when it is inside it; otherwise (a
+// deployed bundle, whose map still points at the project it was built from: "../../functions/
+// sum/index.js" from .fn/deploy) as the project-relative path the map records, never a server path.
+func (m *mapper) source(bundle, src string) string {
+	if filepath.IsAbs(src) {
+		return m.rel(src)
+	}
+	joined := filepath.Join(filepath.Dir(bundle), src)
+	if r := m.rel(joined); r != joined || m.dir == "" {
+		return r
+	}
+	clean := filepath.ToSlash(filepath.Clean(src))
+	for strings.HasPrefix(clean, "../") {
+		clean = clean[3:]
+	}
+	return clean
 }
 
 // rel shows paths inside the project relative to it.

@@ -288,13 +288,38 @@ func (w *worker) readStream(r io.ReadCloser, stream string) {
 				if stream == "stderr" {
 					level = "error"
 				}
-				w.logs(w, logMsg{Level: level, Msg: text, Fn: w.spec.name}, stream)
+				keep, as := true, stream
+				if stream == "stderr" && w.spec.inspect != "" {
+					// Node's inspector notices are not errors: say which function's worker listens
+					var msg string
+					if msg, keep = inspectorNotice(text); msg != "" {
+						level, as, text = "info", "fn", "inspector for "+w.spec.name+": "+msg
+					}
+				}
+				if keep {
+					w.logs(w, logMsg{Level: level, Msg: text, Fn: w.spec.name}, as)
+				}
 			}
 		}
 		if err != nil {
 			return
 		}
 	}
+}
+
+// inspectorNotice recognises Node's inspector lines on stderr: the listening address (msg), the
+// help line that follows it (dropped), and attach/detach notices. keep is false for a dropped line;
+// msg is "" for a line that is not the inspector's.
+func inspectorNotice(line string) (msg string, keep bool) {
+	switch {
+	case strings.HasPrefix(line, "Debugger listening on "):
+		return strings.TrimPrefix(line, "Debugger listening on "), true
+	case strings.HasPrefix(line, "For help, see: https://nodejs.org/"):
+		return "", false
+	case line == "Debugger attached.", strings.HasPrefix(line, "Waiting for the debugger to disconnect"):
+		return line, true
+	}
+	return "", true
 }
 
 // noteDeath records why the process ended, when the protocol did not already say.

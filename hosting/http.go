@@ -12,6 +12,7 @@ import (
 	"github.com/fnhq/fn/admin"
 	"github.com/fnhq/fn/api"
 	"github.com/fnhq/fn/appenv"
+	"github.com/fnhq/fn/leanstorage"
 	"github.com/fnhq/fn/logsink"
 	"github.com/fnhq/fn/server"
 )
@@ -25,8 +26,24 @@ func (rt *Runtime) Handler(stop <-chan struct{}) http.Handler {
 	mux.HandleFunc("POST /wx/{app}/login", rt.wxLogin)
 	mux.HandleFunc("/wx/{app}/{env}/{rest...}", rt.wx)
 	mux.HandleFunc("/app/{app}/{env}/{rest...}", rt.appPath)
+	mux.HandleFunc("/__files/{app}/{id}/{name...}", rt.files)
 	mux.HandleFunc("/", rt.lean)
 	return mux
+}
+
+// files serves an app's file contents at their public URLs (LeanCloud's file domain: no keys).
+func (rt *Runtime) files(w http.ResponseWriter, r *http.Request) {
+	app, err := rt.App(r.Context(), r.PathValue("app"))
+	if err != nil || app.ID != r.PathValue("app") {
+		writeLean(w, http.StatusNotFound, 404, "no such file")
+		return
+	}
+	ar, err := rt.appRuntime(app)
+	if err != nil {
+		admin.Fail(w, err)
+		return
+	}
+	ar.data.ServeFile(w, r, r.PathValue("id"))
 }
 
 var errUnauthorized = errors.New("unauthorized: a valid admin token is required (fn login), or the app's master key for its own routes")
@@ -75,6 +92,19 @@ func (b backend) Env(ctx context.Context, app, env string) (*appenv.Env, error) 
 	return b.rt.Env(ctx, app, env)
 }
 func (b backend) Logs() logsink.Sink { return b.rt.logs }
+
+// Data implements admin.DataBackend: fn import writes into the app's store.
+func (b backend) Data(ctx context.Context, app string) (*leanstorage.Service, error) {
+	a, err := b.rt.App(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	ar, err := b.rt.appRuntime(a)
+	if err != nil {
+		return nil, err
+	}
+	return ar.data, nil
+}
 
 // Caller: remote invocations run as another function would call them (wx: no user) or with the
 // master key (lean); named identities are fn dev's.

@@ -37,6 +37,8 @@ import (
 	"github.com/fnhq/fn/logsink"
 	"github.com/fnhq/fn/project"
 	"github.com/fnhq/fn/store"
+	"github.com/fnhq/fn/wxdb"
+	"github.com/fnhq/fn/wxstorage"
 )
 
 // Config sets up a Runtime.
@@ -80,6 +82,8 @@ type appRuntime struct {
 	id    string
 	envs  map[string]*envRuntime
 	st    store.Store
+	wx    *wxdb.DB         // the app's cloud database (wx functions)
+	files *wxstorage.Store // the app's cloud storage (wx functions)
 	data  *leanstorage.Service
 	slots chan struct{} // per-app concurrency cap
 }
@@ -294,7 +298,18 @@ func (rt *Runtime) appRuntime(app api.App) (*appRuntime, error) {
 	if err != nil {
 		return nil, err
 	}
-	ar := &appRuntime{id: app.ID, envs: map[string]*envRuntime{}, st: st, slots: make(chan struct{}, rt.cfg.AppConcurrency)}
+	wx, err := wxdb.Open(filepath.Join(rt.appDir(app.ID), "wx.db"))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	files, err := wxstorage.Open(filepath.Join(rt.appDir(app.ID), "storage"), wxstorage.Options{})
+	if err != nil {
+		st.Close()
+		wx.Close()
+		return nil, err
+	}
+	ar := &appRuntime{id: app.ID, envs: map[string]*envRuntime{}, st: st, wx: wx, files: files, slots: make(chan struct{}, rt.cfg.AppConcurrency)}
 	// storage hooks run in the production environment (LeanCloud's hooks belong to production)
 	// third-party logins are verified with the platforms (WeChat at the configured API base, the
 	// mini-program code exchange with the app's own appid and secret)
@@ -305,12 +320,14 @@ func (rt *Runtime) appRuntime(app api.App) (*appRuntime, error) {
 		verifiers["lc_weapp"] = &leanstorage.MiniAppVerifier{BaseURL: rt.cfg.WeChatAPIBase, AppID: app.WXAppID, Secret: secret, Client: client}
 	}
 	ar.data = leanstorage.NewWithOptions(st, prodHooks{ar}, func(level, msg string) { ar.envs["production"].env().Note(level, "storage", msg) },
-		leanstorage.Options{AuthVerifiers: verifiers})
+		leanstorage.Options{AuthVerifiers: verifiers, Files: leanstorage.FileStorage{Dir: filepath.Join(rt.appDir(app.ID), "files"),
+			BaseURL: strings.TrimRight(rt.cfg.PublicURL, "/") + "/__files/" + app.ID}})
 	ar.data.OnHook = func(req engine.LeanRequest, res *engine.LeanResult) { ar.envs["production"].env().ReportHook(req, res) }
 	for _, name := range api.Environments {
 		env, err := rt.newEnv(app, ar, name, project.Lean)
 		if err != nil {
 			st.Close()
+			wx.Close()
 			return nil, err
 		}
 		ar.envs[name] = &envRuntime{}
@@ -327,7 +344,7 @@ func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect proj
 		PublicURL: rt.cfg.PublicURL, WXAdminPath: "/wx/" + app.ID + "/" + name + "/admin",
 		Node: rt.cfg.Node, NodeVersion: rt.cfg.NodeVersion, RunnerDir: filepath.Join(rt.cfg.DataDir, "runner"),
 		ScratchDir:  filepath.Join(rt.appDir(app.ID), "scratch", name),
-		IdleTimeout: 10 * time.Minute, Data: ar.data, Logs: rt.logs, WXIdentity: rt.wxIdentity(app.ID), Slots: ar.slots, Lease: rt.lease})
+		IdleTimeout: 10 * time.Minute, Data: ar.data, WXData: ar.wx, WXStorage: ar.files, Logs: rt.logs, WXIdentity: rt.wxIdentity(app.ID), Slots: ar.slots, Lease: rt.lease})
 }
 
 // redialect replaces an environment by one of the other dialect (the first deploy of a wx app;
@@ -404,6 +421,7 @@ func (ar *appRuntime) close(grace time.Duration) {
 	}
 	wg.Wait()
 	ar.st.Close()
+	ar.wx.Close()
 }
 
 // ---- artifacts

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -32,6 +33,9 @@ type FileOptions struct {
 	// Attempts per file for network errors, 429 and 5xx (3 when zero), Backoff between them.
 	Attempts int
 	Backoff  func(attempt int) time.Duration
+	// SkipContent only rewrites urls (with URL) and fetches nothing: the side of an import into
+	// fn serve that receives the objects, while the client sends the contents.
+	SkipContent bool
 }
 
 // FileReport counts file contents.
@@ -82,7 +86,7 @@ func prepareFile(o *store.Object, opts *FileOptions) (*FileMeta, error) {
 // fileLoader downloads contents in the background, a bounded number at a time; add blocks when
 // all workers are busy, so pending downloads never pile up in memory.
 type fileLoader struct {
-	t      Target
+	t      FileTarget
 	opts   *FileOptions
 	client *http.Client
 	jobs   chan fileJob
@@ -93,7 +97,7 @@ type fileLoader struct {
 	rep FileReport
 }
 
-func newFileLoader(ctx context.Context, t Target, opts *FileOptions) *fileLoader {
+func newFileLoader(ctx context.Context, t FileTarget, opts *FileOptions) *fileLoader {
 	ctx, cancel := context.WithCancel(ctx)
 	n := opts.Parallel
 	if n <= 0 {
@@ -243,4 +247,52 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// Fetcher downloads _File contents from their old URLs into a FileTarget in the background, a
+// bounded number at a time (Add blocks while all are busy), with the same retries and checks
+// as Import's own downloads.
+type Fetcher struct{ l *fileLoader }
+
+// NewFetcher starts a fetcher; Wait ends it.
+func NewFetcher(ctx context.Context, t FileTarget, opts *FileOptions) *Fetcher {
+	return &Fetcher{l: newFileLoader(ctx, t, opts)}
+}
+
+// Add queues a content download.
+func (f *Fetcher) Add(meta FileMeta, pos Position) { f.l.add(meta, pos) }
+
+// Failed counts a file whose content cannot be fetched.
+func (f *Fetcher) Failed(meta FileMeta, pos Position, err error) {
+	f.l.failed(fileJob{meta: meta, pos: pos}, err)
+}
+
+// Wait waits for the queued downloads and reports them.
+func (f *Fetcher) Wait() *FileReport { return f.l.wait() }
+
+// Stop abandons the downloads still running.
+func (f *Fetcher) Stop() { f.l.stop() }
+
+// FileMetaOf reads where a raw _File record's content is (its url, or the LeanCloud url an
+// earlier import kept), its size and checksum, without changing the record.
+func FileMetaOf(rec Record) (*FileMeta, error) {
+	b, err := json.Marshal(rec.Fields)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	var cp map[string]any
+	if err := json.Unmarshal(b, &cp); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	c, err := convert(Record{Class: rec.Class, Fields: cp, Pos: rec.Pos})
+	if err != nil {
+		return nil, err
+	}
+	return prepareFile(c.obj, &FileOptions{})
+}
+
+// VerifyContent passes content through and fails at its end (ErrChecksum) when its size or MD5
+// differ from meta's, or as soon as it grows past max bytes (ErrTooLarge).
+func VerifyContent(r io.Reader, meta FileMeta, max int64) io.Reader {
+	return &verifyingReader{r: r, want: meta, max: max, h: md5.New()}
 }

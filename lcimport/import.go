@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/fnhq/fn/store"
 )
@@ -103,7 +104,7 @@ func Import(ctx context.Context, src Source, t Target, opts Options) (*Report, e
 	seen := map[uint64]struct{}{}
 	committer, _ := src.(Committer)
 	var files *fileLoader
-	if opts.Files != nil && !opts.DryRun {
+	if opts.Files != nil && !opts.DryRun && !opts.Files.SkipContent {
 		files = newFileLoader(ctx, t, opts.Files)
 		defer files.stop()
 	}
@@ -238,6 +239,9 @@ func importOne(ctx context.Context, rec Record, t Target, opts Options, rep *Rep
 			meta = m
 		}
 	}
+	if opts.Files != nil && opts.Files.URL != nil {
+		rewriteFileValues(o.Fields, opts.Files.URL)
+	}
 	out, err := t.Upsert(ctx, o, opts.DryRun)
 	if err != nil {
 		if errors.Is(err, store.ErrDuplicate) || errors.Is(err, ErrInvalid) {
@@ -274,4 +278,37 @@ func importOne(ctx context.Context, rec Record, t Target, opts Options, rep *Rep
 func idOf(f map[string]any) string {
 	id, _ := f["objectId"].(string)
 	return truncate(id)
+}
+
+// rewriteFileValues points the File values an object holds (top level and in arrays) at the
+// content's new URL, as the _File object itself is: LeanCloud clients read a File field's url
+// straight from the object.
+func rewriteFileValues(fields map[string]any, newURL func(*store.Object) string) {
+	fix := func(v any) {
+		m, ok := v.(map[string]any)
+		if !ok || m["__type"] != "File" {
+			return
+		}
+		id, _ := m["objectId"].(string)
+		if id == "" {
+			id, _ = m["id"].(string)
+		}
+		if !idRE.MatchString(id) {
+			return
+		}
+		name, _ := m["name"].(string)
+		m["url"] = newURL(&store.Object{Class: "_File", ID: id, Fields: map[string]any{"name": name}})
+	}
+	for k, v := range fields {
+		if k == "url" || strings.HasPrefix(k, "_") {
+			continue
+		}
+		if arr, ok := v.([]any); ok {
+			for _, e := range arr {
+				fix(e)
+			}
+			continue
+		}
+		fix(v)
+	}
 }

@@ -118,6 +118,10 @@ func TestImportConsoleExportKeepsEveryType(t *testing.T) {
 	if fr := rep.Relations["_Join:tags:Post"]; fr.Rows != 2 || fr.Owners != 1 {
 		t.Errorf("relation fold %+v", fr)
 	}
+	// and into the store's relation rows, which $relatedTo queries and role grants read
+	if ids, err := st.RelationTargets(context.Background(), store.Relation{OwnerClass: "Post", OwnerID: "p1", Key: "tags"}); err != nil || strings.Join(ids, ",") != "t1,t2" {
+		t.Errorf("relation rows %v %v", ids, err)
+	}
 	// the join rows are kept as their own class too, for export
 	if rows, _ := st.Scan(context.Background(), "_Join:tags:Post"); len(rows) != 2 {
 		t.Errorf("join rows %d", len(rows))

@@ -303,6 +303,11 @@ func (r *Remote) Commit(rec Record) error {
 	return nil
 }
 
+// Buffered is how many fetched records Next hands out before it asks LeanCloud again: an
+// importer that batches sends what it holds before the source blocks, so that a resumed scan
+// starts after it.
+func (r *Remote) Buffered() int { return len(r.buf) }
+
 // Close implements Source: it saves the progress.
 func (r *Remote) Close() error { return r.save() }
 

@@ -44,6 +44,11 @@ type Target interface {
 	Upsert(ctx context.Context, o *store.Object, dryRun bool) (Outcome, error)
 	// PutSession makes token a session of userID (a no-op when it is one already).
 	PutSession(ctx context.Context, token, userID string) error
+	FileTarget
+}
+
+// FileTarget is where file contents go.
+type FileTarget interface {
 	// HasFile reports whether a file's content is stored already (with the size and checksum
 	// given, when they are known).
 	HasFile(ctx context.Context, f FileMeta) (bool, error)
@@ -106,7 +111,10 @@ func (t *StoreTarget) Upsert(ctx context.Context, o *store.Object, dryRun bool) 
 		return 0, err
 	}
 	want := *o
-	want.Fields = keepRelationObjects(cur.Fields, o.Fields)
+	want.Fields = keepUpgradedPassword(cur.Fields, keepRelationObjects(cur.Fields, o.Fields))
+	if o.Class == "_File" {
+		want.Fields = keepRewrittenURL(cur.Fields, want.Fields)
+	}
 	if want.CreatedAt.IsZero() {
 		want.CreatedAt = cur.CreatedAt
 	}
@@ -135,6 +143,39 @@ func (t *StoreTarget) Upsert(ctx context.Context, o *store.Object, dryRun bool) 
 		return 0, err
 	}
 	return Changed, nil
+}
+
+// keepUpgradedPassword keeps the password of a user who signed in on fn since the last import
+// (LeanStorage then replaced the LeanCloud hash by its own): from then on fn's password is the
+// user's, and an import of the old hash must neither revert it nor count as a change.
+func keepUpgradedPassword(cur, in map[string]any) map[string]any {
+	hash, upgraded := cur["_hashed_password"].(string)
+	if !upgraded || hash == "" || cur[FieldLCPassword] != nil || in[FieldLCPassword] == nil || in["_hashed_password"] != nil {
+		return in
+	}
+	out := make(map[string]any, len(in))
+	for k, v := range in {
+		if k != FieldLCPassword && k != FieldLCSalt {
+			out[k] = v
+		}
+	}
+	out["_hashed_password"] = hash
+	return out
+}
+
+// keepRewrittenURL keeps the url an earlier import gave a _File (its content now served by fn)
+// when the same export comes in again without rewriting: the content has not moved back.
+func keepRewrittenURL(cur, in map[string]any) map[string]any {
+	orig, _ := cur[FieldLCURL].(string)
+	if orig == "" || in[FieldLCURL] != nil || in["url"] != orig {
+		return in
+	}
+	out := make(map[string]any, len(in)+1)
+	for k, v := range in {
+		out[k] = v
+	}
+	out["url"], out[FieldLCURL] = cur["url"], orig
+	return out
 }
 
 // keepRelationObjects carries the folded pointers of Relation fields over to an incoming
@@ -298,9 +339,10 @@ func (t *StoreTarget) FoldRelation(ctx context.Context, joinClass string) (FoldR
 	}
 	for _, owner := range sortedKeys(byOwner) {
 		related := byOwner[owner]
+		var className string
 		_, err := t.Store.Update(ctx, ownerClass, owner, func(o *store.Object) error {
 			rel, _ := o.Fields[key].(map[string]any)
-			className, _ := rel["className"].(string)
+			className, _ = rel["className"].(string)
 			if rel == nil || rel["__type"] != "Relation" || className == "" {
 				return errUnknownRelationClass
 			}
@@ -338,6 +380,10 @@ func (t *StoreTarget) FoldRelation(ctx context.Context, joinClass string) (FoldR
 		case err != nil:
 			return rep, err
 		default:
+			// the join rows are what LeanStorage's $relatedTo and role grants read
+			if err := t.Store.AddRelation(ctx, store.Relation{OwnerClass: ownerClass, OwnerID: owner, Key: key}, className, related); err != nil {
+				return rep, err
+			}
 			rep.Owners++
 		}
 	}

@@ -33,6 +33,8 @@ type Options struct {
 	// VerifyCode, when set, is the code every SMS and email verification gets instead of a
 	// random one (tests, scripted demos).
 	VerifyCode string
+	// Files is where file contents are kept and served (the Files API is off without a Dir).
+	Files FileStorage
 	// Now is the clock (tests): time.Now.
 	Now func() time.Time
 }

@@ -170,6 +170,10 @@ func (s *Service) route(ctx context.Context, method, path string, query url.Valu
 		return s.cloudQuery(ctx, query, auth)
 	case parts[0] == "scan" && len(parts) == 3 && parts[1] == "classes" && method == http.MethodGet:
 		return s.scan(ctx, parts[2], query, auth)
+	case parts[0] == "fileTokens" || parts[0] == "fileCallback" || parts[0] == "files":
+		return s.fileRoute(ctx, method, parts, query, body, auth)
+	case parts[0] == "classes" && len(parts) == 3 && parts[1] == "_File" && method == http.MethodDelete && s.filesOn() && !strings.Contains(parts[2], ","):
+		return s.deleteFile(ctx, parts[2], query, auth)
 	case parts[0] == "classes" && len(parts) >= 2:
 		return s.classRoute(ctx, method, parts, query, body, auth)
 	}

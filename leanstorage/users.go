@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fnhq/fn/engine"
 	"github.com/fnhq/fn/internal/lcpassword"
+	"github.com/fnhq/fn/internal/randid"
 	"github.com/fnhq/fn/store"
 )
 
@@ -630,4 +632,21 @@ func (s *Service) SessionFor(ctx context.Context, username string) (string, erro
 		return "", apiErr(http.StatusNotFound, 211, "no user named %q in LeanStorage (sign one up first, e.g. with AV.User.signUp)", username)
 	}
 	return s.sessionOf(ctx, u.ID)
+}
+
+// IdentitySession is SessionFor for fn dev's named identities (fn.yaml identities: {name: {user:
+// …}}): a user that does not exist yet is signed up on first use, with a random password, so the
+// identities a project declares work on an empty store.
+func (s *Service) IdentitySession(ctx context.Context, username string) (string, error) {
+	u, err := s.findUser(ctx, "username", username)
+	if err != nil {
+		return "", err
+	}
+	if u == nil {
+		body, _ := json.Marshal(map[string]string{"username": username, "password": randid.Key(32)})
+		if _, err := s.signup(ctx, nil, body, Auth{Master: true, RemoteAddr: "127.0.0.1"}); err != nil {
+			return "", fmt.Errorf("creating the user %q of this identity: %w", username, err)
+		}
+	}
+	return s.SessionFor(ctx, username)
 }

@@ -26,6 +26,8 @@ import (
 	"github.com/fnhq/fn/project"
 	"github.com/fnhq/fn/server"
 	"github.com/fnhq/fn/store"
+	"github.com/fnhq/fn/wxdb"
+	"github.com/fnhq/fn/wxstorage"
 )
 
 // DevOptions configure fn dev.
@@ -36,17 +38,21 @@ type DevOptions struct {
 	Port        int    // 0 picks a free port
 	As          string // default identity for wx calls
 	Inspect     string // --inspect address for workers, empty for none
+	InspectOnly string // only this function's workers get the inspector ("" for every function)
 	Events      DevEvents
 	// Debounce is how long the watcher waits for a burst of file events to end (default 10 ms).
 	Debounce time.Duration
 	// NoTimers turns the project's timers off; TimerTimeout overrides their 15 s deadline (tests).
 	NoTimers     bool
 	TimerTimeout time.Duration
-	// ResetData starts lean projects with an empty LeanStorage.
+	// ResetData starts with an empty LeanStorage (lean) or cloud database (wx).
 	ResetData bool
 	// Getenv supplies the LEANCLOUD_* variables a LeanEngine project without fn.yaml is re-read
 	// with when its package.json or leanengine.json changes (nil: none).
 	Getenv func(string) string
+	// HTTPMode is live (""), record or replay: wx functions' third-party HTTP requests go out,
+	// are recorded to <project>/recordings/<function>.jsonl, or are answered from there.
+	HTTPMode string
 }
 
 // DevEvents receives what fn dev has to tell. Implementations print; localrun never does.
@@ -60,17 +66,22 @@ type DevEvents interface {
 
 // DevInfo is what the banner shows.
 type DevInfo struct {
-	URL           string          `json:"url"`
-	Port          int             `json:"port"`
-	Dialect       project.Dialect `json:"dialect"`
-	Functions     []string        `json:"functions"`
-	Identity      string          `json:"identity,omitempty"`
-	IdentityOpen  string          `json:"openid,omitempty"`
-	Endpoints     []string        `json:"endpoints"`
-	Keys          *Keys           `json:"keys,omitempty"`
-	KeysGenerated bool            `json:"keysGenerated,omitempty"`
-	StartupMs     float64         `json:"startupMs"`
-	LoadError     string          `json:"loadError,omitempty"`
+	URL          string          `json:"url"`
+	Port         int             `json:"port"`
+	Dialect      project.Dialect `json:"dialect"`
+	Functions    []string        `json:"functions"`
+	Identity     string          `json:"identity,omitempty"`
+	IdentityOpen string          `json:"openid,omitempty"`
+	Endpoints    []string        `json:"endpoints"`
+	Keys         *Keys           `json:"keys,omitempty"`
+	// KeysFrom says where the lean keys come from: "fn.yaml", or ".fn/keys.json" (generated once).
+	KeysFrom  string  `json:"keysFrom,omitempty"`
+	StartupMs float64 `json:"startupMs"`
+	LoadError string  `json:"loadError,omitempty"`
+	// Failed names the functions that did not load, with why (and what to run).
+	Failed map[string]string `json:"failed,omitempty"`
+	// Inspector says where the Node.js inspector listens (with --inspect).
+	Inspector string `json:"inspector,omitempty"`
 	// App is the app process of a LeanEngine project with its own web server ("" otherwise):
 	// its command and where the command came from.
 	App string `json:"app,omitempty"`
@@ -87,6 +98,29 @@ type ReloadInfo struct {
 	DetectMs float64  `json:"detectMs"` // first file event → reload start (the debounce)
 	BuildMs  float64  `json:"buildMs"`
 	LoadMs   float64  `json:"loadMs"`
+	// Fixed: the reload before this one failed, and this build is good again.
+	Fixed bool `json:"fixed,omitempty"`
+}
+
+// failTracker remembers a failed reload, so that the next good one says it fixed things.
+type failTracker struct {
+	DevEvents
+	mu      sync.Mutex
+	failing bool
+}
+
+func (f *failTracker) ReloadFailed(err error) {
+	f.mu.Lock()
+	f.failing = true
+	f.mu.Unlock()
+	f.DevEvents.ReloadFailed(err)
+}
+
+func (f *failTracker) Reload(info ReloadInfo) {
+	f.mu.Lock()
+	info.Fixed, f.failing = f.failing, false
+	f.mu.Unlock()
+	f.DevEvents.Reload(info)
 }
 
 // DevState is written to .fn/dev.json while fn dev runs, so that fn invoke and scripts find it.
@@ -151,6 +185,7 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	if o.Debounce == 0 {
 		o.Debounce = 10 * time.Millisecond
 	}
+	o.Events = &failTracker{DevEvents: o.Events}
 	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -201,11 +236,25 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		}
 		defer st.Close()
 		d.data = leanstorage.NewWithOptions(st, hookInvoker{d}, func(level, msg string) { d.env.Note(level, "storage", msg) },
-			leanstorage.Options{AuthVerifiers: leanstorage.TrustingVerifiers()})
+			leanstorage.Options{AuthVerifiers: leanstorage.TrustingVerifiers(), Files: leanstorage.FileStorage{Dir: p.StatePath("files"), BaseURL: url + "/__files/" + d.keys.AppID}})
 		d.data.OnHook = func(req engine.LeanRequest, res *engine.LeanResult) { d.env.ReportHook(req, res) }
 	}
-	d.env, err = appenv.New(appenv.Config{App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, Keys: appenv.Keys(d.keys),
-		PublicURL: url, WXAdminPath: "/admin", Node: o.Node, NodeVersion: o.NodeVersion, FastReload: true, Spare: true, Inspect: o.Inspect,
+	var wxData *wxdb.DB
+	if p.Dialect == project.WX {
+		if wxData, err = OpenWXData(p, o.ResetData); err != nil {
+			return err
+		}
+		defer wxData.Close()
+	}
+	var wxFiles *wxstorage.Store
+	if p.Dialect == project.WX {
+		if wxFiles, err = OpenWXStorage(p, o.ResetData); err != nil {
+			return err
+		}
+	}
+	d.env, err = appenv.New(appenv.Config{WXData: wxData, WXStorage: storageOrNil(wxFiles), OpenAPI: OpenAPIConfig(p),
+		WXDBPermissions: DBPermissions(p), HTTPMode: o.HTTPMode, HTTPRecordings: filepath.Join(p.Dir, "recordings"), App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, Keys: appenv.Keys(d.keys),
+		PublicURL: url, WXAdminPath: "/admin", Node: o.Node, NodeVersion: o.NodeVersion, FastReload: true, Spare: true, Inspect: o.Inspect, InspectOnly: o.InspectOnly,
 		IdleTimeout: 10 * time.Minute, Data: d.data, Logs: d.sink, Observer: d.logs, WXIdentity: d.wxIdentity,
 		NoTimers: o.NoTimers, TimerTimeout: o.TimerTimeout})
 	if err != nil {
@@ -235,8 +284,21 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	if p.App != nil {
 		info.App = strings.Join(p.App.Command, " ") + " (" + p.App.Source + ")"
 	}
+	switch {
+	case o.Inspect != "" && o.InspectOnly != "":
+		info.Inspector = fmt.Sprintf("%s's workers: the first on %s, more on free ports (each prints its address)", o.InspectOnly, o.Inspect)
+	case o.Inspect != "":
+		info.Inspector = fmt.Sprintf("every function's workers: the first to start on %s, the others on free ports (each prints its address)", o.Inspect)
+	}
 	if loadErr != nil {
 		info.LoadError = unwrapLoad(loadErr).Error()
+		var le *engine.LoadError
+		if errors.As(loadErr, &le) {
+			info.Failed = map[string]string{}
+			for name, fe := range le.Errors {
+				info.Failed[name] = loadHint(p, name, fe.Message)
+			}
+		}
 	}
 	if p.Dialect == project.WX {
 		id, name, err := p.Identity(o.As)
@@ -248,7 +310,10 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	} else {
 		k := d.keys
 		info.Keys = &k
-		_, info.KeysGenerated, _ = DevKeys(p)
+		info.KeysFrom = ".fn/keys.json"
+		if l := p.Lean; l.AppID != "" && l.AppKey != "" && l.MasterKey != "" && l.HookKey != "" {
+			info.KeysFrom = "fn.yaml"
+		}
 		info.Endpoints = []string{"POST " + url + "/1.1/functions/{name}", "POST " + url + "/1.1/call/{name}",
 			"GET  " + url + "/1.1/functions/_ops/metadatas", "GET  " + url + "/__engine/1/ping"}
 		if p.App != nil {
@@ -332,6 +397,27 @@ func (d *dev) release(m *bundler.Manifest, fresh bool) *appenv.Release {
 	}
 	return &appenv.Release{Dir: d.p.Dir, Manifest: m.APIManifest(d.p, nil, false), InPlace: true, Fresh: fresh,
 		File: func(b api.Bundle) string { return byName[b.Name] }}
+}
+
+// loadHint words why a function did not load, with the command that fixes a missing package.
+func loadHint(p *project.Project, name, msg string) string {
+	first, _, _ := strings.Cut(msg, "\n")
+	if i := strings.Index(first, "Cannot find module '"); i >= 0 {
+		mod := first[i+len("Cannot find module '"):]
+		if j := strings.Index(mod, "'"); j >= 0 {
+			mod = mod[:j]
+		}
+		if !strings.HasPrefix(mod, ".") && !strings.HasPrefix(mod, "/") {
+			dir := p.Dir
+			if fdir := filepath.Join(p.Dir, p.FunctionsDir, name); p.Dialect == project.WX {
+				if _, err := os.Stat(filepath.Join(fdir, "package.json")); err == nil {
+					dir = fdir // the function is its own npm package
+				}
+			}
+			return fmt.Sprintf("the package %s is not installed: run npm install in %s", mod, dir)
+		}
+	}
+	return first
 }
 
 // unwrapLoad is the engine's load error inside a failed activation (it names each bundle).
@@ -477,6 +563,19 @@ func (d *dev) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSONResponse(w, http.StatusOK, u)
+}
+
+// OpenWXData opens a wx project's local cloud database (.fn/wxdb.db), emptied with reset.
+func OpenWXData(p *project.Project, reset bool) (*wxdb.DB, error) {
+	path := p.StatePath("wxdb.db")
+	if reset {
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			if err := os.Remove(path + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
+		}
+	}
+	return wxdb.Open(path)
 }
 
 // OpenData opens a lean project's local LeanStorage (.fn/data.db), emptied with reset.

@@ -9,6 +9,7 @@ import (
 	"github.com/fnhq/fn/api"
 	"github.com/fnhq/fn/appenv"
 	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/leanstorage"
 	"github.com/fnhq/fn/logsink"
 	"github.com/fnhq/fn/project"
 )
@@ -54,6 +55,17 @@ func (b devBackend) Env(ctx context.Context, app, env string) (*appenv.Env, erro
 
 func (b devBackend) Logs() logsink.Sink { return b.d.sink }
 
+// Data implements admin.DataBackend: fn import into a running fn dev writes its store.
+func (b devBackend) Data(ctx context.Context, app string) (*leanstorage.Service, error) {
+	if _, err := b.AppID(ctx, app); err != nil {
+		return nil, err
+	}
+	if b.d.data == nil {
+		return nil, &appenv.BadRequest{Msg: "this project is not a lean project: it keeps no LeanStorage data"}
+	}
+	return b.d.data, nil
+}
+
 func (b devBackend) Caller(ctx context.Context, env *appenv.Env, identity string) (appenv.Caller, error) {
 	b.d.mu.Lock()
 	p := b.d.p
@@ -63,7 +75,7 @@ func (b devBackend) Caller(ctx context.Context, env *appenv.Env, identity string
 
 // projectCaller resolves a named identity of fn.yaml (or the default) for fn dev and fn invoke.
 func projectCaller(ctx context.Context, p *project.Project, data interface {
-	SessionFor(context.Context, string) (string, error)
+	IdentitySession(context.Context, string) (string, error)
 }, identity string) (appenv.Caller, error) {
 	switch p.Dialect {
 	case project.WX:
@@ -83,7 +95,7 @@ func projectCaller(ctx context.Context, p *project.Project, data interface {
 		if id.User == "" || data == nil {
 			return appenv.Caller{Name: name}, nil
 		}
-		token, err := data.SessionFor(ctx, id.User)
+		token, err := data.IdentitySession(ctx, id.User)
 		if err != nil {
 			return appenv.Caller{}, &appenv.BadRequest{Msg: "identity " + name + ": " + err.Error()}
 		}

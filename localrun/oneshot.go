@@ -84,6 +84,19 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*api.Outc
 		data = leanstorage.NewWithOptions(st, envHooks{&env}, nil, leanstorage.Options{AuthVerifiers: leanstorage.TrustingVerifiers()})
 		cfg.Data = data
 	}
+	if p.Dialect == project.WX {
+		db, err := OpenWXData(p, false)
+		if err != nil {
+			return nil, err
+		}
+		defer db.Close()
+		cfg.WXData = db
+		files, err := OpenWXStorage(p, false)
+		if err != nil {
+			return nil, err
+		}
+		cfg.WXStorage, cfg.OpenAPI, cfg.WXDBPermissions = files, OpenAPIConfig(p), DBPermissions(p)
+	}
 	env, err = appenv.New(cfg)
 	if err != nil {
 		return nil, err

@@ -203,8 +203,63 @@ func Parse(file string, data []byte) (*Project, error) {
 					d.unknown(lv, field, "appId, appKey, masterKey, hookKey")
 				}
 			})
+		case "wx":
+			d.mapping(v, key, func(wk string, _, wv *yaml.Node) {
+				field := key + "." + wk
+				if wk == "permissions" {
+					p.WX.Permissions = map[string]CollectionPermission{}
+					d.mapping(wv, field, func(coll string, _, cv *yaml.Node) {
+						f := field + "." + coll
+						if cv.Kind == yaml.ScalarNode {
+							switch cv.Value {
+							case "creator", "read-all", "admin":
+								p.WX.Permissions[coll] = CollectionPermission{Mode: cv.Value}
+							default:
+								d.fail(cv, f, "must be creator, read-all, admin or {read: <rule>, write: <rule>}, got %q", cv.Value)
+							}
+							return
+						}
+						cp := CollectionPermission{Mode: "custom", Read: "false", Write: "false"}
+						d.mapping(cv, f, func(rk string, _, rv *yaml.Node) {
+							switch rk {
+							case "read":
+								cp.Read = rv.Value
+							case "write":
+								cp.Write = rv.Value
+							default:
+								d.unknown(rv, f+"."+rk, "read, write")
+							}
+						})
+						p.WX.Permissions[coll] = cp
+					})
+					return
+				}
+				if wk != "openapi" {
+					d.unknown(wv, field, "openapi, permissions")
+					return
+				}
+				d.mapping(wv, field, func(ok string, _, ov *yaml.Node) {
+					f := field + "." + ok
+					switch ok {
+					case "blocklist":
+						p.WX.OpenAPI.Blocklist = d.strList(ov, f)
+					case "responses":
+						p.WX.OpenAPI.Responses = map[string]any{}
+						d.mapping(ov, f, func(api string, _, rv *yaml.Node) {
+							var val any
+							if err := rv.Decode(&val); err != nil || rv.Kind != yaml.MappingNode {
+								d.fail(rv, f+"."+api, "must be a mapping (the JSON the API answers), got %s", kindName(rv))
+								return
+							}
+							p.WX.OpenAPI.Responses[api] = val
+						})
+					default:
+						d.unknown(ov, f, "blocklist, responses")
+					}
+				})
+			})
 		default:
-			d.unknown(k, key, "name, dialect, env, functionsDir, entry, runtime, timezone, defaults, functions, identities, defaultIdentity, timers, build, dev, lean")
+			d.unknown(k, key, "name, dialect, env, functionsDir, entry, runtime, timezone, defaults, functions, identities, defaultIdentity, timers, build, dev, lean, wx")
 		}
 	})
 	if root.Kind == yaml.MappingNode {
@@ -443,8 +498,10 @@ func (d *decoder) function(n *yaml.Node, field string, c FunctionConfig) (Functi
 				}
 				c.Env[name] = ev.Value
 			})
+		case "openapi":
+			c.OpenAPI = d.strList(v, f)
 		default:
-			d.unknown(v, f, "timeout, memory, maxInstances, concurrency, env")
+			d.unknown(v, f, "timeout, memory, maxInstances, concurrency, env, openapi")
 		}
 	})
 	return c, timeoutSet

@@ -96,7 +96,7 @@ func TestParseErrors(t *testing.T) {
 		{"memory range", minimalWX + "defaults:\n  memory: 64\n", []string{"fn.yaml: defaults.memory: must be 128–4096 MB, got 64 (line 4)"}},
 		{"wrong type", minimalWX + "functions:\n  login:\n    timeout: soon\n", []string{`functions.login.timeout: must be a whole number, got "soon"`}},
 		{"unknown top-level key", minimalWX + "function:\n  login: {}\n", []string{"fn.yaml: function: unknown key (known keys here: name, dialect"}},
-		{"unknown nested key", minimalWX + "functions:\n  login:\n    timeuot: 3\n", []string{"functions.login.timeuot: unknown key (known keys here: timeout, memory, maxInstances, concurrency, env) (line 5)"}},
+		{"unknown nested key", minimalWX + "functions:\n  login:\n    timeuot: 3\n", []string{"functions.login.timeuot: unknown key (known keys here: timeout, memory, maxInstances, concurrency, env, openapi) (line 5)"}},
 		{"bad dialect", "name: shop\ndialect: aws\n", []string{`dialect: must be wx or lean, got "aws"`}},
 		{"missing name and dialect", "env: abc\n", []string{"name: is required", "dialect: is required"}},
 		{"invalid project name", "name: My Shop\ndialect: wx\n", []string{"name: use 1–50 lower-case letters"}},
@@ -213,5 +213,33 @@ func TestFakeIdentityWithoutConfiguredOnes(t *testing.T) {
 	other, _ := Parse("fn.yaml", []byte("name: other\ndialect: wx\n"))
 	if c, _, _ := other.Identity(""); c.OpenID == a.OpenID {
 		t.Fatal("different projects should get different fake users")
+	}
+}
+
+func TestParseWXOpenAPI(t *testing.T) {
+	src := `name: shop
+dialect: wx
+functions:
+  notify:
+    openapi: [subscribeMessage.send, wxacode.get]
+wx:
+  openapi:
+    blocklist: [spam, scam]
+    responses:
+      wxa.getPaidUnionid: {unionid: u-1}
+`
+	p, err := Parse("fn.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Functions["notify"].OpenAPI; len(got) != 2 || got[1] != "wxacode.get" {
+		t.Fatalf("openapi permissions %v", got)
+	}
+	if len(p.WX.OpenAPI.Blocklist) != 2 || p.WX.OpenAPI.Responses["wxa.getPaidUnionid"].(map[string]any)["unionid"] != "u-1" {
+		t.Fatalf("wx.openapi %+v", p.WX.OpenAPI)
+	}
+	_, err = Parse("fn.yaml", []byte("name: shop\ndialect: wx\nwx:\n  openapi:\n    responses:\n      a.b: 3\n    blocklst: []\n"))
+	if err == nil || !strings.Contains(err.Error(), "wx.openapi.responses.a.b: must be a mapping") || !strings.Contains(err.Error(), "wx.openapi.blocklst: unknown key") {
+		t.Fatalf("bad wx section: %v", err)
 	}
 }

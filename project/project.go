@@ -68,6 +68,7 @@ type Project struct {
 	Build           BuildConfig
 	Dev             DevConfig
 	Lean            LeanKeys
+	WX              WXConfig
 
 	// LocalEnv comes from .env.local and overrides every function's env in local runs.
 	LocalEnv map[string]string
@@ -87,6 +88,9 @@ type FunctionConfig struct {
 	// 单实例多并发). The default 1 is the platform's default: one request per instance.
 	Concurrency int               `json:"concurrency,omitempty"`
 	Env         map[string]string `json:"env,omitempty"`
+	// OpenAPI is the function's permissions.openapi list (config.json, or fn.yaml openapi):
+	// the cloud.openapi APIs it may call. nil declares none and allows every API.
+	OpenAPI []string `json:"openapi,omitempty"`
 }
 
 // Identity is a named fake caller: openid/appid/unionid for wx, a user name for lean.
@@ -118,6 +122,27 @@ type BuildConfig struct {
 type DevConfig struct {
 	Port int
 	Host string
+}
+
+// WXConfig is fn.yaml's wx section: how the WeChat-side services are emulated offline.
+type WXConfig struct {
+	OpenAPI WXOpenAPIConfig
+	// Permissions: each collection's permission for mini-program clients (wx.cloud.database()):
+	// creator (the default), read-all, admin, or custom read/write security rules.
+	Permissions map[string]CollectionPermission
+}
+
+// CollectionPermission is one collection's client permission.
+type CollectionPermission struct {
+	Mode        string // creator, read-all, admin, custom
+	Read, Write string // custom rules
+}
+
+// WXOpenAPIConfig tunes the cloud.openapi emulation: words that fail security.msgSecCheck, and
+// canned JSON answers of APIs fn does not emulate (by API name, e.g. "wxa.getPaidUnionid").
+type WXOpenAPIConfig struct {
+	Blocklist []string
+	Responses map[string]any
 }
 
 // LeanKeys are the dev app's keys for lean projects.
@@ -211,6 +236,9 @@ func (p *Project) Function(name string) FunctionConfig {
 		}
 		if f.MaxInstances != 0 {
 			c.MaxInstances = f.MaxInstances
+		}
+		if f.OpenAPI != nil {
+			c.OpenAPI = f.OpenAPI
 		}
 		for k, v := range f.Env {
 			env[k] = v

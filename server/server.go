@@ -20,6 +20,8 @@ import (
 	"github.com/fnhq/fn/engine"
 	"github.com/fnhq/fn/leanstorage"
 	"github.com/fnhq/fn/project"
+	"github.com/fnhq/fn/wxdb"
+	"github.com/fnhq/fn/wxopenapi"
 )
 
 // Invoker is what the HTTP layer needs from the engine.
@@ -66,6 +68,20 @@ type Options struct {
 	MaxBody int64
 	// Storage serves LeanStorage (lean projects); nil leaves those routes out.
 	Storage *leanstorage.Service
+	// WXDatabase serves the wx cloud database (wx projects); nil answers its actions as not emulated.
+	WXDatabase *wxdb.DB
+	// WXStorage serves cloud storage (storage.* actions, uploads under /wx/storage/ and the
+	// temp file URLs); WXFilesURL is where /wx/storage/ is reachable from functions and clients.
+	WXStorage  WXStorage
+	WXFilesURL string
+	// WXOpenAPI answers cloud.openapi.* calls (wx.openApi); WXPermissions is a function's
+	// declared permissions.openapi list (nil: none declared).
+	WXOpenAPI     WXOpenAPI
+	WXPermissions func(function string) []string
+	// WXEnvID is the environment id used when the SDK names none.
+	WXEnvID string
+	// WXDBPermissions is each collection's permission for mini-program clients (nil: creator-only).
+	WXDBPermissions func(collection string) wxdb.Permission
 	// TrustedProxies are the peers whose Forwarded / X-Real-IP / X-Forwarded-For headers name
 	// the client (meta.remoteAddress, the wx client IP); nil trusts loopback peers only.
 	TrustedProxies []netip.Prefix
@@ -81,7 +97,19 @@ func New(o Options) http.Handler {
 	mux := http.NewServeMux()
 	if o.Dialect == project.WX {
 		mux.HandleFunc("POST /wx/functions/{name}", s.wxFunction)
-		mux.Handle("/admin", WXAdmin(o.Invoker, s.report))
+		var db WXDatabase
+		if o.WXDatabase != nil {
+			db = o.WXDatabase
+		}
+		mux.Handle("/admin", WXAdminServices(o.Invoker, s.report, WXServices{Database: db, Storage: o.WXStorage,
+			FilesURL: o.WXFilesURL, OpenAPI: o.WXOpenAPI, Permissions: o.WXPermissions, EnvID: o.WXEnvID}))
+		mux.HandleFunc("POST /wx/client", s.wxClient)
+		if o.WXOpenAPI != nil {
+			mux.Handle("/wx/openapi/", WXOpenAPIHTTP(o.Invoker, WXServices{OpenAPI: o.WXOpenAPI, Permissions: o.WXPermissions, EnvID: o.WXEnvID}))
+		}
+		if o.WXStorage != nil {
+			mux.Handle("/wx/storage/", http.StripPrefix("/wx/storage", o.WXStorage.Handler()))
+		}
 	} else {
 		for _, v := range []string{"1", "1.1"} {
 			mux.HandleFunc("/"+v+"/functions/{name...}", s.leanFunctions(false))
@@ -93,6 +121,10 @@ func New(o Options) http.Handler {
 			for _, v := range []string{"1", "1.1"} {
 				mux.HandleFunc("/"+v+"/", s.storage(v))
 			}
+			// file contents at their public URLs (LeanCloud's file domain): no app key needed
+			mux.HandleFunc("/__files/{app}/{id}/{name...}", func(w http.ResponseWriter, r *http.Request) {
+				o.Storage.ServeFile(w, r, r.PathValue("id"))
+			})
 		}
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -605,4 +637,67 @@ func writeRaw(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(b)
+}
+
+// wxClient serves the mini-program client (wx-cloud.js): the SDK's database.* actions as the
+// calling user under each collection's permission (wxdb.Caller{Client: true}), and the storage
+// actions of wx.cloud.uploadFile / getTempFileURL / deleteFile.
+func (s *api) wxClient(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r, func() {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"code": "INVALID_PARAM", "message": fmt.Sprintf("request body over %d bytes", s.o.MaxBody)})
+	})
+	if !ok {
+		return
+	}
+	id, _, err := s.o.WXIdentity(r)
+	if err != nil {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"code": "INVALID_PARAM", "message": err.Error()})
+		return
+	}
+	var req struct {
+		Action  string `json:"action"`
+		EnvName string `json:"envName"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"code": "INVALID_PARAM", "message": "the request body is not JSON: " + err.Error()})
+		return
+	}
+	env := req.EnvName
+	if env == "" {
+		env = s.o.WXEnvID
+	}
+	var reply json.RawMessage
+	switch {
+	case strings.HasPrefix(req.Action, "database.") && s.o.WXDatabase != nil:
+		c := wxdb.Caller{Client: true}
+		if id != nil {
+			c.OpenID, c.AppID, c.UnionID = id.OpenID, id.AppID, id.UnionID
+		}
+		reply, _ = s.o.WXDatabase.HandleClient(r.Context(), env, c, s.o.WXDBPermissions, req.Action, body)
+	case req.Action == "openapi.getOpenData" && s.o.WXOpenAPI != nil:
+		// the client resolves wx.cloud.CloudID values before callFunction, as the platform does
+		var q struct {
+			List []string `json:"list"`
+		}
+		if err := json.Unmarshal(body, &q); err != nil || len(q.List) == 0 || len(q.List) > 100 {
+			writeJSON(w, http.StatusOK, map[string]any{"code": "INVALID_PARAM", "message": "list must hold 1 to 100 cloudIDs"})
+			return
+		}
+		var c wxopenapi.Caller
+		if id != nil {
+			c.OpenID, c.AppID, c.UnionID = id.OpenID, id.AppID, id.UnionID
+		}
+		reply, _ = json.Marshal(map[string]any{"data": map[string]any{"list": s.o.WXOpenAPI.OpenData(c, q.List)}})
+	case strings.HasPrefix(req.Action, "storage.") && s.o.WXStorage != nil:
+		openid := ""
+		if id != nil {
+			openid = id.OpenID
+		}
+		reply, _ = s.o.WXStorage.HandleClient(r.Context(), env, s.o.WXFilesURL, openid, req.Action, body)
+	}
+	if reply == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"code": "FN_UNSUPPORTED_ACTION", "message": fmt.Sprintf("%s is not served to mini-program clients", req.Action)})
+		return
+	}
+	writeRaw(w, http.StatusOK, reply)
 }

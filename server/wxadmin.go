@@ -8,17 +8,56 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/wxdb"
+	"github.com/fnhq/fn/wxopenapi"
 )
 
 // WXInvoker runs wx functions: the engine, or a fake in tests.
 type WXInvoker interface {
 	InvokeWX(ctx context.Context, req engine.WXRequest) *engine.Result
 	WXCaller(token string) (engine.WXCaller, bool)
+}
+
+// WXDatabase serves the cloud database actions (database.*) the SDK sends to /admin.
+type WXDatabase interface {
+	Handle(ctx context.Context, env string, caller wxdb.Caller, action string, body json.RawMessage) (json.RawMessage, bool)
+}
+
+// WXStorage serves cloud storage: the SDK's storage.* actions (base is where Handler is
+// reachable) and the upload/download endpoints.
+type WXStorage interface {
+	Handle(ctx context.Context, env, base, action string, body json.RawMessage) (json.RawMessage, bool)
+	// HandleClient answers a mini-program client (openid) under the storage permission.
+	HandleClient(ctx context.Context, env, base, openid, action string, body json.RawMessage) (json.RawMessage, bool)
+	Handler() http.Handler
+}
+
+// WXOpenAPI answers the SDK's wx.openApi calls: apiName and the protobuf request in, the
+// protobuf response out.
+type WXOpenAPI interface {
+	Handle(ctx context.Context, env string, caller wxopenapi.Caller, apiName string, requestData []byte) []byte
+	// HandleJSON answers WeChat's HTTP API (api.weixin.qq.com, which the runner sends here).
+	HandleJSON(ctx context.Context, env string, caller wxopenapi.Caller, apiName string, body []byte) (contentType string, reply []byte)
+	// OpenData resolves cloudIDs (wx.cloud.CloudID in a client's callFunction data).
+	OpenData(caller wxopenapi.Caller, ids []string) []json.RawMessage
+}
+
+// WXServices are the backends /admin hands actions to (any may be nil: its actions then answer
+// "not emulated").
+type WXServices struct {
+	Database    WXDatabase
+	Storage     WXStorage
+	FilesURL    string
+	OpenAPI     WXOpenAPI
+	Permissions func(function string) []string
+	EnvID       string
 }
 
 // maxAdminBody bounds an /admin request (callFunction data is limited to a few MB on the platform).
@@ -37,10 +76,22 @@ type adminRequest struct {
 // TCB_CONTEXT_CNFG points at this host. functions.invokeFunction runs the named local function
 // with the caller's identity and TCB_SOURCE chained with ",scf"; other actions get an error the
 // SDK reports, naming the action.
-func WXAdmin(inv WXInvoker, report func(Invocation)) http.Handler {
+func WXAdmin(inv WXInvoker, report func(Invocation), db WXDatabase) http.Handler {
+	return WXAdminServices(inv, report, WXServices{Database: db})
+}
+
+// WXAdminServices is WXAdmin with every backend: database.*, storage.* and wx.openApi actions
+// go to theirs.
+func WXAdminServices(inv WXInvoker, report func(Invocation), svc WXServices) http.Handler {
+	db := svc.Database
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			writeAdmin(w, http.StatusMethodNotAllowed, map[string]any{"code": "INVALID_METHOD", "message": "use POST"})
+			return
+		}
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+			// wx.openApi and wx.wxPayApi: a form whose requestData is protobuf
+			wxFormAction(w, r, inv, svc)
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody+1))
@@ -53,9 +104,36 @@ func WXAdmin(inv WXInvoker, report func(Invocation)) http.Handler {
 			writeAdmin(w, http.StatusBadRequest, map[string]any{"code": "INVALID_PARAM", "message": "the request body is not JSON: " + err.Error()})
 			return
 		}
+		if req.WXCloudAPIToken == "" {
+			// an old SDK routed here by the runner: the invocation's token travels as a header
+			req.WXCloudAPIToken = r.Header.Get("X-Fn-Api-Token")
+		}
 		requestID := engine.NewRequestID()
-		switch req.Action {
-		case "functions.invokeFunction":
+		switch {
+		case req.Action == "functions.invokeFunction":
+		case strings.HasPrefix(req.Action, "database.") && db != nil:
+			// the cloud database: the caller's openid (for _openid) comes from its invocation
+			var c wxdb.Caller
+			if caller, ok := inv.WXCaller(req.WXCloudAPIToken); ok && caller.Identity != nil {
+				c = wxdb.Caller{OpenID: caller.Identity.OpenID, AppID: caller.Identity.AppID, UnionID: caller.Identity.UnionID}
+			}
+			env := req.EnvName
+			if env == "" {
+				env = r.URL.Query().Get("env")
+			}
+			if reply, ok := db.Handle(r.Context(), env, c, req.Action, body); ok {
+				w.Header().Set("Content-Type", "application/json; charset=utf-8")
+				w.Write(reply)
+				return
+			}
+			fallthrough
+		case strings.HasPrefix(req.Action, "storage.") && svc.Storage != nil:
+			if reply, ok := svc.Storage.Handle(r.Context(), svc.env(req.EnvName, r), svc.FilesURL, req.Action, body); ok {
+				w.Header().Set("Content-Type", "application/json; charset=utf-8")
+				w.Write(reply)
+				return
+			}
+			fallthrough
 		default:
 			writeAdmin(w, http.StatusOK, map[string]any{"code": "FN_UNSUPPORTED_ACTION", "requestId": requestID,
 				"message": fmt.Sprintf("%s is not emulated by fn yet (only functions.invokeFunction is)", req.Action)})
@@ -124,4 +202,110 @@ func writeAdmin(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// env is the environment a request names, or the Env's own.
+func (svc WXServices) env(name string, r *http.Request) string {
+	switch {
+	case name != "" && name != "SYMBOL_CURRENT_ENV" && name != "SYMBOL_DEFAULT_ENV":
+		return name
+	case r.URL.Query().Get("env") != "":
+		return r.URL.Query().Get("env")
+	}
+	return svc.EnvID
+}
+
+// wxFormAction serves the SDK's multipart actions: wx.openApi through the openapi emulation,
+// anything else answered with an error (as JSON, which the SDK reads as a TCB error) naming it.
+func wxFormAction(w http.ResponseWriter, r *http.Request, inv WXInvoker, svc WXServices) {
+	_, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mr := multipart.NewReader(io.LimitReader(r.Body, maxAdminBody+1), params["boundary"])
+	form := map[string][]byte{}
+	total := 0
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			writeAdmin(w, http.StatusBadRequest, map[string]any{"code": "INVALID_PARAM", "message": "the multipart request is malformed: " + err.Error()})
+			return
+		}
+		b, err := io.ReadAll(io.LimitReader(part, maxAdminBody+1))
+		total += len(b)
+		if err != nil || total > maxAdminBody || len(form) > 32 {
+			writeAdmin(w, http.StatusRequestEntityTooLarge, map[string]any{"code": "INVALID_PARAM", "message": "request body over 6 MB or over 32 fields"})
+			return
+		}
+		form[part.FormName()] = b
+	}
+	action, apiName := string(form["action"]), string(form["apiName"])
+	if action != "wx.openApi" || svc.OpenAPI == nil {
+		what := action
+		if action == "wx.wxPayApi" {
+			what = "cloudPay (" + action + ")"
+		}
+		writeAdmin(w, http.StatusOK, map[string]any{"code": "FN_UNSUPPORTED_ACTION", "requestId": engine.NewRequestID(),
+			"message": fmt.Sprintf("not emulated: %s %s", what, apiName)})
+		return
+	}
+	var c wxopenapi.Caller
+	if caller, ok := inv.WXCaller(string(form["wxCloudApiToken"])); ok {
+		c.Function = caller.Function
+		if caller.Identity != nil {
+			c.OpenID, c.AppID, c.UnionID = caller.Identity.OpenID, caller.Identity.AppID, caller.Identity.UnionID
+		}
+		if svc.Permissions != nil {
+			c.Permissions = svc.Permissions(caller.Function)
+		}
+	}
+	reply := svc.OpenAPI.Handle(r.Context(), svc.env(string(form["envName"]), r), c, apiName, form["requestData"])
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(reply)
+}
+
+// wxHTTPAPIs maps WeChat's HTTP API paths (api.weixin.qq.com) to the openapi names.
+var wxHTTPAPIs = map[string]string{
+	"/cgi-bin/message/subscribe/send":               "subscribeMessage.send",
+	"/cgi-bin/message/wxopen/template/send":         "templateMessage.send",
+	"/cgi-bin/message/custom/send":                  "customerServiceMessage.send",
+	"/cgi-bin/message/wxopen/template/uniform_send": "uniformMessage.send",
+	"/wxa/msg_sec_check":                            "security.msgSecCheck",
+	"/wxa/img_sec_check":                            "security.imgSecCheck",
+	"/wxa/getwxacode":                               "wxacode.get",
+	"/wxa/getwxacodeunlimit":                        "wxacode.getUnlimited",
+	"/cgi-bin/wxaapp/createwxaqrcode":               "wxacode.createQRCode",
+}
+
+// WXOpenAPIHTTP serves WeChat's HTTP API offline under /wx/openapi/ (the runner sends a
+// function's requests to api.weixin.qq.com here, with X-Fn-Api-Token naming the invocation):
+// access tokens are fake and accepted, the emulated APIs answer as through cloud.openapi, others
+// get errcode -604100 naming the path.
+func WXOpenAPIHTTP(inv WXInvoker, svc WXServices) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := strings.TrimPrefix(r.URL.Path, "/wx/openapi")
+		if p == "/cgi-bin/token" || p == "/cgi-bin/stable_token" {
+			writeAdmin(w, http.StatusOK, map[string]any{"access_token": "fn-offline-access-token", "expires_in": 7200})
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody+1))
+		if err != nil || len(body) > maxAdminBody {
+			writeAdmin(w, http.StatusRequestEntityTooLarge, map[string]any{"errcode": 47001, "errmsg": "request body over 6 MB"})
+			return
+		}
+		api, ok := wxHTTPAPIs[p]
+		if !ok {
+			api = "http:" + p
+		}
+		var c wxopenapi.Caller
+		if caller, ok := inv.WXCaller(r.Header.Get("X-Fn-Api-Token")); ok {
+			c.Function = caller.Function
+			if caller.Identity != nil {
+				c.OpenID, c.AppID, c.UnionID = caller.Identity.OpenID, caller.Identity.AppID, caller.Identity.UnionID
+			}
+		}
+		ct, reply := svc.OpenAPI.HandleJSON(r.Context(), svc.EnvID, c, api, body)
+		w.Header().Set("Content-Type", ct)
+		w.Write(reply)
+	})
 }

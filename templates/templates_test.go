@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -100,4 +101,41 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestTypeScriptTemplatesCarryTheCompilerAndNodeTypes(t *testing.T) {
+	for _, d := range Dialects {
+		for _, lang := range Languages {
+			t.Run(d+"-"+lang, func(t *testing.T) {
+				dir := filepath.Join(t.TempDir(), "app")
+				if _, err := Scaffold(dir, Options{Dialect: project.Dialect(d), Lang: lang, Name: "app"}); err != nil {
+					t.Fatal(err)
+				}
+				b, err := os.ReadFile(filepath.Join(dir, "package.json"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var pkg struct {
+					Scripts         map[string]string `json:"scripts"`
+					Dependencies    map[string]string `json:"dependencies"`
+					DevDependencies map[string]string `json:"devDependencies"`
+				}
+				if err := json.Unmarshal(b, &pkg); err != nil {
+					t.Fatalf("package.json is not JSON: %v\n%s", err, b)
+				}
+				if len(pkg.Dependencies) == 0 {
+					t.Fatalf("no dependencies: %s", b)
+				}
+				if lang == "js" {
+					if len(pkg.DevDependencies) != 0 || pkg.Scripts["typecheck"] != "" {
+						t.Fatalf("a JavaScript template needs no compiler: %s", b)
+					}
+					return
+				}
+				if pkg.DevDependencies["typescript"] == "" || pkg.DevDependencies["@types/node"] == "" || pkg.Scripts["typecheck"] != "fn build --typecheck" {
+					t.Fatalf("a TypeScript template lacks typescript, @types/node or the typecheck script: %s", b)
+				}
+			})
+		}
+	}
 }

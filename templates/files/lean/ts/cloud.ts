@@ -4,8 +4,9 @@ AV.Cloud.define('hello', async () => 'Hello world!')
 
 // Average rating of a movie, computed on the server so that clients never download every review.
 AV.Cloud.define('averageStars', async (request) => {
+  const { movie } = request.params as { movie?: string }
   const query = new AV.Query('Review')
-  query.equalTo('movie', request.params.movie)
+  query.equalTo('movie', movie)
   const results = await query.find()
   let sum = 0
   for (const review of results) {
@@ -14,8 +15,9 @@ AV.Cloud.define('averageStars', async (request) => {
   return sum / results.length
 })
 
-AV.Cloud.define('customErrorCode', (request, response: any) => {
-  response.error({ code: 123, message: 'custom error message' })
+// An error with a code of your own: the client gets {"code": 123, "error": "custom error message"}.
+AV.Cloud.define('customErrorCode', async () => {
+  throw new AV.Cloud.Error('custom error message', { code: 123 })
 })
 
 // A review's comment is truncated to 140 characters before it is saved.
@@ -31,7 +33,7 @@ AV.Cloud.beforeSave('Review', async (request) => {
 
 // A new comment increments its post's comment count.
 AV.Cloud.afterSave('Comment', async (request) => {
-  const post = await new AV.Query('Post').get(request.object.get('post').id)
+  const post = AV.Object.createWithoutData('Post', request.object.get('post').id)
   post.increment('comments')
   await post.save()
 })
@@ -47,7 +49,7 @@ AV.Cloud.beforeDelete('Album', async (request) => {
 
 // Users on the block list cannot log in.
 AV.Cloud.onLogin(async (request) => {
-  if (request.object.get('username') === 'noLogin') {
+  if (request.currentUser.get('username') === 'noLogin') {
     throw new AV.Cloud.Error('Forbidden')
   }
 })

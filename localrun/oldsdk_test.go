@@ -1,0 +1,71 @@
+package localrun
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fnhq/fn/internal/testutil"
+)
+
+// With FN_TEST_NPM=1: the real old wx-server-sdk versions that ignore TCB_CONTEXT_CNFG (they send
+// their API calls to Tencent Cloud's tcb-admin host) reach fn instead: callFunction with the
+// caller's identity and a database add.
+func TestOldWXServerSDKsReachFn(t *testing.T) {
+	if os.Getenv("FN_TEST_NPM") != "1" {
+		t.Skip("set FN_TEST_NPM=1 to install old wx-server-sdk versions from npm")
+	}
+	for _, v := range []string{"1.8.3", "2.1.2", "2.2.0"} {
+		t.Run(v, func(t *testing.T) {
+			dir := t.TempDir()
+			testutil.WriteFile(t, dir, "fn.yaml", "name: old\ndialect: wx\nidentities:\n  zed: {openid: oZed, appid: wxZ}\ndefaultIdentity: zed\n")
+			testutil.WriteFile(t, dir, "package.json", `{"name":"old","version":"1.0.0","private":true}`)
+			testutil.WriteFile(t, dir, "functions/caller/index.js", `const cloud = require('wx-server-sdk')
+cloud.init()
+exports.main = async () => {
+  const out = {}
+  try { out.call = (await cloud.callFunction({ name: 'callee', data: { x: 1 } })).result } catch (e) { out.call = 'fail: ' + (e.errMsg || e.message) }
+  try { out.add = (await cloud.database().collection('c').add({ data: { y: 2 } }))._id } catch (e) { out.add = 'fail: ' + (e.errMsg || e.message) }
+  try {
+    const up = await cloud.uploadFile({ cloudPath: 'old.txt', fileContent: Buffer.from('old sdk file') })
+    out.file = (await cloud.downloadFile({ fileID: up.fileID })).fileContent.toString()
+  } catch (e) { out.file = 'fail: ' + (e.errMsg || e.message) }
+  return out
+}
+`)
+			testutil.WriteFile(t, dir, "functions/callee/index.js", "const cloud = require('wx-server-sdk')\ncloud.init()\nexports.main = async (event) => ({ x: event.x, openid: cloud.getWXContext().OPENID })\n")
+			install := exec.Command("npm", "install", "--no-audit", "--no-fund", "wx-server-sdk@"+v)
+			install.Dir = dir
+			if b, err := install.CombinedOutput(); err != nil {
+				t.Fatalf("npm install wx-server-sdk@%s: %v\n%s", v, err, b)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "node_modules", "wx-server-sdk")); err != nil {
+				t.Fatal(err)
+			}
+			rec, stop := startDevIn(t, dir, DevOptions{})
+			defer stop()
+			out := callWX(t, rec.url, "caller", `{}`)
+			call, _ := out["call"].(map[string]any)
+			if call == nil || call["x"] != 1.0 || call["openid"] != "oZed" {
+				t.Errorf("callFunction through wx-server-sdk %s: %v", v, out["call"])
+			}
+			if out["file"] != "old sdk file" {
+				t.Errorf("uploadFile/downloadFile through wx-server-sdk %s: %v", v, out["file"])
+			}
+			add, _ := out["add"].(string)
+			if v == "1.8.3" {
+				// 1.x speaks the legacy database actions (addDocument, queryDocument, …), which
+				// the cloud database does not serve yet: the request reaches fn and names itself
+				if !strings.Contains(add, "database.addDocument") {
+					t.Errorf("database add through wx-server-sdk %s: %v", v, out["add"])
+				}
+				return
+			}
+			if len(add) == 0 || strings.HasPrefix(add, "fail") {
+				t.Errorf("database add through wx-server-sdk %s: %v", v, out["add"])
+			}
+		})
+	}
+}

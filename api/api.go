@@ -51,6 +51,20 @@ type Manifest struct {
 	Timezone string          `json:"timezone,omitempty"` // where timers are evaluated
 	// SDKVersion is the leanengine version the bundle was built with (the ping endpoint's).
 	SDKVersion string `json:"sdkVersion,omitempty"`
+	// Files is the project tree a LeanEngine project deployed as it is runs from (node_modules
+	// included: fn serve installs nothing); the bundle then only loads it in place.
+	Files []File `json:"files,omitempty"`
+	// App is the app process's command (a LeanEngine project with its own web server, run from
+	// Files); empty runs the cloud code in shared workers.
+	App []string `json:"app,omitempty"`
+}
+
+// File is one file of a deployed project tree.
+type File struct {
+	Path string `json:"path"` // relative, slash-separated
+	Hash string `json:"hash"` // sha256 of the content (an artifact)
+	Size int64  `json:"size"`
+	Exec bool   `json:"exec,omitempty"`
 }
 
 // Digest identifies a manifest's content: equal digests mean nothing to deploy.

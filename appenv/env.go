@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -116,6 +117,9 @@ type Config struct {
 	Lease        lease.Lease
 	// Ping is what GET /__engine/1/ping reports as the SDK version ("": read node_modules).
 	Ping map[string]string
+	// TrustedProxies are the peers whose Forwarded / X-Real-IP headers name the client (nil:
+	// loopback only).
+	TrustedProxies []netip.Prefix
 }
 
 // Release is what an environment runs.
@@ -132,6 +136,9 @@ type Release struct {
 	// and replaces the old one only once every bundle has loaded.
 	InPlace bool
 	Fresh   bool
+	// App runs the release as an app process (a LeanEngine project with its own web server)
+	// instead of bundles in shared workers; Manifest then only carries timers and config.
+	App *AppSpec
 }
 
 // Errors with a meaning for callers.
@@ -152,7 +159,8 @@ func (e *LoadFailed) Unwrap() error { return e.Err }
 // active is the release an environment serves and the engine serving it.
 type active struct {
 	release *Release
-	engine  *engine.Engine
+	engine  *engine.Engine // nil in app mode
+	app     *appProc       // app mode: the app process serving the release
 }
 
 // Env is one running app environment.
@@ -306,9 +314,12 @@ func (e *Env) Activate(ctx context.Context, rel *Release) (*engine.LoadReport, e
 	if e.closed {
 		return nil, ErrClosed
 	}
+	if rel.App != nil {
+		return nil, e.activateApp(ctx, rel)
+	}
 	bundles := Bundles(rel.Manifest, rel.File, rel.Env)
 	old := e.cur.Load()
-	if rel.InPlace && old != nil && old.release.Dir == rel.Dir {
+	if rel.InPlace && old != nil && old.engine != nil && old.release.Dir == rel.Dir {
 		report, err := old.engine.Load(ctx, bundles, engine.LoadOptions{Fresh: rel.Fresh})
 		e.cur.Store(&active{release: rel, engine: old.engine})
 		e.resetTimers(rel)
@@ -347,12 +358,46 @@ func (e *Env) Activate(ctx context.Context, rel *Release) (*engine.LoadReport, e
 		e.note("info", "", fmt.Sprintf("version %d is active", rel.Version))
 	}
 	if old != nil {
-		go old.engine.Close(30 * time.Second)
+		go old.close(30 * time.Second)
 	}
 	if err != nil {
 		return report, &LoadFailed{Err: err}
 	}
 	return report, nil
+}
+
+// close stops what serves a release that no longer does, once its calls have finished.
+func (a *active) close(grace time.Duration) {
+	if a.engine != nil {
+		a.engine.Close(grace)
+	}
+	if a.app != nil {
+		a.app.stop(grace)
+	}
+}
+
+// activateApp starts the release's app process and, once it answers, makes it the one that
+// serves; the previous one (app process or engine) finishes its requests and stops. A process
+// that does not start leaves the running release serving.
+func (e *Env) activateApp(ctx context.Context, rel *Release) error {
+	p, err := e.startApp(ctx, rel, rel.Version)
+	if err != nil {
+		return &LoadFailed{Err: err}
+	}
+	old := e.cur.Swap(&active{release: rel, app: p})
+	e.resetTimers(rel)
+	if rel.Version > 0 {
+		e.note("info", "", fmt.Sprintf("version %d is active (app process %s on port %d)", rel.Version, p.command, p.port))
+	}
+	if old != nil {
+		// new requests already go to the new process; the old one finishes its own and stops
+		grace := 30 * time.Second
+		if rel.InPlace {
+			grace = 2 * time.Second
+		}
+		go old.close(grace)
+	}
+	return nil
 }
 
 func (e *Env) resetTimers(rel *Release) {
@@ -384,7 +429,7 @@ func (e *Env) Close(grace time.Duration) {
 	a := e.cur.Swap(nil)
 	e.mu.Unlock()
 	if a != nil {
-		a.engine.Close(grace)
+		a.close(grace)
 	}
 }
 
@@ -432,6 +477,9 @@ func (e *Env) InvokeWX(ctx context.Context, req engine.WXRequest) *engine.Result
 		}
 		e.capMu.Unlock()
 	}
+	if a.engine == nil {
+		return &engine.Result{RequestID: engine.NewRequestID(), Err: &engine.FunctionError{Kind: engine.KindNotFound, Message: "an app process serves no wx functions"}}
+	}
 	return a.engine.InvokeWX(ctx, req)
 }
 
@@ -448,12 +496,15 @@ func (e *Env) InvokeLean(ctx context.Context, req engine.LeanRequest) *engine.Le
 			Err: &engine.FunctionError{Kind: engine.KindNotFound, Message: msg}}
 	}
 	defer done()
+	if a.app != nil {
+		return e.invokeApp(ctx, a.app, req)
+	}
 	return a.engine.InvokeLean(ctx, req)
 }
 
 // WXCaller finds the running invocation that a nested call's token belongs to.
 func (e *Env) WXCaller(token string) (engine.WXCaller, bool) {
-	if a := e.cur.Load(); a != nil {
+	if a := e.cur.Load(); a != nil && a.engine != nil {
 		return a.engine.WXCaller(token)
 	}
 	return engine.WXCaller{}, false
@@ -462,6 +513,9 @@ func (e *Env) WXCaller(token string) (engine.WXCaller, bool) {
 // Functions lists the loaded functions (lean: with hooks, by their registry names).
 func (e *Env) Functions() []string {
 	if a := e.cur.Load(); a != nil {
+		if a.app != nil {
+			return a.app.functions()
+		}
 		return a.engine.Functions()
 	}
 	return nil
@@ -478,7 +532,7 @@ func (e *Env) FunctionList() []api.Function {
 		configs[b.Name] = b.Config
 	}
 	out := []api.Function{}
-	for _, name := range a.engine.Functions() {
+	for _, name := range e.Functions() {
 		f := api.Function{Name: name, Dialect: string(e.cfg.Dialect), Config: configs[name]}
 		if e.cfg.Dialect == project.Lean {
 			f.Config, f.Kind = configs[project.LeanBundleName], "function"
@@ -495,7 +549,7 @@ func (e *Env) FunctionList() []api.Function {
 // Engine is the serving engine (nil before the first activation), for stats and tests.
 func (e *Env) Engine() *engine.Engine {
 	if a := e.cur.Load(); a != nil {
-		return a.engine
+		return a.engine // nil in app mode
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ func (e *Env) newHandler() http.Handler {
 	}
 	k := e.cfg.Keys
 	var storage = e.cfg.Data
-	return server.New(server.Options{
+	api := server.New(server.Options{
 		Dialect:         e.cfg.Dialect,
 		Invoker:         e,
 		WXIdentity:      identity,
@@ -35,6 +35,7 @@ func (e *Env) newHandler() http.Handler {
 		WXOpenAPI:       e.wxOpenAPI(),
 		WXEnvID:         e.cfg.EnvID,
 		WXDBPermissions: e.cfg.WXDBPermissions,
+		TrustedProxies:  e.cfg.TrustedProxies,
 		WXPermissions: func(function string) []string {
 			if rel := e.Release(); rel != nil {
 				for _, b := range rel.Manifest.Bundles {
@@ -47,6 +48,10 @@ func (e *Env) newHandler() http.Handler {
 		},
 		WXAdminTrustLoopback: e.cfg.WXAdminTrustLoopback,
 	})
+	if e.cfg.Dialect != project.Lean {
+		return api
+	}
+	return e.appHandler(api, e.cfg.TrustedProxies)
 }
 
 // WXFilesURL is where the environment's cloud storage files are served (below /wx/storage of

@@ -57,7 +57,7 @@ func (e *Env) Invoke(ctx context.Context, name string, data json.RawMessage, c C
 		}
 	case project.Lean:
 		res := e.InvokeLean(ctx, engine.LeanRequest{Kind: engine.LeanFunction, Name: name, Params: data, RemoteAddress: "127.0.0.1",
-			RequestID: rid, Timeout: timeout, Master: true, SessionToken: c.SessionToken})
+			RequestID: rid, Timeout: timeout, Master: true, SessionToken: c.SessionToken, HookKeyOK: RealtimeHook(name)})
 		leanOutcome(out, res)
 		inv.Duration, inv.Status, inv.OK = res.Duration, res.Status, res.Status == http.StatusOK
 		if out.Error != nil {
@@ -68,6 +68,15 @@ func (e *Env) Invoke(ctx context.Context, name string, data json.RawMessage, c C
 	out.Logs = logs()
 	return out
 }
+
+// RealtimeHooks are the functions LeanCloud's realtime service calls (with the hook key and a
+// __sign parameter); fn invoke calls them as it does.
+var RealtimeHooks = []string{"_messageReceived", "_receiversOffline", "_messageSent", "_messageUpdate",
+	"_conversationStart", "_conversationStarted", "_conversationAdd", "_conversationAdded",
+	"_conversationRemove", "_conversationRemoved", "_conversationUpdate", "_clientOnline", "_clientOffline", "_rtmClientSign"}
+
+// RealtimeHook reports whether name is one of RealtimeHooks.
+func RealtimeHook(name string) bool { return contains(RealtimeHooks, name) }
 
 func wxStatus(fe *engine.FunctionError) int {
 	status, _ := server.WXFailure("", &engine.Result{Err: fe})

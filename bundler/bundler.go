@@ -108,6 +108,8 @@ type bundle struct {
 	out    map[string][]byte // last good output: file name → content
 	art    Artifact
 	inputs map[string]bool // absolute paths of the source files in the last good build
+	// inPlace: the entry runs from the project directory (dev, lean JavaScript); no esbuild context
+	inPlace bool
 }
 
 // New creates one esbuild context per entry. Nothing is built yet.
@@ -129,6 +131,10 @@ func (b *Bundler) add(e project.Entry) error {
 	if b.sharedMode() {
 		b.bundles[e.Name] = &bundle{entry: e}
 		return b.resetShared()
+	}
+	if b.runsInPlace(e) {
+		b.bundles[e.Name] = &bundle{entry: e, inPlace: true}
+		return nil
 	}
 	ctx, cerr := api.Context(b.buildOptions(e))
 	if cerr != nil {
@@ -311,7 +317,7 @@ func (b *Bundler) Affected(paths []string) []string {
 			if hit {
 				break
 			}
-			hit = bd.inputs[p]
+			hit = bd.inputs[p] || (bd.inPlace && InProjectTree(b.opts.ProjectDir, p))
 		}
 		if hit {
 			names = append(names, name)
@@ -400,6 +406,11 @@ func (b *Bundler) Rebuild(names []string) (*Manifest, []string, error) {
 		wg.Add(1)
 		go func(i int, name string, bd *bundle) {
 			defer wg.Done()
+			if bd.inPlace {
+				out, inputs, err := b.inPlaceLoader(bd.entry)
+				results[i] = result{name: name, out: out, inputs: inputs, err: err}
+				return
+			}
 			r := bd.ctx.Rebuild()
 			res := result{name: name}
 			if len(r.Errors) > 0 {

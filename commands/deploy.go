@@ -93,6 +93,13 @@ func runDeploy(ctx context.Context, opts *deployOptions) error {
 		}
 		o.Upload = func(sent, total int64) { progress.Bytes("uploading", sent, total) }
 	}
+	if p.Detected && !opts.f.Global.JSON {
+		what := "its cloud code in shared workers"
+		if p.App != nil {
+			what = "its app process (" + strings.Join(p.App.Command, " ") + ", from " + p.App.Source + ")"
+		}
+		fmt.Fprintf(ios.ErrOut, "LeanEngine project without fn.yaml: deploying its files as they are, to run %s\n", what)
+	}
 	out, err := c.Deploy(ctx, p, o)
 	progress.Stop()
 	var api *deployer.APIError

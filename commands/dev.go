@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -92,7 +93,7 @@ for the new code. A build error is printed and the last good build keeps serving
 }
 
 func runDev(ctx context.Context, opts *devOptions) error {
-	p, err := project.Load(opts.f.Global.ProjectDir)
+	p, err := project.LoadEnv(opts.f.Global.ProjectDir, os.Getenv)
 	if err != nil {
 		return err
 	}
@@ -119,7 +120,7 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	pr := &devPrinter{ios: opts.f.IO, out: out, errOut: errOut, cs: opts.f.IO.Colors(), json: opts.f.Global.JSON, verbose: opts.f.Global.Verbose, dir: p.Dir}
 	err = localrun.RunDev(ctx, p, localrun.DevOptions{Node: node.Path, NodeVersion: node.Version, Host: opts.Host, Port: opts.Port,
 		As: opts.As, Inspect: inspectAddr, InspectOnly: inspectOnly, NoTimers: opts.NoTimers, ResetData: opts.ResetData, HTTPMode: opts.HTTP,
-		Events: pr, AnyHost: anyHost})
+		Events: pr, AnyHost: anyHost, Getenv: os.Getenv})
 	var inUse *localrun.PortInUseError
 	if errors.As(err, &inUse) {
 		return withHint(err, "stop what uses it, pick another port with --port N, or use --port 0 for a free one")
@@ -168,6 +169,12 @@ func (d *devPrinter) Ready(info localrun.DevInfo) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	fmt.Fprintf(w, "%s %s · %s · %s %s\n", cs.Bold("fn dev"), info.Dialect, cs.Cyan(info.URL), cs.Gray(fmt.Sprintf("ready in %.0f ms", info.StartupMs)), "")
+	if info.Detected {
+		fmt.Fprintf(w, "  %-10s %s\n", "project", "LeanEngine project (no fn.yaml): run as it is")
+	}
+	if info.App != "" {
+		fmt.Fprintf(w, "  %-10s %s %s\n", "process", info.App, cs.Gray("· its routes, functions and hooks run in this process"))
+	}
 	fmt.Fprintf(w, "  %-10s %s\n", "functions", strings.Join(info.Functions, ", "))
 	if info.Dialect == project.WX {
 		fmt.Fprintf(w, "  %-10s %s (%s) %s\n", "identity", info.Identity, info.IdentityOpen, cs.Gray("· per request: X-Fn-Identity or X-WX-OPENID/APPID/UNIONID"))
@@ -175,6 +182,9 @@ func (d *devPrinter) Ready(info localrun.DevInfo) {
 		note := "from fn.yaml"
 		if info.KeysFrom != "fn.yaml" {
 			note = "generated once, kept in .fn/keys.json"
+		}
+		if info.Detected {
+			note = "from LEANCLOUD_APP_* variables, else kept in .fn/keys.json"
 		}
 		fmt.Fprintf(w, "  %-10s appId %s · appKey %s · masterKey %s %s\n", "app", info.Keys.AppID, info.Keys.AppKey, info.Keys.MasterKey, cs.Gray("("+note+")"))
 	}

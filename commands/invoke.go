@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fnhq/fn/api"
+	"github.com/fnhq/fn/appenv"
 	"github.com/fnhq/fn/iostreams"
 	"github.com/fnhq/fn/localrun"
 	"github.com/fnhq/fn/nodejs"
@@ -31,6 +32,7 @@ type invokeOptions struct {
 	Timeout  time.Duration
 	Local    bool
 	Remote   bool
+	Sample   bool
 	App      string
 	Env      string
 }
@@ -57,12 +59,16 @@ mapped to your source files, are printed on stderr).`,
   $ fn invoke sum --data @payload.json
   $ echo '{"a":1,"b":2}' | fn invoke sum
   $ fn invoke sum --event answer --json
-  $ fn invoke login --as bob`,
+  $ fn invoke login --as bob
+  $ fn invoke _messageReceived --sample`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Function = args[0]
 			if opts.Data != "" && opts.Event != "" {
 				return usageErrorf("--data and --event cannot be used together")
+			}
+			if opts.Sample && (opts.Data != "" || opts.Event != "") {
+				return usageErrorf("--sample cannot be used with --data or --event")
 			}
 			if opts.Remote && opts.Local {
 				return usageErrorf("--remote and --local cannot be used together")
@@ -84,6 +90,7 @@ mapped to your source files, are printed on stderr).`,
 	fl.StringVarP(&opts.Event, "event", "e", "", "use the saved event events/<function>/`NAME`.json")
 	fl.StringVar(&opts.As, "as", "", "call as the named identity from fn.yaml")
 	fl.DurationVar(&opts.Timeout, "timeout", 0, "override the function's timeout (e.g. 30s)")
+	fl.BoolVar(&opts.Sample, "sample", false, "lean realtime hooks: send the payload the realtime service sends (with __sign), e.g. fn invoke _messageReceived --sample")
 	fl.BoolVar(&opts.Local, "local", false, "run one-shot even when fn dev is running")
 	fl.BoolVar(&opts.Remote, "remote", false, "call the deployed function on the fn server (fn login)")
 	fl.StringVar(&opts.App, "app", "", "with --remote: the app (default: the project's name)")
@@ -93,7 +100,7 @@ mapped to your source files, are printed on stderr).`,
 
 func runInvoke(ctx context.Context, opts *invokeOptions) error {
 	ios := opts.f.IO
-	p, err := project.Load(opts.f.Global.ProjectDir)
+	p, err := project.LoadEnv(opts.f.Global.ProjectDir, os.Getenv)
 	if err != nil {
 		return err
 	}
@@ -209,6 +216,17 @@ func invokeInput(opts *invokeOptions, p *project.Project, ios *iostreams.IOStrea
 	var raw []byte
 	var source string
 	switch {
+	case opts.Sample:
+		if p.Dialect != project.Lean || !appenv.RealtimeHook(opts.Function) {
+			return nil, &UsageError{Err: fmt.Errorf("--sample is for LeanCloud realtime hooks (%s), not %q",
+				strings.Join(appenv.RealtimeHooks, ", "), opts.Function)}
+		}
+		keys, _, err := localrun.DevKeys(p)
+		if err != nil {
+			return nil, err
+		}
+		b, _ := appenv.RealtimeSample(opts.Function, keys.MasterKey, time.Now())
+		return b, nil
 	case strings.HasPrefix(opts.Data, "@"):
 		source = opts.Data[1:]
 		b, err := os.ReadFile(source)

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -402,6 +403,9 @@ type Outcome struct {
 // Deploy builds the project's production bundles (minified, source maps kept), uploads the
 // artifacts the server lacks, and asks it to activate the new version.
 func (c *Client) Deploy(ctx context.Context, p *project.Project, o DeployOptions) (*Outcome, error) {
+	if p.Detected {
+		return c.deployTree(ctx, p, o)
+	}
 	entries, err := p.Entries()
 	if err != nil {
 		return nil, err
@@ -434,6 +438,11 @@ func (c *Client) Deploy(ctx context.Context, p *project.Project, o DeployOptions
 	if p.Dialect == project.Lean {
 		manifest.SDKVersion = project.LeanengineVersion(p.Dir)
 	}
+	return c.upload(ctx, o, manifest, files, out)
+}
+
+// upload sends the artifacts the server lacks, then the deploy request.
+func (c *Client) upload(ctx context.Context, o DeployOptions, manifest api.Manifest, files map[string]string, out *Outcome) (*Outcome, error) {
 	req := api.DeployRequest{Env: o.Env, Message: o.Message, Who: o.Who, DryRun: o.DryRun, Manifest: manifest}
 	if o.DryRun {
 		o.phase(PhaseCheck)
@@ -448,8 +457,15 @@ func (c *Client) Deploy(ctx context.Context, p *project.Project, o DeployOptions
 	var missing struct {
 		Missing []string `json:"missing"`
 	}
-	if err := c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(o.App)+"/blobs/missing", map[string]any{"hashes": hashes}, &missing); err != nil {
-		return nil, err
+	for start := 0; start < len(hashes); start += 10000 { // the server's bound per request
+		chunk := hashes[start:min(start+10000, len(hashes))]
+		var part struct {
+			Missing []string `json:"missing"`
+		}
+		if err := c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(o.App)+"/blobs/missing", map[string]any{"hashes": chunk}, &part); err != nil {
+			return nil, err
+		}
+		missing.Missing = append(missing.Missing, part.Missing...)
 	}
 	out.Reused = len(hashes) - len(missing.Missing)
 	var total int64
@@ -468,36 +484,80 @@ func (c *Client) Deploy(ctx context.Context, p *project.Project, o DeployOptions
 	if len(missing.Missing) > 0 {
 		o.phase(PhaseUpload)
 	}
-	for _, h := range missing.Missing {
-		path := files[h]
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		var body io.Reader = f
-		if o.Upload != nil {
-			o.Upload(sent.Load(), total)
-			body = &countingReader{r: f, report: func(n int64) { o.Upload(sent.Add(n), total) }}
-		}
-		resp, err := c.requestSized(ctx, http.MethodPut, "/__fn/apps/"+esc(o.App)+"/blobs/"+h, body, st.Size(), "application/octet-stream")
-		f.Close()
-		if err != nil {
-			return nil, err
-		}
-		resp.Body.Close()
-		out.Uploaded++
-		out.UploadBytes += st.Size()
+	if o.Upload != nil {
+		report, mu := o.Upload, &sync.Mutex{}
+		o.Upload = func(done, total int64) { mu.Lock(); report(done, total); mu.Unlock() }
+	}
+	// a project tree is thousands of small files: several uploads at a time
+	var mu sync.Mutex
+	var firstErr error
+	next := 0
+	var wg sync.WaitGroup
+	for w := 0; w < min(8, len(missing.Missing)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if firstErr != nil || next >= len(missing.Missing) || ctx.Err() != nil {
+					mu.Unlock()
+					return
+				}
+				h := missing.Missing[next]
+				next++
+				mu.Unlock()
+				size, err := c.uploadOne(ctx, o, h, files[h], &sent, total)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if err == nil {
+					out.Uploaded++
+					out.UploadBytes += size
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if firstErr != nil {
+		return nil, firstErr
 	}
 	o.phase(PhaseActivate)
 	if err := c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(o.App)+"/deploy", req, &out.DeployResult); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// uploadOne sends one artifact, reporting the bytes sent.
+func (c *Client) uploadOne(ctx context.Context, o DeployOptions, hash, path string, sent *atomic.Int64, total int64) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	var body io.Reader = f
+	if o.Upload != nil {
+		o.Upload(sent.Load(), total)
+		body = &countingReader{r: f, report: func(n int64) { o.Upload(sent.Add(n), total) }}
+	}
+	resp, err := c.requestSized(ctx, http.MethodPut, "/__fn/apps/"+esc(o.App)+"/blobs/"+hash, body, st.Size(), "application/octet-stream")
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return st.Size(), nil
 }
 
 func fileHash(path string) (string, error) {
@@ -579,4 +639,46 @@ func (c *Client) Logs(ctx context.Context, path string, q LogQuery, fn func(api.
 		case <-time.After(500 * time.Millisecond): // reconnect
 		}
 	}
+}
+
+// deployTree deploys a LeanEngine project without fn.yaml as its tree (see tree.go), with a
+// loader bundle for the shared workers and, for an app with its own web server, its command.
+func (c *Client) deployTree(ctx context.Context, p *project.Project, o DeployOptions) (*Outcome, error) {
+	start := time.Now()
+	tree, err := projectTree(p)
+	if err != nil {
+		return nil, err
+	}
+	out := &Outcome{}
+	dir := p.StatePath("deploy")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	js, sm := bundler.TreeLoader(p.Entry)
+	jsPath, mapPath := filepath.Join(dir, project.LeanBundleName+".js"), filepath.Join(dir, project.LeanBundleName+".js.map")
+	if err := os.WriteFile(jsPath, js, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(mapPath, sm, 0o644); err != nil {
+		return nil, err
+	}
+	jsHash, _ := fileHash(jsPath)
+	mapHash, _ := fileHash(mapPath)
+	files := map[string]string{jsHash: jsPath, mapHash: mapPath}
+	manifest := api.Manifest{Dialect: string(project.Lean), Timers: p.Timers, Timezone: p.Timezone,
+		SDKVersion: project.LeanengineVersion(p.Dir)}
+	cfg := p.Function(project.LeanBundleName)
+	for k := range p.LocalEnv {
+		delete(cfg.Env, k)
+	}
+	manifest.Bundles = []api.Bundle{{Name: project.LeanBundleName, Hash: jsHash, MapHash: mapHash, Size: int64(len(js)), Config: cfg}}
+	for _, f := range tree {
+		manifest.Files = append(manifest.Files, f.File)
+		files[f.Hash] = f.abs
+	}
+	if p.App != nil {
+		manifest.App = p.App.Command
+	}
+	out.BuildMs = float64(time.Since(start).Microseconds()) / 1000
+	return c.upload(ctx, o, manifest, files, out)
 }

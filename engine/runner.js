@@ -663,9 +663,29 @@ function cloudError(AV, message, extra) {
   return new AV.Cloud.Error(message, Object.assign({ printToLog: true, printFullStack: false }, extra));
 }
 
+// expressRequest stands in for the express request leanengine hands to cloud functions
+// (request.expressReq) when they run in fn's shared workers: what the call carried.
+function expressRequest(opts) {
+  const headers = {};
+  if (opts.sessionToken) headers['x-lc-session'] = opts.sessionToken;
+  return {
+    method: 'POST',
+    url: opts.url,
+    originalUrl: opts.url,
+    path: opts.url,
+    ip: opts.remoteAddress,
+    ips: opts.remoteAddress ? [opts.remoteAddress] : [],
+    body: opts.params,
+    headers,
+    get: (name) => headers[String(name).toLowerCase()],
+    header: (name) => headers[String(name).toLowerCase()],
+  };
+}
+
 function prepareRequest(opts) {
   const currentUser = opts.user;
   return {
+    expressReq: expressRequest(opts),
     params: opts.params,
     object: opts.object,
     meta: { remoteAddress: opts.remoteAddress },
@@ -720,7 +740,7 @@ async function invokeLeanFunction(AV, msg) {
       throw err;
     }
   }
-  const request = prepareRequest({ user, params, remoteAddress: msg.remoteAddress, sessionToken: msg.sessionToken });
+  const request = prepareRequest({ user, params, remoteAddress: msg.remoteAddress, sessionToken: msg.sessionToken, url: msg.url });
   let result;
   if (fn.length === 2) {
     result = await new Promise((resolve, reject) => {
@@ -789,9 +809,21 @@ async function invokeUserHook(AV, msg) {
   return msg.hook === 'onAuthData' ? { result } : { result: 'ok' };
 }
 
+// invokeBigQuery is /1.1/functions/BigQuery/onComplete: the job's body goes to the callback
+// as is, and its return value is the answer (leanengine's onCompleteBigQueryJob, registered with AV.Insight.on).
+async function invokeBigQuery(AV, msg) {
+  if (!msg.hookKeyOK) throw cloudError(AV, `Hook key check failed, request from ${msg.remoteAddress}`, { status: 401, code: 401 });
+  const fn = AV.Cloud.functions.__on_complete_bigquery_job;
+  if (!fn) throw cloudError(AV, 'No such hook: onComplete', { status: 404 });
+  const result = await fn(msg.params);
+  return result === undefined ? {} : result;
+}
+
 function invokeLean(msg) {
   const AV = leanAV();
   switch (msg.kind) {
+    case 'bigquery':
+      return invokeBigQuery(AV, msg);
     case 'function':
       return invokeLeanFunction(AV, msg);
     case 'classHook':

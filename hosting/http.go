@@ -27,6 +27,7 @@ func (rt *Runtime) Handler(stop <-chan struct{}) http.Handler {
 	// client routes answer CORS preflights before routing (a preflight carries no X-LC-Id)
 	mux.Handle("POST /wx/{app}/login", server.CORS(http.HandlerFunc(rt.wxLogin)))
 	mux.Handle("/wx/{app}/{env}/{rest...}", server.CORS(http.HandlerFunc(rt.wx)))
+	mux.HandleFunc("/app/{app}/{env}/{rest...}", rt.appPath)
 	mux.HandleFunc("/__files/{app}/{id}/{name...}", rt.files)
 	mux.Handle("/", server.CORS(http.HandlerFunc(rt.lean)))
 	return mux
@@ -197,11 +198,22 @@ func (rt *Runtime) lean(w http.ResponseWriter, r *http.Request) {
 		lh = server.ParseLeanHeaders(r, body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
+	if lh.AppID == "" && rt.hostApp(w, r) {
+		return // an app's own route, by host name
+	}
+	if lh.AppID == "" && r.Method == http.MethodOptions && r.Header.Get("Origin") != "" {
+		server.CORS(http.NotFoundHandler()).ServeHTTP(w, r) // a preflight names no app
+		return
+	}
 	if lh.AppID == "" {
 		if r.URL.Path == "/__engine/1/ping" {
 			// a health check without an app: the server's own runtime
 			w.Header().Set("Content-Type", "application/json; charset=utf-8")
 			json.NewEncoder(w).Encode(map[string]string{"runtime": "nodejs-" + rt.cfg.NodeVersion, "version": "fn"})
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/1.1/") || strings.HasPrefix(r.URL.Path, "/1/") {
+			writeLean(w, http.StatusUnauthorized, 401, "Unauthorized.") // as LeanCloud: no app id
 			return
 		}
 		writeLean(w, http.StatusNotFound, 404, "no route "+r.Method+" "+r.URL.Path)

@@ -632,7 +632,7 @@ func (rt *Runtime) validateManifest(ctx context.Context, m api.Manifest, dryRun 
 			return badf("unknown timezone %q", m.Timezone)
 		}
 	}
-	return nil
+	return rt.validateTree(ctx, m, dryRun)
 }
 
 // Plan compares a manifest with what an environment runs.
@@ -726,6 +726,7 @@ func (rt *Runtime) activate(ctx context.Context, app api.App, er *envRuntime, v 
 	}
 	rel := &appenv.Release{Version: v.ID, Dir: dir, Manifest: v.Manifest, Env: secrets,
 		File: func(b api.Bundle) string { return filepath.Join(dir, b.Name+".js") }}
+	treeRelease(rel, dir)
 	if v.Manifest.Dialect != string(er.env().Dialect()) {
 		// the environment was made for the other dialect: rebuild it for this one
 		if err := rt.redialect(app, er, project.Dialect(v.Manifest.Dialect)); err != nil {
@@ -749,7 +750,7 @@ func (rt *Runtime) materialize(ctx context.Context, dir string, m api.Manifest) 
 			}
 		}
 	}
-	return nil
+	return rt.materializeTree(ctx, dir, m)
 }
 
 func (rt *Runtime) copyBlob(ctx context.Context, hash, dst string) error {

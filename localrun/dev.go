@@ -47,6 +47,9 @@ type DevOptions struct {
 	TimerTimeout time.Duration
 	// ResetData starts with an empty LeanStorage (lean) or cloud database (wx).
 	ResetData bool
+	// Getenv supplies the LEANCLOUD_* variables a LeanEngine project without fn.yaml is re-read
+	// with when its package.json or leanengine.json changes (nil: none).
+	Getenv func(string) string
 	// HTTPMode is live (""), record or replay: wx functions' third-party HTTP requests go out,
 	// are recorded to <project>/recordings/<function>.jsonl, or are answered from there.
 	HTTPMode string
@@ -82,6 +85,11 @@ type DevInfo struct {
 	Failed map[string]string `json:"failed,omitempty"`
 	// Inspector says where the Node.js inspector listens (with --inspect).
 	Inspector string `json:"inspector,omitempty"`
+	// App is the app process of a LeanEngine project with its own web server ("" otherwise):
+	// its command and where the command came from.
+	App string `json:"app,omitempty"`
+	// Detected is a LeanEngine project run without fn.yaml.
+	Detected bool `json:"detected,omitempty"`
 }
 
 // ReloadInfo describes one reload.
@@ -207,27 +215,18 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		}
 		d.keys = keys
 	}
-	entries, err := p.Entries()
-	if err != nil {
-		return err
-	}
-	d.b, err = bundler.New(bundler.Options{ProjectDir: p.Dir, OutDir: p.StatePath("dev"), Dialect: p.Dialect, Target: p.Runtime,
-		Mode: bundler.Dev, External: p.Build.External}, entries)
-	if err != nil {
-		return err
-	}
-	defer d.b.Dispose()
-	m, _, err := d.b.Build()
-	if err != nil {
-		// Serve what builds and keep watching: the next good save loads the rest.
-		o.Events.ReloadFailed(err)
+	var m *bundler.Manifest
+	if p.App != nil {
+		// app mode: the app process runs the project as it is; nothing is bundled
 		m = &bundler.Manifest{}
-		for _, name := range d.b.Names() {
-			if good, _, err := d.b.Rebuild([]string{name}); err == nil {
-				m = good
-			}
-		}
+	} else if m, err = d.build(); err != nil {
+		return err
 	}
+	defer func() {
+		if d.b != nil {
+			d.b.Dispose()
+		}
+	}()
 	d.sink, err = logsink.OpenSQLite(p.StatePath("logs.db"), logsink.SQLiteOptions{Retention: 10000})
 	if err != nil {
 		return err
@@ -271,7 +270,10 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
+	// requests that arrive before the first load (an app process takes a second to listen) wait
+	d.holdRequests()
 	_, loadErr := d.env.Activate(ctx, d.release(m, false))
+	d.releaseRequests()
 	state := DevState{URL: url, Port: port, PID: os.Getpid(), StartedAt: time.Now().UTC(), Dialect: p.Dialect}
 	if p.Dialect == project.Lean {
 		state.AppID, state.AppKey, state.MasterKey = d.keys.AppID, d.keys.AppKey, d.keys.MasterKey
@@ -281,7 +283,10 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	}
 	defer os.Remove(DevStatePath(p))
 
-	info := DevInfo{URL: url, Port: port, Dialect: p.Dialect, Functions: d.functionNames(), StartupMs: ms(time.Since(start))}
+	info := DevInfo{URL: url, Port: port, Dialect: p.Dialect, Functions: d.functionNames(), StartupMs: ms(time.Since(start)), Detected: p.Detected}
+	if p.App != nil {
+		info.App = strings.Join(p.App.Command, " ") + " (" + p.App.Source + ")"
+	}
 	switch {
 	case o.Inspect != "" && o.InspectOnly != "":
 		info.Inspector = fmt.Sprintf("%s's workers: the first on %s, more on free ports (each prints its address)", o.InspectOnly, o.Inspect)
@@ -314,6 +319,9 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		}
 		info.Endpoints = []string{"POST " + url + "/1.1/functions/{name}", "POST " + url + "/1.1/call/{name}",
 			"GET  " + url + "/1.1/functions/_ops/metadatas", "GET  " + url + "/__engine/1/ping"}
+		if p.App != nil {
+			info.Endpoints = append([]string{"ANY  " + url + "/ (the app's own routes, served by its process)"}, info.Endpoints...)
+		}
 	}
 	if !o.NoTimers {
 		d.checkTimerFunctions()
@@ -343,9 +351,49 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	return ctx.Err()
 }
 
+// build creates the dev bundler and builds every entry; a build error is returned with the
+// manifest of what did build (the caller reports it and serves that).
+func (d *dev) build() (*bundler.Manifest, error) {
+	p := d.p
+	entries, err := p.Entries()
+	if err != nil {
+		return nil, err
+	}
+	d.b, err = bundler.New(bundler.Options{ProjectDir: p.Dir, OutDir: p.StatePath("dev"), Dialect: p.Dialect, Target: p.Runtime,
+		Mode: bundler.Dev, External: p.Build.External}, entries)
+	if err != nil {
+		return nil, err
+	}
+	m, _, err := d.b.Build()
+	if err != nil {
+		// Serve what builds and keep watching: the next good save loads the rest.
+		d.o.Events.ReloadFailed(err)
+		m = &bundler.Manifest{}
+		for _, name := range d.b.Names() {
+			if good, _, err := d.b.Rebuild([]string{name}); err == nil {
+				m = good
+			}
+		}
+	}
+	return m, nil
+}
+
+// AppRelease is what a LeanEngine project with its own web server runs as: its app process in
+// the project directory, with the project's config (timeout, env) and timers.
+func AppRelease(p *project.Project, inPlace bool) *appenv.Release {
+	cfg := p.Function(project.LeanBundleName)
+	return &appenv.Release{Dir: p.Dir, InPlace: inPlace,
+		Manifest: api.Manifest{Dialect: string(project.Lean), Timers: p.Timers, Timezone: p.Timezone,
+			Bundles: []api.Bundle{{Name: project.LeanBundleName, Config: cfg}}},
+		App: &appenv.AppSpec{Command: p.App.Command, Env: cfg.Env}}
+}
+
 // release is what a build of the project runs as in fn dev: in place, so that changed bundles
 // reload inside the running workers (fresh workers when fn.yaml, .env.local or dependencies changed).
 func (d *dev) release(m *bundler.Manifest, fresh bool) *appenv.Release {
+	if d.p.App != nil {
+		return AppRelease(d.p, true)
+	}
 	byName := map[string]string{}
 	for _, a := range m.Bundles {
 		byName[a.Name] = d.p.StatePath("dev", a.File)

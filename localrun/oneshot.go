@@ -106,6 +106,17 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*api.Outc
 	go srv.Serve(ln)
 	defer srv.Close()
 
+	if p.App != nil {
+		// app mode: the call runs inside the project's own app process, started for it
+		if _, err := env.Activate(ctx, AppRelease(p, true)); err != nil {
+			return nil, unwrapLoad(err)
+		}
+		caller, err := projectCaller(ctx, p, data, o.Identity)
+		if err != nil {
+			return nil, err
+		}
+		return env.Invoke(ctx, o.Function, o.Data, caller, o.Timeout), nil
+	}
 	b, err := bundler.New(bundler.Options{ProjectDir: p.Dir, OutDir: p.StatePath("run"), Dialect: p.Dialect, Target: p.Runtime,
 		Mode: bundler.Dev, External: p.Build.External}, entries)
 	if err != nil {

@@ -19,18 +19,20 @@ import (
 
 // recorder keeps what fn dev reports.
 type recorder struct {
-	mu    sync.Mutex
-	url   string
-	ready chan struct{}
-	invs  []server.Invocation
-	logs  []engine.Record
-	fails []error
+	mu      sync.Mutex
+	url     string
+	dir     string // the project directory
+	ready   chan struct{}
+	invs    []server.Invocation
+	logs    []engine.Record
+	fails   []error
+	reloads []ReloadInfo
 }
 
 func newRecorder() *recorder { return &recorder{ready: make(chan struct{})} }
 
-func (r *recorder) Ready(i DevInfo)   { r.mu.Lock(); r.url = i.URL; r.mu.Unlock(); close(r.ready) }
-func (r *recorder) Reload(ReloadInfo) {}
+func (r *recorder) Ready(i DevInfo)     { r.mu.Lock(); r.url = i.URL; r.mu.Unlock(); close(r.ready) }
+func (r *recorder) Reload(i ReloadInfo) { r.mu.Lock(); r.reloads = append(r.reloads, i); r.mu.Unlock() }
 func (r *recorder) ReloadFailed(err error) {
 	r.mu.Lock()
 	r.fails = append(r.fails, err)
@@ -80,6 +82,7 @@ func runDev(t *testing.T, files map[string]string, o DevOptions) (*recorder, *de
 		t.Fatal(err)
 	}
 	rec := newRecorder()
+	rec.dir = dir
 	o.Node, o.Host, o.Events = "node", "127.0.0.1", rec
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -19,6 +19,7 @@ import (
 var fullReloadFiles = map[string]bool{
 	project.FileName: true, project.LocalEnvFile: true, "package.json": true, "package-lock.json": true,
 	"yarn.lock": true, "pnpm-lock.yaml": true, ".package-lock.json": true,
+	"leanengine.json": true, "leanengine.yaml": true,
 }
 
 var sourceExts = map[string]bool{".js": true, ".mjs": true, ".cjs": true, ".ts": true, ".mts": true, ".cts": true,
@@ -163,6 +164,10 @@ func (d *dev) reload(ctx context.Context, paths []string, detect time.Duration) 
 			info.Full = true
 		}
 	}
+	if d.p.App != nil || (info.Full && d.p.Detected) {
+		d.reloadDetected(ctx, info)
+		return
+	}
 	var m *bundler.Manifest
 	buildStart := time.Now()
 	if info.Full {
@@ -230,6 +235,63 @@ func (d *dev) reload(ctx context.Context, paths []string, detect time.Duration) 
 		if rep == nil || len(rep.Loaded) == 0 {
 			return
 		}
+	}
+	d.o.Events.Reload(info)
+}
+
+// reloadDetected reloads a LeanEngine project run without fn.yaml. In app mode any change of
+// its code restarts the app process: a new process starts on a new port while the old one
+// serves, requests wait at the reload gate meanwhile, and the old one stops once the new one
+// answers. A project that changed between app mode and pure cloud code, or whose package.json
+// changed, is read again.
+func (d *dev) reloadDetected(ctx context.Context, info ReloadInfo) {
+	start := time.Now()
+	p := d.p
+	if info.Full {
+		p2, err := project.DetectLeanEngine(d.p.Dir, d.o.Getenv)
+		if err != nil {
+			d.o.Events.ReloadFailed(err)
+			return
+		}
+		p = p2
+	}
+	if p.App == nil {
+		// now pure cloud code: the shared workers, from a fresh bundler
+		d.mu.Lock()
+		old := d.b
+		d.p, d.b = p, nil
+		d.mu.Unlock()
+		if old != nil {
+			old.Dispose()
+		}
+		m, err := d.build()
+		if err != nil {
+			d.o.Events.ReloadFailed(err)
+			return
+		}
+		info.BuildMs = ms(time.Since(start))
+		loadStart := time.Now()
+		rep, err := d.env.Activate(ctx, d.release(m, true))
+		info.LoadMs = ms(time.Since(loadStart))
+		if rep != nil {
+			info.Bundles = rep.Loaded
+		}
+		if err != nil {
+			d.o.Events.ReloadFailed(unwrapLoad(err))
+			return
+		}
+		d.o.Events.Reload(info)
+		return
+	}
+	d.mu.Lock()
+	d.p = p
+	d.mu.Unlock()
+	_, err := d.env.Activate(ctx, AppRelease(p, true))
+	info.LoadMs = ms(time.Since(start))
+	info.Full, info.Bundles = true, []string{"app"}
+	if err != nil {
+		d.o.Events.ReloadFailed(unwrapLoad(err))
+		return
 	}
 	d.o.Events.Reload(info)
 }

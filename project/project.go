@@ -72,6 +72,11 @@ type Project struct {
 
 	// LocalEnv comes from .env.local and overrides every function's env in local runs.
 	LocalEnv map[string]string
+
+	// Detected is a LeanEngine project read without fn.yaml (File is then its leanengine.json
+	// or leanengine.yaml, or empty); App is set when it runs its own web server (app mode).
+	Detected bool
+	App      *AppProcess
 }
 
 // FunctionConfig is the runtime configuration of one function.
@@ -173,11 +178,19 @@ func Find(dir string) (string, error) {
 	}
 }
 
-// Load finds and reads the project at or above dir.
-func Load(dir string) (*Project, error) {
+// Load finds and reads the project at or above dir: its fn.yaml, or else a LeanEngine project
+// as it is (DetectLeanEngine, without the platform's environment variables).
+func Load(dir string) (*Project, error) { return LoadEnv(dir, nil) }
+
+// LoadEnv is Load with the LEANCLOUD_* variables a detected LeanEngine project reads.
+func LoadEnv(dir string, getenv func(string) string) (*Project, error) {
 	root, err := Find(dir)
 	if err != nil {
-		return nil, err
+		le, lerr := FindLeanEngine(dir)
+		if lerr != nil {
+			return nil, lerr
+		}
+		return DetectLeanEngine(le, getenv)
 	}
 	return LoadFile(filepath.Join(root, FileName))
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -89,6 +90,9 @@ type Options struct {
 	SignWindow time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// TrustedProxies are the peers whose Forwarded / X-Real-IP / X-Forwarded-For headers name
+	// the client (meta.remoteAddress, the wx client IP); nil trusts loopback peers only.
+	TrustedProxies []netip.Prefix
 }
 
 // New returns the HTTP API of one project: the wx routes (/wx/functions/{name}, /admin) or the
@@ -181,12 +185,92 @@ func (s *api) report(inv Invocation) {
 	}
 }
 
-func clientIP(r *http.Request) string {
+func peerIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+var loopbackPrefixes = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// clientIP is the caller's address: the peer's, or, when the peer is a trusted proxy, the client
+// it names in Forwarded (for=), X-Real-IP or X-Forwarded-For, in leanengine's order.
+func (s *api) clientIP(r *http.Request) string {
+	return ClientAddress(r, s.o.TrustedProxies)
+}
+
+// TrustedPeer reports whether the request comes straight from a trusted proxy (nil: loopback).
+func TrustedPeer(r *http.Request, trusted []netip.Prefix) bool {
+	if trusted == nil {
+		trusted = loopbackPrefixes
+	}
+	addr, err := netip.ParseAddr(peerIP(r))
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// ClientAddress is the client address of a request through trusted proxies (nil: loopback).
+func ClientAddress(r *http.Request, trusted []netip.Prefix) string {
+	peer := peerIP(r)
+	if !TrustedPeer(r, trusted) {
+		return peer
+	}
+	if v := forwardedFor(r.Header.Get("Forwarded")); v != "" {
+		return v
+	}
+	if v := validAddr(r.Header.Get("X-Real-IP")); v != "" {
+		return v
+	}
+	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+		first, _, _ := strings.Cut(xff, ",")
+		if v := validAddr(first); v != "" {
+			return v
+		}
+	}
+	return peer
+}
+
+// forwardedFor reads the for= of the first element of an RFC 7239 Forwarded header.
+func forwardedFor(h string) string {
+	if h == "" {
+		return ""
+	}
+	first, _, _ := strings.Cut(h, ",")
+	for _, pair := range strings.Split(first, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || !strings.EqualFold(k, "for") {
+			continue
+		}
+		v = strings.Trim(v, `"`)
+		if strings.HasPrefix(v, "[") { // [2001:db8::1]:4711
+			if end := strings.Index(v, "]"); end > 0 {
+				v = v[1:end]
+			}
+		} else if host, _, err := net.SplitHostPort(v); err == nil {
+			v = host
+		}
+		return validAddr(v)
+	}
+	return ""
+}
+
+// validAddr keeps a header's address only if it is one (a hostile client may send anything).
+func validAddr(v string) string {
+	v = strings.TrimSpace(v)
+	if a, err := netip.ParseAddr(v); err == nil {
+		return a.String()
+	}
+	return ""
 }
 
 // readBody reads a bounded request body; the error is already answered when ok is false.
@@ -226,7 +310,7 @@ func (s *api) wxFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := s.o.Invoker.InvokeWX(r.Context(), engine.WXRequest{Function: name, Data: body, Identity: id, UserInfo: true,
-		Source: "wx_client", ClientIP: clientIP(r)})
+		Source: "wx_client", ClientIP: s.clientIP(r)})
 	inv := Invocation{Time: start, Dialect: "wx", Function: name, Duration: res.Duration, RequestID: res.RequestID, Identity: idName}
 	if res.Err == nil {
 		inv.Status, inv.OK = 200, true
@@ -388,7 +472,9 @@ func (s *api) authenticate(r *http.Request, body []byte) (leanAuth, []byte, erro
 				return a, body, errUnauthorized
 			}
 			a.master = true
-		} else if !equal(key, k.AppKey) {
+		} else if !equal(key, k.AppKey) && !equal(key, k.MasterKey) {
+			// leanengine's middleware admits the bare master key as the app key, without
+			// the master key's rights (only "<key>,master" or the master-key header give those)
 			return a, body, errUnauthorized
 		}
 	case sign != "":
@@ -478,13 +564,15 @@ func (s *api) leanFunctions(rpc bool) http.HandlerFunc {
 			return
 		}
 		req := engine.LeanRequest{Kind: engine.LeanFunction, Name: path, Params: body, RPC: rpc, SessionToken: auth.sessionToken,
-			RemoteAddress: clientIP(r), HookKeyOK: auth.hookKeyOK, Master: auth.master, URL: r.URL.Path}
+			RemoteAddress: s.clientIP(r), HookKeyOK: auth.hookKeyOK, Master: auth.master, URL: r.URL.Path}
 		if first, hook, found := strings.Cut(path, "/"); found {
 			switch {
 			case first == "onVerified":
 				req.Kind, req.Hook, req.ClassName = engine.LeanUserHook, "onVerified", hook
 			case first == "_User" && userHooks[hook]:
 				req.Kind, req.Hook = engine.LeanUserHook, hook
+			case (first == "BigQuery" || first == "Insight") && hook == "onComplete":
+				req.Kind, req.Hook, req.ClassName = LeanBigQueryHook, hook, first
 			case classHooks[hook]:
 				req.Kind, req.Hook, req.ClassName = engine.LeanClassHook, hook, first
 			default:
@@ -540,7 +628,7 @@ func (s *api) storage(version string) http.HandlerFunc {
 			return
 		}
 		path := strings.TrimPrefix(r.URL.Path, "/"+version+"/")
-		la := leanstorage.Auth{Master: auth.master, HookKey: auth.hookKeyOK, SessionToken: auth.sessionToken, RemoteAddr: clientIP(r)}
+		la := leanstorage.Auth{Master: auth.master, HookKey: auth.hookKeyOK, SessionToken: auth.sessionToken, RemoteAddr: s.clientIP(r)}
 		// cloud code's requests carry its deadline (set by fn's runner); it only ever shortens hooks
 		if ms, err := strconv.ParseInt(r.Header.Get("X-Fn-Deadline"), 10, 64); err == nil && auth.hookKeyOK {
 			la.Deadline = time.UnixMilli(ms)
@@ -553,8 +641,13 @@ func (s *api) storage(version string) http.HandlerFunc {
 	}
 }
 
+// LeanBigQueryHook is the Insight (BigQuery) job-completion callback, AV.Insight.on('end', fn).
+const LeanBigQueryHook engine.LeanKind = "bigquery"
+
+// ping answers as leanengine's health check does: JSON without a trailing newline.
 func (s *api) ping(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.o.Ping())
+	b, _ := json.Marshal(s.o.Ping())
+	writeRaw(w, http.StatusOK, b)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

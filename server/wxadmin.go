@@ -204,7 +204,7 @@ func authorizeAdmin(w http.ResponseWriter, r *http.Request, inv WXInvoker, svc W
 // isLoopback reports whether the request comes from this machine (the peer address, never a
 // header a client could set).
 func isLoopback(r *http.Request) bool {
-	ip := net.ParseIP(clientIP(r))
+	ip := net.ParseIP(peerIP(r))
 	return ip != nil && ip.IsLoopback()
 }
 

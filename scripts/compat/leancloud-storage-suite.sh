@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs leancloud-storage's (github.com/leancloud/javascript-sdk) own test suite, test/index.js,
+# in real-backend mode (REAL_BACKEND=1: no recorded responses) against fn serve.
+#
+#   scripts/compat/leancloud-storage-suite.sh <javascript-sdk checkout> [mocha --grep PATTERN]
+#
+# The checkout is copied to a temporary directory and npm installed there. The suite reads
+# APPID, APPKEY, MASTERKEY, HOOKKEY and SERVER_URL, which point at an app created on a fresh fn
+# serve; no test is rewritten. The one change: devDependencies fetched from git (the docs
+# theme) are dropped from the copy's package.json, since only the npm registry is reachable.
+# Output: mocha's result per test and its summary.
+source "$(dirname "$0")/lib.sh"
+SRC="$(cd "${1:?usage: $0 <javascript-sdk checkout> [grep]}" && pwd)"
+GREP="${2:-}"
+SDK="$WORK/storage"
+copy_checkout "$SRC" "$SDK"
+python3 - "$SDK/package.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+pkg = json.load(open(p))
+for section in ("devDependencies", "dependencies"):
+    for name, spec in list(pkg.get(section, {}).items()):
+        if "github" in spec or spec.startswith("git") or "/" in spec and not spec.startswith("npm:"):
+            del pkg[section][name]
+            print("dropped", section, name, spec)
+json.dump(pkg, open(p, "w"), indent=2)
+PY
+
+[ -d "$SDK/node_modules" ] || npm_install "$SDK"
+build_fn
+
+SPORT="$(free_port)"
+FN_URL="http://127.0.0.1:$SPORT"
+export FN_ADMIN_TOKEN=compat-admin-token-01 XDG_CONFIG_HOME="$WORK/config"
+"$FN" serve --listen "127.0.0.1:$SPORT" --data-dir "$WORK/serve" >"$WORK/serve.log" 2>&1 &
+PIDS+=($!)
+wait_http "$FN_URL/__fn/whoami" 60
+"$FN" login --server "$FN_URL" --token "$FN_ADMIN_TOKEN" >/dev/null
+"$FN" apps create storage-suite --app-id storageSuiteAppId --app-key storageSuiteAppKey \
+  --master-key storageSuiteMaster --hook-key storageSuiteHookKey >/dev/null
+
+cd "$SDK"
+ARGS=(--timeout 60000 --reporter spec --require @babel/register test/index.js)
+[ -n "$GREP" ] && ARGS+=(--grep "$GREP")
+REAL_BACKEND=1 NODE_ENV=test PLATFORM=NODE_JS APPID=storageSuiteAppId APPKEY=storageSuiteAppKey \
+  MASTERKEY=storageSuiteMaster HOOKKEY=storageSuiteHookKey SERVER_URL="$FN_URL" \
+  ./node_modules/.bin/mocha "${ARGS[@]}" 2>&1 | tee "$WORK/mocha.txt" || true
+echo "---- mocha output in $WORK/mocha.txt"
+grep -E "passing|failing|pending" "$WORK/mocha.txt" || true

@@ -27,13 +27,15 @@ import (
 type devOptions struct {
 	f *Factory
 
-	Host      string
-	Port      int
-	As        string
-	Inspect   string
-	NoTimers  bool
-	ResetData bool
-	HTTP      string
+	Host    string
+	Port    int
+	As      string
+	Inspect string
+	// hostChosen: --host (or FN_HOST) was given, so any Host header is answered
+	hostChosen bool
+	NoTimers   bool
+	ResetData  bool
+	HTTP       string
 }
 
 func newCmdDev(f *Factory, runF func(context.Context, *devOptions) error) *cobra.Command {
@@ -62,6 +64,7 @@ for the new code. A build error is printed and the last good build keeps serving
   $ curl -X POST localhost:3000/wx/functions/login -H 'X-Fn-Identity: bob' -d '{}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.hostChosen = cmd.Flags().Changed("host") // --host or FN_HOST
 			// fn.yaml's dev: section sits under the flags and FN_* env: flag > env > fn.yaml > default
 			if p, err := project.Load(f.Global.ProjectDir); err == nil {
 				if err := f.layerProject(cmd, map[string]any{"port": p.Dev.Port, "host": p.Dev.Host}); err != nil {
@@ -99,7 +102,7 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	}
 	// a host other than loopback (--host, FN_HOST or fn.yaml) is the developer's choice of who
 	// may reach fn dev: then any Host header is answered, otherwise loopback names only
-	anyHost := opts.Host != project.DefaultDevHost
+	anyHost := opts.hostChosen || opts.Host != project.DefaultDevHost
 	if _, _, err := p.Identity(opts.As); err != nil {
 		return &UsageError{Err: fmt.Errorf("--as: %w", err)}
 	}

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -128,6 +129,9 @@ type Engine struct {
 	cfg    Config
 	runner string
 	mapper *mapper
+
+	snapMu sync.Mutex
+	snaps  map[string][]string // fn dev's bundle snapshots per bundle, newest last
 
 	mu      sync.Mutex
 	pools   map[string]*pool
@@ -249,6 +253,59 @@ func (e *LoadError) Error() string {
 	return strings.Join(parts, "\n")
 }
 
+// snapshot copies a bundle (and its source map) to a file named by its content hash beside it.
+func snapshot(file, hash string) (string, error) {
+	if len(hash) < 12 {
+		return "", errors.New("no content hash")
+	}
+	snap := strings.TrimSuffix(file, ".js") + "." + hash[:12] + ".js"
+	for _, pair := range [][2]string{{file, snap}, {file + ".map", snap + ".map"}} {
+		b, err := os.ReadFile(pair[0])
+		if err != nil {
+			if pair[0] == file || !errors.Is(err, os.ErrNotExist) {
+				return "", err
+			}
+			continue
+		}
+		if err := os.WriteFile(pair[1], b, 0o600); err != nil {
+			return "", err
+		}
+	}
+	return snap, nil
+}
+
+// keepSnapshot remembers a bundle's snapshot and removes the oldest beyond the last 16: a worker
+// that is still starting on a recent version, or an in-flight call mapping its stack through a
+// recent source map, needs its file. Close removes the rest.
+func (e *Engine) keepSnapshot(name, file string) {
+	e.snapMu.Lock()
+	defer e.snapMu.Unlock()
+	list := slices.DeleteFunc(e.snaps[name], func(f string) bool { return f == file })
+	list = append(list, file)
+	for len(list) > 16 {
+		os.Remove(list[0])
+		os.Remove(list[0] + ".map")
+		list = list[1:]
+	}
+	if e.snaps == nil {
+		e.snaps = map[string][]string{}
+	}
+	e.snaps[name] = list
+}
+
+// removeSnapshots deletes every snapshot (the engine is closed).
+func (e *Engine) removeSnapshots() {
+	e.snapMu.Lock()
+	defer e.snapMu.Unlock()
+	for _, list := range e.snaps {
+		for _, f := range list {
+			os.Remove(f)
+			os.Remove(f + ".map")
+		}
+	}
+	e.snaps = nil
+}
+
 // LoadReport says what a Load did.
 type LoadReport struct {
 	Loaded    []string      `json:"loaded"`    // bundles whose new code now serves
@@ -312,8 +369,19 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 		wg.Add(1)
 		go func(j job) {
 			defer wg.Done()
-			v := &version{n: e.version.Add(1), file: j.b.File, hash: j.b.Hash, cfg: j.b.Config}
+			file := j.b.File
+			if e.cfg.FastReload {
+				// fn dev rebuilds bundles in place: a worker that loads this version later (an idle
+				// one catching up, a new one) must get this build, not whatever the file holds then
+				if snap, err := snapshot(j.b.File, j.b.Hash); err == nil {
+					file = snap
+				}
+			}
+			v := &version{n: e.version.Add(1), file: file, hash: j.b.Hash, cfg: j.b.Config}
 			fast, err := j.p.swap(ctx, v, opts)
+			if file != j.b.File {
+				e.keepSnapshot(j.b.Name, file)
+			}
 			emu.Lock()
 			defer emu.Unlock()
 			if err != nil {
@@ -454,6 +522,7 @@ func (e *Engine) Close(grace time.Duration) {
 		go func(p *pool) { defer wg.Done(); p.close(grace) }(p)
 	}
 	wg.Wait()
+	e.removeSnapshots()
 }
 
 func (e *Engine) pool(name string) (*pool, error) {

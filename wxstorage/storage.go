@@ -55,7 +55,7 @@ type Store struct {
 // Open opens (creating when needed) the storage kept under dir. The key that signs upload and
 // download URLs is kept in dir/.key, so that URLs handed out stay valid across restarts.
 func Open(dir string, o Options) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	keyFile := filepath.Join(dir, ".key")
@@ -224,7 +224,7 @@ func (s *Store) Put(ctx context.Context, env, p string, r io.Reader) (int64, err
 		return 0, err
 	}
 	dst := s.file(env, p)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return 0, fmt.Errorf("storing %s: %w", p, err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(dst), ".upload-*")
@@ -506,10 +506,10 @@ func (s *Store) setOwner(env, p, openid string) error {
 		}
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(f), 0o700); err != nil {
 		return err
 	}
-	return os.WriteFile(f, []byte(openid), 0o644)
+	return os.WriteFile(f, []byte(openid), 0o600)
 }
 
 func (s *Store) uploadMetadata(env, base string, body json.RawMessage, client *string) any {

@@ -17,7 +17,7 @@ import (
 // fullReloadFiles change what the workers run with (configuration, dependencies): they take the
 // slow path, a fresh build and fresh workers.
 var fullReloadFiles = map[string]bool{
-	project.FileName: true, project.LocalEnvFile: true, "package.json": true, "package-lock.json": true,
+	project.FileName: true, project.LocalEnvFile: true, project.WXProjectFile: true, project.WXFunctionConfigFile: true, "package.json": true, "package-lock.json": true,
 	"yarn.lock": true, "pnpm-lock.yaml": true, ".package-lock.json": true,
 }
 

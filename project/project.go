@@ -89,8 +89,9 @@ type FunctionConfig struct {
 	Concurrency int               `json:"concurrency,omitempty"`
 	Env         map[string]string `json:"env,omitempty"`
 	// OpenAPI lists the cloud.openapi calls the function declared (config.json
-	// permissions.openapi, e.g. "subscribeMessage.send"); nil when it declared nothing.
-	OpenAPI []string `json:"openapi,omitempty"`
+	// permissions.openapi, e.g. "subscribeMessage.send"); nil (JSON null) when it declared
+	// nothing, empty when it declared that it makes none.
+	OpenAPI []string `json:"openapi"`
 	// ModuleDir is the function's folder (wx, local runs): its require() of packages starts
 	// there, so each function gets the packages its own folder installs. Not deployed: a
 	// production bundle carries its packages.
@@ -236,7 +237,7 @@ func (p *Project) Function(name string) FunctionConfig {
 	}
 	for _, f := range layers {
 		if f.OpenAPI != nil {
-			c.OpenAPI = append([]string(nil), f.OpenAPI...)
+			c.OpenAPI = append([]string{}, f.OpenAPI...)
 		}
 		if f.Timeout != 0 {
 			c.Timeout = f.Timeout

@@ -116,8 +116,8 @@ type Engine struct {
 	runner string
 	mapper *mapper
 
-	mu      sync.Mutex
-	pools   map[string]*pool
+	mu    sync.Mutex
+	pools map[string]*pool
 	// failed holds why a bundle that never loaded failed, so that its callers hear that
 	// instead of "not found"
 	failed  map[string]*FunctionError

@@ -104,3 +104,16 @@ func TestWXProjectWithoutFnYAMLBuildsAndServesImportedData(t *testing.T) {
 		t.Fatalf("invoke todos: %d %s %s", r.code, r.out, r.err)
 	}
 }
+
+func TestDoctorNamesFunctionFoldersWithoutPackages(t *testing.T) {
+	dir := devtoolsProjectDir(t)
+	r := fn(t, dir, "doctor", "--json")
+	if r.code != ExitFailure || !strings.Contains(r.out, `"name": "packages"`) || !strings.Contains(r.out, "1 of 1 function folders have a package.json but no node_modules: cloudfunctions/todos") ||
+		!strings.Contains(r.out, "(cd cloudfunctions/todos \u0026\u0026 npm install)") {
+		t.Fatalf("doctor: %d %s %s", r.code, r.out, r.err)
+	}
+	os.MkdirAll(filepath.Join(dir, "cloudfunctions", "todos", "node_modules"), 0o755)
+	if r := fn(t, dir, "doctor", "--json"); !strings.Contains(r.out, "1 function folders have their own packages installed") {
+		t.Fatalf("doctor after install: %d %s", r.code, r.out)
+	}
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Runs a WeChat mini-program project's cloud functions in place under fn dev and reports, per
+# function, whether a call with a sample event succeeded and why not.
+#
+#   scripts/compat/wx-projects.sh [--events DIR] [--no-install] CHECKOUT
+#
+# CHECKOUT is a checkout of the project (fn never copies third-party code into this repository):
+# the script finds project.config.json with cloudfunctionRoot in it or up to three levels below,
+# runs npm install in each function folder that has a package.json and no node_modules yet, starts
+# fn dev (no fn.yaml needed), calls every function once with fn invoke (its sample event is
+# DIR/<function>.json when --events is given, else {}), stops fn dev and prints one tab-separated
+# line per function: name, ok|fail|no-load, milliseconds, and the result or the reason. The last
+# line is "N passed, N failed". FN names the fn binary (default: built from this repository).
+set -euo pipefail
+
+events="" install=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --events) events="$2"; shift 2 ;;
+    --no-install) install=0; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -*) echo "unknown flag $1" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
+[ $# -eq 1 ] || { echo "usage: $0 [--events DIR] [--no-install] CHECKOUT" >&2; exit 2; }
+checkout=$(cd "$1" && pwd)
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+if [ -z "${FN:-}" ]; then
+  FN=$(mktemp -d)/fn
+  (cd "$repo" && go build -o "$FN" ./cmd/fn)
+fi
+
+# the project root: the shallowest project.config.json that names cloudfunctionRoot
+root=""
+while IFS= read -r f; do
+  if node -e 'const c=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); process.exit(c.cloudfunctionRoot ? 0 : 1)' "$f" 2>/dev/null; then
+    root=$(dirname "$f"); break
+  fi
+done < <(find "$checkout" -maxdepth 4 -name project.config.json -not -path '*/node_modules/*' | awk '{ print length($0) "\t" $0 }' | sort -n | cut -f2-)
+[ -n "$root" ] || { echo "no project.config.json with cloudfunctionRoot in $checkout" >&2; exit 1; }
+fnroot=$(node -e 'const c=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); process.stdout.write(c.cloudfunctionRoot.replace(/^\.\//,"").replace(/\/+$/,""))' "$root/project.config.json")
+echo "# project $root (functions in $fnroot/)" >&2
+
+if [ "$install" = 1 ]; then
+  for pkg in "$root/$fnroot"/*/package.json; do
+    [ -f "$pkg" ] || continue
+    d=$(dirname "$pkg")
+    [ -d "$d/node_modules" ] && continue
+    echo "# npm install in ${d#"$root"/}" >&2
+    if ! (cd "$d" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null 2>"$d/.npm-install.log"); then
+      echo "# npm install failed in ${d#"$root"/}: $(tail -n 3 "$d/.npm-install.log" | tr '\n' ' ')" >&2
+    fi
+  done
+fi
+
+log=$(mktemp)
+(cd "$root" && exec "$FN" dev --port 0 --json --no-timers >"$log" 2>"$log.err") &
+dev=$!
+trap 'kill "$dev" 2>/dev/null || true; wait "$dev" 2>/dev/null || true' EXIT
+for _ in $(seq 1 600); do
+  grep -q '"ready"' "$log" 2>/dev/null && break
+  kill -0 "$dev" 2>/dev/null || { echo "fn dev stopped:" >&2; cat "$log.err" >&2; exit 1; }
+  sleep 0.1
+done
+grep -q '"ready"' "$log" || { echo "fn dev did not start within 60 s" >&2; cat "$log.err" >&2; exit 1; }
+loaderr=$(node -e 'for (const l of require("fs").readFileSync(process.argv[1],"utf8").split("\n")) { try { const e=JSON.parse(l); if (e.event==="ready"||e.type==="ready") { process.stdout.write((e.loadError||"").split("\n").join(" | ")); break } } catch {} }' "$log")
+[ -z "$loaderr" ] || echo "# load errors: $loaderr" >&2
+
+passed=0 failed=0
+for d in "$root/$fnroot"/*/; do
+  name=$(basename "$d")
+  [ "$name" = node_modules ] && continue
+  ls "$d"index.* "$d"package.json >/dev/null 2>&1 || continue
+  data='{}'
+  if [ -n "$events" ] && [ -f "$events/$name.json" ]; then data=$(cat "$events/$name.json"); fi
+  out=$(cd "$root" && "$FN" invoke "$name" --data "$data" --json 2>/dev/null || true)
+  line=$(printf '%s' "$out" | node -e '
+    let s=""; process.stdin.on("data",(c)=>s+=c).on("end",()=>{
+      let o; try { o=JSON.parse(s) } catch { console.log("fail\t0\tno answer from fn invoke"); return }
+      const short=(t)=>String(t).replace(/\s+/g," ").slice(0,300);
+      if (o.error) console.log((/failed to load|not found/i.test(o.error.message)?"no-load":"fail")+"\t"+Math.round(o.durationMs||0)+"\t"+short(o.error.message));
+      else console.log("ok\t"+Math.round(o.durationMs||0)+"\t"+short(JSON.stringify(o.result===undefined?null:o.result)));
+    })')
+  printf '%s\t%s\n' "$name" "$line"
+  case "$line" in ok*) passed=$((passed+1)) ;; *) failed=$((failed+1)) ;; esac
+done
+echo "$passed passed, $failed failed"

@@ -29,6 +29,7 @@ func (e *Env) newHandler() http.Handler {
 		OnInvocation: e.Report,
 		Storage:      storage,
 		WXDatabase:   e.cfg.WXData,
+		WXEnvID:      e.cfg.EnvID,
 	})
 }
 

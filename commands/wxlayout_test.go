@@ -66,6 +66,10 @@ func TestInitFromExistingWXProject(t *testing.T) {
 func TestWXProjectWithoutFnYAMLBuildsAndServesImportedData(t *testing.T) {
 	dir := devtoolsProjectDir(t)
 	testutil.LinkNodeModules(t, filepath.Join(dir, "cloudfunctions", "todos"))
+	// cloud.init() without env reads the same database as fn data and DYNAMIC_CURRENT_ENV
+	testutil.WriteFile(t, dir, "cloudfunctions/plain/index.js", "const cloud = require('wx-server-sdk')\ncloud.init()\n"+
+		"exports.main = async () => (await cloud.database().collection('todos').count()).total\n")
+	testutil.LinkNodeModules(t, filepath.Join(dir, "cloudfunctions", "plain"))
 	r := fn(t, dir, "build", "--json")
 	if r.code != 0 || !strings.Contains(r.out, `"todos"`) || !strings.Contains(r.out, `"nightly"`) {
 		t.Fatalf("build: %d %s %s", r.code, r.out, r.err)
@@ -102,6 +106,9 @@ func TestWXProjectWithoutFnYAMLBuildsAndServesImportedData(t *testing.T) {
 	r = fn(t, dir, "invoke", "todos")
 	if r.code != 0 || strings.Join(strings.Fields(r.out), "") != `["first","second"]` {
 		t.Fatalf("invoke todos: %d %s %s", r.code, r.out, r.err)
+	}
+	if r := fn(t, dir, "invoke", "plain"); r.code != 0 || strings.TrimSpace(r.out) != "2" {
+		t.Fatalf("invoke plain: %d %s %s", r.code, r.out, r.err)
 	}
 }
 

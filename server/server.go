@@ -68,6 +68,22 @@ type Options struct {
 	Storage *leanstorage.Service
 	// WXDatabase serves the wx cloud database (wx projects); nil answers its actions as not emulated.
 	WXDatabase *wxdb.DB
+	// WXEnvID is the database environment of a call that names none (cloud.init() without env).
+	WXEnvID string
+}
+
+// defaultEnvDB sends a database call that names no environment to the app environment's own, as
+// the platform does for cloud.init() without env.
+type defaultEnvDB struct {
+	db  *wxdb.DB
+	env string
+}
+
+func (d defaultEnvDB) Handle(ctx context.Context, env string, caller wxdb.Caller, action string, body json.RawMessage) (json.RawMessage, bool) {
+	if env == "" {
+		env = d.env
+	}
+	return d.db.Handle(ctx, env, caller, action, body)
 }
 
 // New returns the HTTP API of one project: the wx routes (/wx/functions/{name}, /admin) or the
@@ -82,7 +98,7 @@ func New(o Options) http.Handler {
 		mux.HandleFunc("POST /wx/functions/{name}", s.wxFunction)
 		var db WXDatabase
 		if o.WXDatabase != nil {
-			db = o.WXDatabase
+			db = defaultEnvDB{o.WXDatabase, o.WXEnvID}
 		}
 		mux.Handle("/admin", WXAdmin(o.Invoker, s.report, db))
 	} else {

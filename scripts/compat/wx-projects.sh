@@ -8,9 +8,11 @@
 # the script finds project.config.json with cloudfunctionRoot in it or up to three levels below,
 # runs npm install in each function folder that has a package.json and no node_modules yet, starts
 # fn dev (no fn.yaml needed), calls every function once with fn invoke (its sample event is
-# DIR/<function>.json when --events is given, else {}), stops fn dev and prints one tab-separated
-# line per function: name, ok|fail|no-load, milliseconds, and the result or the reason. The last
-# line is "N passed, N failed". FN names the fn binary (default: built from this repository).
+# DIR/<function>.json: --events, else scripts/compat/events/<checkout folder name>/ when it
+# exists, else {}; DIR/_data/<collection>.json, JSON Lines, is imported first), stops fn dev and prints one tab-separated line per function: name, the
+# wx-server-sdk version its folder installed, ok|fail|no-load, milliseconds, and the result or
+# the reason. The last line is "N passed, N failed". FN names the fn binary (default: built from
+# this repository).
 set -euo pipefail
 
 events="" install=1
@@ -18,7 +20,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --events) events="$2"; shift 2 ;;
     --no-install) install=0; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     -*) echo "unknown flag $1" >&2; exit 2 ;;
     *) break ;;
   esac
@@ -27,6 +29,10 @@ done
 checkout=$(cd "$1" && pwd)
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+# this repository's own sample events for a project, by the checkout's folder name
+if [ -z "$events" ] && [ -d "$repo/scripts/compat/events/$(basename "$checkout")" ]; then
+  events="$repo/scripts/compat/events/$(basename "$checkout")"
+fi
 if [ -z "${FN:-}" ]; then
   FN=$(mktemp -d)/fn
   (cd "$repo" && go build -o "$FN" ./cmd/fn)
@@ -49,9 +55,29 @@ if [ "$install" = 1 ]; then
     d=$(dirname "$pkg")
     [ -d "$d/node_modules" ] && continue
     echo "# npm install in ${d#"$root"/}" >&2
-    if ! (cd "$d" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null 2>"$d/.npm-install.log"); then
-      echo "# npm install failed in ${d#"$root"/}: $(tail -n 3 "$d/.npm-install.log" | tr '\n' ' ')" >&2
+    npmlog=$(mktemp)
+    if ! (cd "$d" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null 2>"$npmlog"); then
+      # a committed lockfile often resolves to a registry mirror that is out of reach: try once
+      # more without it (set aside, then put back)
+      echo "# npm install failed in ${d#"$root"/} ($(grep -m1 -o 'npm error [a-zA-Z]*.*' "$npmlog" | head -c 120)); retrying without its lockfile" >&2
+      moved=""
+      for lock in package-lock.json yarn.lock; do
+        if [ -f "$d/$lock" ]; then mv "$d/$lock" "$d/$lock.fn-compat"; moved="$moved $lock"; fi
+      done
+      (cd "$d" && npm install --no-audit --no-fund --ignore-scripts --no-package-lock --loglevel=error >/dev/null 2>"$npmlog") ||
+        echo "# npm install failed again in ${d#"$root"/}: $(tail -n 3 "$npmlog" | tr '\n' ' ')" >&2
+      for lock in $moved; do mv "$d/$lock.fn-compat" "$d/$lock"; done
     fi
+    rm -f "$npmlog"
+  done
+fi
+
+# seed collections the project expects to exist (created in the console on the platform):
+# DIR/_data/<collection>.json in the console's JSON Lines export format
+if [ -n "$events" ] && [ -d "$events/_data" ]; then
+  for f in "$events/_data"/*.json; do
+    [ -f "$f" ] || continue
+    (cd "$root" && "$FN" data import "$f" --mode upsert >/dev/null 2>&1) || echo "# could not import $(basename "$f")" >&2
   done
 fi
 
@@ -83,7 +109,8 @@ for d in "$root/$fnroot"/*/; do
       if (o.error) console.log((/failed to load|not found/i.test(o.error.message)?"no-load":"fail")+"\t"+Math.round(o.durationMs||0)+"\t"+short(o.error.message));
       else console.log("ok\t"+Math.round(o.durationMs||0)+"\t"+short(JSON.stringify(o.result===undefined?null:o.result)));
     })')
-  printf '%s\t%s\n' "$name" "$line"
+  sdk=$(node -e 'try { process.stdout.write(require(process.argv[1] + "/node_modules/wx-server-sdk/package.json").version) } catch { process.stdout.write("-") }' "${d%/}")
+  printf '%s\t%s\t%s\n' "$name" "$sdk" "$line"
   case "$line" in ok*) passed=$((passed+1)) ;; *) failed=$((failed+1)) ;; esac
 done
 echo "$passed passed, $failed failed"

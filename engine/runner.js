@@ -104,6 +104,19 @@ console.trace = (...args) => {
   log('debug', err.stack);
 };
 console.dir = (obj, options) => log('info', util.inspect(obj, Object.assign({ customInspect: false }, options)));
+installBaseLog();
+
+// The cloud function runtime gives console a __baseLog__(msg, level) that older wx-server-sdk
+// versions (1.x, through tcb-admin-node's cloud.logger()) write their structured logs with.
+function installBaseLog() {
+  const known = { debug: 'debug', info: 'info', log: 'info', warn: 'warn', error: 'error' };
+  Object.defineProperty(console, '__baseLog__', {
+    value: (msg, level) => log(known[String(level).toLowerCase()] || 'info', typeof msg === 'string' ? msg : util.format(msg)),
+    enumerable: false,
+    writable: true,
+    configurable: true,
+  });
+}
 
 // ---- the deadline of the invocation travels with cloud code's LeanStorage requests, so that the
 // hooks a write fires get at most the time the function has left (LeanEngine's rule).

@@ -24,7 +24,9 @@ func fakeSDK(t *testing.T, dir, version string) {
 	t.Helper()
 	testutil.WriteFile(t, dir, "node_modules/wx-server-sdk/package.json", `{"name":"wx-server-sdk","version":"`+version+`","main":"index.js"}`)
 	testutil.WriteFile(t, dir, "node_modules/wx-server-sdk/index.js",
-		"exports.version = require('./package.json').version\nexports.DYNAMIC_CURRENT_ENV = Symbol('current')\nexports.init = () => {}\n")
+		"exports.version = require('./package.json').version\nexports.DYNAMIC_CURRENT_ENV = Symbol('current')\nexports.init = () => {}\n"+
+			// wx-server-sdk 1.x's cloud.logger() writes through the runtime's console.__baseLog__
+			"exports.logger = () => ({ info: (o) => console.__baseLog__(JSON.stringify(o), 'info') })\n")
 }
 
 func writeFiles(t *testing.T, dir string, files map[string]string) {
@@ -51,7 +53,7 @@ func invokeOnce(t *testing.T, dir, function, data string) (json.RawMessage, erro
 }
 
 const versionFn = "const cloud = require('wx-server-sdk')\ncloud.init({ env: cloud.DYNAMIC_CURRENT_ENV })\n" +
-	"exports.main = async (event, context) => ({ sdk: cloud.version, limit: context.time_limit_in_ms })\n"
+	"exports.main = async (event, context) => { cloud.logger().info({ v: cloud.version }); return { sdk: cloud.version, limit: context.time_limit_in_ms } }\n"
 
 // Each function loads the wx-server-sdk its own folder installs, not the project root's.
 func TestEachFunctionLoadsItsOwnPackages(t *testing.T) {

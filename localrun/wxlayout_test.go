@@ -223,3 +223,51 @@ func TestRealSDKVersionsPerFunction(t *testing.T) {
 		}
 	}
 }
+
+// The layout of a tcb-router project: cloudfunctionRoot "cloud/functions/", one function whose
+// routes live in controller files that require the SDK themselves, the SDK pinned to 1.8.3 with
+// its cloud.logger(), tcb-router from the function's own node_modules.
+func TestRouterProjectWithControllersAndAnOldSDK(t *testing.T) {
+	dir := t.TempDir()
+	main := "cloud/functions/main/"
+	writeFiles(t, dir, map[string]string{
+		"project.config.json":                         `{"miniprogramRoot": "client/dist/", "cloudfunctionRoot": "cloud/functions/", "appid": "wx1"}`,
+		main + "package.json":                         `{"name":"main","dependencies":{"tcb-router":"^1.1.2","wx-server-sdk":"~1.8.3"}}`,
+		main + "config.json":                          `{"permissions": {"openapi": []}}`,
+		main + "node_modules/tcb-router/index.js":     fakeTcbRouter,
+		main + "node_modules/tcb-router/package.json": `{"name":"tcb-router","version":"1.1.2"}`,
+		main + "utils/log.js":                         "const cloud = require('wx-server-sdk')\nmodule.exports = cloud.logger()\n",
+		main + "controllers/index.js":                 "module.exports = { user: require('./user') }\n",
+		main + "controllers/user/index.js":            "module.exports = { selfInfo: require('./selfInfo') }\n",
+		main + "controllers/user/selfInfo.js":         "const cloud = require('wx-server-sdk')\nconst log = require('../../utils/log')\nmodule.exports = async (ctx) => { log.info({ route: 'selfInfo' }); ctx.body = { sdk: cloud.version, route: ctx._req.url } }\n",
+		main + "index.js": "const cloud = require('wx-server-sdk')\nconst TcbRouter = require('tcb-router')\nconst controllers = require('./controllers')\ncloud.init()\n" +
+			"exports.main = async (event) => { const app = new TcbRouter({ event }); app.router('user/selfInfo', controllers.user.selfInfo); return app.serve() }\n",
+	})
+	fakeSDK(t, filepath.Join(dir, main), "1.8.3")
+	res, err := invokeOnce(t, filepath.Join(dir, "cloud"), "main", `{"$url":"user/selfInfo"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res) != `{"sdk":"1.8.3","route":"user/selfInfo"}` {
+		t.Fatalf("got %s", res)
+	}
+}
+
+// A project nested in the checkout (WechatMiniProgram/project.config.json) is found from inside it,
+// and a checkout root with no project.config.json is not a project.
+func TestNestedWXProjectIsFoundFromItsFolder(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"README.md":                                         "a course project\n",
+		"WechatMiniProgram/project.config.json":             devtoolsProject,
+		"WechatMiniProgram/cloudfunctions/echo/index.js":    "exports.main = async (event) => { delete event.userInfo; return event }\n",
+		"WechatMiniProgram/cloudfunctions/echo/config.json": "{\n  // DevTools' template keeps this comment\n  \"permissions\": {\"openapi\": []},\n}\n",
+	})
+	if _, err := project.Load(dir); !errors.Is(err, project.ErrNoProject) {
+		t.Fatalf("the checkout root: %v", err)
+	}
+	res, err := invokeOnce(t, filepath.Join(dir, "WechatMiniProgram", "cloudfunctions", "echo"), "echo", `{"a":1}`)
+	if err != nil || string(res) != `{"a":1}` {
+		t.Fatalf("echo: %s %v", res, err)
+	}
+}

@@ -156,6 +156,9 @@ func runInit(ctx context.Context, opts *initOptions) error {
 
 	res, err := templates.Scaffold(abs, templates.Options{Dialect: project.Dialect(opts.Template), Lang: opts.Lang, Name: opts.Name, Force: opts.Force})
 	if errors.Is(err, templates.ErrNotEmpty) {
+		if _, ok, _ := project.ReadWXProjectConfig(abs); ok {
+			return withHint(err, "this is a WeChat DevTools project: fn init --from-existing runs its cloud functions as they are")
+		}
 		return withHint(err, "choose another directory, or add --force to add the template's files (existing files are kept)")
 	}
 	if err != nil {

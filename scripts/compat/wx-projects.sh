@@ -107,7 +107,12 @@ for d in "$root/$fnroot"/*/; do
       let o; try { o=JSON.parse(s) } catch { console.log("fail\t0\tno answer from fn invoke"); return }
       const short=(t)=>String(t).replace(/\s+/g," ").slice(0,300);
       if (o.error) console.log((/failed to load|not found/i.test(o.error.message)?"no-load":"fail")+"\t"+Math.round(o.durationMs||0)+"\t"+short(o.error.message));
-      else console.log("ok\t"+Math.round(o.durationMs||0)+"\t"+short(JSON.stringify(o.result===undefined?null:o.result)));
+      else {
+        const r=JSON.stringify(o.result===undefined?null:o.result);
+        // a result that carries a network error from the real platform is the SDK leaving fn
+        if (/ENOTFOUND|ECONNREFUSED|tencentcloudapi\.com/.test(r)) console.log("fail\t"+Math.round(o.durationMs||0)+"\treturned an error: "+short(r));
+        else console.log("ok\t"+Math.round(o.durationMs||0)+"\t"+short(r));
+      }
     })')
   sdk=$(node -e 'try { process.stdout.write(require(process.argv[1] + "/node_modules/wx-server-sdk/package.json").version) } catch { process.stdout.write("-") }' "${d%/}")
   printf '%s\t%s\t%s\n' "$name" "$sdk" "$line"

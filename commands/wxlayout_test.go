@@ -124,3 +124,39 @@ func TestDoctorNamesFunctionFoldersWithoutPackages(t *testing.T) {
 		t.Fatalf("doctor after install: %d %s", r.code, r.out)
 	}
 }
+
+// fn deploy of a WeChat project without fn.yaml: each function is bundled with the packages of
+// its own folder (two versions of one package), and runs on fn serve as it did locally.
+func TestDeployWXProjectBundlesEachFunctionsOwnPackages(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	s := startServe(t, t.TempDir(), "admintoken-wx", "")
+	if r := fn(t, ".", "login", "--server", s.url, "--token", "admintoken-wx"); r.code != 0 {
+		t.Fatalf("login: %d %s", r.code, r.err)
+	}
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "project.config.json", `{"cloudfunctionRoot":"cloudfunctions/","projectname":"pinned"}`)
+	for name, v := range map[string]string{"old": "1.8.3", "new": "2.6.3"} {
+		f := "cloudfunctions/" + name + "/"
+		testutil.WriteFile(t, dir, f+"index.js", "const sdk = require('sdk-like')\nexports.main = async (event, context) => ({ v: sdk.version, limit: context.time_limit_in_ms })\n")
+		testutil.WriteFile(t, dir, f+"package.json", `{"name":"`+name+`","dependencies":{"sdk-like":"`+v+`"}}`)
+		testutil.WriteFile(t, dir, f+"config.json", `{"timeout": 4}`)
+		testutil.WriteFile(t, dir, f+"node_modules/sdk-like/package.json", `{"name":"sdk-like","version":"`+v+`"}`)
+		testutil.WriteFile(t, dir, f+"node_modules/sdk-like/index.js", "exports.version = '"+v+"'\n")
+	}
+	if r := fn(t, ".", "apps", "create", "pinned", "--json"); r.code != 0 {
+		t.Fatalf("apps create: %d %s %s", r.code, r.out, r.err)
+	}
+	if r := fn(t, dir, "deploy", "--env", "production"); r.code != 0 {
+		t.Fatalf("deploy: %d %s %s", r.code, r.out, r.err)
+	}
+	for name, v := range map[string]string{"old": "1.8.3", "new": "2.6.3"} {
+		r := fn(t, dir, "invoke", name, "--remote", "--env", "production")
+		var got struct {
+			V     string
+			Limit int
+		}
+		if r.code != 0 || json.Unmarshal([]byte(r.out), &got) != nil || got.V != v || got.Limit != 4000 {
+			t.Errorf("%s on fn serve: %d %s %s", name, r.code, r.out, r.err)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -352,7 +353,8 @@ func (e *Engine) asLoadError(err error) *FunctionError {
 }
 
 func sameConfig(a, b project.FunctionConfig) bool {
-	return a.Timeout == b.Timeout && a.MaxInstances == b.MaxInstances && a.Concurrency == b.Concurrency && sameWorkerConfig(a, b)
+	return a.Timeout == b.Timeout && a.MaxInstances == b.MaxInstances && a.Concurrency == b.Concurrency && sameWorkerConfig(a, b) &&
+		a.ModuleDir == b.ModuleDir && slices.Equal(a.OpenAPI, b.OpenAPI) && (a.OpenAPI == nil) == (b.OpenAPI == nil)
 }
 
 // sameWorkerConfig reports whether a running worker can take the new version in place: its

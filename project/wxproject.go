@@ -2,6 +2,7 @@ package project
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -192,7 +193,7 @@ func (p *Project) readWXFunctionConfigs() error {
 	if err != nil {
 		return nil // Entries reports the missing directory
 	}
-	var problems []Problem
+	var bad []error // one *ValidationError per config.json with problems
 	var timers []Timer
 	for _, it := range items {
 		if !it.IsDir() || strings.HasPrefix(it.Name(), ".") || it.Name() == "node_modules" {
@@ -204,27 +205,25 @@ func (p *Project) readWXFunctionConfigs() error {
 			continue
 		}
 		if err != nil {
-			problems = append(problems, Problem{Field: rel, Msg: err.Error()})
+			bad = append(bad, &ValidationError{File: rel, Problems: []Problem{{Msg: err.Error()}}})
 			continue
 		}
 		cfg, ts, probs := parseWXFunctionFile(it.Name(), b)
-		for i := range probs {
-			probs[i].Field = rel + ": " + probs[i].Field
+		if len(probs) > 0 {
+			bad = append(bad, &ValidationError{File: rel, Problems: probs})
+			continue
 		}
-		problems = append(problems, probs...)
-		if len(probs) == 0 {
-			if p.WXConfigs == nil {
-				p.WXConfigs = map[string]FunctionConfig{}
-			}
-			p.WXConfigs[it.Name()] = cfg
-			timers = append(timers, ts...)
+		if p.WXConfigs == nil {
+			p.WXConfigs = map[string]FunctionConfig{}
 		}
+		p.WXConfigs[it.Name()] = cfg
+		timers = append(timers, ts...)
 	}
-	if len(problems) > 0 {
-		for i := range problems {
-			problems[i].Field = strings.TrimSuffix(problems[i].Field, ": ")
-		}
-		return &ValidationError{File: WXFunctionConfigFile, Problems: problems}
+	if len(bad) == 1 {
+		return bad[0]
+	}
+	if len(bad) > 1 {
+		return errors.Join(bad...)
 	}
 	names := map[string]bool{}
 	for _, t := range p.Timers {

@@ -208,6 +208,12 @@ func (d *dev) reload(ctx context.Context, paths []string, detect time.Duration) 
 		}
 		var changed []string
 		m, changed, err = d.b.Rebuild(affected)
+		if err != nil && len(affected) > 1 {
+			// one function that does not build (a sibling's missing ./config) must not hold
+			// back the others: build them one by one and serve those that build
+			d.o.Events.ReloadFailed(err)
+			m, changed, err = d.rebuildEach(affected)
+		}
 		if err != nil {
 			d.o.Events.ReloadFailed(err)
 			return
@@ -232,4 +238,25 @@ func (d *dev) reload(ctx context.Context, paths []string, detect time.Duration) 
 		}
 	}
 	d.o.Events.Reload(info)
+}
+
+// rebuildEach rebuilds the named bundles one at a time; it fails only when none builds.
+func (d *dev) rebuildEach(names []string) (*bundler.Manifest, []string, error) {
+	var m *bundler.Manifest
+	var changed []string
+	var firstErr error
+	for _, name := range names {
+		m2, ch, err := d.b.Rebuild([]string{name})
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		m, changed = m2, append(changed, ch...)
+	}
+	if m == nil {
+		return nil, nil, firstErr
+	}
+	return m, changed, nil
 }

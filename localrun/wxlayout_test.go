@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fnhq/fn/internal/testutil"
 	"github.com/fnhq/fn/project"
@@ -270,4 +272,47 @@ func TestNestedWXProjectIsFoundFromItsFolder(t *testing.T) {
 	if err != nil || string(res) != `{"a":1}` {
 		t.Fatalf("echo: %s %v", res, err)
 	}
+}
+
+// In fn dev a function that does not build does not hold back its siblings' saves.
+func TestDevSaveIsServedWhileASiblingDoesNotBuild(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"project.config.json":           devtoolsProject,
+		"cloudfunctions/ok/index.js":    "exports.main = async () => 1\n",
+		"cloudfunctions/nocfg/index.js": "const config = require('./config')\nexports.main = async () => config\n",
+	})
+	p, err := project.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- RunDev(ctx, p, DevOptions{Node: "node", Host: "127.0.0.1", Events: rec, NoTimers: true, Debounce: 10 * time.Millisecond})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-rec.ready:
+	case err := <-done:
+		t.Fatalf("fn dev stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("fn dev did not start")
+	}
+	call := func() string {
+		resp, err := http.Post(rec.url+"/wx/functions/ok", "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		var env struct{ Result json.RawMessage }
+		json.NewDecoder(resp.Body).Decode(&env)
+		return string(env.Result)
+	}
+	if got := call(); got != "1" {
+		t.Fatalf("ok before the save: %s", got)
+	}
+	testutil.WriteFile(t, dir, "cloudfunctions/ok/index.js", "exports.main = async () => 2\n")
+	testutil.Eventually(t, 10*time.Second, "the save to be served", func() bool { return call() == "2" })
 }

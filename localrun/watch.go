@@ -183,9 +183,18 @@ func (d *dev) reload(ctx context.Context, paths []string, detect time.Duration) 
 			return
 		}
 		if m, _, err = b2.Build(); err != nil {
-			b2.Dispose()
+			// as at startup: serve the functions that build, report the others
 			d.o.Events.ReloadFailed(err)
-			return
+			m = nil
+			for _, name := range b2.Names() {
+				if good, _, err := b2.Rebuild([]string{name}); err == nil {
+					m = good
+				}
+			}
+			if m == nil {
+				b2.Dispose()
+				return
+			}
 		}
 		d.mu.Lock()
 		old := d.b

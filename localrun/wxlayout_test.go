@@ -315,4 +315,8 @@ func TestDevSaveIsServedWhileASiblingDoesNotBuild(t *testing.T) {
 	}
 	testutil.WriteFile(t, dir, "cloudfunctions/ok/index.js", "exports.main = async () => 2\n")
 	testutil.Eventually(t, 10*time.Second, "the save to be served", func() bool { return call() == "2" })
+	// a config.json change takes the full path (a fresh build of every function): the same holds
+	testutil.WriteFile(t, dir, "cloudfunctions/ok/config.json", `{"envVariables": {"ANSWER": "3"}}`)
+	testutil.WriteFile(t, dir, "cloudfunctions/ok/index.js", "exports.main = async () => Number(process.env.ANSWER)\n")
+	testutil.Eventually(t, 10*time.Second, "config.json's env to be served", func() bool { return call() == "3" })
 }

@@ -253,3 +253,29 @@ exports.main = async () => {
 		t.Fatalf("the bundle of leancloud-storage 3 failed: %s (%v)", got, err)
 	}
 }
+
+// A WeChat project's function folders are npm packages of their own: a production build (fn
+// deploy) takes each function's packages from its own folder, so two functions carry two
+// versions of the same package.
+func TestProductionBundlesEachFunctionsOwnPackages(t *testing.T) {
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "project.config.json", `{"cloudfunctionRoot": "cloudfunctions/"}`)
+	for name, version := range map[string]string{"old": "1.8.3", "new": "2.6.3"} {
+		testutil.WriteFile(t, dir, "cloudfunctions/"+name+"/package.json", `{"name":"`+name+`","dependencies":{"wx-server-sdk":"`+version+`"}}`)
+		testutil.WriteFile(t, dir, "cloudfunctions/"+name+"/index.js", "const sdk = require('wx-server-sdk')\nexports.main = async () => sdk.version\n")
+		testutil.WriteFile(t, dir, "cloudfunctions/"+name+"/node_modules/wx-server-sdk/package.json", `{"name":"wx-server-sdk","version":"`+version+`"}`)
+		testutil.WriteFile(t, dir, "cloudfunctions/"+name+"/node_modules/wx-server-sdk/index.js", "exports.version = '"+version+"'\n")
+	}
+	m, _, err := newWX(t, dir, Production).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, version := range map[string]string{"old": "1.8.3", "new": "2.6.3"} {
+		a, _ := m.Bundle(name)
+		file := filepath.Join(dir, ".fn", "build", a.File)
+		res, err := exec.Command("node", "-e", "require("+jsString(file)+").main().then(console.log)").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(res)) != version {
+			t.Errorf("%s: %q %v, want its own %s", name, res, err, version)
+		}
+	}
+}

@@ -35,11 +35,14 @@ func TestDataImportExportFiresNoHooksAndSurvivesRestart(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.out), &out); err != nil || len(out["Review"]) != 1 || out["_User"][0]["password"] != nil {
 		t.Fatalf("export: %v %s", err, r.out)
 	}
-	// wx projects have no LeanStorage
+	// wx projects have no LeanStorage: their export moves one collection of the cloud database
 	wx := t.TempDir()
 	testutil.WriteFile(t, wx, "fn.yaml", "name: w\ndialect: wx\n")
-	if r := fn(t, wx, "data", "export"); r.code != ExitFailure || !strings.Contains(r.err, "fn data works on lean projects") {
+	if r := fn(t, wx, "data", "export"); r.code != ExitUsage || !strings.Contains(r.err, "name the collection to export") {
 		t.Errorf("wx: %d %s", r.code, r.err)
+	}
+	if r := fn(t, dir, "data", "list"); r.code != ExitFailure || !strings.Contains(r.err, "fn data list is for wx projects") {
+		t.Errorf("lean list: %d %s", r.code, r.err)
 	}
 	if r := fn(t, dir, "data", "import", testutil.WriteFile(t, dir, "bad.json", `[1,2]`)); r.code != ExitFailure || !strings.Contains(r.err, `expected {"ClassName": [objects…]}`) {
 		t.Errorf("bad file: %d %s", r.code, r.err)

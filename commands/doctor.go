@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -72,11 +75,14 @@ func runDoctor(ctx context.Context, opts *doctorOptions) error {
 		checks = append(checks, check{Name: "project", Status: "fail", Detail: err.Error(), Fix: "correct " + project.FileName + " as the messages say"})
 	default:
 		port, host = p.Dev.Port, p.Dev.Host
-		if _, err := p.Entries(); err != nil {
+		if entries, err := p.Entries(); err != nil {
 			checks = append(checks, check{Name: "project", Status: "fail", Detail: err.Error(), Fix: "add the missing files or correct " + project.FileName})
 		} else {
 			checks = append(checks, check{Name: "project", Status: "ok", Detail: fmt.Sprintf("%s (%s) at %s", p.Name, p.Dialect, p.Dir)})
 			checks = append(checks, dependencyChecks(p)...)
+			if c, ok := functionPackagesCheck(p, entries); ok {
+				checks = append(checks, c)
+			}
 		}
 	}
 	if opts.Port != 0 {
@@ -123,4 +129,36 @@ func runDoctor(ctx context.Context, opts *doctorOptions) error {
 		return &SilentExit{Code: ExitFailure}
 	}
 	return nil
+}
+
+// functionPackagesCheck reports wx function folders that are npm packages of their own (a
+// package.json) without node_modules: their packages resolve from there, so they need npm install.
+func functionPackagesCheck(p *project.Project, entries []project.Entry) (check, bool) {
+	if p.Dialect != project.WX {
+		return check{}, false
+	}
+	var own, missing []string
+	for _, e := range entries {
+		rel := filepath.ToSlash(filepath.Join(p.FunctionsDir, e.Name))
+		dir := filepath.Join(p.Dir, p.FunctionsDir, e.Name)
+		if _, err := os.Stat(filepath.Join(dir, "package.json")); err != nil {
+			continue
+		}
+		own = append(own, rel)
+		if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
+			missing = append(missing, rel)
+		}
+	}
+	if len(own) == 0 {
+		return check{}, false
+	}
+	if len(missing) > 0 {
+		fixes := make([]string, len(missing))
+		for i, m := range missing {
+			fixes[i] = "(cd " + m + " && npm install)"
+		}
+		return check{Name: "packages", Status: "fail", Detail: fmt.Sprintf("%d of %d function folders have a package.json but no node_modules: %s",
+			len(missing), len(own), strings.Join(missing, ", ")), Fix: strings.Join(fixes, "; ")}, true
+	}
+	return check{Name: "packages", Status: "ok", Detail: fmt.Sprintf("%d function folders have their own packages installed", len(own))}, true
 }

@@ -133,8 +133,11 @@ type Engine struct {
 	snapMu sync.Mutex
 	snaps  map[string][]string // fn dev's bundle snapshots per bundle, newest last
 
-	mu      sync.Mutex
-	pools   map[string]*pool
+	mu    sync.Mutex
+	pools map[string]*pool
+	// failed holds why a bundle that never loaded failed, so that its callers hear that
+	// instead of "not found"
+	failed  map[string]*FunctionError
 	names   []string // lean: function names in the registry
 	closed  bool
 	version atomic.Int64
@@ -329,6 +332,11 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 	for _, b := range bundles {
 		want[b.Name] = b
 	}
+	for name := range e.failed {
+		if _, ok := want[name]; !ok {
+			delete(e.failed, name)
+		}
+	}
 	var removed []*pool
 	for name, p := range e.pools {
 		if _, ok := want[name]; !ok {
@@ -385,19 +393,23 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 			emu.Lock()
 			defer emu.Unlock()
 			if err != nil {
-				errs[j.b.Name] = e.asLoadError(err)
+				errs[j.b.Name] = withInstallHint(e.asLoadError(err), j.b.Config.ModuleDir, e.cfg.Dir)
 				if j.prev == nil {
 					j.p.failFirstLoad(errs[j.b.Name])
 					// A bundle that never loaded has nothing to serve: report it, keep no pool.
 					e.mu.Lock()
 					if e.pools[j.b.Name] == j.p {
 						delete(e.pools, j.b.Name)
+						e.recordFailedLoad(j.b.Name, errs[j.b.Name])
 					}
 					e.mu.Unlock()
 					go j.p.close(time.Second)
 				}
 				return
 			}
+			e.mu.Lock()
+			delete(e.failed, j.b.Name)
+			e.mu.Unlock()
 			report.Loaded = append(report.Loaded, j.b.Name)
 			report.Fast = report.Fast && fast
 		}(j)
@@ -422,7 +434,8 @@ func (e *Engine) asLoadError(err error) *FunctionError {
 }
 
 func sameConfig(a, b project.FunctionConfig) bool {
-	return a.Timeout == b.Timeout && a.MaxInstances == b.MaxInstances && a.Concurrency == b.Concurrency && sameWorkerConfig(a, b)
+	return a.Timeout == b.Timeout && a.MaxInstances == b.MaxInstances && a.Concurrency == b.Concurrency && sameWorkerConfig(a, b) &&
+		a.ModuleDir == b.ModuleDir && slices.Equal(a.OpenAPI, b.OpenAPI) && (a.OpenAPI == nil) == (b.OpenAPI == nil)
 }
 
 // sameWorkerConfig reports whether a running worker can take the new version in place: its
@@ -533,9 +546,20 @@ func (e *Engine) pool(name string) (*pool, error) {
 	}
 	p, ok := e.pools[name]
 	if !ok {
+		if fe := e.failed[name]; fe != nil {
+			return nil, &FunctionError{Kind: KindLoad, Message: fmt.Sprintf("function %s failed to load: %s", name, fe.Message), Stack: fe.Stack}
+		}
 		return nil, &FunctionError{Kind: KindNotFound, Message: fmt.Sprintf("function not found: %s", name)}
 	}
 	return p, nil
+}
+
+// recordFailedLoad keeps why a bundle never loaded (e.mu held).
+func (e *Engine) recordFailedLoad(name string, fe *FunctionError) {
+	if e.failed == nil {
+		e.failed = map[string]*FunctionError{}
+	}
+	e.failed[name] = fe
 }
 
 // reap retires workers idle for longer than IdleTimeout, keeping one per bundle warm.

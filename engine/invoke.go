@@ -225,6 +225,7 @@ func (e *Engine) InvokeWX(ctx context.Context, req WXRequest) *Result {
 	m := newWXInvokeMsg()
 	m.Fn, m.RID, m.Event, m.Env, m.Environ = req.Function, req.RequestID, event, env, environ
 	m.Namespace, m.TimeoutMs, m.MemoryMB, m.Concurrent = e.cfg.EnvID, remaining.Milliseconds(), v.cfg.Memory, v.cfg.Concurrency > 1
+	m.TimeLimitMs = timeout.Milliseconds()
 	var rp resultMsg
 	if err := w.call(ctx, m, &rp); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {

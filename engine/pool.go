@@ -261,7 +261,7 @@ func (p *pool) loadWith(ctx context.Context, w *worker, v *version, env json.Raw
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var rp loadedMsg
-	if err := w.call(ctx, newLoadMsg(p.name, v.file, v.n, string(p.e.cfg.Dialect), env), &rp); err != nil {
+	if err := w.call(ctx, newLoadMsg(p.name, v.file, v.n, string(p.e.cfg.Dialect), env, v.cfg.ModuleDir), &rp); err != nil {
 		return err
 	}
 	if !rp.OK {

@@ -66,10 +66,13 @@ type loadMsg struct {
 	Dialect string `json:"dialect"`
 	// Env is set in process.env first: a pre-started spare gets its function's env this way.
 	Env json.RawMessage `json:"env,omitempty"`
+	// ModuleDir is where the bundle's require() of packages starts looking (a wx function's own
+	// folder, with its own node_modules); empty: the bundle's directory.
+	ModuleDir string `json:"moduleDir,omitempty"`
 }
 
-func newLoadMsg(name, file string, version int64, dialect string, env json.RawMessage) *loadMsg {
-	return &loadMsg{header: header{T: msgLoad}, Name: name, File: file, Version: version, Dialect: dialect, Env: env}
+func newLoadMsg(name, file string, version int64, dialect string, env json.RawMessage, moduleDir string) *loadMsg {
+	return &loadMsg{header: header{T: msgLoad}, Name: name, File: file, Version: version, Dialect: dialect, Env: env, ModuleDir: moduleDir}
 }
 
 // wxInvokeMsg runs a WeChat cloud function.
@@ -83,7 +86,10 @@ type wxInvokeMsg struct {
 	Environ   string          `json:"environ"`
 	Namespace string          `json:"namespace"`
 	TimeoutMs int64           `json:"timeoutMs"`
-	MemoryMB  int             `json:"memoryMB"`
+	// TimeLimitMs is the function's time limit as context.time_limit_in_ms reports it (TimeoutMs
+	// is what is left of it when the worker gets the call).
+	TimeLimitMs int64 `json:"timeLimitMs,omitempty"`
+	MemoryMB    int   `json:"memoryMB"`
 	// Concurrent: the worker runs other invocations at once, so the identity env is served per
 	// invocation (AsyncLocalStorage) instead of written to process.env
 	Concurrent bool `json:"concurrent,omitempty"`

@@ -7,8 +7,9 @@
 // Replies may come in any order. Closing fd 3 tells the worker to exit.
 //
 //   Go -> worker
-//     load    {id, name, file, version, dialect, env?}    evaluate a bundle; answered by loaded
-//     invoke  {id, dialect: "wx", fn, rid, event, env, environ, namespace, timeoutMs, memoryMB, concurrent?}
+//     load    {id, name, file, version, dialect, env?, moduleDir?}
+//                                                          evaluate a bundle; answered by loaded
+//     invoke  {id, dialect: "wx", fn, rid, event, env, environ, namespace, timeoutMs, timeLimitMs?, memoryMB, concurrent?}
 //             {id, dialect: "lean", kind, fn, rid, name, hook, className, params, url, timeoutMs, ...}
 //                                                          run a function; answered by result
 //     ping    {id}                                         is the event loop free; answered by pong
@@ -103,6 +104,19 @@ console.trace = (...args) => {
   log('debug', err.stack);
 };
 console.dir = (obj, options) => log('info', util.inspect(obj, Object.assign({ customInspect: false }, options)));
+installBaseLog();
+
+// The cloud function runtime gives console a __baseLog__(msg, level) that older wx-server-sdk
+// versions (1.x, through tcb-admin-node's cloud.logger()) write their structured logs with.
+function installBaseLog() {
+  const known = { debug: 'debug', info: 'info', log: 'info', warn: 'warn', error: 'error' };
+  Object.defineProperty(console, '__baseLog__', {
+    value: (msg, level) => log(known[String(level).toLowerCase()] || 'info', typeof msg === 'string' ? msg : util.format(msg)),
+    enumerable: false,
+    writable: true,
+    configurable: true,
+  });
+}
 
 // ---- the deadline of the invocation travels with cloud code's LeanStorage requests, so that the
 // hooks a write fires get at most the time the function has left (LeanEngine's rule).
@@ -498,13 +512,21 @@ function currentRid() {
 // requires (dev builds leave them external) resolve from the project's node_modules and load once.
 const fns = Object.create(null); // name -> { version, exports, dialect }
 
-function evaluate(file) {
+function evaluate(file, moduleDir) {
   const code = fs.readFileSync(file, 'utf8');
   const m = new Module(file, null);
   m.filename = file;
-  m.paths = Module._nodeModulePaths(path.dirname(file));
+  m.paths = modulePaths(file, moduleDir);
   m._compile(code, file);
   return m.exports;
+}
+
+// A wx function folder is its own npm package: its packages (and its own wx-server-sdk version)
+// resolve from its folder first, as they would on the platform, then up the project as before.
+function modulePaths(file, moduleDir) {
+  const own = moduleDir ? Module._nodeModulePaths(moduleDir) : [];
+  const seen = new Set(own);
+  return own.concat(Module._nodeModulePaths(path.dirname(file)).filter((p) => !seen.has(p)));
 }
 
 function load(msg) {
@@ -524,7 +546,7 @@ function load(msg) {
   if (msg.env) Object.assign(process.env, msg.env);
   let exports;
   try {
-    exports = als.run({ rid: '', fn: msg.name }, () => evaluate(msg.file));
+    exports = als.run({ rid: '', fn: msg.name }, () => evaluate(msg.file, msg.moduleDir));
   } catch (err) {
     if (saved) {
       for (const k of Object.keys(prevAV.Cloud.functions)) delete prevAV.Cloud.functions[k];
@@ -574,7 +596,7 @@ function wxContext(msg, deadline, done) {
   ctx.fail = (err) => done(err instanceof Error ? err : new Error(String(err)));
   ctx.getRemainingTimeInMillis = () => Math.max(0, deadline - Date.now());
   ctx.memory_limit_in_mb = msg.memoryMB;
-  ctx.time_limit_in_ms = msg.timeoutMs;
+  ctx.time_limit_in_ms = msg.timeLimitMs || msg.timeoutMs;
   ctx.request_id = msg.rid;
   ctx.environ = msg.environ;
   ctx.function_version = '$LATEST';

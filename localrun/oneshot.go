@@ -3,6 +3,7 @@ package localrun
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -123,7 +124,7 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*api.Outc
 		return nil, err
 	}
 	defer b.Dispose()
-	m, _, err := b.Build()
+	m, err := buildForCall(b, p, o.Function)
 	if err != nil {
 		return nil, err
 	}
@@ -133,13 +134,51 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*api.Outc
 	}
 	rel := &appenv.Release{Dir: p.Dir, Manifest: m.APIManifest(p, nil, false), InPlace: true, File: func(b api.Bundle) string { return files[b.Name] }}
 	if _, err := env.Activate(ctx, rel); err != nil {
-		return nil, unwrapLoad(err)
+		if err = callerLoadError(unwrapLoad(err), p, o.Function); err != nil {
+			return nil, err
+		}
 	}
 	caller, err := projectCaller(ctx, p, data, o.Identity)
 	if err != nil {
 		return nil, err
 	}
 	return env.Invoke(ctx, o.Function, o.Data, caller, o.Timeout), nil
+}
+
+// buildForCall builds what a one-shot call needs: the called wx function must build; its
+// siblings (which nested calls may reach) are built one by one, and one that does not build is
+// left out rather than failing the call. A lean project is one bundle.
+func buildForCall(b *bundler.Bundler, p *project.Project, function string) (*bundler.Manifest, error) {
+	if p.Dialect != project.WX {
+		m, _, err := b.Build()
+		return m, err
+	}
+	m, _, err := b.Rebuild([]string{function})
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range b.Names() {
+		if name == function {
+			continue
+		}
+		if m2, _, err := b.Rebuild([]string{name}); err == nil {
+			m = m2
+		}
+	}
+	return m, nil
+}
+
+// callerLoadError keeps a load failure only when it is the called function's (wx): a sibling
+// that fails to load answers its own callers with why.
+func callerLoadError(err error, p *project.Project, function string) error {
+	var le *engine.LoadError
+	if p.Dialect != project.WX || !errors.As(err, &le) {
+		return err
+	}
+	if fe, ok := le.Errors[function]; ok {
+		return &engine.LoadError{Errors: map[string]*engine.FunctionError{function: fe}}
+	}
+	return nil
 }
 
 // envHooks runs LeanStorage's hooks in an environment created after the storage.

@@ -17,7 +17,7 @@ import (
 // fullReloadFiles change what the workers run with (configuration, dependencies): they take the
 // slow path, a fresh build and fresh workers.
 var fullReloadFiles = map[string]bool{
-	project.FileName: true, project.LocalEnvFile: true, "package.json": true, "package-lock.json": true,
+	project.FileName: true, project.LocalEnvFile: true, project.WXProjectFile: true, project.WXFunctionConfigFile: true, "package.json": true, "package-lock.json": true,
 	"yarn.lock": true, "pnpm-lock.yaml": true, ".package-lock.json": true,
 	"leanengine.json": true, "leanengine.yaml": true,
 }
@@ -188,9 +188,18 @@ func (d *dev) reload(ctx context.Context, paths []string, detect time.Duration) 
 			return
 		}
 		if m, _, err = b2.Build(); err != nil {
-			b2.Dispose()
+			// as at startup: serve the functions that build, report the others
 			d.o.Events.ReloadFailed(err)
-			return
+			m = nil
+			for _, name := range b2.Names() {
+				if good, _, err := b2.Rebuild([]string{name}); err == nil {
+					m = good
+				}
+			}
+			if m == nil {
+				b2.Dispose()
+				return
+			}
 		}
 		d.mu.Lock()
 		old := d.b
@@ -213,6 +222,12 @@ func (d *dev) reload(ctx context.Context, paths []string, detect time.Duration) 
 		}
 		var changed []string
 		m, changed, err = d.b.Rebuild(affected)
+		if err != nil && len(affected) > 1 {
+			// one function that does not build (a sibling's missing ./config) must not hold
+			// back the others: build them one by one and serve those that build
+			d.o.Events.ReloadFailed(err)
+			m, changed, err = d.rebuildEach(affected)
+		}
 		if err != nil {
 			d.o.Events.ReloadFailed(err)
 			return
@@ -294,4 +309,25 @@ func (d *dev) reloadDetected(ctx context.Context, info ReloadInfo) {
 		return
 	}
 	d.o.Events.Reload(info)
+}
+
+// rebuildEach rebuilds the named bundles one at a time; it fails only when none builds.
+func (d *dev) rebuildEach(names []string) (*bundler.Manifest, []string, error) {
+	var m *bundler.Manifest
+	var changed []string
+	var firstErr error
+	for _, name := range names {
+		m2, ch, err := d.b.Rebuild([]string{name})
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		m, changed = m2, append(changed, ch...)
+	}
+	if m == nil {
+		return nil, nil, firstErr
+	}
+	return m, changed, nil
 }

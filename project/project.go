@@ -77,6 +77,11 @@ type Project struct {
 	// or leanengine.yaml, or empty); App is set when it runs its own web server (app mode).
 	Detected bool
 	App      *AppProcess
+	// WXConfigs are the functions' config.json settings (wx), below fn.yaml's own.
+	WXConfigs map[string]FunctionConfig
+	// AppID is the mini program's app id from project.config.json ("" without one): the fake
+	// identity's appid.
+	AppID string
 }
 
 // FunctionConfig is the runtime configuration of one function.
@@ -88,9 +93,14 @@ type FunctionConfig struct {
 	// 单实例多并发). The default 1 is the platform's default: one request per instance.
 	Concurrency int               `json:"concurrency,omitempty"`
 	Env         map[string]string `json:"env,omitempty"`
-	// OpenAPI is the function's permissions.openapi list (config.json, or fn.yaml openapi):
-	// the cloud.openapi APIs it may call. nil declares none and allows every API.
-	OpenAPI []string `json:"openapi,omitempty"`
+	// OpenAPI lists the cloud.openapi calls the function declared (config.json
+	// permissions.openapi, e.g. "subscribeMessage.send"); nil (JSON null) when it declared
+	// nothing, empty when it declared that it makes none.
+	OpenAPI []string `json:"openapi"`
+	// ModuleDir is the function's folder (wx, local runs): its require() of packages starts
+	// there, so each function gets the packages its own folder installs. Not deployed: a
+	// production bundle carries its packages.
+	ModuleDir string `json:"-"`
 }
 
 // Identity is a named fake caller: openid/appid/unionid for wx, a user name for lean.
@@ -157,20 +167,36 @@ var ErrNoProject = errors.New("no " + FileName + " found")
 type NotFoundError struct{ Dir string }
 
 func (e *NotFoundError) Error() string {
-	return fmt.Sprintf("no %s found in %s or any parent directory", FileName, e.Dir)
+	return fmt.Sprintf("no %s found in %s or any parent directory (nor a WeChat %s with cloudfunctionRoot)", FileName, e.Dir, WXProjectFile)
 }
 
 func (e *NotFoundError) Unwrap() error { return ErrNoProject }
 
-// Find returns the nearest directory at or above dir that holds fn.yaml.
+// Find returns the nearest directory at or above dir that holds fn.yaml, or a WeChat DevTools
+// project.config.json that names a cloudfunctionRoot.
 func Find(dir string) (string, error) {
+	file, err := FindFile(dir)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(file), nil
+}
+
+// FindFile returns the project file nearest at or above dir: fn.yaml, or else a
+// project.config.json with cloudfunctionRoot (a WeChat project run in place).
+func FindFile(dir string) (string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err
 	}
 	for d := abs; ; d = filepath.Dir(d) {
 		if st, err := os.Stat(filepath.Join(d, FileName)); err == nil && !st.IsDir() {
-			return d, nil
+			return filepath.Join(d, FileName), nil
+		}
+		if _, ok, err := ReadWXProjectConfig(d); err != nil {
+			return "", err
+		} else if ok {
+			return filepath.Join(d, WXProjectFile), nil
 		}
 		if filepath.Dir(d) == d {
 			return "", &NotFoundError{Dir: abs}
@@ -178,13 +204,14 @@ func Find(dir string) (string, error) {
 	}
 }
 
-// Load finds and reads the project at or above dir: its fn.yaml, or else a LeanEngine project
-// as it is (DetectLeanEngine, without the platform's environment variables).
+// Load finds and reads the project at or above dir: its fn.yaml (or a WeChat DevTools project's
+// project.config.json), or else a LeanEngine project as it is (DetectLeanEngine, without the
+// platform's environment variables).
 func Load(dir string) (*Project, error) { return LoadEnv(dir, nil) }
 
 // LoadEnv is Load with the LEANCLOUD_* variables a detected LeanEngine project reads.
 func LoadEnv(dir string, getenv func(string) string) (*Project, error) {
-	root, err := Find(dir)
+	file, err := FindFile(dir)
 	if err != nil {
 		le, lerr := FindLeanEngine(dir)
 		if lerr != nil {
@@ -192,11 +219,15 @@ func LoadEnv(dir string, getenv func(string) string) (*Project, error) {
 		}
 		return DetectLeanEngine(le, getenv)
 	}
-	return LoadFile(filepath.Join(root, FileName))
+	return LoadFile(file)
 }
 
-// LoadFile reads and validates one project file, and the .env.local beside it.
+// LoadFile reads and validates one project file (fn.yaml, or a WeChat project.config.json), and
+// the .env.local beside it.
 func LoadFile(file string) (*Project, error) {
+	if filepath.Base(file) == WXProjectFile {
+		return loadWXProject(file)
+	}
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
@@ -210,21 +241,39 @@ func LoadFile(file string) (*Project, error) {
 	if p.LocalEnv, err = readLocalEnv(filepath.Join(p.Dir, LocalEnvFile)); err != nil {
 		return nil, err
 	}
+	if p.Dialect == WX {
+		if cfg, ok, err := ReadWXProjectConfig(p.Dir); err == nil && ok {
+			p.AppID = cfg.AppID
+		}
+	}
+	if err := p.readWXFunctionConfigs(); err != nil {
+		return nil, err
+	}
 	if err := p.checkLayout(); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// Function returns the effective configuration of a function: defaults, then its own settings,
-// then .env.local on top of env.
+// Function returns the effective configuration of a function: defaults, then its config.json
+// (wx), then its fn.yaml settings, then .env.local on top of env.
 func (p *Project) Function(name string) FunctionConfig {
 	c := p.Defaults
 	env := map[string]string{}
 	for k, v := range p.Defaults.Env {
 		env[k] = v
 	}
+	layers := []FunctionConfig{}
+	if f, ok := p.WXConfigs[name]; ok {
+		layers = append(layers, f)
+	}
 	if f, ok := p.Functions[name]; ok {
+		layers = append(layers, f)
+	}
+	for _, f := range layers {
+		if f.OpenAPI != nil {
+			c.OpenAPI = append([]string{}, f.OpenAPI...)
+		}
 		if f.Timeout != 0 {
 			c.Timeout = f.Timeout
 		}
@@ -248,7 +297,17 @@ func (p *Project) Function(name string) FunctionConfig {
 		env[k] = v
 	}
 	c.Env = env
+	if p.Dialect == WX && p.Dir != "" {
+		if dir := filepath.Join(p.Dir, p.FunctionsDir, name); isDir(dir) {
+			c.ModuleDir = dir
+		}
+	}
 	return c
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }
 
 // Identity returns the named identity, or the default one when name is empty. Without any
@@ -287,9 +346,13 @@ func (p *Project) fakeIdentity() Identity {
 		return Identity{}
 	}
 	h := shortHash(p.Name)
+	appID := "wx" + h + "fakeappid"
+	if p.AppID != "" {
+		appID = p.AppID
+	}
 	return Identity{
 		OpenID:  "o" + h + "fakeopenid0000000",
-		AppID:   "wx" + h + "fakeappid",
+		AppID:   appID,
 		UnionID: "u" + h + "fakeunionid0000000",
 	}
 }

@@ -95,6 +95,20 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 }
 
+// defaultEnvDB sends a database call that names no environment to the app environment's own, as
+// the platform does for cloud.init() without env.
+type defaultEnvDB struct {
+	db  *wxdb.DB
+	env string
+}
+
+func (d defaultEnvDB) Handle(ctx context.Context, env string, caller wxdb.Caller, action string, body json.RawMessage) (json.RawMessage, bool) {
+	if env == "" {
+		env = d.env
+	}
+	return d.db.Handle(ctx, env, caller, action, body)
+}
+
 // New returns the HTTP API of one project: the wx routes (/wx/functions/{name}, /admin) or the
 // LeanEngine routes (/1.1/functions, /1.1/call, /1/ aliases, hooks, ping, metadata).
 func New(o Options) http.Handler {
@@ -113,7 +127,7 @@ func New(o Options) http.Handler {
 		mux.HandleFunc("POST /wx/functions/{name}", s.wxFunction)
 		var db WXDatabase
 		if o.WXDatabase != nil {
-			db = o.WXDatabase
+			db = defaultEnvDB{o.WXDatabase, o.WXEnvID}
 		}
 		mux.Handle("/admin", WXAdmin(o.Invoker, s.report, WXServices{TrustLoopback: o.WXAdminTrustLoopback, Database: db, Storage: o.WXStorage,
 			FilesURL: o.WXFilesURL, OpenAPI: o.WXOpenAPI, Permissions: o.WXPermissions, EnvID: o.WXEnvID}))

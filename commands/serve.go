@@ -104,7 +104,7 @@ cluster-wide; GET /__fn/health is the probe. See docs/scale-out.md.`,
 	fl.IntVar(&opts.LogRetention, "log-retention", 10000, "log records kept per app")
 	fl.IntVar(&opts.AppConcurrency, "app-concurrency", 64, "in-flight invocations per app, so that one app cannot starve the others")
 	fl.StringVar(&opts.Sandbox, "sandbox", "auto", "confine function workers with Landlock: auto (where the kernel has it), require (refuse to start without), off")
-	fl.BoolVar(&opts.NodePermissions, "node-permissions", true, "also run workers under Node's permission model (same paths) when sandboxed")
+	fl.BoolVar(&opts.NodePermissions, "node-permissions", false, "also run workers under Node's (experimental) permission model, same paths, when sandboxed: off by default, it refuses reads of deployed project trees")
 	fl.DurationVar(&opts.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers")
 	fl.DurationVar(&opts.ReadTimeout, "read-timeout", 2*time.Minute, "time a client has to send a whole request, body included")
 	fl.DurationVar(&opts.WriteTimeout, "write-timeout", 2*time.Minute, "time to answer a request, from the end of its headers (log follows excepted)")

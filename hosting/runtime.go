@@ -378,14 +378,15 @@ func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect proj
 	var confine func(*exec.Cmd) error
 	if rt.cfg.Sandbox != nil {
 		// the scratch and runner directories must exist for their rules to apply
-		for _, d := range []string{runnerDir, scratch} {
+		versions := filepath.Join(rt.appDir(app.ID), "versions") // this app's code, read-only
+		for _, d := range []string{runnerDir, scratch, versions} {
 			if err := os.MkdirAll(d, 0o700); err != nil {
 				return nil, err
 			}
 		}
 		opts := *rt.cfg.Sandbox
 		opts.Protect = append(opts.Protect, rt.cfg.DataDir)
-		hook, err := opts.Hook([]string{runnerDir}, []string{scratch})
+		hook, err := opts.Hook([]string{runnerDir, versions}, []string{scratch})
 		if err != nil {
 			return nil, err
 		}

@@ -212,6 +212,10 @@ func Load(dir string) (*Project, error) { return LoadEnv(dir, nil) }
 // LoadEnv is Load with the LEANCLOUD_* variables a detected LeanEngine project reads.
 func LoadEnv(dir string, getenv func(string) string) (*Project, error) {
 	file, err := FindFile(dir)
+	var nf *NotFoundError
+	if err != nil && !errors.As(err, &nf) {
+		return nil, err // a project file that is there but wrong says so
+	}
 	if err != nil {
 		le, lerr := FindLeanEngine(dir)
 		if lerr != nil {

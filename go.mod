@@ -28,10 +28,7 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
-require (
-	github.com/tailscale/hujson v0.0.0-20260727124030-b80ff77dac4f
-	golang.org/x/image v0.48.0
-)
+require golang.org/x/image v0.48.0
 
 require kernel.org/pub/linux/libs/security/libcap/psx v1.2.78 // indirect
 

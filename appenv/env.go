@@ -172,7 +172,6 @@ type Env struct {
 	timers  *scheduler.Scheduler
 	stop    context.CancelFunc
 	handler http.Handler
-	ping    map[string]string
 
 	capMu    sync.Mutex
 	captures map[string]*[]api.LogRecord // request id → the call's records, for Invoke
@@ -544,14 +543,6 @@ func (e *Env) FunctionList() []api.Function {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-// Engine is the serving engine (nil before the first activation), for stats and tests.
-func (e *Env) Engine() *engine.Engine {
-	if a := e.cur.Load(); a != nil {
-		return a.engine // nil in app mode
-	}
-	return nil
 }
 
 // ---- log records: the one place where engine output and invocations become records

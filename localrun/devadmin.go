@@ -3,7 +3,6 @@ package localrun
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 
 	"github.com/fnhq/fn/api"
@@ -12,6 +11,7 @@ import (
 	"github.com/fnhq/fn/leanstorage"
 	"github.com/fnhq/fn/logsink"
 	"github.com/fnhq/fn/project"
+	"github.com/fnhq/fn/server"
 )
 
 // hookInvoker runs LeanStorage's hooks in the dev environment (created after the storage).
@@ -107,11 +107,7 @@ var errNotLoopback = errors.New("fn dev's admin API answers loopback clients onl
 
 // loopbackOnly admits requests from this machine only (fn dev may listen on 0.0.0.0 for devices).
 func loopbackOnly(r *http.Request, app string) error {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return errNotLoopback
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+	if !server.LoopbackPeer(r) {
 		return errNotLoopback
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/internal/testutil"
 	"github.com/fnhq/fn/project"
 	"github.com/fnhq/fn/server"
 )
@@ -58,13 +59,7 @@ func (f *fakeTarget) runs() []server.Invocation {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, what, cond)
 }
 
 // newAt returns a scheduler whose clock the test sets.

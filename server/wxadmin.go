@@ -187,7 +187,7 @@ func authorizeAdmin(w http.ResponseWriter, r *http.Request, inv WXInvoker, svc W
 		if caller, ok := inv.WXCaller(token); ok {
 			return caller, true
 		}
-	} else if svc.TrustLoopback && isLoopback(r) {
+	} else if svc.TrustLoopback && LoopbackPeer(r) {
 		return engine.WXCaller{}, true // fn dev's own tools on this machine
 	}
 	why := "no wxCloudApiToken: this endpoint only serves the wx-server-sdk inside a running cloud function"
@@ -201,9 +201,9 @@ func authorizeAdmin(w http.ResponseWriter, r *http.Request, inv WXInvoker, svc W
 	return engine.WXCaller{}, false
 }
 
-// isLoopback reports whether the request comes from this machine (the peer address, never a
+// LoopbackPeer reports whether the request comes from this machine (the peer address, never a
 // header a client could set).
-func isLoopback(r *http.Request) bool {
+func LoopbackPeer(r *http.Request) bool {
 	ip := net.ParseIP(peerIP(r))
 	return ip != nil && ip.IsLoopback()
 }

@@ -34,7 +34,8 @@ func (rt *Runtime) follow(ctx context.Context, feed ChangeFeed) {
 			if !ok {
 				return
 			}
-			if err := rt.Sync(ctx); err != nil && ctx.Err() == nil {
+			rt.auth.invalidate()
+			if err := rt.sync(ctx, time.Now()); err != nil && ctx.Err() == nil {
 				rt.note("", "", "warn", "following the control plane: "+err.Error())
 			}
 		}
@@ -46,7 +47,10 @@ func (rt *Runtime) follow(ctx context.Context, feed ChangeFeed) {
 // whose active version (or the app's secrets) differs from what it serves activates it, in
 // fresh workers, before switching, so no call fails. A replica that did the change itself
 // finds nothing to do.
-func (rt *Runtime) Sync(ctx context.Context) error {
+func (rt *Runtime) Sync(ctx context.Context) error { return rt.sync(ctx, time.Now()) }
+
+// sync is Sync after a change heard at heard.
+func (rt *Runtime) sync(ctx context.Context, heard time.Time) error {
 	apps, err := rt.cp.Apps(ctx)
 	if err != nil {
 		return err
@@ -55,7 +59,7 @@ func (rt *Runtime) Sync(ctx context.Context) error {
 	var errs []error
 	for _, app := range apps {
 		live[app.ID] = true
-		if err := rt.syncApp(ctx, app); err != nil {
+		if err := rt.syncApp(ctx, app, heard); err != nil {
 			errs = append(errs, fmt.Errorf("app %s: %w", app.Name, err))
 		}
 	}
@@ -68,6 +72,9 @@ func (rt *Runtime) Sync(ctx context.Context) error {
 		}
 	}
 	rt.mu.Unlock()
+	if len(gone) > 0 {
+		rt.auth.invalidate()
+	}
 	for _, ar := range gone {
 		ar.close(2 * time.Second)
 		os.RemoveAll(rt.appDir(ar.id))
@@ -75,7 +82,7 @@ func (rt *Runtime) Sync(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (rt *Runtime) syncApp(ctx context.Context, app api.App) error {
+func (rt *Runtime) syncApp(ctx context.Context, app api.App, heard time.Time) error {
 	ar, err := rt.appRuntime(app)
 	if err != nil {
 		return err
@@ -88,27 +95,24 @@ func (rt *Runtime) syncApp(ctx context.Context, app api.App) error {
 	for _, name := range api.Environments {
 		er := ar.envs[name]
 		v, err := rt.cp.Active(ctx, app.ID, name)
-		if errors.Is(err, control.ErrNotFound) {
-			continue
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, control.ErrNotFound) {
 			errs = append(errs, err)
 			continue
 		}
-		if serves(er, v.ID, secrets) {
-			continue
-		}
-		er.deploy.Lock()
-		// a deploy on this replica may have got there while we waited
-		if !serves(er, v.ID, secrets) {
-			if err := rt.activate(ctx, app, er, v); err != nil {
-				rt.note(app.ID, name, "error", fmt.Sprintf("version %d, activated by another replica, could not start here: %v", v.ID, err))
-				errs = append(errs, err)
-			} else {
-				rt.note(app.ID, name, "info", fmt.Sprintf("switched to version %d, activated by another replica", v.ID))
+		if err == nil && !serves(er, v.ID, secrets) {
+			er.deploy.Lock()
+			// a deploy on this replica may have got there while we waited
+			if !serves(er, v.ID, secrets) {
+				if err := rt.switchFollowing(ctx, app, er, v, secrets, heard); err != nil {
+					rt.note(app.ID, name, "error", fmt.Sprintf("version %d, activated by another replica, could not start here: %v", v.ID, err))
+					errs = append(errs, err)
+				}
 			}
+			er.deploy.Unlock()
 		}
-		er.deploy.Unlock()
+		if err := rt.syncPrepared(ctx, app, ar, er, name, secrets); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -87,6 +87,10 @@ type Runtime struct {
 
 	stopFollow func()        // ends the control-plane follower (nil without a ChangeFeed)
 	followEnd  chan struct{} // closed when it has ended
+
+	auth     authCache      // admin token and wx sessions, dropped on every change signal
+	closing  chan struct{}  // closed by Close: environments waiting to retire stop now
+	retiring sync.WaitGroup // environments replaced by prepared ones, until they have stopped
 }
 
 type appRuntime struct {
@@ -102,6 +106,10 @@ type appRuntime struct {
 type envRuntime struct {
 	deploy sync.Mutex // one deploy, rollback or restart at a time
 	cur    atomic.Pointer[appenv.Env]
+
+	deploying atomic.Bool // a deploy through this replica is loading its version
+	prepMu    sync.Mutex
+	prep      *prepared // the version a deploy through another replica is loading, loaded here too
 }
 
 func (er *envRuntime) env() *appenv.Env { return er.cur.Load() }
@@ -134,7 +142,9 @@ func Open(ctx context.Context, cfg Config) (rt *Runtime, newToken string, err er
 	if err := narrowDataDir(cfg.DataDir); err != nil {
 		return nil, "", fmt.Errorf("narrowing the data directory to its owner: %w", err)
 	}
-	rt = &Runtime{cfg: cfg, cp: cfg.Control, blobs: cfg.Artifacts, logs: cfg.Logs, lease: cfg.Lease, apps: map[string]*appRuntime{}}
+	rt = &Runtime{cfg: cfg, cp: cfg.Control, blobs: cfg.Artifacts, logs: cfg.Logs, lease: cfg.Lease, apps: map[string]*appRuntime{},
+		closing: make(chan struct{})}
+	rt.auth.init()
 	fail := func(err error) (*Runtime, string, error) { rt.closeBackends(); return nil, "", err }
 	if rt.cp == nil {
 		sq, err := control.OpenSQLite(filepath.Join(cfg.DataDir, "control.db"))
@@ -223,7 +233,7 @@ func (rt *Runtime) note(appID, env, level, msg string) {
 
 // CheckAdmin verifies an admin token.
 func (rt *Runtime) CheckAdmin(ctx context.Context, token string) bool {
-	hash, err := rt.cp.AdminTokenHash(ctx)
+	hash, err := rt.adminTokenHash(ctx)
 	return err == nil && token != "" && hash != "" && subtle.ConstantTimeCompare([]byte(hashToken(token)), []byte(hash)) == 1
 }
 
@@ -304,6 +314,7 @@ func (rt *Runtime) DeleteApp(ctx context.Context, idOrName string) error {
 	if err := rt.cp.DeleteApp(ctx, app.ID); err != nil {
 		return err
 	}
+	rt.auth.invalidate() // its sessions are gone
 	return os.RemoveAll(rt.appDir(app.ID))
 }
 
@@ -355,7 +366,7 @@ func (rt *Runtime) appRuntime(app api.App) (*appRuntime, error) {
 			BaseURL: strings.TrimRight(rt.cfg.PublicURL, "/") + "/__files/" + app.ID}})
 	ar.data.OnHook = func(req engine.LeanRequest, res *engine.LeanResult) { ar.envs["production"].env().ReportHook(req, res) }
 	for _, name := range api.Environments {
-		env, err := rt.newEnv(app, ar, name, project.Lean)
+		env, err := rt.newEnv(app, ar, name, project.Lean, nil)
 		if err != nil {
 			st.Close()
 			wx.Close()
@@ -372,8 +383,13 @@ func (rt *Runtime) appRuntime(app api.App) (*appRuntime, error) {
 // first retires the least recently used idle one (busy workers are bounded by AppConcurrency).
 const maxWorkersPerEnv = 16
 
-// newEnv builds one environment of an app for a dialect.
-func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect project.Dialect) (*appenv.Env, error) {
+// newEnv builds one environment of an app for a dialect. With a gate, its timers fire only
+// while the gate is open (a prepared version that does not serve yet).
+func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect project.Dialect, gate *atomic.Bool) (*appenv.Env, error) {
+	var timerLease lease.Lease = rt.lease
+	if gate != nil {
+		timerLease = gatedLease{Lease: rt.lease, open: gate}
+	}
 	runnerDir, scratch := filepath.Join(rt.cfg.DataDir, "runner"), filepath.Join(rt.appDir(app.ID), "scratch", name)
 	var confine func(*exec.Cmd) error
 	if rt.cfg.Sandbox != nil {
@@ -397,7 +413,7 @@ func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect proj
 		PublicURL: rt.cfg.PublicURL, WXAdminPath: "/wx/" + app.ID + "/" + name + "/admin",
 		Node: rt.cfg.Node, NodeVersion: rt.cfg.NodeVersion, RunnerDir: runnerDir, ScratchDir: scratch, Sandbox: confine,
 		IdleTimeout: 5 * time.Minute, LazyWX: true, MaxWorkers: maxWorkersPerEnv, Data: ar.data, WXData: ar.wx, WXStorage: ar.files,
-		Logs: rt.logs, WXIdentity: rt.wxIdentity(app.ID), Slots: ar.slots, Lease: rt.lease})
+		Logs: rt.logs, WXIdentity: rt.wxIdentity(app.ID), Slots: ar.slots, Lease: timerLease})
 }
 
 // redialect replaces an environment by one of the other dialect (the first deploy of a wx app;
@@ -409,7 +425,7 @@ func (rt *Runtime) redialect(app api.App, er *envRuntime, dialect project.Dialec
 	if ar == nil {
 		return &appenv.NotFound{Msg: "no such app: " + app.ID}
 	}
-	env, err := rt.newEnv(app, ar, er.env().Name(), dialect)
+	env, err := rt.newEnv(app, ar, er.env().Name(), dialect, nil)
 	if err != nil {
 		return err
 	}
@@ -457,6 +473,7 @@ func (rt *Runtime) Close(grace time.Duration) {
 		rt.stopFollow()
 		<-rt.followEnd
 	}
+	close(rt.closing)
 	rt.mu.Lock()
 	apps := rt.apps
 	rt.apps = map[string]*appRuntime{}
@@ -467,6 +484,7 @@ func (rt *Runtime) Close(grace time.Duration) {
 		go func(ar *appRuntime) { defer wg.Done(); ar.close(grace) }(ar)
 	}
 	wg.Wait()
+	rt.retiring.Wait()
 	rt.closeBackends()
 }
 
@@ -474,7 +492,7 @@ func (ar *appRuntime) close(grace time.Duration) {
 	var wg sync.WaitGroup
 	for _, er := range ar.envs {
 		wg.Add(1)
-		go func(er *envRuntime) { defer wg.Done(); er.env().Close(grace) }(er)
+		go func(er *envRuntime) { defer wg.Done(); er.dropPrepared(); er.env().Close(grace) }(er)
 	}
 	wg.Wait()
 	ar.st.Close()
@@ -689,6 +707,8 @@ func (rt *Runtime) Deploy(ctx context.Context, idOrName string, req api.DeployRe
 	}
 	er.deploy.Lock()
 	defer er.deploy.Unlock()
+	er.deploying.Store(true)
+	defer er.deploying.Store(false)
 	plan, err := rt.plan(ctx, app.ID, req.Env, req.Manifest)
 	if err != nil || !plan.Changed || req.DryRun {
 		return plan, err
@@ -698,7 +718,13 @@ func (rt *Runtime) Deploy(ctx context.Context, idOrName string, req api.DeployRe
 	if err != nil {
 		return nil, err
 	}
-	if err := rt.switchTo(ctx, app, er, v); err != nil {
+	if da, ok := rt.cp.(deployActivator); ok {
+		// replicas share the control plane: a deploy racing through another one may win
+		err = rt.deployPrepared(ctx, app, er, v, da)
+	} else {
+		err = rt.switchTo(ctx, app, er, v)
+	}
+	if err != nil {
 		rt.cp.DiscardVersion(context.WithoutCancel(ctx), app.ID, v.ID)
 		return nil, err
 	}

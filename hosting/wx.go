@@ -69,7 +69,7 @@ func (rt *Runtime) WXLogin(ctx context.Context, appID, code string) (string, con
 // wxIdentity resolves a wx client call's user from its session token (Authorization: Bearer).
 func (rt *Runtime) wxIdentity(appID string) func(r *http.Request) (*engine.WXIdentity, string, error) {
 	return func(r *http.Request) (*engine.WXIdentity, string, error) {
-		s, err := rt.cp.Session(r.Context(), bearer(r))
+		s, err := rt.session(r.Context(), bearer(r))
 		if err != nil || s.AppID != appID {
 			return nil, "", errors.New("a session token from POST /wx/{app}/login is required (Authorization: Bearer …)")
 		}

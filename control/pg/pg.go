@@ -67,11 +67,24 @@ func (p *Plane) AdminTokenHash(ctx context.Context) (string, error) {
 	return h, wrap(err)
 }
 
-// SetAdminTokenHash implements control.Plane.
+// SetAdminTokenHash implements control.Plane. Replicas that cache the hash hear of the change
+// (an empty payload: no app) and drop it, so a replaced token stops working everywhere.
 func (p *Plane) SetAdminTokenHash(ctx context.Context, hash string) error {
-	_, err := p.pool.Exec(ctx, `INSERT INTO fn_meta (key, value) VALUES ('admin_token_hash', $1)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, hash)
-	return wrap(err)
+	return p.tx(ctx, func(tx pgx.Tx) error {
+		var old string
+		err := tx.QueryRow(ctx, `SELECT value FROM fn_meta WHERE key = 'admin_token_hash'`).Scan(&old)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return wrap(err)
+		}
+		if err == nil && old == hash {
+			return nil // replicas starting with the same token change nothing
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO fn_meta (key, value) VALUES ('admin_token_hash', $1)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, hash); err != nil {
+			return wrap(err)
+		}
+		return notify(ctx, tx, "")
+	})
 }
 
 // CreateApp implements control.Plane.
@@ -204,6 +217,8 @@ func (p *Plane) WXSecret(ctx context.Context, appID string) (string, error) {
 }
 
 // CreateVersion implements control.Plane: the counter row's lock orders concurrent calls.
+// The commit is announced on Channel, so that other replicas can prepare the version while the
+// deploying one loads it (Pending).
 func (p *Plane) CreateVersion(ctx context.Context, appID string, v api.Version) (api.Version, error) {
 	if v.Env == "" {
 		return api.Version{}, fmt.Errorf("control plane: a version needs an environment")
@@ -223,7 +238,10 @@ func (p *Plane) CreateVersion(ctx context.Context, appID string, v api.Version) 
 		_, err := tx.Exec(ctx, `INSERT INTO fn_versions (app_id, id, env, created_at, message, who, digest, manifest, promoted)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			appID, v.ID, v.Env, v.CreatedAt.UTC(), v.Message, v.Who, v.Digest, string(manifest), v.Promoted)
-		return wrap(err)
+		if err != nil {
+			return wrap(err)
+		}
+		return notify(ctx, tx, appID)
 	})
 	if err != nil {
 		return api.Version{}, err
@@ -256,6 +274,22 @@ func (p *Plane) DiscardVersion(ctx context.Context, appID string, id int) error 
 
 // Activate implements control.Plane; other replicas hear of it on Channel.
 func (p *Plane) Activate(ctx context.Context, appID, env string, id int) error {
+	return p.activate(ctx, appID, env, id, false)
+}
+
+// ActivateDeploy is Activate for a deploy, which two replicas may run for the same environment
+// at once: the later version wins. It refuses (ErrSuperseded) a version when a later version of
+// env has been active meanwhile, so whatever order the two activations commit in, the
+// environment ends on the later one. Rollbacks use Activate: they go back on purpose.
+func (p *Plane) ActivateDeploy(ctx context.Context, appID, env string, id int) error {
+	return p.activate(ctx, appID, env, id, true)
+}
+
+// ErrSuperseded is ActivateDeploy's answer for a version a later deploy has overtaken; it wraps
+// control.ErrConflict.
+var ErrSuperseded = fmt.Errorf("a later version of the environment was deployed meanwhile: %w", control.ErrConflict)
+
+func (p *Plane) activate(ctx context.Context, appID, env string, id int, deploy bool) error {
 	return p.tx(ctx, func(tx pgx.Tx) error {
 		if err := appExists(ctx, tx, appID, true); err != nil {
 			return err
@@ -270,6 +304,22 @@ func (p *Plane) Activate(ctx context.Context, appID, env string, id int) error {
 		}
 		if venv != env {
 			return fmt.Errorf("version %d belongs to %s, not %s: %w", id, venv, env, control.ErrConflict)
+		}
+		if deploy {
+			// the environment's active row orders concurrent activations of env: lock it (or,
+			// before the first activation, the counter row every version of the app takes)
+			if _, err := tx.Exec(ctx, `SELECT 1 FROM fn_version_counters WHERE app_id = $1 FOR UPDATE`, appID); err != nil {
+				return wrap(err)
+			}
+			var later int
+			err := tx.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM fn_versions WHERE app_id = $1 AND env = $2 AND id > $3 AND ever_active`,
+				appID, env, id).Scan(&later)
+			if err != nil {
+				return wrap(err)
+			}
+			if later > 0 {
+				return fmt.Errorf("version %d of %s: version %d is newer and has been active: %w", id, env, later, ErrSuperseded)
+			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO fn_active (app_id, env, version_id) VALUES ($1, $2, $3)
 			ON CONFLICT (app_id, env) DO UPDATE SET version_id = excluded.version_id`, appID, env, id); err != nil {
@@ -343,6 +393,19 @@ func (p *Plane) Active(ctx context.Context, appID, env string) (api.Version, err
 			return api.Version{}, err
 		}
 		return api.Version{}, fmt.Errorf("no active version of %s in app %s: %w", env, appID, control.ErrNotFound)
+	}
+	return v, wrap(err)
+}
+
+// Pending is the newest version of env when it is newer than the active one and has never been
+// active: a deploy under way on some replica (or one whose activation failed and will be
+// discarded). ErrNotFound when there is none.
+func (p *Plane) Pending(ctx context.Context, appID, env string) (api.Version, error) {
+	v, err := scanVersion(p.pool.QueryRow(ctx, versionSelect+` WHERE v.app_id = $1 AND v.env = $2 AND NOT v.ever_active
+		AND v.id > coalesce((SELECT version_id FROM fn_active WHERE app_id = $1 AND env = $2), 0)
+		ORDER BY v.id DESC LIMIT 1`, appID, env))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return api.Version{}, fmt.Errorf("no pending version of %s in app %s: %w", env, appID, control.ErrNotFound)
 	}
 	return v, wrap(err)
 }

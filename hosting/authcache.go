@@ -10,7 +10,7 @@ import (
 
 // maxCachedSessions bounds the wx sessions a replica remembers; beyond it, an arbitrary one is
 // forgotten for each new one.
-const maxCachedSessions = 10000
+var maxCachedSessions = 10000
 
 // authCache keeps the admin token's hash and wx sessions so that a call does not cost a
 // control-plane query. Every change signal of the control plane (a notification from any

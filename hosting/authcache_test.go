@@ -112,6 +112,8 @@ func TestAuthCacheBoundAndExpiry(t *testing.T) {
 	if err := sq.CreateApp(ctx, api.App{ID: "app1", Name: "app1", CreatedAt: time.Now()}, ""); err != nil {
 		t.Fatal(err)
 	}
+	defer func(n int) { maxCachedSessions = n }(maxCachedSessions)
+	maxCachedSessions = 100
 	rt := &Runtime{cp: sq}
 	rt.auth.init()
 	for i := range maxCachedSessions + 50 {

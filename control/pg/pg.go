@@ -287,7 +287,7 @@ func (p *Plane) ActivateDeploy(ctx context.Context, appID, env string, id int) e
 
 // ErrSuperseded is ActivateDeploy's answer for a version a later deploy has overtaken; it wraps
 // control.ErrConflict.
-var ErrSuperseded = fmt.Errorf("a later version of the environment was deployed meanwhile: %w", control.ErrConflict)
+var ErrSuperseded = fmt.Errorf("a later deploy wins: %w", control.ErrConflict)
 
 func (p *Plane) activate(ctx context.Context, appID, env string, id int, deploy bool) error {
 	return p.tx(ctx, func(tx pgx.Tx) error {
@@ -318,7 +318,7 @@ func (p *Plane) activate(ctx context.Context, appID, env string, id int, deploy 
 				return wrap(err)
 			}
 			if later > 0 {
-				return fmt.Errorf("version %d of %s: version %d is newer and has been active: %w", id, env, later, ErrSuperseded)
+				return fmt.Errorf("version %d of %s was deployed meanwhile and has been active: %w", later, env, ErrSuperseded)
 			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO fn_active (app_id, env, version_id) VALUES ($1, $2, $3)

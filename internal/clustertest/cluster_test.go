@@ -93,10 +93,16 @@ func freePort(t *testing.T) int {
 // startReplica runs a real fn serve --db on a free port and waits for its health check.
 func startReplica(t *testing.T, dsn string) *replica {
 	t.Helper()
+	return startReplicaWith(t, dsn, token)
+}
+
+// startReplicaWith is startReplica with another admin token.
+func startReplicaWith(t *testing.T, dsn, adminToken string) *replica {
+	t.Helper()
 	url := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	cmd := exec.Command(fnBinary(t), "serve", "--listen", strings.TrimPrefix(url, "http://"), "--data-dir", t.TempDir(), "--db", dsn,
 		"--wechat-api", "http://127.0.0.1:1")
-	cmd.Env = append(os.Environ(), "FN_ADMIN_TOKEN="+token, "NO_COLOR=1")
+	cmd.Env = append(os.Environ(), "FN_ADMIN_TOKEN="+adminToken, "NO_COLOR=1")
 	r := &replica{cmd: cmd, url: url, out: &bytes.Buffer{}}
 	cmd.Stdout, cmd.Stderr = lockedWriter{r}, lockedWriter{r}
 	if err := cmd.Start(); err != nil {

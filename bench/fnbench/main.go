@@ -55,6 +55,9 @@ func main() {
 	if *only == "" || *only == "serve" {
 		serveBench(fnPath, nm)
 	}
+	if *only == "scale" { // needs FN_BENCH_DSN, so never part of the default run
+		scaleBench(fnPath, nm)
+	}
 }
 
 func numCPU() int {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fnhq/fn/api"
 	"github.com/fnhq/fn/control"
 )
 
@@ -12,7 +13,8 @@ import (
 // forgotten for each new one.
 var maxCachedSessions = 10000
 
-// authCache keeps the admin token's hash and wx sessions so that a call does not cost a
+// authCache keeps the admin token's hash, wx sessions and apps (every client request names
+// its app) so that a call does not cost a
 // control-plane query. Every change signal of the control plane (a notification from any
 // replica, or the fallback poll) drops everything, so that a replaced admin token or a deleted
 // app's sessions stop working on every replica as soon as it hears of the change (at the latest
@@ -23,9 +25,13 @@ type authCache struct {
 	admin    string
 	adminOK  bool
 	sessions map[string]control.Session // by the token's sha256
+	apps     map[string]api.App         // by id and by name, as looked up
 }
 
-func (c *authCache) init() { c.sessions = map[string]control.Session{} }
+func (c *authCache) init() {
+	c.sessions = map[string]control.Session{}
+	c.apps = map[string]api.App{}
+}
 
 // invalidate forgets everything.
 func (c *authCache) invalidate() {
@@ -33,6 +39,7 @@ func (c *authCache) invalidate() {
 	c.gen++
 	c.adminOK = false
 	clear(c.sessions)
+	clear(c.apps)
 	c.mu.Unlock()
 }
 
@@ -96,4 +103,32 @@ func (rt *Runtime) session(ctx context.Context, token string) (control.Session, 
 	}
 	c.mu.Unlock()
 	return s, nil
+}
+
+// maxCachedApps bounds the apps a replica remembers.
+const maxCachedApps = 10000
+
+// app is the control plane's app by id or name, cached until the plane changes.
+func (rt *Runtime) app(ctx context.Context, idOrName string) (api.App, error) {
+	c := &rt.auth
+	c.mu.Lock()
+	a, ok := c.apps[idOrName]
+	gen := c.gen
+	c.mu.Unlock()
+	if ok {
+		return a, nil
+	}
+	a, err := rt.cp.App(ctx, idOrName)
+	if err != nil {
+		return a, err
+	}
+	c.mu.Lock()
+	if c.gen == gen {
+		if len(c.apps) >= maxCachedApps {
+			clear(c.apps)
+		}
+		c.apps[idOrName] = a
+	}
+	c.mu.Unlock()
+	return a, nil
 }

@@ -21,6 +21,12 @@ type feedPlane struct {
 	changes       chan struct{}
 	adminLookups  atomic.Int64
 	sessionLookup atomic.Int64
+	appLookups    atomic.Int64
+}
+
+func (p *feedPlane) App(ctx context.Context, idOrName string) (api.App, error) {
+	p.appLookups.Add(1)
+	return p.Plane.App(ctx, idOrName)
 }
 
 func (p *feedPlane) Changes(ctx context.Context) <-chan struct{} { return p.changes }
@@ -91,6 +97,15 @@ func TestAuthCacheFollowsChanges(t *testing.T) {
 	if _, err := rt.session(ctx, "fnwx_unknown"); !errors.Is(err, control.ErrNotFound) {
 		t.Fatalf("an unknown session: %v", err)
 	}
+	before = cp.appLookups.Load()
+	for range 5 {
+		if a, err := rt.App(ctx, "shop"); err != nil || a.ID != app.ID {
+			t.Fatalf("app: %+v %v", a, err)
+		}
+	}
+	if n := cp.appLookups.Load() - before; n > 1 {
+		t.Fatalf("5 lookups of one app asked the plane %d times, want at most 1", n)
+	}
 	// the app is deleted through another replica: its sessions stop working here once heard
 	if err := sq.DeleteApp(ctx, app.ID); err != nil {
 		t.Fatal(err)
@@ -100,6 +115,9 @@ func TestAuthCacheFollowsChanges(t *testing.T) {
 		_, err := rt.session(ctx, "fnwx_alice")
 		return errors.Is(err, control.ErrNotFound)
 	})
+	if _, err := rt.App(ctx, "shop"); err == nil {
+		t.Fatal("the app deleted through another replica is still found")
+	}
 }
 
 func TestAuthCacheBoundAndExpiry(t *testing.T) {

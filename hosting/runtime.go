@@ -246,7 +246,7 @@ func badf(format string, args ...any) error {
 
 // App returns one app by id or name.
 func (rt *Runtime) App(ctx context.Context, idOrName string) (api.App, error) {
-	app, err := rt.cp.App(ctx, idOrName)
+	app, err := rt.app(ctx, idOrName)
 	if errors.Is(err, control.ErrNotFound) {
 		return app, &appenv.NotFound{Msg: "no such app: " + idOrName}
 	}
@@ -292,6 +292,7 @@ func (rt *Runtime) CreateApp(ctx context.Context, name, wxAppID, wxSecret string
 		}
 		return nil, err
 	}
+	rt.auth.invalidate() // a name looked up before may now be taken
 	if _, err := rt.appRuntime(app); err != nil {
 		return nil, err
 	}

@@ -4,7 +4,7 @@ package main
 
 // The scale-out group (-only scale): fn serve on PostgreSQL. It needs a PostgreSQL server
 // whose DSN (a superuser's: each measurement creates and drops its own database) is in
-// FN_BENCH_DSN. It measures the latency of each operation through HTTP on SQLite and on
+// FN_BENCH_DSN; FN_BENCH_SCALE=latency,throughput,large picks parts. It measures the latency of each operation through HTTP on SQLite and on
 // PostgreSQL, the throughput of 1, 2 and 3 replicas with the CPU each component spent per
 // request, and an indexed query on a class of FN_BENCH_OBJECTS objects (default 1000000),
 // seeded with COPY.
@@ -60,7 +60,22 @@ func scaleBench(fn, nodeModules string) {
 	}
 	fmt.Printf("## Scale-out (fn serve on PostgreSQL %s, same machine)\n\n", pgVersion)
 
-	// latency per operation, one client, SQLite next to PostgreSQL
+	parts := os.Getenv("FN_BENCH_SCALE") // a comma-separated subset of latency,throughput,large
+	part := func(name string) bool { return parts == "" || strings.Contains(","+parts+",", ","+name+",") }
+	if part("latency") {
+		s.latencyTable()
+	}
+	if part("throughput") {
+		s.throughputTable(seconds)
+	}
+	if part("large") {
+		fmt.Printf("### A class of %d objects (seeded with COPY)\n\n", objects)
+		s.largeClass(objects)
+	}
+}
+
+// latencyTable is the latency per operation, one client, SQLite next to PostgreSQL.
+func (s *scaleRun) latencyTable() {
 	fmt.Printf("### Latency per operation through HTTP (one client, sequential, 300 each)\n\n| operation | SQLite p50 | SQLite p99 | PostgreSQL p50 | PostgreSQL p99 |\n|---|---|---|---|---|\n")
 	sq := s.latencies("")
 	pg := s.latencies(s.database())
@@ -68,8 +83,10 @@ func scaleBench(fn, nodeModules string) {
 		fmt.Printf("| %s | %s | %s | %s | %s |\n", op, scaleMs(sq[op].p50), scaleMs(sq[op].p99), scaleMs(pg[op].p50), scaleMs(pg[op].p99))
 	}
 	fmt.Println()
+}
 
-	// throughput of 1, 2, 3 replicas
+// throughputTable is the throughput of 1, 2 and 3 replicas.
+func (s *scaleRun) throughputTable(seconds int) {
 	fmt.Printf("### Throughput of N replicas on one machine (%d cores), 16 clients round robin, %d s each\n\n", numCPU(), seconds)
 	fmt.Printf("| workload | replicas | req/s | p50 | p99 | CPU s per 1000 req: fn | node | PostgreSQL | machine busy cores | req/s per busy core |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, n := range []int{1, 2, 3} {
@@ -80,10 +97,6 @@ func scaleBench(fn, nodeModules string) {
 		}
 	}
 	fmt.Println()
-
-	// the large class
-	fmt.Printf("### A class of %d objects (seeded with COPY)\n\n", objects)
-	s.largeClass(objects)
 }
 
 func scaleEnvInt(name string, def int) int {

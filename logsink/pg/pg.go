@@ -46,7 +46,25 @@ type Sink struct {
 	kick chan struct{}
 	done chan struct{}
 	end  chan struct{}
+
+	// group commit: concurrent Appends share one transaction (one counter update, one COPY,
+	// one commit), which is what bounds a replica's invocation rate with a durable commit
+	qmu      sync.Mutex
+	queue    []*pendingAppend
+	qclosed  bool
+	wake     chan struct{}
+	flushEnd chan struct{}
 }
+
+// pendingAppend is one Append waiting for the flusher: done gets the id of its first record,
+// or 0 when the transaction failed.
+type pendingAppend struct {
+	recs []api.LogRecord
+	done chan int64
+}
+
+// maxBatch bounds the records of one group commit (a larger single Append is one batch).
+const maxBatch = 1000
 
 type sub struct {
 	f    logsink.Filter
@@ -73,13 +91,15 @@ func New(pool *pgxpool.Pool, o Options) (*Sink, error) {
 	}
 	s := &Sink{pool: pool, retention: o.Retention, slack: max(o.Retention/10, 1), poll: o.Poll,
 		subs: map[*sub]struct{}{}, sinceTrim: map[string]int{},
-		kick: make(chan struct{}, 1), done: make(chan struct{}), end: make(chan struct{})}
+		kick: make(chan struct{}, 1), done: make(chan struct{}), end: make(chan struct{}),
+		wake: make(chan struct{}, 1), flushEnd: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := pool.QueryRow(ctx, `SELECT last FROM fn_log_counter`).Scan(&s.seen); err != nil {
 		return nil, fmt.Errorf("log sink: %w", err)
 	}
 	go s.follow()
+	go s.flusher()
 	return s, nil
 }
 
@@ -87,8 +107,8 @@ func New(pool *pgxpool.Pool, o Options) (*Sink, error) {
 const timeout = 10 * time.Second
 
 // Append implements logsink.Sink. It commits before it returns: another replica's follower may
-// ask for the record by id at once. On a database failure the records are returned without
-// ids (0) and are not kept.
+// ask for the record by id at once. Appends made at the same time commit together. On a
+// database failure the records are returned without ids (0) and are not kept.
 func (s *Sink) Append(recs ...api.LogRecord) []api.LogRecord {
 	s.mu.Lock()
 	closed := s.closed
@@ -109,35 +129,33 @@ func (s *Sink) Append(recs ...api.LogRecord) []api.LogRecord {
 		r.Message = logsink.Truncate(r.Message)
 		out[i] = r
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var last int64
-		if err := tx.QueryRow(ctx, `UPDATE fn_log_counter SET last = last + $1 RETURNING last`, len(out)).Scan(&last); err != nil {
-			return err
-		}
-		first := last - int64(len(out)) + 1
-		rows := make([][]any, len(out))
-		for i := range out {
-			r := &out[i]
-			r.ID = first + int64(i)
-			rows[i] = []any{r.ID, r.Time, r.App, r.Env, r.Version, r.Function, r.RequestID, r.Level, levelRank[r.Level],
-				r.Message, r.Stream, r.Invocation, r.Status, r.DurationMs, r.Identity, r.Kind}
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"fn_logs"}, []string{"id", "time", "app", "env", "version", "function",
-			"request_id", "level", "level_rank", "message", "stream", "invocation", "status", "duration_ms", "identity", "kind"},
-			pgx.CopyFromRows(rows)); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, fmt.Sprint(last))
-		return err
-	})
-	if err != nil {
-		for i := range out {
-			out[i].ID = 0
-		}
+	p := &pendingAppend{recs: out, done: make(chan int64, 1)}
+	s.qmu.Lock()
+	if s.qclosed {
+		s.qmu.Unlock()
+		return nil
+	}
+	s.queue = append(s.queue, p)
+	s.qmu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	var first int64
+	t := time.NewTimer(timeout + time.Second)
+	select {
+	case first = <-p.done:
+	case <-t.C:
+	}
+	t.Stop()
+	if first == 0 {
 		return out
 	}
+	for i := range out {
+		out[i].ID = first + int64(i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	s.mu.Lock()
 	trim := []string{}
 	for _, r := range out {
@@ -155,6 +173,78 @@ func (s *Sink) Append(recs ...api.LogRecord) []api.LogRecord {
 	default:
 	}
 	return out
+}
+
+// flusher commits what Appends queued, as few transactions as the batch bound allows, until
+// Close; then it commits what is left and refuses more.
+func (s *Sink) flusher() {
+	defer close(s.flushEnd)
+	for {
+		stop := false
+		select {
+		case <-s.wake:
+		case <-s.done:
+			stop = true
+		}
+		for {
+			s.qmu.Lock()
+			n, k := 0, 0
+			for k < len(s.queue) && (k == 0 || n+len(s.queue[k].recs) <= maxBatch) {
+				n += len(s.queue[k].recs)
+				k++
+			}
+			take := s.queue[:k:k]
+			s.queue = s.queue[k:]
+			if stop && k == 0 {
+				s.qclosed = true
+			}
+			s.qmu.Unlock()
+			if k == 0 {
+				break
+			}
+			s.commit(take, n)
+		}
+		if stop {
+			return
+		}
+	}
+}
+
+// commit writes a batch in one transaction and tells each Append its first id.
+func (s *Sink) commit(batch []*pendingAppend, n int) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var last int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `UPDATE fn_log_counter SET last = last + $1 RETURNING last`, n).Scan(&last); err != nil {
+			return err
+		}
+		id := last - int64(n) + 1
+		rows := make([][]any, 0, n)
+		for _, p := range batch {
+			for _, r := range p.recs {
+				rows = append(rows, []any{id, r.Time, r.App, r.Env, r.Version, r.Function, r.RequestID, r.Level, levelRank[r.Level],
+					r.Message, r.Stream, r.Invocation, r.Status, r.DurationMs, r.Identity, r.Kind})
+				id++
+			}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"fn_logs"}, []string{"id", "time", "app", "env", "version", "function",
+			"request_id", "level", "level_rank", "message", "stream", "invocation", "status", "duration_ms", "identity", "kind"},
+			pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, fmt.Sprint(last))
+		return err
+	})
+	id := last - int64(n) + 1
+	for _, p := range batch {
+		if err != nil {
+			p.done <- 0
+			continue
+		}
+		p.done <- id
+		id += int64(len(p.recs))
+	}
 }
 
 // trim deletes an app's records beyond the newest retention; a failure is retried at the next
@@ -404,5 +494,6 @@ func (s *Sink) Close() error {
 	s.mu.Unlock()
 	close(s.done)
 	<-s.end
+	<-s.flushEnd
 	return nil
 }

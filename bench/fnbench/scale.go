@@ -53,9 +53,10 @@ func scaleBench(fn, nodeModules string) {
 	var pgVersion string
 	if conn, err := pgx.Connect(context.Background(), dsn); err == nil {
 		conn.QueryRow(context.Background(), "SHOW server_version").Scan(&pgVersion)
-		var fsync string
+		var fsync, syncCommit string
 		conn.QueryRow(context.Background(), "SHOW fsync").Scan(&fsync)
-		pgVersion += ", fsync " + fsync
+		conn.QueryRow(context.Background(), "SHOW synchronous_commit").Scan(&syncCommit)
+		pgVersion += ", fsync " + fsync + ", synchronous_commit " + syncCommit
 		conn.Close(context.Background())
 	}
 	fmt.Printf("## Scale-out (fn serve on PostgreSQL %s, same machine)\n\n", pgVersion)

@@ -41,7 +41,9 @@ func TestLegacyActionsWithRealSDK1(t *testing.T) {
 		"aggregate":        `[{"_id":2,"n":1},{"_id":3,"n":1}]`,
 		"tx":               `{"res":1,"n":101}`,
 		"docRemove":        `{"removed":1}`,
-		"whereRemove":      `{"removed":2}`,
+		"txAddUndefinedId": `{"n":1}`,
+		"addUndefinedId":   `{"idLen":32}`,
+		"whereRemove":      `{"removed":4}`,
 		"left":             `["a","c"]`,
 	}
 	for name, w := range want {
@@ -154,5 +156,22 @@ func TestLegacyBadInput(t *testing.T) {
 	}
 	if r := call(t, db, "database.queryDocument", map[string]any{"collectionName": "c", "query": json.RawMessage(`{"a":{"$bogus":1}}`)}); r.Code != CodeInvalidCommand && r.Code != CodeCollectionNotExist {
 		t.Errorf("an unknown operator: %s %s", r.Code, r.Message)
+	}
+}
+
+// The current SDKs' EJSON.stringify writes `_id: undefined` as null too: insertDocument gives such
+// a document a new id instead of refusing it.
+func TestInsertNullIDGetsAnID(t *testing.T) {
+	db := openTest(t)
+	r := mustOK(t, call(t, db, "database.insertDocument", map[string]any{"collectionName": "c", "data": []string{`{"_id":null,"a":{"$numberInt":"1"}}`, `{"_id":null,"a":{"$numberInt":"2"}}`}}))
+	var d struct {
+		IDs []string `json:"insertedIds"`
+	}
+	if err := json.Unmarshal(r.Data, &d); err != nil || len(d.IDs) != 2 || len(d.IDs[0]) != 32 || d.IDs[0] == d.IDs[1] {
+		t.Fatalf("insertedIds %s (%v)", r.Data, err)
+	}
+	got := list(t, call(t, db, "database.getDocument", map[string]any{"collectionName": "c", "query": `{"_id":"` + d.IDs[1] + `"}`, "queryType": "DOC"}))
+	if len(got) != 1 || got[0]["a"] != 2.0 {
+		t.Errorf("read back %v", got)
 	}
 }

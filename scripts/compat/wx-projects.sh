@@ -109,9 +109,9 @@ for d in "$root/$fnroot"/*/; do
       if (o.error) console.log((/failed to load|not found/i.test(o.error.message)?"no-load":"fail")+"\t"+Math.round(o.durationMs||0)+"\t"+short(o.error.message));
       else {
         const r=JSON.stringify(o.result===undefined?null:o.result);
-        // a result that carries an SDK failure (errMsg "x:fail …", or the network error of the real platform
-        // error when an SDK goes there) is a failure the function caught and returned
-        if (/ENOTFOUND|ECONNREFUSED|tencentcloudapi\.com|:fail /.test(r)) console.log("fail\t"+Math.round(o.durationMs||0)+"\treturned an error: "+short(r));
+        // a result that carries an SDK failure (errMsg "x:fail …", a negative errCode, or the network
+        // error of the real platform when an SDK goes there) is a failure the function caught and returned
+        if (/ENOTFOUND|ECONNREFUSED|tencentcloudapi\.com|:fail |"errCode":-\d/.test(r)) console.log("fail\t"+Math.round(o.durationMs||0)+"\treturned an error: "+short(r));
         else console.log("ok\t"+Math.round(o.durationMs||0)+"\t"+short(r));
       }
     })')

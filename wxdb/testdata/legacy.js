@@ -73,6 +73,17 @@ const ids = r => r.data.map(d => d._id)
     const d = (await c.doc('a').get()).data
     return { res, n: (d[0] || d).n }
   })
+  // a model object's `_id: undefined` arrives as _id null (bson's EJSON.stringify): a new id
+  await step('txAddUndefinedId', async () => {
+    const t = await db.startTransaction()
+    const r = await t.collection('books').add({ data: { _id: undefined, title: 'in tx', big: true } })
+    await t.commit()
+    return { n: (await c.where({ title: 'in tx' }).count()).total }
+  })
+  await step('addUndefinedId', async () => {
+    const r = await c.add({ data: { _id: undefined, title: 'plain', big: true } })
+    return { idLen: r._id.length }
+  })
   await step('docRemove', async () => (await c.doc('new1').remove()).stats)
   await step('whereRemove', async () => (await c.where({ big: true }).remove()).stats)
   await step('left', async () => ids(await c.orderBy('_id', 'asc').get()))

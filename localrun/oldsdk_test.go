@@ -100,3 +100,31 @@ exports.main = async () => {
 		t.Errorf("wx-server-sdk 1.8.3 under fn dev:\n got %s\nwant %s", b, want)
 	}
 }
+
+// wx-server-sdk 2.2.0 from the fixture (wx-server-sdk-2): @cloudbase/database 1.0.x sends
+// database.aggregate and JSON.parses data.list; the answer is one string of EJSON strings.
+func TestWXServerSDK2AggregateUnderDev(t *testing.T) {
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "fn.yaml", "name: old2\ndialect: wx\n")
+	testutil.WriteFile(t, dir, "package.json", `{"name":"old2","version":"1.0.0","private":true}`)
+	testutil.LinkNodeModules(t, dir)
+	testutil.WriteFile(t, dir, "functions/agg/index.js", `const cloud = require('wx-server-sdk-2')
+cloud.init()
+const db = cloud.database()
+const $ = db.command.aggregate
+exports.main = async () => {
+  await db.createCollection('t').catch(() => {})
+  const c = db.collection('t')
+  for (const [g, n] of [['a', 1], ['a', 2], ['b', 5]]) await c.add({ data: { g, n, at: new Date(Date.UTC(2024, 0, n)) } })
+  const r = await c.aggregate().match({ n: db.command.lt(5) }).group({ _id: '$g', s: $.sum('$n'), last: $.max('$at') }).end()
+  return { list: r.list.map((d) => ({ _id: d._id, s: d.s, last: d.last instanceof Date ? d.last.toISOString() : typeof d.last })) }
+}
+`)
+	rec, stop := startDevIn(t, dir, DevOptions{})
+	defer stop()
+	out := callWX(t, rec.url, "agg", `{}`)
+	b, _ := json.Marshal(out)
+	if want := `{"list":[{"_id":"a","last":"2024-01-02T00:00:00.000Z","s":3}]}`; string(b) != want {
+		t.Errorf("aggregate through wx-server-sdk 2.2.0:\n got %s\nwant %s", b, want)
+	}
+}

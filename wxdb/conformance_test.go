@@ -57,6 +57,12 @@ func adminServer(t *testing.T, db *DB) string {
 
 func runNode(t *testing.T, url, script string) map[string]json.RawMessage {
 	t.Helper()
+	return runNodeEnv(t, url, script)
+}
+
+// runNodeEnv runs script with the SDK's environment and extra NAME=value entries.
+func runNodeEnv(t *testing.T, url, script string, extra ...string) map[string]json.RawMessage {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	node, err := nodejs.Find(ctx)
@@ -76,6 +82,7 @@ func runNode(t *testing.T, url, script string) map[string]json.RawMessage {
 		"WX_CONTEXT_KEYS=WX_OPENID,WX_APPID", "WX_OPENID=o1", "WX_APPID=wx1",
 		"SILENCE=true",
 	}
+	cmd.Env = append(cmd.Env, extra...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	outb, err := cmd.Output()

@@ -182,6 +182,10 @@ func (db *DB) dispatch(ctx context.Context, env string, caller Caller, action st
 	if err := checkCollectionName(req.CollectionName); err != nil {
 		return nil, err
 	}
+	if _, legacy := legacyActions[action]; legacy {
+		// answered by the current action, whose checks (the client's among them) apply
+		return db.handleLegacy(ctx, env, caller, action, req)
+	}
 	if caller.Client && req.QueryType != "DOC" && (action == "database.modifyDocument" || action == "database.removeDocument" || action == "database.modifyAndReturnDoc") {
 		return nil, errf("DATABASE_PERMISSION_DENIED", "where().update() and where().remove() are only available to cloud functions")
 	}
@@ -190,19 +194,29 @@ func (db *DB) dispatch(ctx context.Context, env string, caller Caller, action st
 		return db.getDocument(ctx, env, caller, req)
 	case "database.insertDocument":
 		return db.waitForLocks(ctx, func() (any, error) { return db.insertDocument(ctx, env, caller, req) })
-	case "database.modifyDocument", "database.updateDocument":
+	case "database.modifyDocument":
 		return db.waitForLocks(ctx, func() (any, error) { return db.modifyDocument(ctx, env, caller, req) })
-	case "database.removeDocument", "database.deleteDocument":
+	case "database.removeDocument":
 		return db.waitForLocks(ctx, func() (any, error) { return db.removeDocument(ctx, env, req) })
-	case "database.calculateDocument", "database.countDocument":
+	case "database.calculateDocument":
 		return db.countDocument(ctx, env, req)
-	case "database.aggregateDocuments", "database.aggregate":
+	case "database.aggregateDocuments":
 		return db.aggregate(ctx, env, req)
+	case "database.aggregate":
+		// the older databases (0.9.x, 1.0.x) JSON.parse data.list: one string of the EJSON strings
+		out, err := db.aggregate(ctx, env, req)
+		if err != nil {
+			return nil, err
+		}
+		m := out.(map[string]any)
+		b, _ := json.Marshal(m["list"])
+		m["list"] = string(b)
+		return m, nil
 	case "database.addCollection":
 		return db.addCollection(ctx, env, caller, req.CollectionName)
 	case "database.modifyAndReturnDoc":
 		return db.waitForLocks(ctx, func() (any, error) { return db.modifyAndReturn(ctx, env, caller, req) })
-	case "database.getInTransaction", "database.updateDocInTransaction", "database.deleteDocInTransaction":
+	case "database.getInTransaction", "database.updateDocInTransaction", "database.deleteDocInTransaction", "database.insertDocInTransaction":
 		return db.legacyTx(ctx, env, caller, action, req)
 	case "database.watch", "database.realtime":
 		return nil, errf(CodeWatchUnsupported, "watch is only available to mini-program clients")

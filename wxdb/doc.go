@@ -49,6 +49,10 @@
 //	                           (not used by 4.0.2); answers {data: EJSON}, {updated: "n", upserted?},
 //	                           {deleted: "n"} at the top level.
 //
+// wx-server-sdk 1.x (@cloudbase/database 0.9.x) sends older action names with plain JSON values
+// (addDocument, queryDocument, countDocument, updateDocument, deleteDocument, aggregate): see
+// legacy.go, which answers them through the actions above.
+//
 // Errors: {code, message, requestId}. wx-server-sdk (index.js, src/api/database/api/database/
 // helper/error-checker.ts and src/utils/error.ts toSDKError) maps code through TCB_ERR_CODE
 // (src/api/cloud/provider/tcb/config/error.config.ts) and rejects with errCode and

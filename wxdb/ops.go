@@ -474,6 +474,12 @@ func (db *DB) prepareInsert(d bson.D, caller Caller) (bson.D, string, error) {
 		return nil, "", err
 	}
 	id, hasID := lookupField(d, "_id")
+	if hasID && id == nil {
+		// the SDKs' EJSON.stringify (bson 1.x and 4.x alike) writes a JavaScript undefined as
+		// null, so a model object's `_id: undefined` arrives as _id null: it means no id
+		d = removeKey(d, "_id")
+		hasID = false
+	}
 	if !hasID {
 		id = randid.Hex(16)
 		d = append(bson.D{{Key: "_id", Value: id}}, d...)

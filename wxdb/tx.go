@@ -365,18 +365,41 @@ func (db *DB) txRemove(ctx context.Context, env, txID, coll string, id any) (any
 // (dist/commonjs/transaction.js): {_id} instead of a query, answers at the top level with
 // EJSON strings.
 func (db *DB) legacyTx(ctx context.Context, env string, caller Caller, action string, req *request) (any, error) {
-	if len(req.ID) == 0 {
-		return nil, badParam("_id is required")
+	if action == "database.insertDocInTransaction" {
+		return db.legacyTxInsert(ctx, env, caller, req)
 	}
 	var idv any
 	var str string
-	if err := json.Unmarshal(req.ID, &str); err == nil {
-		idv = str
-	} else {
-		var err error
-		if idv, err = parseEJSONValue(req.ID, "_id"); err != nil {
+	switch {
+	case len(req.ID) > 0:
+		if err := json.Unmarshal(req.ID, &str); err == nil {
+			idv = str
+		} else {
+			var err error
+			if idv, err = parseEJSONValue(req.ID, "_id"); err != nil {
+				return nil, err
+			}
+		}
+	case len(req.Query) > 0:
+		// @cloudbase/database 0.9.x (wx-server-sdk 1.x) names the document by {_id: {$eq: id}}
+		if err := legacyRequest(req); err != nil {
 			return nil, err
 		}
+		spec, _, err := db.queryOf(req)
+		if err != nil {
+			return nil, err
+		}
+		if idv, err = docID(spec); err != nil {
+			return nil, badParam("a transaction reads and writes single documents only: %v", err.(*Error).Message)
+		}
+		if eq, ok := idv.(bson.D); ok && len(eq) == 1 && eq[0].Key == "$eq" {
+			idv = eq[0].Value
+		}
+		if _, ok := idv.(bson.D); ok {
+			return nil, badParam("a transaction reads and writes single documents only: the query must be {_id: <id>} or {_id: {$eq: <id>}}")
+		}
+	default:
+		return nil, badParam("_id is required")
 	}
 	switch action {
 	case "database.getInTransaction":
@@ -428,4 +451,33 @@ func (db *DB) legacyTx(ctx context.Context, env string, caller Caller, action st
 		out["upserted"] = string(b)
 	}
 	return out, nil
+}
+
+// legacyTxInsert is @cloudbase/database 0.9.x's database.insertDocInTransaction: {data: EJSON,
+// _id?} answered with {inserted: "1", ok: "1"} at the top level.
+func (db *DB) legacyTxInsert(ctx context.Context, env string, caller Caller, req *request) (any, error) {
+	ds, err := ejsonString(req.Data, "data")
+	if err != nil {
+		return nil, err
+	}
+	d, err := parseEJSON(ds, "data")
+	if err != nil {
+		return nil, err
+	}
+	if len(req.ID) > 0 && string(req.ID) != "null" {
+		idv, err := legacyDecodeID(req.ID)
+		if err != nil {
+			return nil, err
+		}
+		d = append(bson.D{{Key: "_id", Value: idv}}, removeKey(d, "_id")...)
+	}
+	one, err := marshalEJSONValue(d)
+	if err != nil {
+		return nil, badParam("data: %v", err)
+	}
+	req.Data, _ = json.Marshal([]string{one})
+	if _, err := db.dispatch(ctx, env, caller, "database.insertDocument", req); err != nil {
+		return nil, err
+	}
+	return map[string]any{"\x00top": true, "inserted": "1", "ok": "1"}, nil
 }

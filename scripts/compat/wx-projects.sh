@@ -9,7 +9,9 @@
 # runs npm install in each function folder that has a package.json and no node_modules yet, starts
 # fn dev (no fn.yaml needed), calls every function once with fn invoke (its sample event is
 # DIR/<function>.json: --events, else scripts/compat/events/<checkout folder name>/ when it
-# exists, else {}; DIR/_data/<collection>.json, JSON Lines, is imported first), stops fn dev and prints one tab-separated line per function: name, the
+# exists, else {}; DIR/_data/<collection>.json, JSON Lines, is imported first; a function's
+# third-party HTTP is answered from DIR/_recordings/<function>.jsonl when that folder exists),
+# stops fn dev and prints one tab-separated line per function: name, the
 # wx-server-sdk version its folder installed, ok|fail|no-load, milliseconds, and the result or
 # the reason. The last line is "N passed, N failed". FN names the fn binary (default: built from
 # this repository).
@@ -20,7 +22,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --events) events="$2"; shift 2 ;;
     --no-install) install=0; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     -*) echo "unknown flag $1" >&2; exit 2 ;;
     *) break ;;
   esac
@@ -81,10 +83,24 @@ if [ -n "$events" ] && [ -d "$events/_data" ]; then
   done
 fi
 
+# third-party HTTP a function makes: answered offline from DIR/_recordings/<function>.jsonl (fn dev
+# --http replay, which reads <project>/recordings/); the files are put in the checkout's
+# recordings/ (never over one it has) and taken away again at the end
+http=live placed=""
+if [ -n "$events" ] && [ -d "$events/_recordings" ]; then
+  http=replay
+  mkdir -p "$root/recordings"
+  for f in "$events/_recordings"/*.jsonl; do
+    [ -f "$f" ] || continue
+    [ -e "$root/recordings/$(basename "$f")" ] && continue
+    cp "$f" "$root/recordings/"; placed="$placed $root/recordings/$(basename "$f")"
+  done
+fi
+
 log=$(mktemp)
-(cd "$root" && exec "$FN" dev --port 0 --json --no-timers >"$log" 2>"$log.err") &
+(cd "$root" && exec "$FN" dev --port 0 --json --no-timers --http "$http" >"$log" 2>"$log.err") &
 dev=$!
-trap 'kill "$dev" 2>/dev/null || true; wait "$dev" 2>/dev/null || true' EXIT
+trap 'kill "$dev" 2>/dev/null || true; wait "$dev" 2>/dev/null || true; for f in $placed; do rm -f "$f"; done; rmdir "$root/recordings" 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do
   grep -q '"ready"' "$log" 2>/dev/null && break
   kill -0 "$dev" 2>/dev/null || { echo "fn dev stopped:" >&2; cat "$log.err" >&2; exit 1; }
@@ -109,9 +125,9 @@ for d in "$root/$fnroot"/*/; do
       if (o.error) console.log((/failed to load|not found/i.test(o.error.message)?"no-load":"fail")+"\t"+Math.round(o.durationMs||0)+"\t"+short(o.error.message));
       else {
         const r=JSON.stringify(o.result===undefined?null:o.result);
-        // a result that carries an SDK failure (errMsg "x:fail …", or the network error of the real platform
-        // error when an SDK goes there) is a failure the function caught and returned
-        if (/ENOTFOUND|ECONNREFUSED|tencentcloudapi\.com|:fail /.test(r)) console.log("fail\t"+Math.round(o.durationMs||0)+"\treturned an error: "+short(r));
+        // a result that carries an SDK failure (errMsg "x:fail …", a negative errCode, or the network
+        // error of the real platform when an SDK goes there) is a failure the function caught and returned
+        if (/ENOTFOUND|ECONNREFUSED|tencentcloudapi\.com|:fail |"errCode":-\d/.test(r)) console.log("fail\t"+Math.round(o.durationMs||0)+"\treturned an error: "+short(r));
         else console.log("ok\t"+Math.round(o.durationMs||0)+"\t"+short(r));
       }
     })')

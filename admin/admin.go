@@ -103,6 +103,7 @@ func Handler(o Options) http.Handler {
 	route("GET /__fn/apps/{app}/timers/{env}", true, h.timers)
 	route("POST /__fn/apps/{app}/timers/{env}/{name}/{action}", true, h.timerControl)
 	route("GET /__fn/apps/{app}/outbox/{env}", true, h.outbox)
+	route("POST /__fn/apps/{app}/replay/{env}/{requestId}", true, h.replay)
 	// fn serve only
 	route("POST /__fn/apps", false, h.hosting(h.createApp))
 	route("DELETE /__fn/apps/{app}", true, h.hosting(h.deleteApp))
@@ -137,9 +138,12 @@ func Fail(w http.ResponseWriter, err error) {
 	var bad *appenv.BadRequest
 	var nf *appenv.NotFound
 	var lf *appenv.LoadFailed
+	var un *appenv.Unprocessable
 	switch {
 	case errors.As(err, &lf):
 		writeJSON(w, http.StatusUnprocessableEntity, api.ErrorBody{Error: err.Error(), Code: "load-failed"})
+	case errors.As(err, &un):
+		writeJSON(w, http.StatusUnprocessableEntity, api.ErrorBody{Error: err.Error(), Code: un.Code})
 	case errors.As(err, &bad):
 		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: err.Error(), Code: "bad-request"})
 	case errors.As(err, &nf), appenv.IsUnknownTimer(err):
@@ -223,6 +227,9 @@ func (h *handler) invoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	caller, err := h.o.Backend.Caller(r.Context(), e, body.Identity)
+	if err == nil && body.SessionToken != "" {
+		err = sessionCaller(r.Context(), e, body.SessionToken, &caller)
+	}
 	if err != nil {
 		Fail(w, err)
 		return

@@ -117,6 +117,8 @@ func Handler(o Options) http.Handler {
 	route("PUT /__fn/apps/{app}/secrets/{name}", true, h.hosting(h.setSecret))
 	route("DELETE /__fn/apps/{app}/secrets/{name}", true, h.hosting(h.unsetSecret))
 	h.importRoutes(route)
+	h.dataRoutes(route)
+	route("POST /__fn/apps/{app}/hooks/{env}/{class}/{hook}", true, h.fireHook)
 	// the mini-program client: a public script, no credentials in it
 	mux.Handle("GET /__fn/wx-cloud.js", wxclient.Handler())
 	mux.HandleFunc("/__fn/", func(w http.ResponseWriter, r *http.Request) {
@@ -158,7 +160,12 @@ func Fail(w http.ResponseWriter, err error) {
 }
 
 func (h *handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, h.o.MaxBody))
+	return h.decodeBounded(w, r, v, h.o.MaxBody)
+}
+
+// decodeBounded reads a JSON body of at most limit bytes with no unknown fields.
+func (h *handler) decodeBounded(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, min(limit, h.o.MaxBody)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
 		Fail(w, &appenv.BadRequest{Msg: "the request body is not valid JSON for this API: " + err.Error()})

@@ -11,6 +11,7 @@ import (
 	"github.com/fnhq/fn/engine"
 	"github.com/fnhq/fn/project"
 	"github.com/fnhq/fn/server"
+	"github.com/fnhq/fn/wxdb"
 )
 
 // ClassHooks are the LeanStorage class hooks, by the name the admin API uses, with the prefix
@@ -77,3 +78,10 @@ func invocationOf(inv server.Invocation, data json.RawMessage, c Caller) server.
 	inv.Request, inv.WX, inv.SessionToken = data, c.WX, c.SessionToken
 	return inv
 }
+
+// WXData is the environment's cloud database (nil for lean) and WXEnv the environment id its
+// collections live under.
+func (e *Env) WXData() *wxdb.DB { return e.cfg.WXData }
+
+// WXEnv is the wx environment id (TCB_ENV) the cloud database keys collections by.
+func (e *Env) WXEnv() string { return e.cfg.EnvID }

@@ -114,6 +114,11 @@ func (rt *Runtime) OnlineDeploy(ctx context.Context, idOrName, env, message, who
 	if len(fns) == 0 {
 		return nil, &appenv.BadRequest{Msg: "app " + app.Name + " has no online functions to deploy"}
 	}
+	for _, e := range api.Environments {
+		if v, err := rt.cp.Active(ctx, app.ID, e); err == nil && v.Manifest.Dialect == string(project.WX) {
+			return nil, &appenv.BadRequest{Msg: "online editing is LeanEngine's, and " + e + " of " + app.Name + " runs wx functions: deploy them as a project"}
+		}
+	}
 	modules := filepath.Join(rt.cfg.SDKDir, "node_modules")
 	if _, err := os.Stat(filepath.Join(modules, "leanengine", "package.json")); rt.cfg.SDKDir == "" || err != nil {
 		return nil, &appenv.Unprocessable{Code: "no_sdk", Msg: "online deploys build against leanengine, and this fn serve has none: start it with --sdk-dir DIR (a directory whose node_modules holds leanengine), or download online.js and deploy it as a project"}

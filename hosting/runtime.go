@@ -72,6 +72,9 @@ type Config struct {
 	Lease     lease.Lease
 	// Stores opens an app's LeanStorage data (nil: a SQLite file under the app's directory).
 	Stores func(appID string) (store.Store, error)
+	// SDKDir holds the node_modules (leanengine) that online editing builds against: fn serve
+	// installs nothing, so without it functions are edited and previewed but not deployed.
+	SDKDir string
 }
 
 // Runtime hosts apps.
@@ -136,6 +139,11 @@ func Open(ctx context.Context, cfg Config) (rt *Runtime, newToken string, err er
 		return nil, "", err
 	}
 	cfg.DataDir = abs
+	if cfg.SDKDir != "" {
+		if cfg.SDKDir, err = filepath.Abs(cfg.SDKDir); err != nil {
+			return nil, "", err
+		}
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, "", err
 	}
@@ -817,7 +825,9 @@ func (rt *Runtime) Versions(ctx context.Context, idOrName, env string) ([]api.Ve
 	out := []api.Version{}
 	for _, v := range all {
 		if env == "" || v.Env == env {
-			v.Manifest = api.Manifest{Dialect: v.Manifest.Dialect}
+			// the manifest for the console's config diffs, without a deployed tree's file list
+			// (node_modules: thousands of entries)
+			v.Manifest.Files = nil
 			out = append(out, v)
 		}
 	}

@@ -146,3 +146,43 @@ func TestACLAndSessions(t *testing.T) {
 		t.Errorf("duplicate username: %d %v", status, m)
 	}
 }
+
+// An unknown or stale session token on an app-key request is ignored (the request runs as
+// anonymous), as LeanCloud's recorded answers show; only GET /users/me answers 211 for it.
+func TestStaleSessionTokenIgnoredOutsideUsersMe(t *testing.T) {
+	t.Parallel()
+	s := newService(t)
+	stale := Auth{SessionToken: "0"}
+	status, u := s.do(t, "POST", "users", nil, `{"username":"tester1","password":"pw"}`, stale)
+	if status != 201 || u["sessionToken"] == nil {
+		t.Fatalf("sign-up carrying the token 0: %d %v", status, u)
+	}
+	uid := u["objectId"].(string)
+	owner := Auth{SessionToken: u["sessionToken"].(string)}
+	_, priv := s.do(t, "POST", "classes/Doc", nil, `{"v":1,"ACL":{"`+uid+`":{"read":true,"write":true}}}`, owner)
+	privID := priv["objectId"].(string)
+	if status, m := s.do(t, "POST", "classes/Doc", nil, `{"v":2}`, stale); status != 201 {
+		t.Errorf("create with a stale token: %d %v", status, m)
+	}
+	// the stale token grants nothing: the private object stays hidden and unwritable
+	if _, m := s.do(t, "GET", "classes/Doc/"+privID, nil, "", stale); len(m) != 0 {
+		t.Errorf("a stale token read a private object: %v", m)
+	}
+	if status, m := s.do(t, "PUT", "classes/Doc/"+privID, nil, `{"v":9}`, stale); status < 400 {
+		t.Errorf("a stale token updated a private object: %d %v", status, m)
+	}
+	if status, m := s.do(t, "GET", "classes/Doc", url.Values{"count": {"1"}, "limit": {"0"}}, "", stale); status != 200 || m["count"] != 1.0 {
+		t.Errorf("query with a stale token: %d %v", status, m)
+	}
+	if status, m := s.do(t, "GET", "users/me", nil, "", stale); status != 400 || m["code"] != 211.0 || m["error"] != "Could not find user." {
+		t.Errorf("users/me with a stale token: %d %v", status, m)
+	}
+	// a deleted user's token is stale too
+	s.do(t, "DELETE", "users/"+uid, nil, "", owner)
+	if status, m := s.do(t, "GET", "classes/Doc", url.Values{"count": {"1"}, "limit": {"0"}}, "", owner); status != 200 || m["count"] != 1.0 {
+		t.Errorf("query with a deleted user's token: %d %v", status, m)
+	}
+	if status, m := s.do(t, "GET", "users/me", nil, "", owner); status != 400 || m["code"] != 211.0 {
+		t.Errorf("users/me with a deleted user's token: %d %v", status, m)
+	}
+}

@@ -412,7 +412,7 @@ func (s *Service) me(ctx context.Context, auth Auth) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if u == nil { // a stale token next to the master key
+	if u == nil { // an unknown or stale token
 		return nil, apiErr(http.StatusBadRequest, 211, "Could not find user.")
 	}
 	return ok(userJSON(u, auth.SessionToken)), nil

@@ -72,6 +72,7 @@ type Service struct {
 	lockouts map[lockKey]*lockout // login failures per (user, client address)
 	outbox   *Outbox
 	codes    codeBook // pending SMS codes and email tokens
+	cq       *cloudQueue
 
 	bcryptCost int // bcrypt.DefaultCost; tests lower it
 
@@ -184,6 +185,8 @@ func (s *Service) route(ctx context.Context, method, path string, query url.Valu
 		}
 	case parts[0] == "leaderboard" && len(parts) >= 2:
 		return s.leaderboardRoute(ctx, method, parts[1:], query, body, auth)
+	case parts[0] == "engine" && len(parts) >= 3 && parts[1] == "cloud-queue" && parts[2] == "tasks":
+		return s.queueRoute(ctx, method, parts, body, auth)
 	case parts[0] == "cloudQuery" && len(parts) == 1 && method == http.MethodGet:
 		return s.cloudQuery(ctx, query, auth)
 	case parts[0] == "scan" && len(parts) == 3 && parts[1] == "classes" && method == http.MethodGet:

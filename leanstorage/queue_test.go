@@ -204,3 +204,52 @@ func TestCloudQueueBadInput(t *testing.T) {
 		t.Errorf("bad input queued %d tasks", n)
 	}
 }
+
+// beforeUpdateHooks is a beforeUpdate hook on Mark that sets byBeforeUpdate, and rewrites a
+// title it is sent, as leanengine answers: the object's full JSON.
+type beforeUpdateHooks struct{}
+
+func (beforeUpdateHooks) Functions() []string { return []string{"__before_update_for_Mark"} }
+
+func (beforeUpdateHooks) InvokeLean(ctx context.Context, req engine.LeanRequest) *engine.LeanResult {
+	var body struct {
+		Object map[string]any `json:"object"`
+	}
+	json.Unmarshal(req.Params, &body)
+	o := body.Object
+	o["byBeforeUpdate"] = true
+	if o["title"] == "rude" {
+		o["title"] = "polite"
+	}
+	delete(o, "_updatedKeys")
+	b, _ := json.Marshal(o)
+	return &engine.LeanResult{Status: 200, Body: b}
+}
+
+// What a beforeUpdate hook sets is saved with the update; an operation in the request stays
+// the request's.
+func TestBeforeUpdateChangesAreSaved(t *testing.T) {
+	t.Parallel()
+	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "data.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s := NewWithOptions(st, beforeUpdateHooks{}, nil, Options{})
+	_, o := s.do(t, "POST", "classes/Mark", nil, `{"title":"a","n":1}`, Auth{})
+	id := o["objectId"].(string)
+	if status, m := s.do(t, "PUT", "classes/Mark/"+id, nil, `{"title":"rude","n":{"__op":"Increment","amount":2}}`, Auth{}); status != 200 {
+		t.Fatalf("update: %d %v", status, m)
+	}
+	_, got := s.do(t, "GET", "classes/Mark/"+id, nil, "", Auth{})
+	if got["byBeforeUpdate"] != true || got["title"] != "polite" || got["n"] != 3.0 {
+		t.Errorf("after the update: %v", got)
+	}
+	// through a batch too (AV.Object.saveAll)
+	_, o2 := s.do(t, "POST", "classes/Mark", nil, `{"title":"b"}`, Auth{})
+	id2 := o2["objectId"].(string)
+	s.Serve(t.Context(), "POST", "batch", nil, []byte(`{"requests":[{"method":"PUT","path":"/1.1/classes/Mark/`+id2+`","body":{"title":"c"}}]}`), Auth{})
+	if _, got := s.do(t, "GET", "classes/Mark/"+id2, nil, "", Auth{}); got["byBeforeUpdate"] != true || got["title"] != "c" {
+		t.Errorf("after a batch update: %v", got)
+	}
+}

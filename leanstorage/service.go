@@ -379,6 +379,35 @@ func fetchWhenSave(query url.Values, fields map[string]any) bool {
 
 var metaKeys = map[string]bool{"objectId": true, "createdAt": true, "updatedAt": true, "__type": true, "className": true}
 
+// hookChanges adds to an update's fields what a beforeUpdate hook changed in the object it was
+// sent: keys whose value differs (as JSON) from what the hook got. Fields the request changes
+// with an operation (Increment, Add, …) keep the operation: the hook saw the operation, not a
+// value, and the SDK echoes it back. Removed keys are not deletions (the SDK omits unset ones).
+func hookChanges(fields, sent, returned map[string]any) error {
+	added := map[string]any{}
+	for k, v := range stripMeta(returned) {
+		if k == "ACL" {
+			continue
+		}
+		if op, isOp := fields[k].(map[string]any); isOp && op["__op"] != nil {
+			continue
+		}
+		a, _ := json.Marshal(sent[k])
+		b, _ := json.Marshal(v)
+		if _, had := sent[k]; had && string(a) == string(b) {
+			continue
+		}
+		added[k] = v
+	}
+	if err := checkKeys(added); err != nil {
+		return err
+	}
+	for k, v := range added {
+		fields[k] = v
+	}
+	return nil
+}
+
 func stripMeta(m map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range m {
@@ -639,13 +668,19 @@ func (s *Service) update(ctx context.Context, class, id string, query url.Values
 	}
 	sort.Strings(keys)
 	if !ignore["beforeUpdate"] {
-		// the hook sees the object with the request's values; what it changes is not saved
+		// the hook sees the object with the request's values; the fields it sets or changes
+		// are saved with the update, as on LeanCloud (javascript-sdk's test/hooks.js reads
+		// back a mark its beforeUpdate hook sets)
 		preview := current.Clone()
 		for k, v := range fields {
 			preview.Fields[k] = v
 		}
 		obj := objectForHook(preview, keys)
-		if _, err := s.beforeHook(ctx, class, "beforeUpdate", obj, user); err != nil {
+		changed, err := s.beforeHook(ctx, class, "beforeUpdate", obj, user)
+		if err != nil {
+			return nil, err
+		}
+		if err := hookChanges(fields, obj, changed); err != nil {
 			return nil, err
 		}
 	}

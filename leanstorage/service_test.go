@@ -186,3 +186,33 @@ func TestStaleSessionTokenIgnoredOutsideUsersMe(t *testing.T) {
 		t.Errorf("users/me with a deleted user's token: %d %v", status, m)
 	}
 }
+
+// A batch GET of a missing object answers {"success": null}, of a missing class 101, as
+// LeanCloud's recorded answer to AV.Object.fetchAll shows.
+func TestBatchGetOfMissingObject(t *testing.T) {
+	t.Parallel()
+	s := newService(t)
+	_, o := s.do(t, "POST", "classes/GameScore", nil, `{"score":1}`, Auth{})
+	id := o["objectId"].(string)
+	resp := s.Serve(t.Context(), "POST", "batch", nil, []byte(`{"requests":[{"method":"GET","path":"/1.1/classes/GameScore/`+id+`"},`+
+		`{"method":"GET","path":"/1.1/classes/GameScore/fakeId"},{"method":"GET","path":"/1.1/classes/FakeClass/`+id+`"}]}`), Auth{})
+	b, _ := json.Marshal(resp.Body)
+	var got []map[string]any
+	json.Unmarshal(b, &got)
+	if len(got) != 3 {
+		t.Fatalf("batch: %s", b)
+	}
+	if m, _ := got[0]["success"].(map[string]any); m["score"] != 1.0 {
+		t.Errorf("the existing object: %v", got[0])
+	}
+	if v, present := got[1]["success"]; !present || v != nil {
+		t.Errorf("the missing object: %v", got[1])
+	}
+	if e, _ := got[2]["error"].(map[string]any); e["code"] != 101.0 || e["error"] != "Class or object doesn't exists." {
+		t.Errorf("the missing class: %v", got[2])
+	}
+	// a lone GET of the missing object still answers {}
+	if status, m := s.do(t, "GET", "classes/GameScore/fakeId", nil, "", Auth{}); status != 200 || len(m) != 0 {
+		t.Errorf("lone GET: %d %v", status, m)
+	}
+}

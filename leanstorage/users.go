@@ -495,8 +495,15 @@ func (s *Service) batch(ctx context.Context, body []byte, auth Auth) (*Response,
 		if u == nil {
 			u = &url.URL{Path: path}
 		}
-		resp := s.Serve(ctx, strings.ToUpper(r.Method), u.Path, u.Query(), r.Body, auth)
+		method := strings.ToUpper(r.Method)
+		resp := s.Serve(ctx, method, u.Path, u.Query(), r.Body, auth)
 		if resp.Status >= 200 && resp.Status < 300 {
+			if m, isMap := resp.Body.(map[string]any); isMap && len(m) == 0 && method == http.MethodGet && len(strings.Split(strings.Trim(u.Path, "/"), "/")) == 3 {
+				// a missing object: a lone GET answers {}, a batch {"success": null}, as
+				// LeanCloud's recorded answers show (AV.Object.fetchAll reads it as 101)
+				out[i] = map[string]any{"success": nil}
+				continue
+			}
 			out[i] = map[string]any{"success": resp.Body}
 		} else {
 			out[i] = map[string]any{"error": resp.Body}

@@ -96,11 +96,12 @@ func (s *Service) find(ctx context.Context, class string, query url.Values, auth
 		}
 	}
 	results := make([]map[string]any, len(matches))
+	returnACL := query.Get("returnACL") == "true"
 	for i, o := range matches {
-		results[i] = s.present(ctx, o, user, auth)
+		results[i] = aclShown(s.present(ctx, o, user, auth), returnACL)
 	}
 	if inc := query.Get("include"); inc != "" {
-		s.include(ctx, results, strings.Split(inc, ","), user, auth)
+		s.include(context.WithValue(ctx, returnACLKey{}, returnACL), results, strings.Split(inc, ","), user, auth)
 	}
 	if keys := query.Get("keys"); keys != "" {
 		for i := range results {
@@ -563,6 +564,10 @@ func selectKeys(obj map[string]any, keys []string) map[string]any {
 // include replaces pointers at the given (dotted) keys by the objects they point to.
 func (s *Service) include(ctx context.Context, objs []map[string]any, keys []string, user *store.Object, auth Auth) {
 	for _, key := range keys {
+		// "author1, author2": the SDK passes a string include through as it was written
+		if key = strings.TrimSpace(key); key == "" {
+			continue
+		}
 		parts := strings.Split(key, ".")
 		s.includePath(ctx, objs, parts, user, auth)
 	}
@@ -593,7 +598,7 @@ func (s *Service) includePath(ctx context.Context, objs []map[string]any, parts 
 		if err != nil || !s.allowed(ctx, o, user, "read", auth) {
 			continue
 		}
-		full := s.present(ctx, o, user, auth)
+		full := aclShown(s.present(ctx, o, user, auth), ctx.Value(returnACLKey{}) == true)
 		full["__type"], full["className"] = "Object", class
 		obj[parts[0]] = full
 		next = append(next, full)
@@ -601,4 +606,18 @@ func (s *Service) includePath(ctx context.Context, objs []map[string]any, parts 
 	if len(parts) > 1 && len(next) > 0 {
 		s.includePath(ctx, next, parts[1:], user, auth)
 	}
+}
+
+// aclShown is an object as a query or GET answers it: LeanCloud sends the ACL only with
+// returnACL=true (AV.Query#includeACL, fetch's includeACL), and then an object saved without
+// one shows the default, public read and write (javascript-sdk's recorded answers).
+type returnACLKey struct{}
+
+func aclShown(obj map[string]any, returnACL bool) map[string]any {
+	if !returnACL {
+		delete(obj, "ACL")
+	} else if _, has := obj["ACL"]; !has {
+		obj["ACL"] = map[string]any{"*": map[string]any{"read": true, "write": true}}
+	}
+	return obj
 }

@@ -480,9 +480,10 @@ func (s *Service) get(ctx context.Context, class, id string, query url.Values, a
 	if !s.allowed(ctx, o, user, "read", auth) {
 		return ok(map[string]any{}), nil
 	}
-	out := s.present(ctx, o, user, auth)
+	returnACL := query.Get("returnACL") == "true"
+	out := aclShown(s.present(ctx, o, user, auth), returnACL)
 	if inc := query.Get("include"); inc != "" {
-		s.include(ctx, []map[string]any{out}, strings.Split(inc, ","), user, auth)
+		s.include(context.WithValue(ctx, returnACLKey{}, returnACL), []map[string]any{out}, strings.Split(inc, ","), user, auth)
 	}
 	if keys := query.Get("keys"); keys != "" {
 		out = selectKeys(out, strings.Split(keys, ","))

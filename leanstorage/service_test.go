@@ -216,3 +216,42 @@ func TestBatchGetOfMissingObject(t *testing.T) {
 		t.Errorf("lone GET: %d %v", status, m)
 	}
 }
+
+// The ACL is answered only with returnACL=true, then with the default for an object saved
+// without one (LeanCloud's recorded answers); include takes "a, b" as the SDK passes it.
+func TestReturnACLAndIncludeList(t *testing.T) {
+	t.Parallel()
+	s := newService(t)
+	_, a := s.do(t, "POST", "classes/Person", nil, `{"name":"1"}`, Auth{})
+	_, b := s.do(t, "POST", "classes/Person", nil, `{"name":"2","ACL":{"*":{"read":true}}}`, Auth{})
+	_, p := s.do(t, "POST", "classes/Post", nil, `{"author1":{"__type":"Pointer","className":"Person","objectId":"`+a["objectId"].(string)+
+		`"},"author2":{"__type":"Pointer","className":"Person","objectId":"`+b["objectId"].(string)+`"}}`, Auth{})
+	pid := p["objectId"].(string)
+	_, got := s.do(t, "GET", "classes/Post/"+pid, url.Values{"include": {"author1, author2"}}, "", Auth{})
+	a1, _ := got["author1"].(map[string]any)
+	a2, _ := got["author2"].(map[string]any)
+	if a1["name"] != "1" || a2["name"] != "2" {
+		t.Errorf("include with a space: %v", got)
+	}
+	if _, has := got["ACL"]; has {
+		t.Errorf("ACL without returnACL: %v", got)
+	}
+	if _, has := a2["ACL"]; has {
+		t.Errorf("an included object's ACL without returnACL: %v", a2)
+	}
+	_, found := s.do(t, "GET", "classes/Person", url.Values{"returnACL": {"true"}, "order": {"name"}}, "", Auth{})
+	rs, _ := found["results"].([]any)
+	if len(rs) != 2 {
+		t.Fatalf("find: %v", found)
+	}
+	if acl := fmt.Sprint(rs[0].(map[string]any)["ACL"]); acl != "map[*:map[read:true write:true]]" {
+		t.Errorf("the default ACL: %s", acl)
+	}
+	if acl := fmt.Sprint(rs[1].(map[string]any)["ACL"]); acl != "map[*:map[read:true]]" {
+		t.Errorf("a stored ACL: %s", acl)
+	}
+	_, one := s.do(t, "GET", "classes/Person/"+b["objectId"].(string), url.Values{"returnACL": {"true"}}, "", Auth{})
+	if one["ACL"] == nil {
+		t.Errorf("GET with returnACL: %v", one)
+	}
+}

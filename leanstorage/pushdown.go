@@ -36,6 +36,11 @@ func (m *matcher) planKey(class, key string, cond any) ([]store.Cond, bool) {
 	if class == "_User" && privateUserFields[key] && !m.auth.Master {
 		return nil, false
 	}
+	// a role's users and roles are relations: a pointer against them is a membership test
+	// the matcher answers (store.OpEq would compare it with the Relation value)
+	if class == "_Role" && (key == "users" || key == "roles") {
+		return nil, false
+	}
 	column := key == store.KeyObjectID || key == store.KeyCreatedAt || key == store.KeyUpdatedAt
 	ops, isOps := isOperatorMap(cond)
 	if !isOps {

@@ -295,6 +295,15 @@ func (m *matcher) matches(obj view, where map[string]any) (bool, error) {
 		if strings.HasPrefix(key, "$") {
 			return false, apiErr(http.StatusBadRequest, 102, "Invalid query: unknown operator %s.", key)
 		}
+		if rel, isRel := obj.o.Fields[key].(map[string]any); isRel && rel["__type"] == "Relation" {
+			// a pointer against a relation field asks whether the relation holds it: the
+			// reverse query of AV.Relation (user.getRoles() is {"users": <user pointer>} on _Role)
+			r, err := m.relationHolds(obj.o, key, cond)
+			if err != nil || !r {
+				return r, err
+			}
+			continue
+		}
 		r, err := m.field(obj, key, cond)
 		if err != nil || !r {
 			return r, err
@@ -599,7 +608,13 @@ func (s *Service) includePath(ctx context.Context, objs []map[string]any, parts 
 			continue
 		}
 		full := aclShown(s.present(ctx, o, user, auth), ctx.Value(returnACLKey{}) == true)
-		full["__type"], full["className"] = "Object", class
+		if class == "_File" {
+			// an included file is a File, as LeanCloud answers it: the SDKs decode it to an
+			// AV.File (with className _File it would become a plain AV.Object)
+			full["__type"] = "File"
+		} else {
+			full["__type"], full["className"] = "Object", class
+		}
 		obj[parts[0]] = full
 		next = append(next, full)
 	}
@@ -620,4 +635,30 @@ func aclShown(obj map[string]any, returnACL bool) map[string]any {
 		obj["ACL"] = map[string]any{"*": map[string]any{"read": true, "write": true}}
 	}
 	return obj
+}
+
+// relationHolds matches a relation field against a pointer, or {"$in": [pointers]}.
+func (m *matcher) relationHolds(o *store.Object, key string, cond any) (bool, error) {
+	var wanted []any
+	if c, ok := cond.(map[string]any); ok && c["__type"] == "Pointer" {
+		wanted = []any{c}
+	} else if ops, ok := cond.(map[string]any); ok && len(ops) == 1 {
+		if list, ok := ops["$in"].([]any); ok {
+			wanted = list
+		}
+	}
+	if wanted == nil {
+		return false, nil
+	}
+	ids, err := m.relatedTo(map[string]any{"object": map[string]any{"className": o.Class, "objectId": o.ID}, "key": key})
+	if err != nil {
+		return false, err
+	}
+	for _, w := range wanted {
+		p, _ := w.(map[string]any)
+		if id, _ := p["objectId"].(string); id != "" && ids[id] {
+			return true, nil
+		}
+	}
+	return false, nil
 }

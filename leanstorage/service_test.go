@@ -255,3 +255,47 @@ func TestReturnACLAndIncludeList(t *testing.T) {
 		t.Errorf("GET with returnACL: %v", one)
 	}
 }
+
+// An included pointer to a _File comes back as a File (what the SDK decodes to AV.File).
+func TestIncludedFileIsAFile(t *testing.T) {
+	t.Parallel()
+	s := newService(t)
+	_, f := s.do(t, "POST", "classes/_File", nil, `{"name":"ttt.jpg","url":"http://example.com/ttt.jpg","mime_type":"image/jpeg"}`, Auth{Master: true})
+	fid, _ := f["objectId"].(string)
+	if fid == "" {
+		t.Fatalf("file: %v", f)
+	}
+	_, o := s.do(t, "POST", "classes/ComplexObject", nil, `{"fileColumn":{"__type":"Pointer","className":"_File","objectId":"`+fid+`"}}`, Auth{})
+	_, got := s.do(t, "GET", "classes/ComplexObject/"+o["objectId"].(string), url.Values{"include": {"fileColumn"}}, "", Auth{})
+	fc, _ := got["fileColumn"].(map[string]any)
+	if fc["__type"] != "File" || fc["className"] != nil || fc["objectId"] != fid || fc["name"] != "ttt.jpg" || fc["url"] != "http://example.com/ttt.jpg" {
+		t.Errorf("included file: %v", fc)
+	}
+}
+
+// user.getRoles(): a pointer against a role's users relation is a membership test (the reverse
+// query of AV.Relation), here and for any class's relation when the matcher sees it.
+func TestReverseRelationQueryThroughSDK(t *testing.T) {
+	t.Parallel()
+	svc := newServiceWith(t, Options{})
+	r := runSDK(t, svc, `
+  const u = await new AV.User().setUsername('member').setPassword('pw').signUp()
+  const other = await new AV.User().setUsername('other').setPassword('pw').signUp()
+  const acl = new AV.ACL(); acl.setPublicReadAccess(true)
+  const role = new AV.Role('testRole', acl)
+  role.getUsers().add(u)
+  await role.save()
+  report.roles = (await u.getRoles()).map((r) => r.getName())
+  report.otherRoles = (await other.getRoles()).length
+  const post = new AV.Object('Post')
+  post.relation('likes').add(u)
+  await post.save()
+  report.liked = (await AV.Relation.reverseQuery('Post', 'likes', u).find()).map((p) => p.id === post.id)
+  report.notLiked = (await AV.Relation.reverseQuery('Post', 'likes', other).count())
+`)
+	c := reportChecks{t, r}
+	c.want("roles", []string{"testRole"})
+	c.want("otherRoles", 0)
+	c.want("liked", []bool{true})
+	c.want("notLiked", 0)
+}

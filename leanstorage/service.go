@@ -309,6 +309,35 @@ func (s *Service) currentUser(ctx context.Context, auth Auth) (*store.Object, er
 
 // ---- objects
 
+// foldAuthDataKeys turns "authData.<platform>" keys, which LeanCloud takes (the SDK's
+// dissociateAuthData sends {"authData.weixin": {"__op": "Delete"}}), into the authData map an
+// update merges: a value links the platform, Delete (or null) unlinks it.
+func foldAuthDataKeys(fields map[string]any) error {
+	for k, v := range fields {
+		platform, dotted := strings.CutPrefix(k, "authData.")
+		if !dotted {
+			continue
+		}
+		if platform == "" || strings.Contains(platform, ".") {
+			return apiErr(http.StatusBadRequest, 105, "Invalid key name: %s. Keys start with a letter and contain letters, digits and '_'.", k)
+		}
+		if op, isOp := v.(map[string]any); isOp && op["__op"] == "Delete" {
+			v = nil
+		}
+		ad, _ := fields["authData"].(map[string]any)
+		if ad == nil {
+			if fields["authData"] != nil {
+				return apiErr(http.StatusBadRequest, 1, "Invalid authData: %s and authData cannot be set together.", k)
+			}
+			ad = map[string]any{}
+			fields["authData"] = ad
+		}
+		ad[platform] = v
+		delete(fields, k)
+	}
+	return nil
+}
+
 // readWrite reads the body of a create or update: its fields (checked), the calling user, and the
 // hooks the request may skip.
 func (s *Service) readWrite(ctx context.Context, body []byte, auth Auth) (map[string]any, *store.Object, map[string]bool, error) {
@@ -321,6 +350,9 @@ func (s *Service) readWrite(ctx context.Context, body []byte, auth Auth) (map[st
 		return nil, nil, nil, err
 	}
 	ignore := s.ignoredHooks(fields, auth)
+	if err := foldAuthDataKeys(fields); err != nil {
+		return nil, nil, nil, err
+	}
 	if err := checkKeys(fields); err != nil {
 		return nil, nil, nil, err
 	}
@@ -640,6 +672,11 @@ func (s *Service) update(ctx context.Context, class, id string, query url.Values
 					delete(out, k)
 				} else {
 					out[k] = v
+					if k != "anonymous" {
+						// a linked account makes an anonymous user a regular one (the SDK's
+						// suite reads isAnonymous() false after associateWithAuthData)
+						delete(out, "anonymous")
+					}
 				}
 			}
 			fields["authData"] = out

@@ -103,7 +103,7 @@ func (s *Service) signup(ctx context.Context, query url.Values, body []byte, aut
 	}
 	ignore := s.ignoredHooks(fields, auth)
 	if authData, ok := fields["authData"].(map[string]any); ok && fields["password"] == nil {
-		return s.loginWithAuthData(ctx, authData, query.Get("failOnNotExist") == "true", auth)
+		return s.loginWithAuthData(ctx, fields, authData, query.Get("failOnNotExist") == "true", auth)
 	}
 	dropServerOwned(fields, auth)
 	if authData, ok := fields["authData"].(map[string]any); ok {
@@ -186,7 +186,7 @@ func (s *Service) signup(ctx context.Context, query url.Values, body []byte, aut
 // loginWithAuthData is a third-party login (POST /users {"authData": {platform: {...}}}): each
 // platform's data is verified with the platform (see AuthVerifier); the onAuthData hook may check
 // or change it first. A user with the same platform uid logs in, otherwise a user is created.
-func (s *Service) loginWithAuthData(ctx context.Context, authData map[string]any, failOnNotExist bool, auth Auth) (*Response, error) {
+func (s *Service) loginWithAuthData(ctx context.Context, fields, authData map[string]any, failOnNotExist bool, auth Auth) (*Response, error) {
 	if len(authData) == 0 {
 		return nil, apiErr(http.StatusBadRequest, 1, "authData is empty")
 	}
@@ -229,6 +229,15 @@ func (s *Service) loginWithAuthData(ctx context.Context, authData map[string]any
 			}
 		}
 	}
+	// unionid login (loginWithAuthDataAndUnionId): the main account of the same unionid on the
+	// same unionIdPlatform logs in and gets this platform linked. The unionid is the client's
+	// word (WeChat's token check does not cover it), so only trusted callers — the master key,
+	// cloud code, or an onAuthData hook that checked it — may log in by it.
+	if auth.Master || auth.HookKey || hookDefined {
+		if u, err := s.unionMainAccount(ctx, users, verified); err != nil || u != nil {
+			return u, err
+		}
+	}
 	if failOnNotExist {
 		return nil, apiErr(http.StatusBadRequest, 211, "Could not find user.")
 	}
@@ -238,8 +247,18 @@ func (s *Service) loginWithAuthData(ctx context.Context, authData map[string]any
 		}
 	}
 	now := s.opts.Now()
+	username := newToken()[:25]
+	if name, _ := fields["username"].(string); name != "" {
+		// new AV.User().setUsername(x).loginWithAuthData(…) names the user it creates
+		if taken, err := s.findUser(ctx, "username", name); err != nil {
+			return nil, err
+		} else if taken != nil {
+			return nil, apiErr(http.StatusBadRequest, 202, "Username has already been taken.")
+		}
+		username = name
+	}
 	o := &store.Object{Class: "_User", ID: newID(), CreatedAt: now, UpdatedAt: now,
-		Fields: map[string]any{"username": newToken()[:25], "authData": verified}}
+		Fields: map[string]any{"username": username, "authData": verified}}
 	if err := s.st.Insert(ctx, o); err != nil {
 		return nil, err
 	}
@@ -656,4 +675,45 @@ func (s *Service) IdentitySession(ctx context.Context, username string) (string,
 		}
 	}
 	return s.SessionFor(ctx, username)
+}
+
+// unionMainAccount logs in the user whose authData holds the main account of a unionid that
+// the request's authData names ({unionid, platform, main_account} as the SDK sends them), and
+// links the request's platforms to it. nil when there is none.
+func (s *Service) unionMainAccount(ctx context.Context, users []*store.Object, verified map[string]any) (*Response, error) {
+	for _, raw := range verified {
+		d, _ := raw.(map[string]any)
+		union, platform := str(d, "unionid"), str(d, "platform")
+		if union == "" || platform == "" {
+			continue
+		}
+		for _, u := range users {
+			existing, _ := u.Fields["authData"].(map[string]any)
+			for _, e := range existing {
+				em, _ := e.(map[string]any)
+				if str(em, "unionid") != union || str(em, "platform") != platform || em["main_account"] != true {
+					continue
+				}
+				merged := map[string]any{}
+				for k, v := range existing {
+					merged[k] = v
+				}
+				for k, v := range verified {
+					if v != nil {
+						merged[k] = v
+					}
+				}
+				linked, err := s.setUserFields(ctx, u.ID, map[string]any{"authData": merged})
+				if err != nil {
+					return nil, err
+				}
+				token, err := s.sessionOf(ctx, u.ID)
+				if err != nil {
+					return nil, err
+				}
+				return ok(userJSON(linked, token)), nil
+			}
+		}
+	}
+	return nil, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -298,4 +299,28 @@ func TestReverseRelationQueryThroughSDK(t *testing.T) {
 	c.want("otherRoles", 0)
 	c.want("liked", []bool{true})
 	c.want("notLiked", 0)
+}
+
+// A query too long for a URL comes as a batch of one GET with params (the SDK's way).
+func TestBatchGetWithParams(t *testing.T) {
+	t.Parallel()
+	s := newService(t)
+	s.do(t, "POST", "classes/GameScore", nil, `{"arr":["contains-all-test"]}`, Auth{})
+	s.do(t, "POST", "classes/GameScore", nil, `{"score":1}`, Auth{})
+	all := make([]string, 200)
+	for i := range all {
+		all[i] = `"contains-all-test"`
+	}
+	body := `{"requests":[{"method":"GET","path":"/1.1/classes/GameScore","params":{"where":{"arr":{"$all":[` + strings.Join(all, ",") + `]}},"limit":10}}]}`
+	resp := s.Serve(t.Context(), "POST", "batch", nil, []byte(body), Auth{})
+	b, _ := json.Marshal(resp.Body)
+	var got []struct {
+		Success struct {
+			Results []map[string]any `json:"results"`
+		} `json:"success"`
+	}
+	json.Unmarshal(b, &got)
+	if len(got) != 1 || len(got[0].Success.Results) != 1 || got[0].Success.Results[0]["arr"] == nil {
+		t.Errorf("batch GET with params: %s", b)
+	}
 }

@@ -499,6 +499,9 @@ func (s *Service) batch(ctx context.Context, body []byte, auth Auth) (*Response,
 			Method string          `json:"method"`
 			Path   string          `json:"path"`
 			Body   json.RawMessage `json:"body"`
+			// Params are a GET's query as an object: the SDK sends a query whose URL would be
+			// too long (over 2000 characters) as a batch of one with params
+			Params map[string]any `json:"params"`
 		} `json:"requests"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
@@ -515,7 +518,18 @@ func (s *Service) batch(ctx context.Context, body []byte, auth Auth) (*Response,
 			u = &url.URL{Path: path}
 		}
 		method := strings.ToUpper(r.Method)
-		resp := s.Serve(ctx, method, u.Path, u.Query(), r.Body, auth)
+		q := u.Query()
+		for k, v := range r.Params {
+			switch x := v.(type) {
+			case nil:
+			case string:
+				q.Set(k, x)
+			default:
+				b, _ := json.Marshal(x)
+				q.Set(k, string(b))
+			}
+		}
+		resp := s.Serve(ctx, method, u.Path, q, r.Body, auth)
 		if resp.Status >= 200 && resp.Status < 300 {
 			if m, isMap := resp.Body.(map[string]any); isMap && len(m) == 0 && method == http.MethodGet && len(strings.Split(strings.Trim(u.Path, "/"), "/")) == 3 {
 				// a missing object: a lone GET answers {}, a batch {"success": null}, as

@@ -41,7 +41,8 @@ wait_http "$FN_URL/__fn/whoami" 60
 
 # Data the suite's tests expect its LeanCloud app to hold (the file 52f9dd5ae4b019816c865985 as
 # LeanCloud answers it in the suite's own recordings, GameScore objects for the CQL limits, a
-# user for the queries of all users), loaded with fn import, which keeps objectIds.
+# user for the queries of all users, the user test/status.js follows), loaded with fn import,
+# which keeps objectIds.
 SEED="$WORK/seed"
 mkdir -p "$SEED"
 python3 - "$SEED" <<'PY'
@@ -63,7 +64,10 @@ h = hashlib.sha512((salt + "seedpassword").encode()).digest()
 for _ in range(512):
     h = hashlib.sha512(h).digest()
 w("_User", [{"objectId": "52f9be48e4b035debf88b6ed", "username": "seeduser", "salt": salt, "password": base64.b64encode(h).decode(),
-             "createdAt": "2014-02-11T08:20:42.199Z", "updatedAt": "2014-02-11T08:20:42.199Z"}])
+             "createdAt": "2014-02-11T08:20:42.199Z", "updatedAt": "2014-02-11T08:20:42.199Z"},
+            # test/status.js follows and writes to this user (STATUS_TARGET_USER_ID)
+            {"objectId": "5627906060b22ef9c464cc99", "username": "statustarget", "salt": salt, "password": base64.b64encode(h).decode(),
+             "createdAt": "2015-10-21T08:00:00.000Z", "updatedAt": "2015-10-21T08:00:00.000Z"}])
 PY
 "$FN" import "$SEED" --remote --app storage-suite --no-files >"$WORK/import.log" 2>&1 ||
   { echo "fn import of the suite's data failed: $(tail -5 "$WORK/import.log")"; exit 1; }

@@ -58,7 +58,10 @@ w("_File", [{"objectId": "52f9dd5ae4b019816c865985", "name": "myfile.txt", "mime
              "metaData": {"owner": "52f9be48e4b035debf88b6ed", "size": 4},
              "createdAt": "2014-02-11T08:20:42.199Z", "updatedAt": "2014-02-11T08:20:42.199Z"}])
 w("GameScore", [{"objectId": "5d8308029c92350008%06x" % i, "playerName": "seed%d" % i, "score": i, "cheatMode": False,
-                 "createdAt": "2019-09-19T04:45:54.076Z", "updatedAt": "2019-09-19T04:45:54.076Z"} for i in range(12)])
+                 "createdAt": "2019-09-19T04:45:54.076Z", "updatedAt": "2019-09-19T04:45:54.076Z"} for i in range(12)] +
+    # the one object test/query.js's containsAll query finds
+    [{"objectId": "5d8308029c9235000886ffff", "playerName": "containsall", "arr": ["contains-all-test"],
+      "createdAt": "2019-09-19T04:45:54.076Z", "updatedAt": "2019-09-19T04:45:54.076Z"}])
 salt = "compatsuitesalt0123456789"
 h = hashlib.sha512((salt + "seedpassword").encode()).digest()
 for _ in range(512):
@@ -66,7 +69,7 @@ for _ in range(512):
 w("_User", [{"objectId": "52f9be48e4b035debf88b6ed", "username": "seeduser", "salt": salt, "password": base64.b64encode(h).decode(),
              "createdAt": "2014-02-11T08:20:42.199Z", "updatedAt": "2014-02-11T08:20:42.199Z"},
             # test/status.js follows and writes to this user (STATUS_TARGET_USER_ID)
-            {"objectId": "5627906060b22ef9c464cc99", "username": "statustarget", "salt": salt, "password": base64.b64encode(h).decode(),
+            {"objectId": "5627906060b22ef9c464cc99", "username": "leeyeh", "salt": salt, "password": base64.b64encode(h).decode(),
              "createdAt": "2015-10-21T08:00:00.000Z", "updatedAt": "2015-10-21T08:00:00.000Z"}])
 PY
 "$FN" import "$SEED" --remote --app storage-suite --no-files >"$WORK/import.log" 2>&1 ||

@@ -36,11 +36,6 @@ func (m *matcher) planKey(class, key string, cond any) ([]store.Cond, bool) {
 	if class == "_User" && privateUserFields[key] && !m.auth.Master {
 		return nil, false
 	}
-	// a role's users and roles are relations: a pointer against them is a membership test
-	// the matcher answers (store.OpEq would compare it with the Relation value)
-	if class == "_Role" && (key == "users" || key == "roles") {
-		return nil, false
-	}
 	column := key == store.KeyObjectID || key == store.KeyCreatedAt || key == store.KeyUpdatedAt
 	ops, isOps := isOperatorMap(cond)
 	if !isOps {
@@ -49,6 +44,9 @@ func (m *matcher) planKey(class, key string, cond any) ([]store.Cond, bool) {
 		}
 		v, ok := pushValue(cond, column)
 		if !ok {
+			return nil, false
+		}
+		if p, isPtr := v.(store.PointerRef); isPtr && m.relationKey(class, key, p.ID) {
 			return nil, false
 		}
 		return []store.Cond{{Key: key, Op: store.OpEq, Value: v}}, true
@@ -213,4 +211,13 @@ func (m *matcher) pushdown(class string, where map[string]any, order string, ski
 		return nil, 0, false, err
 	}
 	return objs, total, true, nil
+}
+
+// relationKey reports whether key holds a relation that lists id for some object of class: a
+// pointer against a relation field is a membership test (AV.Relation.reverseQuery,
+// user.getRoles()) that the matcher answers; store.OpEq would compare it with the Relation
+// value and select nothing. An error keeps the condition out of SQL too (the matcher decides).
+func (m *matcher) relationKey(class, key, id string) bool {
+	owners, err := m.s.st.RelationOwners(m.ctx, class, key, id)
+	return err != nil || len(owners) > 0
 }

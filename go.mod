@@ -28,7 +28,10 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
-require golang.org/x/image v0.48.0
+require (
+	github.com/google/uuid v1.6.0
+	golang.org/x/image v0.48.0
+)
 
 require kernel.org/pub/linux/libs/security/libcap/psx v1.2.78 // indirect
 
@@ -42,7 +45,6 @@ require (
 require (
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
-	github.com/google/uuid v1.6.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -108,6 +109,10 @@ func mimeOf(name, given string) string {
 		}
 	}
 	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
+		// LeanCloud answers the bare type ("text/plain"), not Go's "text/plain; charset=utf-8"
+		if bare, _, err := mime.ParseMediaType(t); err == nil {
+			return bare
+		}
 		return t
 	}
 	return "application/octet-stream"
@@ -189,7 +194,10 @@ func (s *Service) newFileObject(ctx context.Context, req *fileRequest, auth Auth
 }
 
 // fileToken starts the SDK's upload round trip: the _File object is created now with its url,
-// and the SDK's S3 uploader PUTs the content to upload_url (fn itself), then calls fileCallback.
+// and the SDK uploads the content to upload_url (fn itself), then calls fileCallback. The
+// provider is "qcloud": its uploader (in leancloud-storage 3.x and 4.x, browser and Node) POSTs
+// a multipart form with the token as ?sign=, and takes a Node stream of unknown size, which
+// the S3 uploader refuses. A PUT of the bare content with ?token= (the S3 way) is taken too.
 func (s *Service) fileToken(ctx context.Context, body []byte, auth Auth) (*Response, error) {
 	req, err := s.readFileRequest(body)
 	if err != nil {
@@ -213,8 +221,8 @@ func (s *Service) fileToken(ctx context.Context, body []byte, auth Auth) (*Respo
 		return nil, err
 	}
 	return ok(map[string]any{
-		"objectId": o.ID, "createdAt": isoTime(o.CreatedAt), "token": token, "provider": "s3", "bucket": "fn",
-		"url": o.Fields["url"], "upload_url": o.Fields["url"].(string) + "?token=" + url.QueryEscape(token),
+		"objectId": o.ID, "createdAt": isoTime(o.CreatedAt), "token": token, "provider": "qcloud", "bucket": "fn",
+		"url": o.Fields["url"], "upload_url": o.Fields["url"],
 		"mime_type": o.Fields["mime_type"], "key": o.Fields["key"],
 	}), nil
 }
@@ -364,7 +372,7 @@ func (s *Service) ServeFile(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	switch r.Method {
-	case http.MethodPut:
+	case http.MethodPut, http.MethodPost:
 		s.receiveUpload(w, r, o, fail)
 	case http.MethodGet, http.MethodHead:
 		p, _ := s.blobPath(id)
@@ -401,14 +409,17 @@ func (s *Service) ServeFile(w http.ResponseWriter, r *http.Request, id string) {
 		}
 		http.ServeContent(w, r, name, st.ModTime(), f)
 	default:
-		w.Header().Set("Allow", "GET, HEAD, PUT")
-		fail(http.StatusMethodNotAllowed, "files are read with GET and uploaded with PUT and a token")
+		w.Header().Set("Allow", "GET, HEAD, PUT, POST")
+		fail(http.StatusMethodNotAllowed, "files are read with GET and uploaded with PUT or POST and a token")
 	}
 }
 
 func (s *Service) receiveUpload(w http.ResponseWriter, r *http.Request, o *store.Object, fail func(int, string)) {
 	tok, _ := o.Fields[fileTokenField].(string)
 	given := r.URL.Query().Get("token")
+	if given == "" {
+		given = r.URL.Query().Get("sign") // the qcloud uploader's name for it
+	}
 	if tok == "" || given == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(given)) != 1 {
 		fail(http.StatusForbidden, "the upload token is not valid for this file (or the file was uploaded already)")
 		return
@@ -422,7 +433,16 @@ func (s *Service) receiveUpload(w http.ResponseWriter, r *http.Request, o *store
 		fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is larger than %d bytes", max))
 		return
 	}
-	size, sum, err := s.writeContent(o.ID, r.Body, max)
+	var body io.Reader = r.Body
+	if r.Method == http.MethodPost {
+		part, err := uploadPart(r)
+		if err != nil {
+			fail(http.StatusBadRequest, err.Error())
+			return
+		}
+		body = part
+	}
+	size, sum, err := s.writeContent(o.ID, body, max)
 	if err != nil {
 		var ae *Error
 		if errors.As(err, &ae) {
@@ -454,4 +474,24 @@ func (s *Service) receiveUpload(w http.ResponseWriter, r *http.Request, o *store
 	}
 	w.Header().Set("ETag", `"`+sum+`"`)
 	w.WriteHeader(http.StatusOK)
+}
+
+// uploadPart is the content of a multipart upload (the qcloud uploader's POST): the part named
+// fileContent. Other fields (op=upload) come before it and are skipped, bounded in number.
+func uploadPart(r *http.Request) (io.Reader, error) {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		return nil, errors.New("a POST upload is a multipart/form-data body with the content in the field fileContent")
+	}
+	mr := multipart.NewReader(r.Body, params["boundary"])
+	for range 16 {
+		part, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		if part.FormName() == "fileContent" {
+			return part, nil
+		}
+	}
+	return nil, errors.New("the multipart upload has no fileContent field")
 }

@@ -6,8 +6,10 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +32,7 @@ func filesService(t *testing.T) (*Service, *httptest.Server) {
 func TestFileTokenUploadServeDelete(t *testing.T) {
 	s, _ := filesService(t)
 	st, tok := s.do(t, "POST", "fileTokens", nil, `{"name":"a b.txt","mime_type":"text/plain","metaData":{"size":11,"owner":"forged"}}`, Auth{})
-	if st != 200 || tok["provider"] != "s3" || tok["upload_url"] == nil || tok["objectId"] == nil {
+	if st != 200 || tok["provider"] != "qcloud" || tok["upload_url"] == nil || tok["objectId"] == nil {
 		t.Fatalf("fileTokens: %d %v", st, tok)
 	}
 	id := tok["objectId"].(string)
@@ -44,16 +46,17 @@ func TestFileTokenUploadServeDelete(t *testing.T) {
 		return resp.StatusCode
 	}
 	fileURL := tok["url"].(string)
+	uploadURL := tok["upload_url"].(string) + "?token=" + tok["token"].(string)
 	if code := put(fileURL+"?token=wrong", "x"); code != 403 {
 		t.Fatalf("a wrong token: %d", code)
 	}
-	if code := put(tok["upload_url"].(string), strings.Repeat("x", 1001)); code != 413 {
+	if code := put(uploadURL, strings.Repeat("x", 1001)); code != 413 {
 		t.Fatalf("an oversized upload: %d", code)
 	}
-	if code := put(tok["upload_url"].(string), "hello world"); code != 200 {
+	if code := put(uploadURL, "hello world"); code != 200 {
 		t.Fatalf("upload: %d", code)
 	}
-	if code := put(tok["upload_url"].(string), "again"); code != 403 {
+	if code := put(uploadURL, "again"); code != 403 {
 		t.Fatalf("a second upload with the same token: %d", code)
 	}
 	st, obj := s.do(t, "GET", "files/"+id, nil, "", Auth{})
@@ -170,7 +173,7 @@ func TestImageView2Thumbnails(t *testing.T) {
 	if st != 200 {
 		t.Fatal(st)
 	}
-	req, _ := http.NewRequest("PUT", tok["upload_url"].(string), bytes.NewReader(buf.Bytes()))
+	req, _ := http.NewRequest("PUT", tok["upload_url"].(string)+"?token="+tok["token"].(string), bytes.NewReader(buf.Bytes()))
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("upload: %v %v", resp, err)
 	}
@@ -216,5 +219,72 @@ func TestImageView2Thumbnails(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 400 {
 		t.Errorf("a thumbnail of text: %d", resp.StatusCode)
+	}
+}
+
+// The SDK's own uploads: a Node stream of unknown size and base64 go through the qcloud
+// uploader (a multipart POST with ?sign=), the mime type is LeanCloud's bare one, and the
+// content is served back.
+func TestSDKUploadsStreamAndBase64(t *testing.T) {
+	t.Parallel()
+	s := newService(t)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/f/{id}/{name}", func(w http.ResponseWriter, r *http.Request) { s.ServeFile(w, r, r.PathValue("id")) })
+	mux.Handle("/1.1/", sdkHandler(s))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	s.opts.Files = FileStorage{Dir: t.TempDir(), BaseURL: srv.URL + "/f", MaxUpload: 1 << 20}
+	r := runSDKAt(t, srv.URL, `
+  const fs = require('fs')
+  const path = require('path')
+  const p = path.join(require('os').tmpdir(), 'fn-stream-' + process.pid + '.txt')
+  fs.writeFileSync(p, 'streamed content')
+  const streamed = await new AV.File('stream-test', fs.createReadStream(p)).save()
+  fs.unlinkSync(p)
+  report.streamedBody = await (await fetch(streamed.url())).text()
+  const b64 = await new AV.File('中文.txt', { base64: 'd29ya2luZyBhdCBhdm9zY2xvdWQgaXMgZ3JlYXQh' }).save()
+  report.mime = b64.get('mime_type')
+  report.b64Body = await (await fetch(b64.url())).text()
+  report.size = (await AV.File.createWithoutData(b64.id).fetch()).size()
+`)
+	c := reportChecks{t, r}
+	c.want("streamedBody", "streamed content")
+	c.want("mime", "text/plain")
+	c.want("b64Body", "working at avoscloud is great!")
+	c.want("size", 30)
+}
+
+// A multipart POST without the content, or with the wrong sign, stores nothing.
+func TestMultipartUploadRefusals(t *testing.T) {
+	s, _ := filesService(t)
+	_, tok := s.do(t, "POST", "fileTokens", nil, `{"name":"m.txt"}`, Auth{})
+	post := func(q, field string) int {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		mw.WriteField("op", "upload")
+		fw, _ := mw.CreateFormFile(field, "m.txt")
+		fw.Write([]byte("content"))
+		mw.Close()
+		resp, err := http.Post(tok["upload_url"].(string)+q, mw.FormDataContentType(), &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("?sign=wrong", "fileContent"); code != 403 {
+		t.Errorf("a wrong sign: %d", code)
+	}
+	if code := post("?sign="+url.QueryEscape(tok["token"].(string)), "other"); code != 400 {
+		t.Errorf("no fileContent: %d", code)
+	}
+	if code := post("?sign="+url.QueryEscape(tok["token"].(string)), "fileContent"); code != 200 {
+		t.Errorf("the upload: %d", code)
+	}
+	resp, _ := http.Get(tok["url"].(string))
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "content" {
+		t.Errorf("served %q", b)
 	}
 }

@@ -521,6 +521,14 @@ func (s *Service) ranks(ctx context.Context, name, around string, query url.Valu
 	user, _ := s.currentUser(ctx, auth)
 	userKeys := splitNonEmpty(query.Get("selectUserKeys"))
 	includeStats := splitNonEmpty(query.Get("includeStatistics"))
+	for _, n := range includeStats {
+		// a statistic that has no leaderboard is refused, as LeanCloud does (the SDK's suite
+		// expects includeStatistics: ['fake'] to fail)
+		if _, err := s.getLeaderboard(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	includeUser := splitNonEmpty(query.Get("includeUser"))
 	results := make([]map[string]any, len(page))
 	for i, o := range page {
 		uid, _ := o.Fields["user"].(string)
@@ -532,6 +540,9 @@ func (s *Service) ranks(ctx context.Context, name, around string, query url.Valu
 					if v, ok := full[k]; ok {
 						u[k] = v
 					}
+				}
+				if len(includeUser) > 0 {
+					s.include(ctx, []map[string]any{u}, includeUser, user, auth)
 				}
 			}
 		}

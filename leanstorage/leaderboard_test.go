@@ -34,6 +34,12 @@ func TestLeaderboardsThroughSDK(t *testing.T) {
   report.around = (await lb.getResultsAroundUser(a, { limit: 1 })).map((x) => [x.rank, x.user.id === a.id])
   report.count = await lb.count()
   report.stats = (await AV.Leaderboard.getStatistics(a)).map((s) => [s.name, s.value, s.version]).sort()
+  const company = await new AV.Object('Company').save({ name: 'LeanCloud' })
+  await a.save({ company }, as(a))
+  const inc = await lb.getResults({ selectUserKeys: ['username'], includeUserKeys: 'company', includeStatistics: ['coins'] }, as(a))
+  const annRow = inc.find((x) => x.user.id === a.id)
+  report.includedCompany = [annRow.user.get('company') instanceof AV.Object, annRow.user.get('company').get('name'), annRow.includedStatistics.map((s) => s.name)]
+  try { await lb.getResults({ includeStatistics: ['fake'] }) } catch (e) { report.fakeStat = errOf(e) }
   report.withStats = (await lb.getResultsAroundUser(a, { limit: 1, includeStatistics: ['coins'] }))[0].includedStatistics.map((s) => [s.name, s.value])
 
   await lb.reset(master)
@@ -57,6 +63,8 @@ func TestLeaderboardsThroughSDK(t *testing.T) {
 	c.want("count", 3)
 	c.want("stats", [][]any{{"coins", 12, 0}, {"score", 10, 0}})
 	c.want("withStats", [][]any{{"coins", 12}})
+	c.want("includedCompany", []any{true, "LeanCloud", []string{"coins"}})
+	c.wantErr("fakeStat", 1, `Leaderboard "fake" not found.`)
 	c.want("afterReset", []int{1, 0, 3})
 	c.want("archives", [][]any{{0, "completed"}})
 	c.want("coinsAfterDelete", 0)

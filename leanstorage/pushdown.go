@@ -46,6 +46,9 @@ func (m *matcher) planKey(class, key string, cond any) ([]store.Cond, bool) {
 		if !ok {
 			return nil, false
 		}
+		if p, isPtr := v.(store.PointerRef); isPtr && m.relationKey(class, key, p.ID) {
+			return nil, false
+		}
 		return []store.Cond{{Key: key, Op: store.OpEq, Value: v}}, true
 	}
 	var out []store.Cond
@@ -208,4 +211,13 @@ func (m *matcher) pushdown(class string, where map[string]any, order string, ski
 		return nil, 0, false, err
 	}
 	return objs, total, true, nil
+}
+
+// relationKey reports whether key holds a relation that lists id for some object of class: a
+// pointer against a relation field is a membership test (AV.Relation.reverseQuery,
+// user.getRoles()) that the matcher answers; store.OpEq would compare it with the Relation
+// value and select nothing. An error keeps the condition out of SQL too (the matcher decides).
+func (m *matcher) relationKey(class, key, id string) bool {
+	owners, err := m.s.st.RelationOwners(m.ctx, class, key, id)
+	return err != nil || len(owners) > 0
 }

@@ -96,11 +96,12 @@ func (s *Service) find(ctx context.Context, class string, query url.Values, auth
 		}
 	}
 	results := make([]map[string]any, len(matches))
+	returnACL := query.Get("returnACL") == "true"
 	for i, o := range matches {
-		results[i] = s.present(ctx, o, user, auth)
+		results[i] = aclShown(s.present(ctx, o, user, auth), returnACL)
 	}
 	if inc := query.Get("include"); inc != "" {
-		s.include(ctx, results, strings.Split(inc, ","), user, auth)
+		s.include(context.WithValue(ctx, returnACLKey{}, returnACL), results, strings.Split(inc, ","), user, auth)
 	}
 	if keys := query.Get("keys"); keys != "" {
 		for i := range results {
@@ -293,6 +294,15 @@ func (m *matcher) matches(obj view, where map[string]any) (bool, error) {
 		}
 		if strings.HasPrefix(key, "$") {
 			return false, apiErr(http.StatusBadRequest, 102, "Invalid query: unknown operator %s.", key)
+		}
+		if rel, isRel := obj.o.Fields[key].(map[string]any); isRel && rel["__type"] == "Relation" {
+			// a pointer against a relation field asks whether the relation holds it: the
+			// reverse query of AV.Relation (user.getRoles() is {"users": <user pointer>} on _Role)
+			r, err := m.relationHolds(obj.o, key, cond)
+			if err != nil || !r {
+				return r, err
+			}
+			continue
 		}
 		r, err := m.field(obj, key, cond)
 		if err != nil || !r {
@@ -563,6 +573,10 @@ func selectKeys(obj map[string]any, keys []string) map[string]any {
 // include replaces pointers at the given (dotted) keys by the objects they point to.
 func (s *Service) include(ctx context.Context, objs []map[string]any, keys []string, user *store.Object, auth Auth) {
 	for _, key := range keys {
+		// "author1, author2": the SDK passes a string include through as it was written
+		if key = strings.TrimSpace(key); key == "" {
+			continue
+		}
 		parts := strings.Split(key, ".")
 		s.includePath(ctx, objs, parts, user, auth)
 	}
@@ -593,12 +607,58 @@ func (s *Service) includePath(ctx context.Context, objs []map[string]any, parts 
 		if err != nil || !s.allowed(ctx, o, user, "read", auth) {
 			continue
 		}
-		full := s.present(ctx, o, user, auth)
-		full["__type"], full["className"] = "Object", class
+		full := aclShown(s.present(ctx, o, user, auth), ctx.Value(returnACLKey{}) == true)
+		if class == "_File" {
+			// an included file is a File, as LeanCloud answers it: the SDKs decode it to an
+			// AV.File (with className _File it would become a plain AV.Object)
+			full["__type"] = "File"
+		} else {
+			full["__type"], full["className"] = "Object", class
+		}
 		obj[parts[0]] = full
 		next = append(next, full)
 	}
 	if len(parts) > 1 && len(next) > 0 {
 		s.includePath(ctx, next, parts[1:], user, auth)
 	}
+}
+
+// aclShown is an object as a query or GET answers it: LeanCloud sends the ACL only with
+// returnACL=true (AV.Query#includeACL, fetch's includeACL), and then an object saved without
+// one shows the default, public read and write (javascript-sdk's recorded answers).
+type returnACLKey struct{}
+
+func aclShown(obj map[string]any, returnACL bool) map[string]any {
+	if !returnACL {
+		delete(obj, "ACL")
+	} else if _, has := obj["ACL"]; !has {
+		obj["ACL"] = map[string]any{"*": map[string]any{"read": true, "write": true}}
+	}
+	return obj
+}
+
+// relationHolds matches a relation field against a pointer, or {"$in": [pointers]}.
+func (m *matcher) relationHolds(o *store.Object, key string, cond any) (bool, error) {
+	var wanted []any
+	if c, ok := cond.(map[string]any); ok && c["__type"] == "Pointer" {
+		wanted = []any{c}
+	} else if ops, ok := cond.(map[string]any); ok && len(ops) == 1 {
+		if list, ok := ops["$in"].([]any); ok {
+			wanted = list
+		}
+	}
+	if wanted == nil {
+		return false, nil
+	}
+	ids, err := m.relatedTo(map[string]any{"object": map[string]any{"className": o.Class, "objectId": o.ID}, "key": key})
+	if err != nil {
+		return false, err
+	}
+	for _, w := range wanted {
+		p, _ := w.(map[string]any)
+		if id, _ := p["objectId"].(string); id != "" && ids[id] {
+			return true, nil
+		}
+	}
+	return false, nil
 }

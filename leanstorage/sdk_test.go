@@ -25,7 +25,13 @@ const (
 // app key or master key (plain or signed) and X-LC-Session.
 func sdkServer(t *testing.T, svc *Service) string {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(sdkHandler(svc))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func sdkHandler(svc *Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path, found := strings.CutPrefix(r.URL.Path, "/1.1/")
 		if !found {
 			http.NotFound(w, r)
@@ -71,9 +77,7 @@ func sdkServer(t *testing.T, svc *Service) string {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.WriteHeader(resp.Status)
 		w.Write(b)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
+	})
 }
 
 // runSDK runs a script with the real leancloud-storage SDK against svc. The script sees AV
@@ -81,7 +85,12 @@ func sdkServer(t *testing.T, svc *Service) string {
 // which it fills; runSDK answers the report.
 func runSDK(t *testing.T, svc *Service, script string) map[string]any {
 	t.Helper()
-	url := sdkServer(t, svc)
+	return runSDKAt(t, sdkServer(t, svc), script)
+}
+
+// runSDKAt is runSDK against a server already listening at url.
+func runSDKAt(t *testing.T, url, script string) map[string]any {
+	t.Helper()
 	dir := t.TempDir()
 	testutil.LinkNodeModules(t, dir)
 	src := `const AV = require('leancloud-storage')

@@ -72,6 +72,7 @@ type Service struct {
 	lockouts map[lockKey]*lockout // login failures per (user, client address)
 	outbox   *Outbox
 	codes    codeBook // pending SMS codes and email tokens
+	cq       *cloudQueue
 
 	bcryptCost int // bcrypt.DefaultCost; tests lower it
 
@@ -184,6 +185,8 @@ func (s *Service) route(ctx context.Context, method, path string, query url.Valu
 		}
 	case parts[0] == "leaderboard" && len(parts) >= 2:
 		return s.leaderboardRoute(ctx, method, parts[1:], query, body, auth)
+	case parts[0] == "engine" && len(parts) >= 3 && parts[1] == "cloud-queue" && parts[2] == "tasks":
+		return s.queueRoute(ctx, method, parts, body, auth)
 	case parts[0] == "cloudQuery" && len(parts) == 1 && method == http.MethodGet:
 		return s.cloudQuery(ctx, query, auth)
 	case parts[0] == "scan" && len(parts) == 3 && parts[1] == "classes" && method == http.MethodGet:
@@ -282,31 +285,58 @@ func JSON(o *store.Object) map[string]any {
 
 // ---- ACL
 
+// currentUser is the user of the request's session token, or nil. An unknown or stale token is
+// ignored, as LeanCloud does: its recorded answers show a sign-up (app key, no master) carrying
+// the token "0" answered 201, and only GET /users/me answering 211 "Could not find user." for it
+// (javascript-sdk recordings/User_*). Routes that need a user refuse a nil one themselves.
 func (s *Service) currentUser(ctx context.Context, auth Auth) (*store.Object, error) {
 	if auth.SessionToken == "" {
 		return nil, nil
 	}
 	id, err := s.st.SessionUser(ctx, auth.SessionToken)
 	if errors.Is(err, store.ErrNotFound) {
-		if auth.Master {
-			return nil, nil // LeanCloud ignores a stale session token next to the master key
-		}
-		return nil, apiErr(http.StatusBadRequest, 211, "Could not find user.")
+		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	u, err := s.st.Get(ctx, "_User", id)
 	if errors.Is(err, store.ErrNotFound) {
-		if auth.Master {
-			return nil, nil
-		}
-		return nil, apiErr(http.StatusBadRequest, 211, "Could not find user.")
+		return nil, nil // the token of a deleted user
 	}
 	return u, err
 }
 
 // ---- objects
+
+// foldAuthDataKeys turns "authData.<platform>" keys, which LeanCloud takes (the SDK's
+// dissociateAuthData sends {"authData.weixin": {"__op": "Delete"}}), into the authData map an
+// update merges: a value links the platform, Delete (or null) unlinks it.
+func foldAuthDataKeys(fields map[string]any) error {
+	for k, v := range fields {
+		platform, dotted := strings.CutPrefix(k, "authData.")
+		if !dotted {
+			continue
+		}
+		if platform == "" || strings.Contains(platform, ".") {
+			return apiErr(http.StatusBadRequest, 105, "Invalid key name: %s. Keys start with a letter and contain letters, digits and '_'.", k)
+		}
+		if op, isOp := v.(map[string]any); isOp && op["__op"] == "Delete" {
+			v = nil
+		}
+		ad, _ := fields["authData"].(map[string]any)
+		if ad == nil {
+			if fields["authData"] != nil {
+				return apiErr(http.StatusBadRequest, 1, "Invalid authData: %s and authData cannot be set together.", k)
+			}
+			ad = map[string]any{}
+			fields["authData"] = ad
+		}
+		ad[platform] = v
+		delete(fields, k)
+	}
+	return nil
+}
 
 // readWrite reads the body of a create or update: its fields (checked), the calling user, and the
 // hooks the request may skip.
@@ -320,6 +350,9 @@ func (s *Service) readWrite(ctx context.Context, body []byte, auth Auth) (map[st
 		return nil, nil, nil, err
 	}
 	ignore := s.ignoredHooks(fields, auth)
+	if err := foldAuthDataKeys(fields); err != nil {
+		return nil, nil, nil, err
+	}
 	if err := checkKeys(fields); err != nil {
 		return nil, nil, nil, err
 	}
@@ -377,6 +410,35 @@ func fetchWhenSave(query url.Values, fields map[string]any) bool {
 }
 
 var metaKeys = map[string]bool{"objectId": true, "createdAt": true, "updatedAt": true, "__type": true, "className": true}
+
+// hookChanges adds to an update's fields what a beforeUpdate hook changed in the object it was
+// sent: keys whose value differs (as JSON) from what the hook got. Fields the request changes
+// with an operation (Increment, Add, …) keep the operation: the hook saw the operation, not a
+// value, and the SDK echoes it back. Removed keys are not deletions (the SDK omits unset ones).
+func hookChanges(fields, sent, returned map[string]any) error {
+	added := map[string]any{}
+	for k, v := range stripMeta(returned) {
+		if k == "ACL" {
+			continue
+		}
+		if op, isOp := fields[k].(map[string]any); isOp && op["__op"] != nil {
+			continue
+		}
+		a, _ := json.Marshal(sent[k])
+		b, _ := json.Marshal(v)
+		if _, had := sent[k]; had && string(a) == string(b) {
+			continue
+		}
+		added[k] = v
+	}
+	if err := checkKeys(added); err != nil {
+		return err
+	}
+	for k, v := range added {
+		fields[k] = v
+	}
+	return nil
+}
 
 func stripMeta(m map[string]any) map[string]any {
 	out := map[string]any{}
@@ -450,9 +512,10 @@ func (s *Service) get(ctx context.Context, class, id string, query url.Values, a
 	if !s.allowed(ctx, o, user, "read", auth) {
 		return ok(map[string]any{}), nil
 	}
-	out := s.present(ctx, o, user, auth)
+	returnACL := query.Get("returnACL") == "true"
+	out := aclShown(s.present(ctx, o, user, auth), returnACL)
 	if inc := query.Get("include"); inc != "" {
-		s.include(ctx, []map[string]any{out}, strings.Split(inc, ","), user, auth)
+		s.include(context.WithValue(ctx, returnACLKey{}, returnACL), []map[string]any{out}, strings.Split(inc, ","), user, auth)
 	}
 	if keys := query.Get("keys"); keys != "" {
 		out = selectKeys(out, strings.Split(keys, ","))
@@ -609,6 +672,11 @@ func (s *Service) update(ctx context.Context, class, id string, query url.Values
 					delete(out, k)
 				} else {
 					out[k] = v
+					if k != "anonymous" {
+						// a linked account makes an anonymous user a regular one (the SDK's
+						// suite reads isAnonymous() false after associateWithAuthData)
+						delete(out, "anonymous")
+					}
 				}
 			}
 			fields["authData"] = out
@@ -638,13 +706,19 @@ func (s *Service) update(ctx context.Context, class, id string, query url.Values
 	}
 	sort.Strings(keys)
 	if !ignore["beforeUpdate"] {
-		// the hook sees the object with the request's values; what it changes is not saved
+		// the hook sees the object with the request's values; the fields it sets or changes
+		// are saved with the update, as on LeanCloud (javascript-sdk's test/hooks.js reads
+		// back a mark its beforeUpdate hook sets)
 		preview := current.Clone()
 		for k, v := range fields {
 			preview.Fields[k] = v
 		}
 		obj := objectForHook(preview, keys)
-		if _, err := s.beforeHook(ctx, class, "beforeUpdate", obj, user); err != nil {
+		changed, err := s.beforeHook(ctx, class, "beforeUpdate", obj, user)
+		if err != nil {
+			return nil, err
+		}
+		if err := hookChanges(fields, obj, changed); err != nil {
 			return nil, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -144,5 +145,182 @@ func TestACLAndSessions(t *testing.T) {
 	// duplicate username
 	if status, m := s.do(t, "POST", "users", nil, `{"username":"ann","password":"x"}`, Auth{}); status != 400 || m["code"] != 202.0 {
 		t.Errorf("duplicate username: %d %v", status, m)
+	}
+}
+
+// An unknown or stale session token on an app-key request is ignored (the request runs as
+// anonymous), as LeanCloud's recorded answers show; only GET /users/me answers 211 for it.
+func TestStaleSessionTokenIgnoredOutsideUsersMe(t *testing.T) {
+	t.Parallel()
+	s := newService(t)
+	stale := Auth{SessionToken: "0"}
+	status, u := s.do(t, "POST", "users", nil, `{"username":"tester1","password":"pw"}`, stale)
+	if status != 201 || u["sessionToken"] == nil {
+		t.Fatalf("sign-up carrying the token 0: %d %v", status, u)
+	}
+	uid := u["objectId"].(string)
+	owner := Auth{SessionToken: u["sessionToken"].(string)}
+	_, priv := s.do(t, "POST", "classes/Doc", nil, `{"v":1,"ACL":{"`+uid+`":{"read":true,"write":true}}}`, owner)
+	privID := priv["objectId"].(string)
+	if status, m := s.do(t, "POST", "classes/Doc", nil, `{"v":2}`, stale); status != 201 {
+		t.Errorf("create with a stale token: %d %v", status, m)
+	}
+	// the stale token grants nothing: the private object stays hidden and unwritable
+	if _, m := s.do(t, "GET", "classes/Doc/"+privID, nil, "", stale); len(m) != 0 {
+		t.Errorf("a stale token read a private object: %v", m)
+	}
+	if status, m := s.do(t, "PUT", "classes/Doc/"+privID, nil, `{"v":9}`, stale); status < 400 {
+		t.Errorf("a stale token updated a private object: %d %v", status, m)
+	}
+	if status, m := s.do(t, "GET", "classes/Doc", url.Values{"count": {"1"}, "limit": {"0"}}, "", stale); status != 200 || m["count"] != 1.0 {
+		t.Errorf("query with a stale token: %d %v", status, m)
+	}
+	if status, m := s.do(t, "GET", "users/me", nil, "", stale); status != 400 || m["code"] != 211.0 || m["error"] != "Could not find user." {
+		t.Errorf("users/me with a stale token: %d %v", status, m)
+	}
+	// a deleted user's token is stale too
+	s.do(t, "DELETE", "users/"+uid, nil, "", owner)
+	if status, m := s.do(t, "GET", "classes/Doc", url.Values{"count": {"1"}, "limit": {"0"}}, "", owner); status != 200 || m["count"] != 1.0 {
+		t.Errorf("query with a deleted user's token: %d %v", status, m)
+	}
+	if status, m := s.do(t, "GET", "users/me", nil, "", owner); status != 400 || m["code"] != 211.0 {
+		t.Errorf("users/me with a deleted user's token: %d %v", status, m)
+	}
+}
+
+// A batch GET of a missing object answers {"success": null}, of a missing class 101, as
+// LeanCloud's recorded answer to AV.Object.fetchAll shows.
+func TestBatchGetOfMissingObject(t *testing.T) {
+	t.Parallel()
+	s := newService(t)
+	_, o := s.do(t, "POST", "classes/GameScore", nil, `{"score":1}`, Auth{})
+	id := o["objectId"].(string)
+	resp := s.Serve(t.Context(), "POST", "batch", nil, []byte(`{"requests":[{"method":"GET","path":"/1.1/classes/GameScore/`+id+`"},`+
+		`{"method":"GET","path":"/1.1/classes/GameScore/fakeId"},{"method":"GET","path":"/1.1/classes/FakeClass/`+id+`"}]}`), Auth{})
+	b, _ := json.Marshal(resp.Body)
+	var got []map[string]any
+	json.Unmarshal(b, &got)
+	if len(got) != 3 {
+		t.Fatalf("batch: %s", b)
+	}
+	if m, _ := got[0]["success"].(map[string]any); m["score"] != 1.0 {
+		t.Errorf("the existing object: %v", got[0])
+	}
+	if v, present := got[1]["success"]; !present || v != nil {
+		t.Errorf("the missing object: %v", got[1])
+	}
+	if e, _ := got[2]["error"].(map[string]any); e["code"] != 101.0 || e["error"] != "Class or object doesn't exists." {
+		t.Errorf("the missing class: %v", got[2])
+	}
+	// a lone GET of the missing object still answers {}
+	if status, m := s.do(t, "GET", "classes/GameScore/fakeId", nil, "", Auth{}); status != 200 || len(m) != 0 {
+		t.Errorf("lone GET: %d %v", status, m)
+	}
+}
+
+// The ACL is answered only with returnACL=true, then with the default for an object saved
+// without one (LeanCloud's recorded answers); include takes "a, b" as the SDK passes it.
+func TestReturnACLAndIncludeList(t *testing.T) {
+	t.Parallel()
+	s := newService(t)
+	_, a := s.do(t, "POST", "classes/Person", nil, `{"name":"1"}`, Auth{})
+	_, b := s.do(t, "POST", "classes/Person", nil, `{"name":"2","ACL":{"*":{"read":true}}}`, Auth{})
+	_, p := s.do(t, "POST", "classes/Post", nil, `{"author1":{"__type":"Pointer","className":"Person","objectId":"`+a["objectId"].(string)+
+		`"},"author2":{"__type":"Pointer","className":"Person","objectId":"`+b["objectId"].(string)+`"}}`, Auth{})
+	pid := p["objectId"].(string)
+	_, got := s.do(t, "GET", "classes/Post/"+pid, url.Values{"include": {"author1, author2"}}, "", Auth{})
+	a1, _ := got["author1"].(map[string]any)
+	a2, _ := got["author2"].(map[string]any)
+	if a1["name"] != "1" || a2["name"] != "2" {
+		t.Errorf("include with a space: %v", got)
+	}
+	if _, has := got["ACL"]; has {
+		t.Errorf("ACL without returnACL: %v", got)
+	}
+	if _, has := a2["ACL"]; has {
+		t.Errorf("an included object's ACL without returnACL: %v", a2)
+	}
+	_, found := s.do(t, "GET", "classes/Person", url.Values{"returnACL": {"true"}, "order": {"name"}}, "", Auth{})
+	rs, _ := found["results"].([]any)
+	if len(rs) != 2 {
+		t.Fatalf("find: %v", found)
+	}
+	if acl := fmt.Sprint(rs[0].(map[string]any)["ACL"]); acl != "map[*:map[read:true write:true]]" {
+		t.Errorf("the default ACL: %s", acl)
+	}
+	if acl := fmt.Sprint(rs[1].(map[string]any)["ACL"]); acl != "map[*:map[read:true]]" {
+		t.Errorf("a stored ACL: %s", acl)
+	}
+	_, one := s.do(t, "GET", "classes/Person/"+b["objectId"].(string), url.Values{"returnACL": {"true"}}, "", Auth{})
+	if one["ACL"] == nil {
+		t.Errorf("GET with returnACL: %v", one)
+	}
+}
+
+// An included pointer to a _File comes back as a File (what the SDK decodes to AV.File).
+func TestIncludedFileIsAFile(t *testing.T) {
+	t.Parallel()
+	s := newService(t)
+	_, f := s.do(t, "POST", "classes/_File", nil, `{"name":"ttt.jpg","url":"http://example.com/ttt.jpg","mime_type":"image/jpeg"}`, Auth{Master: true})
+	fid, _ := f["objectId"].(string)
+	if fid == "" {
+		t.Fatalf("file: %v", f)
+	}
+	_, o := s.do(t, "POST", "classes/ComplexObject", nil, `{"fileColumn":{"__type":"Pointer","className":"_File","objectId":"`+fid+`"}}`, Auth{})
+	_, got := s.do(t, "GET", "classes/ComplexObject/"+o["objectId"].(string), url.Values{"include": {"fileColumn"}}, "", Auth{})
+	fc, _ := got["fileColumn"].(map[string]any)
+	if fc["__type"] != "File" || fc["className"] != nil || fc["objectId"] != fid || fc["name"] != "ttt.jpg" || fc["url"] != "http://example.com/ttt.jpg" {
+		t.Errorf("included file: %v", fc)
+	}
+}
+
+// user.getRoles(): a pointer against a role's users relation is a membership test (the reverse
+// query of AV.Relation), here and for any class's relation when the matcher sees it.
+func TestReverseRelationQueryThroughSDK(t *testing.T) {
+	t.Parallel()
+	svc := newServiceWith(t, Options{})
+	r := runSDK(t, svc, `
+  const u = await new AV.User().setUsername('member').setPassword('pw').signUp()
+  const other = await new AV.User().setUsername('other').setPassword('pw').signUp()
+  const acl = new AV.ACL(); acl.setPublicReadAccess(true)
+  const role = new AV.Role('testRole', acl)
+  role.getUsers().add(u)
+  await role.save()
+  report.roles = (await u.getRoles()).map((r) => r.getName())
+  report.otherRoles = (await other.getRoles()).length
+  const post = new AV.Object('Post')
+  post.relation('likes').add(u)
+  await post.save()
+  report.liked = (await AV.Relation.reverseQuery('Post', 'likes', u).find()).map((p) => p.id === post.id)
+  report.notLiked = (await AV.Relation.reverseQuery('Post', 'likes', other).count())
+`)
+	c := reportChecks{t, r}
+	c.want("roles", []string{"testRole"})
+	c.want("otherRoles", 0)
+	c.want("liked", []bool{true})
+	c.want("notLiked", 0)
+}
+
+// A query too long for a URL comes as a batch of one GET with params (the SDK's way).
+func TestBatchGetWithParams(t *testing.T) {
+	t.Parallel()
+	s := newService(t)
+	s.do(t, "POST", "classes/GameScore", nil, `{"arr":["contains-all-test"]}`, Auth{})
+	s.do(t, "POST", "classes/GameScore", nil, `{"score":1}`, Auth{})
+	all := make([]string, 200)
+	for i := range all {
+		all[i] = `"contains-all-test"`
+	}
+	body := `{"requests":[{"method":"GET","path":"/1.1/classes/GameScore","params":{"where":{"arr":{"$all":[` + strings.Join(all, ",") + `]}},"limit":10}}]}`
+	resp := s.Serve(t.Context(), "POST", "batch", nil, []byte(body), Auth{})
+	b, _ := json.Marshal(resp.Body)
+	var got []struct {
+		Success struct {
+			Results []map[string]any `json:"results"`
+		} `json:"success"`
+	}
+	json.Unmarshal(b, &got)
+	if len(got) != 1 || len(got[0].Success.Results) != 1 || got[0].Success.Results[0]["arr"] == nil {
+		t.Errorf("batch GET with params: %s", b)
 	}
 }

@@ -103,7 +103,7 @@ func (s *Service) signup(ctx context.Context, query url.Values, body []byte, aut
 	}
 	ignore := s.ignoredHooks(fields, auth)
 	if authData, ok := fields["authData"].(map[string]any); ok && fields["password"] == nil {
-		return s.loginWithAuthData(ctx, authData, query.Get("failOnNotExist") == "true", auth)
+		return s.loginWithAuthData(ctx, fields, authData, query.Get("failOnNotExist") == "true", auth)
 	}
 	dropServerOwned(fields, auth)
 	if authData, ok := fields["authData"].(map[string]any); ok {
@@ -186,7 +186,7 @@ func (s *Service) signup(ctx context.Context, query url.Values, body []byte, aut
 // loginWithAuthData is a third-party login (POST /users {"authData": {platform: {...}}}): each
 // platform's data is verified with the platform (see AuthVerifier); the onAuthData hook may check
 // or change it first. A user with the same platform uid logs in, otherwise a user is created.
-func (s *Service) loginWithAuthData(ctx context.Context, authData map[string]any, failOnNotExist bool, auth Auth) (*Response, error) {
+func (s *Service) loginWithAuthData(ctx context.Context, fields, authData map[string]any, failOnNotExist bool, auth Auth) (*Response, error) {
 	if len(authData) == 0 {
 		return nil, apiErr(http.StatusBadRequest, 1, "authData is empty")
 	}
@@ -229,6 +229,15 @@ func (s *Service) loginWithAuthData(ctx context.Context, authData map[string]any
 			}
 		}
 	}
+	// unionid login (loginWithAuthDataAndUnionId): the main account of the same unionid on the
+	// same unionIdPlatform logs in and gets this platform linked. The unionid is the client's
+	// word (WeChat's token check does not cover it), so only trusted callers — the master key,
+	// cloud code, or an onAuthData hook that checked it — may log in by it.
+	if auth.Master || auth.HookKey || hookDefined {
+		if u, err := s.unionMainAccount(ctx, users, verified); err != nil || u != nil {
+			return u, err
+		}
+	}
 	if failOnNotExist {
 		return nil, apiErr(http.StatusBadRequest, 211, "Could not find user.")
 	}
@@ -238,8 +247,18 @@ func (s *Service) loginWithAuthData(ctx context.Context, authData map[string]any
 		}
 	}
 	now := s.opts.Now()
+	username := newToken()[:25]
+	if name, _ := fields["username"].(string); name != "" {
+		// new AV.User().setUsername(x).loginWithAuthData(…) names the user it creates
+		if taken, err := s.findUser(ctx, "username", name); err != nil {
+			return nil, err
+		} else if taken != nil {
+			return nil, apiErr(http.StatusBadRequest, 202, "Username has already been taken.")
+		}
+		username = name
+	}
 	o := &store.Object{Class: "_User", ID: newID(), CreatedAt: now, UpdatedAt: now,
-		Fields: map[string]any{"username": newToken()[:25], "authData": verified}}
+		Fields: map[string]any{"username": username, "authData": verified}}
 	if err := s.st.Insert(ctx, o); err != nil {
 		return nil, err
 	}
@@ -412,7 +431,7 @@ func (s *Service) me(ctx context.Context, auth Auth) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if u == nil { // a stale token next to the master key
+	if u == nil { // an unknown or stale token
 		return nil, apiErr(http.StatusBadRequest, 211, "Could not find user.")
 	}
 	return ok(userJSON(u, auth.SessionToken)), nil
@@ -480,6 +499,9 @@ func (s *Service) batch(ctx context.Context, body []byte, auth Auth) (*Response,
 			Method string          `json:"method"`
 			Path   string          `json:"path"`
 			Body   json.RawMessage `json:"body"`
+			// Params are a GET's query as an object: the SDK sends a query whose URL would be
+			// too long (over 2000 characters) as a batch of one with params
+			Params map[string]any `json:"params"`
 		} `json:"requests"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
@@ -495,8 +517,26 @@ func (s *Service) batch(ctx context.Context, body []byte, auth Auth) (*Response,
 		if u == nil {
 			u = &url.URL{Path: path}
 		}
-		resp := s.Serve(ctx, strings.ToUpper(r.Method), u.Path, u.Query(), r.Body, auth)
+		method := strings.ToUpper(r.Method)
+		q := u.Query()
+		for k, v := range r.Params {
+			switch x := v.(type) {
+			case nil:
+			case string:
+				q.Set(k, x)
+			default:
+				b, _ := json.Marshal(x)
+				q.Set(k, string(b))
+			}
+		}
+		resp := s.Serve(ctx, method, u.Path, q, r.Body, auth)
 		if resp.Status >= 200 && resp.Status < 300 {
+			if m, isMap := resp.Body.(map[string]any); isMap && len(m) == 0 && method == http.MethodGet && len(strings.Split(strings.Trim(u.Path, "/"), "/")) == 3 {
+				// a missing object: a lone GET answers {}, a batch {"success": null}, as
+				// LeanCloud's recorded answers show (AV.Object.fetchAll reads it as 101)
+				out[i] = map[string]any{"success": nil}
+				continue
+			}
 			out[i] = map[string]any{"success": resp.Body}
 		} else {
 			out[i] = map[string]any{"error": resp.Body}
@@ -649,4 +689,45 @@ func (s *Service) IdentitySession(ctx context.Context, username string) (string,
 		}
 	}
 	return s.SessionFor(ctx, username)
+}
+
+// unionMainAccount logs in the user whose authData holds the main account of a unionid that
+// the request's authData names ({unionid, platform, main_account} as the SDK sends them), and
+// links the request's platforms to it. nil when there is none.
+func (s *Service) unionMainAccount(ctx context.Context, users []*store.Object, verified map[string]any) (*Response, error) {
+	for _, raw := range verified {
+		d, _ := raw.(map[string]any)
+		union, platform := str(d, "unionid"), str(d, "platform")
+		if union == "" || platform == "" {
+			continue
+		}
+		for _, u := range users {
+			existing, _ := u.Fields["authData"].(map[string]any)
+			for _, e := range existing {
+				em, _ := e.(map[string]any)
+				if str(em, "unionid") != union || str(em, "platform") != platform || em["main_account"] != true {
+					continue
+				}
+				merged := map[string]any{}
+				for k, v := range existing {
+					merged[k] = v
+				}
+				for k, v := range verified {
+					if v != nil {
+						merged[k] = v
+					}
+				}
+				linked, err := s.setUserFields(ctx, u.ID, map[string]any{"authData": merged})
+				if err != nil {
+					return nil, err
+				}
+				token, err := s.sessionOf(ctx, u.ID)
+				if err != nil {
+					return nil, err
+				}
+				return ok(userJSON(linked, token)), nil
+			}
+		}
+	}
+	return nil, nil
 }

@@ -340,3 +340,44 @@ func TestConditionalUpdatesAcrossReplicas(t *testing.T) {
 		t.Fatalf("%d sold, stock %v, %d distinct buyers (want 10, 0, 11: ten buyers and \"all\" once)", sold, got["stock"], len(buyers))
 	}
 }
+
+// A pointer against a relation field (AV.Relation.reverseQuery, user.getRoles()) finds the
+// owners whose relation holds it on PostgreSQL too, where pointer equality is otherwise SQL's.
+func TestReverseRelationQuery(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgdb.Open(ctx, pgtest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	st := pg.New(pool, "reverse")
+	s := leanstorage.New(st, nil, nil)
+	master := leanstorage.Auth{Master: true}
+	do := func(method, path string, q url.Values, body string) map[string]any {
+		t.Helper()
+		r := s.Serve(ctx, method, path, q, []byte(body), master)
+		m, _ := canonical(t, r.Body).(map[string]any)
+		if r.Status >= 300 {
+			t.Fatalf("%s %s: %d %v", method, path, r.Status, m)
+		}
+		return m
+	}
+	u := do("POST", "classes/Fan", nil, `{"name":"u"}`)["objectId"].(string)
+	other := do("POST", "classes/Fan", nil, `{"name":"o"}`)["objectId"].(string)
+	ptr := func(id string) string { return `{"__type":"Pointer","className":"Fan","objectId":"` + id + `"}` }
+	liked := do("POST", "classes/Post", nil, `{"likes":{"__op":"AddRelation","objects":[`+ptr(u)+`]}}`)["objectId"].(string)
+	do("POST", "classes/Post", nil, `{"author":`+ptr(u)+`}`)
+	find := func(where string) []any {
+		rs, _ := do("GET", "classes/Post", url.Values{"where": {where}}, "")["results"].([]any)
+		return rs
+	}
+	if rs := find(`{"likes":` + ptr(u) + `}`); len(rs) != 1 || rs[0].(map[string]any)["objectId"] != liked {
+		t.Errorf("reverse query: %v", rs)
+	}
+	if rs := find(`{"likes":` + ptr(other) + `}`); len(rs) != 0 {
+		t.Errorf("reverse query of a fan who likes nothing: %v", rs)
+	}
+	if rs := find(`{"author":` + ptr(u) + `}`); len(rs) != 1 {
+		t.Errorf("a plain pointer query: %v", rs)
+	}
+}

@@ -504,6 +504,7 @@ func (ar *appRuntime) close(grace time.Duration) {
 		go func(er *envRuntime) { defer wg.Done(); er.dropPrepared(); er.env().Close(grace) }(er)
 	}
 	wg.Wait()
+	ar.data.Close() // the cloud queue's waiting tasks
 	ar.st.Close()
 	ar.wx.Close()
 }

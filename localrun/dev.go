@@ -241,6 +241,7 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		d.data = leanstorage.NewWithOptions(st, hookInvoker{d}, func(level, msg string) { d.env.Note(level, "storage", msg) },
 			leanstorage.Options{AuthVerifiers: leanstorage.TrustingVerifiers(), Files: leanstorage.FileStorage{Dir: p.StatePath("files"), BaseURL: url + "/__files/" + d.keys.AppID}})
 		d.data.OnHook = func(req engine.LeanRequest, res *engine.LeanResult) { d.env.ReportHook(req, res) }
+		defer d.data.Close()
 	}
 	var wxData *wxdb.DB
 	if p.Dialect == project.WX {

@@ -28,7 +28,10 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
-require golang.org/x/image v0.48.0
+require (
+	github.com/chromedp/chromedp v0.23.1
+	golang.org/x/image v0.48.0
+)
 
 require kernel.org/pub/linux/libs/security/libcap/psx v1.2.78 // indirect
 
@@ -41,7 +44,6 @@ require (
 
 require (
 	github.com/chromedp/cdproto v0.160.1 // indirect
-	github.com/chromedp/chromedp v0.23.1 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect

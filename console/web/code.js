@@ -28,8 +28,8 @@ async function makeEditor(host, doc, label) {
 function showErrors(box, ed, err) {
   const errs = (err.body && err.body.errors) || [];
   ed.diagnostics(errs);
-  box.replaceChildren(h("p", { class: "err", role: "alert" }, err.message),
-    errs.length ? h("ul", { id: "build-errors" }, errs.map((e) => h("li", { class: "mono" }, `${e.file || ""}:${e.line}:${e.column} ${e.text}`))) : null);
+  box.replaceChildren(...[h("p", { class: "err", role: "alert" }, err.message),
+    errs.length ? h("ul", { id: "build-errors" }, errs.map((e) => h("li", { class: "mono" }, `${e.file || ""}:${e.line}:${e.column} ${e.text}`))) : null].filter(Boolean));
 }
 
 function newFunctionForm(onCreate) {

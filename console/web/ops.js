@@ -104,7 +104,7 @@ export async function versionsPanel(root, signal) {
     try { const r = await request("POST", appPath("promote"), { message: "promoted from the console" }); toast(r.changed ? "promoted" : "nothing to promote"); }
     catch (e) { toast(e.message); }
   });
-  root.append(table([
+  root.append(...[table([
     { label: "Version", get: (v) => `v${v.id}` },
     { label: "Deployed", get: (v) => time(v.createdAt) },
     { label: "Message", get: (v) => v.message || "" },
@@ -113,6 +113,6 @@ export async function versionsPanel(root, signal) {
     { label: "", get: (v) => (v.active ? h("strong", {}, "active") : h("button", { type: "button", onclick: rollback(v), "aria-label": "Roll back to v" + v.id }, "Roll back")) },
   ], vs, null, "Versions"),
   state.env === "staging" ? h("div", { class: "row" }, promote) : null,
-  h("h2", {}, "Config diff"), h("div", { class: "row" }, field("From", from), field("To", to)), out);
+  h("h2", {}, "Config diff"), h("div", { class: "row" }, field("From", from), field("To", to)), out].filter(Boolean));
   show();
 }

@@ -5,6 +5,7 @@ import { h, field, row, pretty, time } from "./dom.js";
 import { outcome, logList } from "./functions.js";
 
 const maxRows = 500;
+const clock = (t) => new Date(t).toLocaleTimeString([], { hour12: false });
 
 export function requestsPanel(root, signal) {
   const status = h("span", { class: "muted", id: "monitor-state" }, "connecting…");
@@ -12,12 +13,12 @@ export function requestsPanel(root, signal) {
   const detail = h("section", { id: "request-detail", "aria-label": "Request", "aria-live": "polite" });
   root.append(h("h1", {}, "Requests ", status),
     h("p", { class: "muted" }, "Every call, hook run and timer run of " + state.env + " as it happens."),
-    h("div", { class: "split" },
+    h("div", { class: "split even" },
       h("div", { class: "log" }, h("table", { "aria-label": "Requests" },
         h("thead", {}, h("tr", {}, ["Time", "Kind", "Function", "Identity", "Status", "Duration"].map((c) => h("th", { scope: "col" }, c)))), body)),
       detail));
   const cols = [
-    { label: "Time", get: (r) => new Date(r.time).toLocaleTimeString() },
+    { label: "Time", get: (r) => clock(r.time) },
     { label: "Kind", get: (r) => r.kind || "call" },
     { label: "Function", get: (r) => h("span", { class: "mono" }, r.function || "") },
     { label: "Identity", get: (r) => r.identity || "—" },
@@ -48,11 +49,11 @@ async function showRequest(root, rec) {
     finally { replay.disabled = !rec.replayable; }
   });
   const logs = h("div", {}, h("p", { class: "muted" }, "Loading logs…"));
-  root.replaceChildren(h("h2", {}, "Request ", h("span", { class: "mono" }, rec.requestId)),
+  root.replaceChildren(...[h("h2", {}, "Request ", h("span", { class: "mono" }, rec.requestId)),
     h("div", { class: "row" }, replay, rec.replayable ? null : h("span", { class: "muted" }, "not replayable (no request kept)")),
     rec.request !== undefined ? h("div", {}, h("h2", {}, "Event"), h("pre", { id: "request-event" }, pretty(rec.request))) : null,
     h("h2", {}, "Record"), h("pre", { id: "request-record" }, pretty(rec)),
-    h("h2", {}, "Logs"), logs, out);
+    h("h2", {}, "Logs"), logs, out].filter(Boolean));
   try {
     const text = await request("GET", appPath("logs") + q({ requestId: rec.requestId }), undefined, { text: true });
     const recs = text.split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((r) => !r.invocation);
@@ -84,7 +85,7 @@ export function logsPanel(root, signal) {
     if (since.value) p.since = new Date(since.value).toISOString().replace(/\.\d+Z$/, "Z");
     follow(p, (r) => {
       const tr = h("tr", { class: "lvl-" + r.level },
-        h("td", {}, new Date(r.time).toLocaleTimeString()), h("td", {}, r.level), h("td", {}, r.function || ""),
+        h("td", {}, clock(r.time)), h("td", {}, r.level), h("td", {}, r.function || ""),
         h("td", { class: "mono" }, r.requestId || ""), h("td", {}, r.invocation ? `↳ ${r.kind || "call"} ${r.status || ""} ${(r.durationMs || 0).toFixed(1)} ms` : r.message));
       body.prepend(tr);
       while (body.children.length > 2000) body.lastChild.remove();

@@ -103,6 +103,7 @@ func Handler(o Options) http.Handler {
 	route("GET /__fn/apps/{app}/timers/{env}", true, h.timers)
 	route("POST /__fn/apps/{app}/timers/{env}/{name}/{action}", true, h.timerControl)
 	route("GET /__fn/apps/{app}/outbox/{env}", true, h.outbox)
+	route("POST /__fn/apps/{app}/replay/{env}/{requestId}", true, h.replay)
 	// fn serve only
 	route("POST /__fn/apps", false, h.hosting(h.createApp))
 	route("DELETE /__fn/apps/{app}", true, h.hosting(h.deleteApp))
@@ -116,6 +117,8 @@ func Handler(o Options) http.Handler {
 	route("PUT /__fn/apps/{app}/secrets/{name}", true, h.hosting(h.setSecret))
 	route("DELETE /__fn/apps/{app}/secrets/{name}", true, h.hosting(h.unsetSecret))
 	h.importRoutes(route)
+	h.dataRoutes(route)
+	route("POST /__fn/apps/{app}/hooks/{env}/{class}/{hook}", true, h.fireHook)
 	// the mini-program client: a public script, no credentials in it
 	mux.Handle("GET /__fn/wx-cloud.js", wxclient.Handler())
 	mux.HandleFunc("/__fn/", func(w http.ResponseWriter, r *http.Request) {
@@ -137,9 +140,12 @@ func Fail(w http.ResponseWriter, err error) {
 	var bad *appenv.BadRequest
 	var nf *appenv.NotFound
 	var lf *appenv.LoadFailed
+	var un *appenv.Unprocessable
 	switch {
 	case errors.As(err, &lf):
 		writeJSON(w, http.StatusUnprocessableEntity, api.ErrorBody{Error: err.Error(), Code: "load-failed"})
+	case errors.As(err, &un):
+		writeJSON(w, http.StatusUnprocessableEntity, api.ErrorBody{Error: err.Error(), Code: un.Code})
 	case errors.As(err, &bad):
 		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: err.Error(), Code: "bad-request"})
 	case errors.As(err, &nf), appenv.IsUnknownTimer(err):
@@ -154,7 +160,12 @@ func Fail(w http.ResponseWriter, err error) {
 }
 
 func (h *handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, h.o.MaxBody))
+	return h.decodeBounded(w, r, v, h.o.MaxBody)
+}
+
+// decodeBounded reads a JSON body of at most limit bytes with no unknown fields.
+func (h *handler) decodeBounded(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, min(limit, h.o.MaxBody)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
 		Fail(w, &appenv.BadRequest{Msg: "the request body is not valid JSON for this API: " + err.Error()})
@@ -223,6 +234,9 @@ func (h *handler) invoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	caller, err := h.o.Backend.Caller(r.Context(), e, body.Identity)
+	if err == nil && body.SessionToken != "" {
+		err = sessionCaller(r.Context(), e, body.SessionToken, &caller)
+	}
 	if err != nil {
 		Fail(w, err)
 		return

@@ -114,6 +114,8 @@ type InvokeRequest struct {
 	Identity string `json:"identity,omitempty"`
 	// TimeoutMs shortens the function's deadline (0: its configured timeout).
 	TimeoutMs int64 `json:"timeoutMs,omitempty"`
+	// SessionToken runs a lean call as that user (the console's impersonation).
+	SessionToken string `json:"sessionToken,omitempty"`
 }
 
 // FunctionError is why a call failed.
@@ -165,6 +167,24 @@ type LogRecord struct {
 	DurationMs float64   `json:"durationMs,omitempty"`
 	Identity   string    `json:"identity,omitempty"`
 	Kind       string    `json:"kind,omitempty"` // invocations: call, hook, timer
+	// Request is what an invocation received (the event, the params, a hook's object) when it
+	// is at most MaxReplayRequest bytes; Replayable says the call can be repeated from it, as
+	// Caller.
+	Request    json.RawMessage `json:"request,omitempty"`
+	Replayable bool            `json:"replayable,omitempty"`
+	Caller     *Caller         `json:"caller,omitempty"`
+}
+
+// MaxReplayRequest bounds the request an invocation record keeps.
+const MaxReplayRequest = 64 << 10
+
+// Caller is who an invocation ran as, as a record keeps it for a replay: the mini-program
+// user (wx) or the user's objectId (lean); never a session token.
+type Caller struct {
+	OpenID  string `json:"openId,omitempty"`
+	AppID   string `json:"appId,omitempty"`
+	UnionID string `json:"unionId,omitempty"`
+	User    string `json:"user,omitempty"`
 }
 
 // TimerStatus is one timer as the admin API reports it.

@@ -582,9 +582,13 @@ func (e *Env) Report(inv server.Invocation) {
 	if kind == "" {
 		kind = "call"
 	}
-	rec := e.cfg.Logs.Append(api.LogRecord{Time: inv.Time, App: e.cfg.App, Env: e.cfg.Name, Version: e.version(), Function: inv.Function,
+	r := api.LogRecord{Time: inv.Time, App: e.cfg.App, Env: e.cfg.Name, Version: e.version(), Function: inv.Function,
 		RequestID: inv.RequestID, Level: level, Message: msg, Stream: "fn", Invocation: true, Status: inv.Status,
-		DurationMs: ms(inv.Duration), Identity: inv.Identity, Kind: kind})
+		DurationMs: ms(inv.Duration), Identity: inv.Identity, Kind: kind}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	e.replayInfo(ctx, inv, &r)
+	cancel()
+	rec := e.cfg.Logs.Append(r)
 	e.captured(rec)
 	if e.cfg.Observer != nil {
 		e.cfg.Observer.Invocation(inv)

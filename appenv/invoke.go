@@ -41,7 +41,7 @@ func (e *Env) Invoke(ctx context.Context, name string, data json.RawMessage, c C
 		}
 	}
 	start := time.Now()
-	inv := server.Invocation{Time: start, Dialect: string(e.cfg.Dialect), Function: name, RequestID: rid, Identity: c.Name}
+	inv := invocationOf(server.Invocation{Time: start, Dialect: string(e.cfg.Dialect), Function: name, RequestID: rid, Identity: c.Name}, data, c)
 	switch e.cfg.Dialect {
 	case project.WX:
 		req := engine.WXRequest{Function: name, Data: data, RequestID: rid, Timeout: timeout, Identity: c.WX, Source: "scf"}
@@ -123,7 +123,8 @@ func leanOutcome(out *api.Outcome, res *engine.LeanResult) {
 // ReportHook logs a LeanStorage hook run (leanstorage's OnHook) as an invocation of kind hook.
 func (e *Env) ReportHook(req engine.LeanRequest, res *engine.LeanResult) {
 	inv := server.Invocation{Time: time.Now().Add(-res.Duration), Dialect: "lean", Function: req.ClassName + "." + req.Hook,
-		Status: res.Status, OK: res.Status == http.StatusOK, Duration: res.Duration, RequestID: res.RequestID, Identity: "hook", Kind: "hook"}
+		Status: res.Status, OK: res.Status == http.StatusOK, Duration: res.Duration, RequestID: res.RequestID, Identity: "hook", Kind: "hook",
+		Request: req.Params}
 	if req.Kind == engine.LeanUserHook && req.ClassName == "" {
 		inv.Function = "_User." + req.Hook
 	}

@@ -35,12 +35,13 @@ type invokeOptions struct {
 	Sample   bool
 	App      string
 	Env      string
+	Replay   string
 }
 
 func newCmdInvoke(f *Factory, runF func(context.Context, *invokeOptions) error) *cobra.Command {
 	opts := &invokeOptions{f: f}
 	cmd := &cobra.Command{
-		Use:   "invoke <function>",
+		Use:   "invoke <function> | --replay <requestId>",
 		Short: "Run one function locally and print its result",
 		Long: `Run one function of the project in a local Node.js worker and print its result as JSON on
 stdout. The function's logs and a report line go to stderr.
@@ -52,6 +53,9 @@ The call's data comes from --data (JSON, or @file.json), from --event NAME (a sa
 events/<function>/NAME.json), or from stdin; without any of them it is {}.
 wx functions run as a mini-program user: the default identity of fn.yaml, or --as NAME.
 
+--replay REQUEST_ID repeats a logged call (fn logs, the console): the same function, event and
+identity, in the running fn dev, or on the fn server with --remote.
+
 Exit status: 0 when the function succeeded, 1 when it failed (the error and its stack trace,
 mapped to your source files, are printed on stderr).`,
 		Example: `  $ fn invoke login
@@ -60,10 +64,22 @@ mapped to your source files, are printed on stderr).`,
   $ echo '{"a":1,"b":2}' | fn invoke sum
   $ fn invoke sum --event answer --json
   $ fn invoke login --as bob
-  $ fn invoke _messageReceived --sample`,
-		Args: cobra.ExactArgs(1),
+  $ fn invoke _messageReceived --sample
+  $ fn invoke --replay 5f3c9a0e1b2d4c6a`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Function = args[0]
+			if opts.Replay != "" {
+				if len(args) > 0 || opts.Data != "" || opts.Event != "" || opts.Sample || opts.As != "" {
+					return usageErrorf("--replay repeats a logged call as it was: it takes no function, --data, --event, --sample or --as")
+				}
+				if opts.Local {
+					return usageErrorf("--replay needs the running fn dev (or --remote): a one-shot run has no earlier calls")
+				}
+			} else if len(args) == 0 {
+				return usageErrorf("fn invoke needs a function name: fn invoke <function> (or --replay <requestId>)")
+			} else {
+				opts.Function = args[0]
+			}
 			if opts.Data != "" && opts.Event != "" {
 				return usageErrorf("--data and --event cannot be used together")
 			}
@@ -95,6 +111,7 @@ mapped to your source files, are printed on stderr).`,
 	fl.BoolVar(&opts.Remote, "remote", false, "call the deployed function on the fn server (fn login)")
 	fl.StringVar(&opts.App, "app", "", "with --remote: the app (default: the project's name)")
 	fl.StringVar(&opts.Env, "env", api.DefaultEnv, "with --remote: staging or production")
+	fl.StringVar(&opts.Replay, "replay", "", "repeat the logged call `REQUEST_ID` (same function, event and identity)")
 	return cmd
 }
 
@@ -103,6 +120,9 @@ func runInvoke(ctx context.Context, opts *invokeOptions) error {
 	p, err := project.LoadEnv(opts.f.Global.ProjectDir, os.Getenv)
 	if err != nil {
 		return err
+	}
+	if opts.Replay != "" {
+		return runInvokeReplay(ctx, opts, p)
 	}
 	data, err := invokeInput(opts, p, ios)
 	if err != nil {
@@ -209,6 +229,35 @@ func runInvokeRemote(ctx context.Context, opts *invokeOptions, p *project.Projec
 		return err
 	}
 	return printOutcome(opts, out, opts.Env+" of "+app)
+}
+
+// runInvokeReplay repeats a logged call in the running fn dev or, with --remote, on the server.
+func runInvokeReplay(ctx context.Context, opts *invokeOptions, p *project.Project) error {
+	if opts.Remote {
+		app := opts.App
+		if app == "" {
+			app = p.Name
+		}
+		c, err := opts.f.Client(ctx)
+		if err != nil {
+			return err
+		}
+		out, err := c.Replay(ctx, app, opts.Env, opts.Replay)
+		if err != nil {
+			return err
+		}
+		return printOutcome(opts, out, "replay in "+opts.Env+" of "+app)
+	}
+	st, running := localrun.ReadDevState(p)
+	if !running {
+		return withHint(errors.New("fn invoke --replay needs the running fn dev: it keeps the calls' records"),
+			"start fn dev, or replay a deployed call with --remote")
+	}
+	out, err := devClient(st).Replay(ctx, "-", api.DevEnv, opts.Replay)
+	if err != nil {
+		return err
+	}
+	return printOutcome(opts, out, "replay in fn dev")
 }
 
 // invokeInput reads the call's data from --data, --event or stdin, and checks it is JSON.

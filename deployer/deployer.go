@@ -342,6 +342,12 @@ func (c *Client) Invoke(ctx context.Context, app, env, name string, req api.Invo
 	return &out, c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(app)+"/invoke/"+esc(env)+"/"+esc(name), req, &out)
 }
 
+// Replay repeats a logged call of an environment (same function, event and identity).
+func (c *Client) Replay(ctx context.Context, app, env, requestID string) (*api.Outcome, error) {
+	var out api.Outcome
+	return &out, c.call(ctx, http.MethodPost, "/__fn/apps/"+esc(app)+"/replay/"+esc(env)+"/"+esc(requestID), nil, &out)
+}
+
 // Functions lists an environment's functions.
 func (c *Client) Functions(ctx context.Context, app, env string) ([]api.Function, error) {
 	var out []api.Function

@@ -790,7 +790,9 @@ func (rt *Runtime) Versions(ctx context.Context, idOrName, env string) ([]api.Ve
 	out := []api.Version{}
 	for _, v := range all {
 		if env == "" || v.Env == env {
-			v.Manifest = api.Manifest{Dialect: v.Manifest.Dialect}
+			// the manifest for the console's config diffs, without a deployed tree's file list
+			// (node_modules: thousands of entries)
+			v.Manifest.Files = nil
 			out = append(out, v)
 		}
 	}

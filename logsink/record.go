@@ -1,6 +1,7 @@
 package logsink
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -81,4 +82,32 @@ func closedChan() chan api.LogRecord {
 	ch := make(chan api.LogRecord)
 	close(ch)
 	return ch
+}
+
+// replayColumn is what a backend stores of a record's request and caller: JSON, or "" when
+// the record carries neither (every record but invocations).
+type replayColumn struct {
+	Request    json.RawMessage `json:"request,omitempty"`
+	Replayable bool            `json:"replayable,omitempty"`
+	Caller     *api.Caller     `json:"caller,omitempty"`
+}
+
+// EncodeReplay is the stored form of a record's request, caller and replayability.
+func EncodeReplay(r api.LogRecord) string {
+	if len(r.Request) == 0 && r.Caller == nil && !r.Replayable {
+		return ""
+	}
+	b, _ := json.Marshal(replayColumn{Request: r.Request, Replayable: r.Replayable, Caller: r.Caller})
+	return string(b)
+}
+
+// DecodeReplay restores what EncodeReplay stored into r.
+func DecodeReplay(s string, r *api.LogRecord) {
+	if s == "" {
+		return
+	}
+	var c replayColumn
+	if json.Unmarshal([]byte(s), &c) == nil {
+		r.Request, r.Replayable, r.Caller = c.Request, c.Replayable, c.Caller
+	}
 }

@@ -79,7 +79,8 @@ CREATE TABLE IF NOT EXISTS logs (
   status      INTEGER NOT NULL,
   duration_ms REAL NOT NULL,
   identity    TEXT NOT NULL,
-  kind        TEXT NOT NULL
+  kind        TEXT NOT NULL,
+  replay      TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS logs_app_id ON logs (app, id);
 CREATE INDEX IF NOT EXISTS logs_request ON logs (request_id) WHERE request_id != '';
@@ -108,6 +109,10 @@ func OpenSQLite(path string, o SQLiteOptions) (*SQLite, error) {
 	// one writer (the goroutine) and a few readers, which WAL lets run beside it
 	db.SetMaxOpenConns(4)
 	if _, err := db.Exec(logSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("log sink %s: %w", path, err)
+	}
+	if err := addReplayColumn(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("log sink %s: %w", path, err)
 	}
@@ -230,7 +235,7 @@ func (s *SQLite) write(batch []api.LogRecord, reserve int64) error {
 	}
 	defer tx.Rollback()
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO logs (id, time, app, env, version, function, request_id, level, level_rank,
-		message, stream, invocation, status, duration_ms, identity, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		message, stream, invocation, status, duration_ms, identity, kind, replay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("log sink: %w", err)
@@ -238,7 +243,7 @@ func (s *SQLite) write(batch []api.LogRecord, reserve int64) error {
 	defer stmt.Close()
 	for _, r := range batch {
 		if _, err := stmt.ExecContext(ctx, r.ID, r.Time.UnixMicro(), r.App, r.Env, r.Version, r.Function, r.RequestID, r.Level,
-			levelRank[r.Level], r.Message, r.Stream, r.Invocation, r.Status, r.DurationMs, r.Identity, r.Kind); err != nil {
+			levelRank[r.Level], r.Message, r.Stream, r.Invocation, r.Status, r.DurationMs, r.Identity, r.Kind, EncodeReplay(r)); err != nil {
 			return fmt.Errorf("log sink: writing record %d: %w", r.ID, err)
 		}
 	}
@@ -346,7 +351,7 @@ func (s *SQLite) Query(ctx context.Context, f Filter, limit int) ([]api.LogRecor
 		add("instr(message, ?) > 0", f.Search) // case-sensitive, no wildcards: strings.Contains
 	}
 	q := `SELECT id, time, app, env, version, function, request_id, level, message, stream, invocation, status, duration_ms,
-		identity, kind FROM logs WHERE ` + strings.Join(where, " AND ")
+		identity, kind, replay FROM logs WHERE ` + strings.Join(where, " AND ")
 	newest := f.After == 0
 	if newest {
 		q += " ORDER BY id DESC"
@@ -369,10 +374,12 @@ func (s *SQLite) Query(ctx context.Context, f Filter, limit int) ([]api.LogRecor
 	for rows.Next() {
 		var r api.LogRecord
 		var t int64
+		var replay string
 		if err := rows.Scan(&r.ID, &t, &r.App, &r.Env, &r.Version, &r.Function, &r.RequestID, &r.Level, &r.Message, &r.Stream,
-			&r.Invocation, &r.Status, &r.DurationMs, &r.Identity, &r.Kind); err != nil {
+			&r.Invocation, &r.Status, &r.DurationMs, &r.Identity, &r.Kind, &replay); err != nil {
 			return nil, fmt.Errorf("log sink: query: %w", err)
 		}
+		DecodeReplay(replay, &r)
 		r.Time = time.UnixMicro(t).UTC()
 		stored = append(stored, r)
 	}
@@ -446,5 +453,18 @@ func (s *SQLite) Close() error {
 	if err == nil && dropped > 0 {
 		err = fmt.Errorf("log sink: the disk fell behind and %d records were dropped", dropped)
 	}
+	return err
+}
+
+// addReplayColumn brings a log database of an earlier fn up to the replay column.
+func addReplayColumn(db *sql.DB) error {
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('logs') WHERE name = 'replay'`).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	_, err := db.Exec(`ALTER TABLE logs ADD COLUMN replay TEXT NOT NULL DEFAULT ''`)
 	return err
 }

@@ -50,6 +50,12 @@ type Invocation struct {
 	Kind      string        `json:"kind,omitempty"` // call (default), hook, timer
 	// Scheduled is a timer run's fire time, as the scheduler decided it.
 	Scheduled time.Time `json:"scheduled,omitempty"`
+	// Request is what the call received (the event, the params) and WX or SessionToken who it
+	// ran as: the record keeps them so that the call can be replayed (the token never: the
+	// environment keeps the user it belongs to).
+	Request      json.RawMessage    `json:"-"`
+	WX           *engine.WXIdentity `json:"-"`
+	SessionToken string             `json:"-"`
 }
 
 // Options configure the API handler.
@@ -325,7 +331,8 @@ func (s *api) wxFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	res := s.o.Invoker.InvokeWX(r.Context(), engine.WXRequest{Function: name, Data: body, Identity: id, UserInfo: true,
 		Source: "wx_client", ClientIP: s.clientIP(r)})
-	inv := Invocation{Time: start, Dialect: "wx", Function: name, Duration: res.Duration, RequestID: res.RequestID, Identity: idName}
+	inv := Invocation{Time: start, Dialect: "wx", Function: name, Duration: res.Duration, RequestID: res.RequestID, Identity: idName,
+		Request: body, WX: id}
 	if res.Err == nil {
 		inv.Status, inv.OK = 200, true
 		writeRaw(w, 200, wxSuccess(res))
@@ -598,6 +605,9 @@ func (s *api) leanFunctions(rpc bool) http.HandlerFunc {
 		res := s.o.Invoker.InvokeLean(r.Context(), req)
 		writeRaw(w, res.Status, append(res.Body, '\n'))
 		inv := Invocation{Time: start, Dialect: "lean", Function: path, Status: res.Status, OK: res.Status == 200, Duration: res.Duration, RequestID: res.RequestID}
+		if req.Kind == engine.LeanFunction {
+			inv.Request, inv.SessionToken = body, auth.sessionToken
+		}
 		if auth.sessionToken != "" {
 			inv.Identity = "session"
 		}

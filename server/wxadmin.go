@@ -165,7 +165,7 @@ func WXAdmin(inv WXInvoker, report func(Invocation), svc WXServices) http.Handle
 				who = call.Identity.OpenID
 			}
 			ri := Invocation{Time: time.Now().Add(-res.Duration), Dialect: "wx", Function: req.FunctionName, Status: 200, OK: res.Err == nil,
-				Duration: res.Duration, RequestID: res.RequestID, Identity: who + " via " + call.Source}
+				Duration: res.Duration, RequestID: res.RequestID, Identity: who + " via " + call.Source, Request: call.Data, WX: call.Identity}
 			if res.Err != nil {
 				ri.Status, ri.Error = 500, res.Err.Message
 			}

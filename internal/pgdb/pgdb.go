@@ -161,6 +161,8 @@ CREATE TABLE fn_relations (
 );
 CREATE INDEX fn_relations_target ON fn_relations (app, owner_class, key, target_id);
 `,
+	// 2: invocation records keep their request and caller (replays)
+	`ALTER TABLE fn_logs ADD COLUMN replay TEXT NOT NULL DEFAULT '';`,
 }
 
 // Version is the schema version this build of fn needs.

@@ -4,6 +4,7 @@ package logsinktest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -119,7 +120,8 @@ func (s *suite) append(t *testing.T) {
 	sk := s.sink(t)
 	full := api.LogRecord{ID: 999, Time: t0, App: "shop", Env: "production", Version: 3, Function: "pay", RequestID: "req-1",
 		Level: "warn", Message: "card declined: 50% off", Stream: "console", Invocation: true, Status: 402, DurationMs: 12.5,
-		Identity: "alice", Kind: "call"}
+		Identity: "alice", Kind: "call", Request: json.RawMessage(`{"amount":5,"note":"x"}`), Replayable: true,
+		Caller: &api.Caller{OpenID: "o-alice", AppID: "wxapp"}}
 	out := sk.Append(full, api.LogRecord{App: "shop", Env: "production", Level: "info", Message: "no time given"})
 	if len(out) != 2 {
 		t.Fatalf("Append returned %d records, want 2", len(out))

@@ -122,10 +122,10 @@ func (s *Sink) Append(recs ...api.LogRecord) []api.LogRecord {
 			r := &out[i]
 			r.ID = first + int64(i)
 			rows[i] = []any{r.ID, r.Time, r.App, r.Env, r.Version, r.Function, r.RequestID, r.Level, levelRank[r.Level],
-				r.Message, r.Stream, r.Invocation, r.Status, r.DurationMs, r.Identity, r.Kind}
+				r.Message, r.Stream, r.Invocation, r.Status, r.DurationMs, r.Identity, r.Kind, logsink.EncodeReplay(*r)}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"fn_logs"}, []string{"id", "time", "app", "env", "version", "function",
-			"request_id", "level", "level_rank", "message", "stream", "invocation", "status", "duration_ms", "identity", "kind"},
+			"request_id", "level", "level_rank", "message", "stream", "invocation", "status", "duration_ms", "identity", "kind", "replay"},
 			pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
@@ -316,7 +316,7 @@ func (s *Sink) query(ctx context.Context, f logsink.Filter, limit int) ([]api.Lo
 		add("strpos(message, ?) > 0", f.Search) // case-sensitive, no wildcards: strings.Contains
 	}
 	q := `SELECT id, time, app, env, version, function, request_id, level, message, stream, invocation, status, duration_ms,
-		identity, kind FROM fn_logs WHERE ` + strings.Join(where, " AND ")
+		identity, kind, replay FROM fn_logs WHERE ` + strings.Join(where, " AND ")
 	newest := f.After == 0
 	if newest {
 		q += " ORDER BY id DESC"
@@ -335,10 +335,12 @@ func (s *Sink) query(ctx context.Context, f logsink.Filter, limit int) ([]api.Lo
 	out := []api.LogRecord{}
 	for rows.Next() {
 		var r api.LogRecord
+		var replay string
 		if err := rows.Scan(&r.ID, &r.Time, &r.App, &r.Env, &r.Version, &r.Function, &r.RequestID, &r.Level, &r.Message, &r.Stream,
-			&r.Invocation, &r.Status, &r.DurationMs, &r.Identity, &r.Kind); err != nil {
+			&r.Invocation, &r.Status, &r.DurationMs, &r.Identity, &r.Kind, &replay); err != nil {
 			return nil, fmt.Errorf("log sink: query: %w", err)
 		}
+		logsink.DecodeReplay(replay, &r)
 		r.Time = r.Time.UTC()
 		out = append(out, r)
 	}

@@ -106,7 +106,7 @@ func TestServeConsole(t *testing.T) {
 	// versions: two, and the diff of their config
 	do(t, ctx, "versions", chromedp.Navigate(s.url+"/__fn/console/#versions"), waitText(`#diff-out`, "timeout"))
 	diff := textOf(t, ctx, `#diff-out`)
-	if !strings.Contains(diff, `- bundles[hello].config.timeout = 5`) || !strings.Contains(diff, `+ bundles[hello].config.timeout = 9`) {
+	if !strings.Contains(diff, `- bundles[cloud].config.timeout = 5`) || !strings.Contains(diff, `+ bundles[cloud].config.timeout = 9`) {
 		t.Errorf("config diff: %s", diff)
 	}
 	shot(t, ctx, "serve-versions")

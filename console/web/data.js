@@ -17,9 +17,11 @@ export async function dataPanel(root, signal) {
   const where = jsonInput("Where (JSON)", "", { id: "data-where", rows: 2, allowEmpty: true });
   const order = h("input", { id: "data-order", placeholder: "-createdAt" });
   const host = h("div", { id: "data-host" });
+  // the editor stays while the table reloads under it (a save shows its hooks there)
+  const editorHost = h("section", { id: "object-editor", "aria-label": "Object" });
   const form = h("form", { "aria-label": "Query" }, h("div", { class: "row" }, field("Class", sel), field("New class", newName), field("Order", order),
     h("button", { type: "submit", class: "primary", id: "data-query" }, "Query")), where.el);
-  root.append(form, host);
+  root.append(form, host, editorHost);
   let skip = 0;
   const current = () => {
     if (newName.value.trim()) return { kind: classes.some((c) => c.kind === "lean") || !classes.length ? "lean" : "wx", name: newName.value.trim() };
@@ -36,7 +38,7 @@ export async function dataPanel(root, signal) {
     catch (e) { host.replaceChildren(h("p", { class: "err", role: "alert" }, e.message)); return; }
     const objs = res.results || [];
     const keys = [...new Set(objs.flatMap((o) => Object.keys(o)))].filter((k) => !["objectId", "_id", "createdAt", "updatedAt", "ACL"].includes(k)).slice(0, 6);
-    const editorHost = h("section", { id: "object-editor", "aria-label": "Object" });
+    const exported = h("span", { id: "data-export-out", class: "muted", "aria-live": "polite" });
     const tb = table([
       { label: "id", get: (o) => h("span", { class: "mono" }, idOf(o)) },
       ...keys.map((k) => ({ label: k, get: (o) => (o[k] === undefined ? "" : typeof o[k] === "object" ? JSON.stringify(o[k]).slice(0, 60) : String(o[k]).slice(0, 60)) })),
@@ -48,13 +50,17 @@ export async function dataPanel(root, signal) {
       h("button", { type: "button", id: "data-next", disabled: skip + objs.length >= res.count, onclick: () => { skip += pageSize; load(); } }, "Next"),
       h("button", { type: "button", id: "data-new", onclick: () => edit(editorHost, c, base, null, load) }, "New object"),
       h("button", { type: "button", id: "data-export", onclick: async () => {
-        try { download(`${c.name}.jsonl`, await request("GET", base + "/export", undefined, { text: true }), "application/x-ndjson"); } catch (e) { toast(e.message); }
+        try {
+          const text = await request("GET", base + "/export", undefined, { text: true });
+          download(`${c.name}.jsonl`, text, "application/x-ndjson");
+          exported.textContent = `exported ${text.split("\n").filter(Boolean).length} objects to ${c.name}.jsonl`;
+        } catch (e) { toast(e.message); }
       } }, "Export"),
-      importControl(base, load));
-    host.replaceChildren(pager, tb, editorHost);
+      importControl(base, load), exported);
+    host.replaceChildren(pager, tb);
   };
   form.addEventListener("submit", (e) => { e.preventDefault(); skip = 0; load(); });
-  sel.addEventListener("change", () => { skip = 0; newName.value = ""; load(); });
+  sel.addEventListener("change", () => { skip = 0; newName.value = ""; editorHost.replaceChildren(); load(); });
   load();
 }
 

@@ -119,6 +119,7 @@ func Handler(o Options) http.Handler {
 	h.importRoutes(route)
 	h.dataRoutes(route)
 	route("POST /__fn/apps/{app}/hooks/{env}/{class}/{hook}", true, h.fireHook)
+	h.sourceRoutes(route)
 	// the mini-program client: a public script, no credentials in it
 	mux.Handle("GET /__fn/wx-cloud.js", wxclient.Handler())
 	mux.HandleFunc("/__fn/", func(w http.ResponseWriter, r *http.Request) {
@@ -141,6 +142,7 @@ func Fail(w http.ResponseWriter, err error) {
 	var nf *appenv.NotFound
 	var lf *appenv.LoadFailed
 	var un *appenv.Unprocessable
+	var cf *conflict
 	switch {
 	case errors.As(err, &lf):
 		writeJSON(w, http.StatusUnprocessableEntity, api.ErrorBody{Error: err.Error(), Code: "load-failed"})
@@ -150,7 +152,7 @@ func Fail(w http.ResponseWriter, err error) {
 		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: err.Error(), Code: "bad-request"})
 	case errors.As(err, &nf), appenv.IsUnknownTimer(err):
 		writeJSON(w, http.StatusNotFound, api.ErrorBody{Error: err.Error(), Code: "not-found"})
-	case errors.Is(err, scheduler.ErrTimerRunning), errors.Is(err, appenv.ErrNoTimers):
+	case errors.Is(err, scheduler.ErrTimerRunning), errors.Is(err, appenv.ErrNoTimers), errors.As(err, &cf):
 		writeJSON(w, http.StatusConflict, api.ErrorBody{Error: err.Error(), Code: "conflict"})
 	case errors.Is(err, context.Canceled):
 		writeJSON(w, 499, api.ErrorBody{Error: "the request was cancelled", Code: "cancelled"})

@@ -48,7 +48,7 @@ func startDev(t *testing.T, files map[string]string) (string, string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- localrun.RunDev(ctx, p, localrun.DevOptions{Node: "node", Host: "127.0.0.1", Events: ev, NoTimers: true})
+		done <- localrun.RunDev(ctx, p, localrun.DevOptions{Node: "node", Host: "127.0.0.1", Events: ev})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	select {

@@ -219,3 +219,23 @@ type ErrorBody struct {
 	Code string `json:"code,omitempty"`
 	Hint string `json:"hint,omitempty"`
 }
+
+// OnlineFunction is one function of an app edited online in the console (LeanCloud's 在线编辑),
+// at its latest revision: a function, a class hook or a timer's function, with its code.
+type OnlineFunction struct {
+	Name     string    `json:"name"`
+	Type     string    `json:"type"` // function, hook, timer
+	Class    string    `json:"class,omitempty"`
+	Hook     string    `json:"hook,omitempty"`
+	Cron     string    `json:"cron,omitempty"`
+	Code     string    `json:"code,omitempty"`
+	Revision int       `json:"revision"`
+	Updated  time.Time `json:"updated"`
+}
+
+// OnlineRevision is one saved revision of an online function.
+type OnlineRevision struct {
+	Revision int       `json:"revision"`
+	Time     time.Time `json:"time"`
+	Code     string    `json:"code"`
+}

@@ -31,6 +31,9 @@ type Session struct {
 	Expires time.Time // after this the session is gone
 }
 
+// MaxOnlineRevisions is how many revisions of an online function a backend keeps.
+const MaxOnlineRevisions = 50
+
 // Plane is a control-plane backend. Methods that take an appID return ErrNotFound for an app
 // that does not exist; errors wrap the sentinels above so that errors.Is tells them apart.
 type Plane interface {
@@ -77,6 +80,19 @@ type Plane interface {
 	// stored); Session finds it (ErrNotFound when unknown or expired).
 	PutSession(ctx context.Context, token string, s Session) error
 	Session(ctx context.Context, token string) (Session, error)
+
+	// SaveOnline stores a new revision of an app's online function (the next integer for the
+	// function, assigned atomically; the first is 1), keeping the newest MaxOnlineRevisions,
+	// and returns it with its revision and time.
+	SaveOnline(ctx context.Context, appID string, f api.OnlineFunction) (api.OnlineFunction, error)
+	// OnlineFunctions lists an app's online functions at their latest revisions, by name.
+	OnlineFunctions(ctx context.Context, appID string) ([]api.OnlineFunction, error)
+	// OnlineFunction is one at its latest revision (ErrNotFound).
+	OnlineFunction(ctx context.Context, appID, name string) (api.OnlineFunction, error)
+	// OnlineHistory lists a function's kept revisions, newest first (ErrNotFound).
+	OnlineHistory(ctx context.Context, appID, name string) ([]api.OnlineRevision, error)
+	// DeleteOnline removes a function with its history (ErrNotFound).
+	DeleteOnline(ctx context.Context, appID, name string) error
 
 	Close() error
 }

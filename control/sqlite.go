@@ -82,6 +82,18 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_app ON sessions (app_id);
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires);
+CREATE TABLE IF NOT EXISTS online (
+  app_id     TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  revision   INTEGER NOT NULL,
+  type       TEXT NOT NULL,
+  class      TEXT NOT NULL,
+  hook       TEXT NOT NULL,
+  cron       TEXT NOT NULL,
+  code       TEXT NOT NULL,
+  created_at INTEGER NOT NULL, -- µs since 1970
+  PRIMARY KEY (app_id, name, revision)
+);
 `
 
 // OpenSQLite opens (creating if needed) the control-plane database at path. The directory is
@@ -246,7 +258,7 @@ func (s *SQLite) DeleteApp(ctx context.Context, id string) error {
 		if err := appExists(ctx, tx, id); err != nil {
 			return err
 		}
-		for _, table := range []string{"versions", "active", "secrets", "sessions", "apps"} {
+		for _, table := range []string{"versions", "active", "secrets", "sessions", "online", "apps"} {
 			col := "app_id"
 			if table == "apps" {
 				col = "id"
@@ -520,4 +532,136 @@ func (s *SQLite) Session(ctx context.Context, token string) (Session, error) {
 	}
 	sess.Expires = time.UnixMilli(expires).UTC()
 	return sess, nil
+}
+
+// SaveOnline implements Plane.
+func (s *SQLite) SaveOnline(ctx context.Context, appID string, f api.OnlineFunction) (api.OnlineFunction, error) {
+	if f.Name == "" {
+		return f, fmt.Errorf("control plane: an online function needs a name")
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := appExists(ctx, tx, appID); err != nil {
+			return err
+		}
+		var last int
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(revision), 0) FROM online WHERE app_id = ? AND name = ?`, appID, f.Name).Scan(&last); err != nil {
+			return wrap(err)
+		}
+		f.Revision, f.Updated = last+1, time.Now().UTC().Truncate(time.Microsecond)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO online (app_id, name, revision, type, class, hook, cron, code, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, appID, f.Name, f.Revision, f.Type, f.Class, f.Hook, f.Cron, f.Code, f.Updated.UnixMicro()); err != nil {
+			return wrap(err)
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM online WHERE app_id = ? AND name = ? AND revision <= ?`, appID, f.Name, f.Revision-MaxOnlineRevisions)
+		return wrap(err)
+	})
+	return f, err
+}
+
+const onlineColumns = `name, revision, type, class, hook, cron, code, created_at`
+
+func scanOnline(sc interface{ Scan(...any) error }) (api.OnlineFunction, error) {
+	var f api.OnlineFunction
+	var at int64
+	err := sc.Scan(&f.Name, &f.Revision, &f.Type, &f.Class, &f.Hook, &f.Cron, &f.Code, &at)
+	f.Updated = time.UnixMicro(at).UTC()
+	return f, err
+}
+
+// OnlineFunctions implements Plane.
+func (s *SQLite) OnlineFunctions(ctx context.Context, appID string) ([]api.OnlineFunction, error) {
+	out := []api.OnlineFunction{}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := appExists(ctx, tx, appID); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+onlineColumns+` FROM online o WHERE app_id = ?
+			AND revision = (SELECT max(revision) FROM online WHERE app_id = o.app_id AND name = o.name) ORDER BY name`, appID)
+		if err != nil {
+			return wrap(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			f, err := scanOnline(rows)
+			if err != nil {
+				return wrap(err)
+			}
+			out = append(out, f)
+		}
+		return wrap(rows.Err())
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// OnlineFunction implements Plane.
+func (s *SQLite) OnlineFunction(ctx context.Context, appID, name string) (api.OnlineFunction, error) {
+	var f api.OnlineFunction
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := appExists(ctx, tx, appID); err != nil {
+			return err
+		}
+		var err error
+		f, err = scanOnline(tx.QueryRowContext(ctx, `SELECT `+onlineColumns+` FROM online WHERE app_id = ? AND name = ?
+			ORDER BY revision DESC LIMIT 1`, appID, name))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("online function %q of app %s: %w", name, appID, ErrNotFound)
+		}
+		return wrap(err)
+	})
+	return f, err
+}
+
+// OnlineHistory implements Plane.
+func (s *SQLite) OnlineHistory(ctx context.Context, appID, name string) ([]api.OnlineRevision, error) {
+	var out []api.OnlineRevision
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := appExists(ctx, tx, appID); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT revision, code, created_at FROM online WHERE app_id = ? AND name = ?
+			ORDER BY revision DESC`, appID, name)
+		if err != nil {
+			return wrap(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r api.OnlineRevision
+			var at int64
+			if err := rows.Scan(&r.Revision, &r.Code, &at); err != nil {
+				return wrap(err)
+			}
+			r.Time = time.UnixMicro(at).UTC()
+			out = append(out, r)
+		}
+		if err := rows.Err(); err != nil {
+			return wrap(err)
+		}
+		if len(out) == 0 {
+			return fmt.Errorf("online function %q of app %s: %w", name, appID, ErrNotFound)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// DeleteOnline implements Plane.
+func (s *SQLite) DeleteOnline(ctx context.Context, appID, name string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := appExists(ctx, tx, appID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM online WHERE app_id = ? AND name = ?`, appID, name)
+		if err != nil {
+			return wrap(err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return wrap(err)
+		} else if n == 0 {
+			return fmt.Errorf("online function %q of app %s: %w", name, appID, ErrNotFound)
+		}
+		return nil
+	})
 }

@@ -112,3 +112,11 @@ func loopbackOnly(r *http.Request, app string) error {
 	}
 	return nil
 }
+
+// Project implements admin.SourceBackend: the console edits the project's source, and the
+// watcher hot-reloads what it saves.
+func (b devBackend) Project() *project.Project {
+	b.d.mu.Lock()
+	defer b.d.mu.Unlock()
+	return b.d.p
+}

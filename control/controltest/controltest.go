@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) control.Plane, o Options) {
 	t.Run("ConcurrentVersions", s.concurrentVersions)
 	t.Run("Secrets", s.secrets)
 	t.Run("Sessions", s.sessions)
+	t.Run("Online", s.online)
+	t.Run("ConcurrentOnline", s.concurrentOnline)
 	t.Run("DeleteApp", s.deleteApp)
 	t.Run("Cancelled", s.cancelled)
 	t.Run("Reopen", s.reopen)
@@ -733,4 +735,100 @@ func (s *suite) importStateJSON(t *testing.T) {
 			t.Fatalf("a failed import set the admin token %q", h)
 		}
 	})
+}
+
+func (s *suite) online(t *testing.T) {
+	p := s.plane(t)
+	a := mkApp(t, p, "app")
+	b := mkApp(t, p, "bpp")
+	if fs, err := p.OnlineFunctions(ctx, a.ID); err != nil || len(fs) != 0 {
+		t.Fatalf("OnlineFunctions of a new app = %v, %v", fs, err)
+	}
+	_, err := p.OnlineFunction(ctx, a.ID, "hello")
+	wantErr(t, "OnlineFunction of none", err, control.ErrNotFound)
+	_, err = p.OnlineHistory(ctx, a.ID, "hello")
+	wantErr(t, "OnlineHistory of none", err, control.ErrNotFound)
+	wantErr(t, "DeleteOnline of none", p.DeleteOnline(ctx, a.ID, "hello"), control.ErrNotFound)
+	_, err = p.SaveOnline(ctx, "nope", api.OnlineFunction{Name: "x", Type: "function", Code: "1"})
+	wantErr(t, "SaveOnline of an unknown app", err, control.ErrNotFound)
+
+	f1, err := p.SaveOnline(ctx, a.ID, api.OnlineFunction{Name: "hello", Type: "function", Code: "v1"})
+	must(t, err)
+	f2, err := p.SaveOnline(ctx, a.ID, api.OnlineFunction{Name: "hello", Type: "timer", Cron: "0 * * * * ?", Code: "v2"})
+	must(t, err)
+	h1, err := p.SaveOnline(ctx, a.ID, api.OnlineFunction{Name: "Todo-beforeSave", Type: "hook", Class: "Todo", Hook: "beforeSave", Code: "h"})
+	must(t, err)
+	if _, err := p.SaveOnline(ctx, b.ID, api.OnlineFunction{Name: "hello", Type: "function", Code: "b's"}); err != nil {
+		t.Fatal(err)
+	}
+	if f1.Revision != 1 || f2.Revision != 2 || h1.Revision != 1 || f2.Updated.IsZero() || f2.Updated.Location() != time.UTC {
+		t.Fatalf("revisions %d %d %d, time %v", f1.Revision, f2.Revision, h1.Revision, f2.Updated)
+	}
+	got, err := p.OnlineFunction(ctx, a.ID, "hello")
+	must(t, err)
+	if !reflect.DeepEqual(got, f2) {
+		t.Fatalf("OnlineFunction = %+v, want %+v", got, f2)
+	}
+	list, err := p.OnlineFunctions(ctx, a.ID)
+	must(t, err)
+	if !reflect.DeepEqual(list, []api.OnlineFunction{h1, f2}) {
+		t.Fatalf("OnlineFunctions = %+v, want the latest of each by name", list)
+	}
+	hist, err := p.OnlineHistory(ctx, a.ID, "hello")
+	must(t, err)
+	if len(hist) != 2 || hist[0].Revision != 2 || hist[0].Code != "v2" || hist[1].Code != "v1" || !hist[1].Time.Equal(f1.Updated) {
+		t.Fatalf("OnlineHistory = %+v", hist)
+	}
+	// history is bounded: the oldest revisions go
+	for i := 0; i < control.MaxOnlineRevisions+3; i++ {
+		_, err := p.SaveOnline(ctx, a.ID, api.OnlineFunction{Name: "busy", Type: "function", Code: fmt.Sprint(i)})
+		must(t, err)
+	}
+	hist, err = p.OnlineHistory(ctx, a.ID, "busy")
+	must(t, err)
+	if len(hist) != control.MaxOnlineRevisions || hist[0].Revision != control.MaxOnlineRevisions+3 || hist[len(hist)-1].Revision != 4 {
+		t.Fatalf("bounded history: %d revisions, newest %d, oldest %d", len(hist), hist[0].Revision, hist[len(hist)-1].Revision)
+	}
+	must(t, p.DeleteOnline(ctx, a.ID, "hello"))
+	_, err = p.OnlineFunction(ctx, a.ID, "hello")
+	wantErr(t, "OnlineFunction of a deleted one", err, control.ErrNotFound)
+	if got, err := p.OnlineFunction(ctx, b.ID, "hello"); err != nil || got.Code != "b's" {
+		t.Fatalf("the other app's function = %+v, %v", got, err)
+	}
+	// deleting the app deletes its online functions
+	must(t, p.DeleteApp(ctx, b.ID))
+	_, err = p.OnlineFunctions(ctx, b.ID)
+	wantErr(t, "OnlineFunctions of a deleted app", err, control.ErrNotFound)
+}
+
+func (s *suite) concurrentOnline(t *testing.T) {
+	p := s.plane(t)
+	a := mkApp(t, p, "app")
+	const n = 8
+	revs := make([]int, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			f, err := p.SaveOnline(ctx, a.ID, api.OnlineFunction{Name: "hot", Type: "function", Code: fmt.Sprint(i)})
+			if err != nil {
+				errs <- err
+				return
+			}
+			revs[i] = f.Revision
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent SaveOnline: %v", err)
+	}
+	sort.Ints(revs)
+	for i, r := range revs {
+		if r != i+1 {
+			t.Fatalf("concurrent saves got revisions %v, want 1..%d", revs, n)
+		}
+	}
 }

@@ -181,7 +181,7 @@ func (p *Plane) DeleteApp(ctx context.Context, id string) error {
 		if err != nil {
 			return wrap(err)
 		}
-		for _, table := range []string{"fn_versions", "fn_active", "fn_secrets", "fn_wx_sessions"} {
+		for _, table := range []string{"fn_versions", "fn_active", "fn_secrets", "fn_wx_sessions", "fn_online"} {
 			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE app_id = $1`, id); err != nil {
 				return wrap(err)
 			}
@@ -506,4 +506,124 @@ func (p *Plane) Changes(ctx context.Context) <-chan struct{} {
 		}
 	}()
 	return out
+}
+
+// SaveOnline implements control.Plane. The app's row is locked for the save: revisions of
+// concurrent saves (from any replica) are consecutive.
+func (p *Plane) SaveOnline(ctx context.Context, appID string, f api.OnlineFunction) (api.OnlineFunction, error) {
+	if f.Name == "" {
+		return f, fmt.Errorf("control plane: an online function needs a name")
+	}
+	err := p.tx(ctx, func(tx pgx.Tx) error {
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM fn_apps WHERE id = $1 FOR UPDATE`, appID).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("app %q: %w", appID, control.ErrNotFound)
+		}
+		if err != nil {
+			return wrap(err)
+		}
+		var last int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(revision), 0) FROM fn_online WHERE app_id = $1 AND name = $2`, appID, f.Name).Scan(&last); err != nil {
+			return wrap(err)
+		}
+		f.Revision, f.Updated = last+1, time.Now().UTC().Truncate(time.Microsecond)
+		if _, err := tx.Exec(ctx, `INSERT INTO fn_online (app_id, name, revision, type, class, hook, cron, code, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, appID, f.Name, f.Revision, f.Type, f.Class, f.Hook, f.Cron, f.Code, f.Updated); err != nil {
+			return wrap(err)
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM fn_online WHERE app_id = $1 AND name = $2 AND revision <= $3`, appID, f.Name, f.Revision-control.MaxOnlineRevisions)
+		return wrap(err)
+	})
+	return f, err
+}
+
+const onlineColumns = `name, revision, type, class, hook, cron, code, created_at`
+
+func scanOnline(sc interface{ Scan(...any) error }) (api.OnlineFunction, error) {
+	var f api.OnlineFunction
+	err := sc.Scan(&f.Name, &f.Revision, &f.Type, &f.Class, &f.Hook, &f.Cron, &f.Code, &f.Updated)
+	f.Updated = f.Updated.UTC()
+	return f, err
+}
+
+// OnlineFunctions implements control.Plane.
+func (p *Plane) OnlineFunctions(ctx context.Context, appID string) ([]api.OnlineFunction, error) {
+	if err := appExists(ctx, p.pool, appID, false); err != nil {
+		return nil, err
+	}
+	rows, err := p.pool.Query(ctx, `SELECT DISTINCT ON (name) `+onlineColumns+` FROM fn_online WHERE app_id = $1
+		ORDER BY name, revision DESC`, appID)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	out := []api.OnlineFunction{}
+	for rows.Next() {
+		f, err := scanOnline(rows)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		out = append(out, f)
+	}
+	return out, wrap(rows.Err())
+}
+
+// OnlineFunction implements control.Plane.
+func (p *Plane) OnlineFunction(ctx context.Context, appID, name string) (api.OnlineFunction, error) {
+	if err := appExists(ctx, p.pool, appID, false); err != nil {
+		return api.OnlineFunction{}, err
+	}
+	f, err := scanOnline(p.pool.QueryRow(ctx, `SELECT `+onlineColumns+` FROM fn_online WHERE app_id = $1 AND name = $2
+		ORDER BY revision DESC LIMIT 1`, appID, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return f, fmt.Errorf("online function %q of app %s: %w", name, appID, control.ErrNotFound)
+	}
+	return f, wrap(err)
+}
+
+// OnlineHistory implements control.Plane.
+func (p *Plane) OnlineHistory(ctx context.Context, appID, name string) ([]api.OnlineRevision, error) {
+	if err := appExists(ctx, p.pool, appID, false); err != nil {
+		return nil, err
+	}
+	rows, err := p.pool.Query(ctx, `SELECT revision, code, created_at FROM fn_online WHERE app_id = $1 AND name = $2
+		ORDER BY revision DESC`, appID, name)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	var out []api.OnlineRevision
+	for rows.Next() {
+		var r api.OnlineRevision
+		if err := rows.Scan(&r.Revision, &r.Code, &r.Time); err != nil {
+			return nil, wrap(err)
+		}
+		r.Time = r.Time.UTC()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("online function %q of app %s: %w", name, appID, control.ErrNotFound)
+	}
+	return out, nil
+}
+
+// DeleteOnline implements control.Plane.
+func (p *Plane) DeleteOnline(ctx context.Context, appID, name string) error {
+	return p.tx(ctx, func(tx pgx.Tx) error {
+		if err := appExists(ctx, tx, appID, true); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM fn_online WHERE app_id = $1 AND name = $2`, appID, name)
+		if err != nil {
+			return wrap(err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("online function %q of app %s: %w", name, appID, control.ErrNotFound)
+		}
+		return nil
+	})
 }

@@ -163,6 +163,19 @@ CREATE INDEX fn_relations_target ON fn_relations (app, owner_class, key, target_
 `,
 	// 2: invocation records keep their request and caller (replays)
 	`ALTER TABLE fn_logs ADD COLUMN replay TEXT NOT NULL DEFAULT '';`,
+	// 3: functions edited online, with their revisions
+	`CREATE TABLE fn_online (
+  app_id     TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  revision   INTEGER NOT NULL,
+  type       TEXT NOT NULL,
+  class      TEXT NOT NULL,
+  hook       TEXT NOT NULL,
+  cron       TEXT NOT NULL,
+  code       TEXT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (app_id, name, revision)
+);`,
 }
 
 // Version is the schema version this build of fn needs.

@@ -14,22 +14,31 @@ export async function dataPanel(root, signal) {
   catch (e) { root.append(h("p", { class: e.status === 404 ? "muted" : "err" }, e.message)); return; }
   const sel = h("select", { id: "data-class" }, classes.map((c) => h("option", { value: c.kind + "/" + c.name }, `${c.name} (${c.kind}, ${c.count})`)));
   const newName = h("input", { id: "data-new-class", placeholder: "or a new class" });
+  const newKind = h("select", { id: "data-new-kind" }, h("option", { value: "lean" }, "LeanStorage class"), h("option", { value: "wx" }, "wx collection"));
+  if (classes.length && classes.every((c) => c.kind === "wx")) newKind.value = "wx";
   const where = jsonInput("Where (JSON)", "", { id: "data-where", rows: 2, allowEmpty: true });
   const order = h("input", { id: "data-order", placeholder: "-createdAt" });
   const host = h("div", { id: "data-host" });
   // the editor stays while the table reloads under it (a save shows its hooks there)
   const editorHost = h("section", { id: "object-editor", "aria-label": "Object" });
-  const form = h("form", { "aria-label": "Query" }, h("div", { class: "row" }, field("Class", sel), field("New class", newName), field("Order", order),
+  const form = h("form", { "aria-label": "Query" }, h("div", { class: "row" }, field("Class", sel), field("New class", newName), field("Kind", newKind), field("Order", order),
     h("button", { type: "submit", class: "primary", id: "data-query" }, "Query")), where.el);
   root.append(form, host, editorHost);
   let skip = 0;
   const current = () => {
-    if (newName.value.trim()) return { kind: classes.some((c) => c.kind === "lean") || !classes.length ? "lean" : "wx", name: newName.value.trim() };
+    if (newName.value.trim()) return { kind: newKind.value, name: newName.value.trim() };
     const [kind, ...rest] = sel.value.split("/");
     return { kind, name: rest.join("/") };
   };
+  const refreshClasses = async () => {
+    const cur = current();
+    try { classes = (await request("GET", envPath("data"), undefined, { signal })).classes || []; } catch { return; }
+    sel.replaceChildren(...classes.map((x) => h("option", { value: x.kind + "/" + x.name, selected: x.kind === cur.kind && x.name === cur.name }, `${x.name} (${x.kind}, ${x.count})`)));
+    if (newName.value.trim() && classes.some((x) => x.kind === cur.kind && x.name === cur.name)) newName.value = "";
+  };
   const load = async () => {
     if (!where.valid()) return;
+    await refreshClasses();
     const c = current();
     if (!c.name) { host.replaceChildren(h("p", { class: "muted" }, "No classes yet: name a new one above.")); return; }
     const base = envPath("data", `/${c.kind}/${encodeURIComponent(c.name)}`);

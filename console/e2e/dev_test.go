@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/fnhq/fn/internal/testutil"
@@ -143,4 +146,22 @@ func TestDevConsole(t *testing.T) {
 	if len(unlabeled) > 0 {
 		t.Errorf("controls without a label: %v", unlabeled)
 	}
+
+	// the theme follows the system's colour scheme
+	for _, c := range []struct{ scheme, bg string }{{"dark", "rgb(21, 24, 29)"}, {"light", "rgb(255, 255, 255)"}} {
+		do(t, ctx, c.scheme+" scheme", colorScheme(c.scheme),
+			waitJS(`getComputedStyle(document.body).backgroundColor === "`+c.bg+`"`))
+		if c.scheme == "dark" {
+			shot(t, ctx, "dev-functions-dark")
+		}
+	}
+}
+
+// colorScheme emulates the system's prefers-color-scheme.
+func colorScheme(scheme string) step {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+		return err
+	})
 }

@@ -161,8 +161,9 @@ async function onlineCode(root, signal) {
   await list();
 }
 
+// template is the body of a new online function (the server wraps it as LeanEngine defines it).
 function template(b) {
-  if (b.type === "hook") return `AV.Cloud.${b.hook}(${JSON.stringify(b.class || "Todo")}, async (request) => {\n  // request.object is the object being saved\n});\n`;
-  if (b.type === "timer") return `AV.Cloud.define(${JSON.stringify(b.name)}, async (request) => {\n  console.log("timer ${b.name} ran");\n});\n`;
-  return `AV.Cloud.define(${JSON.stringify(b.name)}, async (request) => {\n  return "hello " + (request.params.name || "world");\n});\n`;
+  if (b.type === "hook") return `// request.object is the ${b.class || "object"} being saved; throw to refuse it\nconsole.log("${b.hook} of", request.object.id)\n`;
+  if (b.type === "timer") return `console.log("timer ${b.name} ran")\n`;
+  return `return "hello " + (request.params.name || "world")\n`;
 }

@@ -141,7 +141,9 @@ func TestDevConsole(t *testing.T) {
 		t.Errorf("focused control has no visible focus outline (%q)", outline)
 	}
 	// labels: every control has one
-	do(t, ctx, "labels", chromedp.Navigate(dev.url+"/__fn/console/#functions"), chromedp.WaitVisible(chromedp.CSS(`#invoke-data`)))
+	do(t, ctx, "labels", chromedp.Navigate(dev.url+"/__fn/console/#functions"), chromedp.WaitVisible(chromedp.CSS(`#invoke-data`)),
+		// the list shows each function's source file and its last call
+		waitText(`#functions-table`, "functions/sum/index.js"), waitText(`#functions-table`, "200 · "))
 	unlabeled := eval[[]string](t, ctx, `[...document.querySelectorAll("input, select, textarea")].filter((e) => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")).map((e) => e.id || e.outerHTML)`)
 	if len(unlabeled) > 0 {
 		t.Errorf("controls without a label: %v", unlabeled)

@@ -15,12 +15,24 @@ export async function functionsPanel(root, signal) {
   const list = await request("GET", envPath("functions"), undefined, { signal });
   if (!list.length) { root.append(h("p", { class: "muted" }, "No functions in " + state.env + ".")); return; }
   const detail = h("section", { "aria-label": "Invoke", id: "invoke-panel" });
+  // the source file of each function (fn dev) and its last call, both best effort
+  const [sources, last] = await Promise.all([
+    state.mode === "dev" ? request("GET", appPath(`source/${encodeURIComponent(state.env)}`), undefined, { signal }).then((r) => r.files || []).catch(() => []) : [],
+    request("GET", appPath("logs") + q({ env: state.env }), undefined, { text: true, signal }).then((text) => {
+      const m = {};
+      for (const l of text.split("\n")) { if (!l) continue; try { const r = JSON.parse(l); if (r.invocation && r.function) m[r.function] = r; } catch {} }
+      return m;
+    }).catch(() => ({})),
+  ]);
+  const source = (f) => (sources.find((x) => x.function === f.name) || (f.dialect === "lean" ? sources[0] : null) || {}).path || "";
   const t = table([
     { label: "Name", get: (f) => h("span", { class: "mono" }, f.name) },
     { label: "Dialect", get: (f) => f.dialect + (f.kind && f.kind !== "function" ? " · " + f.kind : "") },
+    state.mode === "dev" ? { label: "Source", get: (f) => h("span", { class: "mono" }, source(f)) } : null,
     { label: "Timeout", get: (f) => (f.config.timeout || "—") + " s" },
     { label: "Memory", get: (f) => (f.config.memory || "—") + " MB" },
-  ], list, (f, tr) => {
+    { label: "Last call", get: (f) => { const r = last[f.name]; return r ? h("span", { class: r.status >= 400 || r.level === "error" ? "err" : "ok" }, `${r.status || r.level} · ${(r.durationMs || 0).toFixed(1)} ms`) : "—"; } },
+  ].filter(Boolean), list, (f, tr) => {
     for (const r of t.querySelectorAll("tr.sel")) r.classList.remove("sel");
     tr.classList.add("sel");
     invokeForm(detail, f, signal);

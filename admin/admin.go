@@ -120,6 +120,7 @@ func Handler(o Options) http.Handler {
 	h.dataRoutes(route)
 	route("POST /__fn/apps/{app}/hooks/{env}/{class}/{hook}", true, h.fireHook)
 	h.sourceRoutes(route)
+	h.onlineRoutes(route)
 	// the mini-program client: a public script, no credentials in it
 	mux.Handle("GET /__fn/wx-cloud.js", wxclient.Handler())
 	mux.HandleFunc("/__fn/", func(w http.ResponseWriter, r *http.Request) {

@@ -70,7 +70,10 @@ type serveHost struct {
 
 const adminToken = "admin-token-console-test"
 
-func startServe(t *testing.T) *serveHost {
+func startServe(t *testing.T) *serveHost { return startServeSDK(t, "") }
+
+// startServeSDK is startServe with the SDK directory online deploys build against.
+func startServeSDK(t *testing.T, sdkDir string) *serveHost {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -78,7 +81,7 @@ func startServe(t *testing.T) *serveHost {
 	}
 	u := "http://" + ln.Addr().String()
 	rt, _, err := hosting.Open(context.Background(), hosting.Config{DataDir: t.TempDir(), Node: "node", NodeVersion: "v20",
-		AdminToken: adminToken, PublicURL: u})
+		AdminToken: adminToken, PublicURL: u, SDKDir: sdkDir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -298,11 +298,12 @@ func readObject(w http.ResponseWriter, r *http.Request) (map[string]any, []byte,
 	return m, b, true
 }
 
-// hooksFor lists the class hooks a write of op fires, as the serving cloud code defines them.
+// hooksFor lists the class hooks a write of op fires, as the cloud code LeanStorage fires hooks
+// in defines them (fn serve: the production environment's).
 func hooksFor(e *appenv.Env, class string, op string) []string {
 	out := []string{}
 	for _, h := range []string{"before" + op, "after" + op} {
-		if e.HookDefined(class, h) {
+		if class != "_Installation" && e.Data().HasHook(class, h) {
 			out = append(out, h)
 		}
 	}

@@ -45,6 +45,8 @@ type serveOptions struct {
 	// ShutdownDelay keeps serving (health answering 503) after SIGTERM, so that a load
 	// balancer's probe takes the replica out before connections are refused.
 	ShutdownDelay time.Duration
+	// SDKDir holds the node_modules online editing builds against (leanengine).
+	SDKDir string
 }
 
 func newCmdServe(f *Factory) *cobra.Command {
@@ -100,6 +102,7 @@ cluster-wide; GET /__fn/health is the probe. See docs/scale-out.md.`,
 	fl.StringVar(&opts.DataDir, "data-dir", "fn-data", "where apps, artifacts, data and logs live")
 	fl.StringVar(&opts.AdminTokenFile, "admin-token-file", "", "read the admin token from this file")
 	fl.StringVar(&opts.PublicURL, "public-url", "", "the URL clients and functions reach this server at (default: from --listen)")
+	fl.StringVar(&opts.SDKDir, "sdk-dir", "", "a directory whose node_modules holds leanengine: online edits in the console deploy by building against it")
 	fl.StringVar(&opts.WeChatAPI, "wechat-api", "https://api.weixin.qq.com", "WeChat API base URL (jscode2session)")
 	fl.IntVar(&opts.LogRetention, "log-retention", 10000, "log records kept per app")
 	fl.IntVar(&opts.AppConcurrency, "app-concurrency", 64, "in-flight invocations per app, so that one app cannot starve the others")
@@ -164,7 +167,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	}
 	cfg := hosting.Config{DataDir: opts.DataDir, Node: node.Path, NodeVersion: node.Version, Sandbox: confine,
 		AdminToken: token, PublicURL: strings.TrimRight(public, "/"), WeChatAPIBase: opts.WeChatAPI,
-		LogRetention: opts.LogRetention, AppConcurrency: opts.AppConcurrency}
+		LogRetention: opts.LogRetention, AppConcurrency: opts.AppConcurrency, SDKDir: opts.SDKDir}
 	release := func() {}
 	if opts.DB != "" {
 		if token == "" {

@@ -147,6 +147,27 @@ func (h hostingAPI) Rollback(ctx context.Context, app, env string, to int) (*api
 func (h hostingAPI) Promote(ctx context.Context, app, message, who string) (*api.DeployResult, error) {
 	return h.rt.Promote(ctx, app, message, who)
 }
+func (h hostingAPI) OnlineFunctions(ctx context.Context, app string) ([]api.OnlineFunction, error) {
+	return h.rt.OnlineFunctions(ctx, app)
+}
+func (h hostingAPI) OnlineFunction(ctx context.Context, app, name string) (*api.OnlineFunction, error) {
+	return h.rt.OnlineFunction(ctx, app, name)
+}
+func (h hostingAPI) SaveOnline(ctx context.Context, app string, f api.OnlineFunction) (*api.OnlineFunction, error) {
+	return h.rt.SaveOnline(ctx, app, f)
+}
+func (h hostingAPI) DeleteOnline(ctx context.Context, app, name string) error {
+	return h.rt.DeleteOnline(ctx, app, name)
+}
+func (h hostingAPI) OnlineHistory(ctx context.Context, app, name string) ([]api.OnlineRevision, error) {
+	return h.rt.OnlineHistory(ctx, app, name)
+}
+func (h hostingAPI) OnlineDeploy(ctx context.Context, app, env, message, who string) (*api.DeployResult, error) {
+	return h.rt.OnlineDeploy(ctx, app, env, message, who)
+}
+
+var _ admin.Online = hostingAPI{}
+
 func (h hostingAPI) SecretNames(ctx context.Context, app string) ([]string, error) {
 	return h.rt.SecretNames(ctx, app)
 }

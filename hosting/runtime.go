@@ -72,6 +72,9 @@ type Config struct {
 	Lease     lease.Lease
 	// Stores opens an app's LeanStorage data (nil: a SQLite file under the app's directory).
 	Stores func(appID string) (store.Store, error)
+	// SDKDir holds the node_modules (leanengine) that online editing builds against: fn serve
+	// installs nothing, so without it functions are edited and previewed but not deployed.
+	SDKDir string
 }
 
 // Runtime hosts apps.
@@ -128,6 +131,11 @@ func Open(ctx context.Context, cfg Config) (rt *Runtime, newToken string, err er
 		return nil, "", err
 	}
 	cfg.DataDir = abs
+	if cfg.SDKDir != "" {
+		if cfg.SDKDir, err = filepath.Abs(cfg.SDKDir); err != nil {
+			return nil, "", err
+		}
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, "", err
 	}

@@ -759,6 +759,10 @@ func objectForHook(o *store.Object, updatedKeys []string) map[string]any {
 	return obj
 }
 
+// HasHook reports whether the cloud code the service fires hooks in defines a class's hook
+// (beforeSave … afterDelete): the admin API reports which hooks a write fired.
+func (s *Service) HasHook(class, hook string) bool { return s.hookDefined(class, hook) }
+
 func (s *Service) hookDefined(class, hook string) bool {
 	if s.hooks == nil {
 		return false

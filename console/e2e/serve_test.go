@@ -36,8 +36,9 @@ type served struct {
 func shopServe(t *testing.T) *served {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
+	// --sdk-dir: online deploys build against the fixture's leanengine
 	s := &served{proc: start(t, t.TempDir(), []string{"FN_ADMIN_TOKEN=" + adminToken}, "/__fn/console/session", 200,
-		"serve", "--listen", "127.0.0.1:{port}", "--data-dir", data)}
+		"serve", "--listen", "127.0.0.1:{port}", "--data-dir", data, "--sdk-dir", filepath.Dir(testutil.NodeModules(t)))}
 	s.env = []string{"FN_SERVER=" + s.url, "FN_TOKEN=" + adminToken, "XDG_CONFIG_HOME=" + filepath.Join(t.TempDir(), "cfg")}
 	out := fnRun(t, ".", s.env, "apps", "create", "shop", "--json")
 	s.appID = jsonField(t, out, "appId")
@@ -149,4 +150,34 @@ func TestServeConsole(t *testing.T) {
 	if st := eval[int](t, ctx, `fetch("/__fn/apps").then((r) => r.status)`); st != 401 {
 		t.Errorf("server-wide route with a master-key session: %d, want 401", st)
 	}
+}
+
+// Online editing in fn serve: a function written in the page, a syntax error refused, a history
+// of revisions, the merged cloud.js, and a deploy to staging that a client call then runs.
+func TestServeOnline(t *testing.T) {
+	ctx := tab(t)
+	s := shopServe(t)
+	do(t, ctx, "log in", chromedp.Navigate(s.url+"/__fn/console/#code"), chromedp.WaitVisible(chromedp.CSS(`#login-token`)),
+		setValue(`#login-token`, s.master), click(`#login-submit`), chromedp.WaitVisible(chromedp.CSS(`#new-name`)))
+	do(t, ctx, "a new online function", setValue(`#new-name`, "greet"), click(`#new-create`), waitText(`#code-path`, "greet"),
+		waitJS(`!!(document.querySelector(".cm-content") || document.querySelector("#code-text"))`),
+		setCode("return 'hi ' + request.params.name + ' (v1)'\n"), click(`#code-save`), waitText(`#save-ok`, "Saved r1"))
+	do(t, ctx, "a syntax error", setCode("return 'hi ' + (request.params.name\n"), click(`#code-save`), waitText(`#build-errors`, "greet"))
+	do(t, ctx, "the second revision", setCode("console.log('greeting', request.params.name)\nreturn 'hi ' + request.params.name + ' (v2)'\n"),
+		click(`#code-save`), waitText(`#save-ok`, "Saved r2"), waitText(`#history`, "r2"), waitText(`#history`, "r1"),
+		waitText(`#online-list`, "greet"))
+	do(t, ctx, "preview cloud.js", click(`#preview-button`), waitText(`#preview-out`, `AV.Cloud.define("greet"`))
+	if p := textOf(t, ctx, `#preview-out`); !strings.Contains(p, "(v2)") || strings.Contains(p, "(v1)") {
+		t.Errorf("the merged cloud.js is not the latest revision:\n%s", p)
+	}
+	do(t, ctx, "deploy to staging", setValue(`#deploy-env`, "staging"), setValue(`#deploy-message`, "from the console"),
+		click(`#deploy-button`), waitText(`#deploy-result`, "to staging"))
+	shot(t, ctx, "serve-online")
+	st, m := call(t, "POST", s.url+"/1.1/functions/greet", map[string]string{"X-LC-Id": s.appID, "X-LC-Key": s.appKey, "X-LC-Prod": "0"}, `{"name":"ann"}`)
+	if st != 200 || m["result"] != "hi ann (v2)" {
+		t.Fatalf("staging after the online deploy: %d %v", st, m)
+	}
+	// the deploy is a normal version: the versions panel lists it with its message
+	do(t, ctx, "versions of staging", chromedp.Navigate(s.url+"/__fn/console/#versions"), chromedp.WaitVisible(chromedp.CSS(`#env-picker`)),
+		setValue(`#env-picker`, "staging"), waitText(`main`, "from the console"))
 }

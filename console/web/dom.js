@@ -37,6 +37,7 @@ export function toast(msg) {
   const t = document.getElementById("toast");
   const d = h("div", {}, msg);
   t.append(d);
+  while (t.children.length > 3) t.firstChild.remove();
   setTimeout(() => d.remove(), 4000);
 }
 

@@ -38,7 +38,7 @@ export async function functionsPanel(root, signal) {
     invokeForm(detail, f, signal);
   }, "Functions");
   t.id = "functions-table";
-  root.append(h("div", { class: "split" }, h("div", {}, t), detail));
+  root.append(h("div", { class: "split even" }, h("div", {}, t), detail));
   const first = list.find((f) => !f.name.startsWith("__")) || list[0];
   invokeForm(detail, first, signal);
   t.querySelector("tbody tr").classList.add("sel");
@@ -158,7 +158,7 @@ async function lastCalls(root, name) {
     const recs = text.split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.invocation).slice(-5).reverse();
     if (!recs.length) { root.replaceChildren(h("p", { class: "muted" }, "No calls yet.")); return; }
     root.replaceChildren(table([
-      { label: "Time", get: (r) => time(r.time) },
+      { label: "Time", get: (r) => new Date(r.time).toLocaleTimeString([], { hour12: false }) },
       { label: "Status", get: (r) => h("span", { class: r.status >= 400 || r.level === "error" ? "err" : "ok" }, String(r.status || r.level)) },
       { label: "Duration", get: (r) => (r.durationMs || 0).toFixed(1) + " ms" },
       { label: "Request", get: (r) => h("span", { class: "mono" }, r.requestId) },

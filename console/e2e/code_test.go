@@ -66,6 +66,10 @@ func TestDevCode(t *testing.T) {
 		editor = "codemirror"
 	}
 	t.Logf("editor: %s", editor)
+	if editor == "textarea" {
+		// a plain go build: the page says how to get the full editor
+		do(t, ctx, "the fallback's note", waitText(`#editor-fallback`, "make build"))
+	}
 
 	do(t, ctx, "a syntax error", setCode("exports.main = async (event) => {\n  return { sum: }\n}\n"), click(`#code-save`),
 		waitText(`#build-errors`, ":2:"), chromedp.WaitVisible(chromedp.CSS(`#code-force`)))

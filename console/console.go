@@ -129,11 +129,23 @@ func (c *Console) Authorize(next func(r *http.Request, app string) error) func(r
 		if !ok {
 			return next(r, app)
 		}
-		if s.admin || (app != "" && (app == s.appID || app == s.appName)) {
+		if s.admin || (app != "" && app == s.appID) {
 			return nil
+		}
+		// a name is resolved as the routes resolve it, so it cannot name another app's id
+		if res, ok := c.o.Credentials.(AppResolver); ok && app != "" {
+			if a, err := res.App(r.Context(), app); err == nil && a.ID == s.appID {
+				return nil
+			}
 		}
 		return errScope
 	}
+}
+
+// AppResolver is what Credentials may add: an app by id or name, as the admin API's routes
+// resolve it (fn serve's runtime has it); without it an app-scoped session names its app by id.
+type AppResolver interface {
+	App(ctx context.Context, idOrName string) (api.App, error)
 }
 
 func (c *Console) session(r *http.Request) *session {

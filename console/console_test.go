@@ -17,9 +17,26 @@ import (
 
 type creds struct{}
 
+func (c creds) App(ctx context.Context, idOrName string) (api.App, error) {
+	apps, _ := c.Apps(ctx)
+	for _, a := range apps {
+		if a.ID == idOrName {
+			return a, nil
+		}
+	}
+	for _, a := range apps {
+		if a.Name == idOrName {
+			return a, nil
+		}
+	}
+	return api.App{}, errScope
+}
+
 func (creds) CheckAdmin(ctx context.Context, token string) bool { return token == "admin-secret-token" }
 func (creds) Apps(ctx context.Context) ([]api.App, error) {
-	return []api.App{{ID: "app1id", Name: "one", MasterKey: "master-of-one-000"}, {ID: "app2id", Name: "two", MasterKey: "master-of-two-000"}}, nil
+	// app3's id is app one's name: a name in a path resolves to that app, not to one
+	return []api.App{{ID: "app1id", Name: "one", MasterKey: "master-of-one-000"}, {ID: "app2id", Name: "two", MasterKey: "master-of-two-000"},
+		{ID: "one", Name: "three", MasterKey: "master-of-three-0"}}, nil
 }
 
 type clock struct {
@@ -132,6 +149,15 @@ func TestLoginCookieCSRF(t *testing.T) {
 		t.Fatalf("form login: %d", res.StatusCode)
 	}
 
+	// app two by its name, with its own master key
+	cl2 := &client{t: t, base: srv.URL}
+	if res, _ := cl2.login("master-of-two-000"); res.StatusCode != 200 {
+		t.Fatalf("app two's login: %d", res.StatusCode)
+	}
+	if res, _ := cl2.do("GET", "/__fn/apps/two/functions/production", "", nil); res.StatusCode != 200 {
+		t.Fatalf("own app by name: %d", res.StatusCode)
+	}
+
 	// the master key of app one: an app-scoped session
 	res, m := cl.login("master-of-one-000")
 	if res.StatusCode != 200 || m["role"] != "app" || m["app"] != "app1id" || cl.csrf == "" {
@@ -149,8 +175,11 @@ func TestLoginCookieCSRF(t *testing.T) {
 	if res, m := cl.do("GET", "/__fn/apps/app1id/functions/production", "", nil); res.StatusCode != 200 || m["app"] != "app1id" {
 		t.Fatalf("own app by id: %d %v", res.StatusCode, m)
 	}
-	if res, _ := cl.do("GET", "/__fn/apps/one/functions/production", "", nil); res.StatusCode != 200 {
-		t.Fatalf("own app by name: %d", res.StatusCode)
+	if res, _ := cl.do("GET", "/__fn/apps/one/functions/production", "", nil); res.StatusCode != 401 {
+		t.Fatalf("another app whose id is this app's name: %d, want 401", res.StatusCode)
+	}
+	if res, _ := cl.do("GET", "/__fn/apps/two/functions/production", "", map[string]string{}); res.StatusCode != 401 {
+		t.Fatalf("another app by name: %d, want 401", res.StatusCode)
 	}
 	if res, _ := cl.do("GET", "/__fn/apps/two/functions/production", "", nil); res.StatusCode != 401 {
 		t.Fatalf("another app: %d, want 401", res.StatusCode)
@@ -159,20 +188,20 @@ func TestLoginCookieCSRF(t *testing.T) {
 		t.Fatalf("server-wide route with an app session: %d, want 401", res.StatusCode)
 	}
 	// state-changing calls need the CSRF token
-	if res, m := cl.do("POST", "/__fn/apps/one/invoke/production/f", "{}", nil); res.StatusCode != 403 || m["code"] != "csrf" {
+	if res, m := cl.do("POST", "/__fn/apps/app1id/invoke/production/f", "{}", nil); res.StatusCode != 403 || m["code"] != "csrf" {
 		t.Fatalf("POST without the CSRF header: %d %v", res.StatusCode, m)
 	}
-	if res, _ := cl.do("POST", "/__fn/apps/one/invoke/production/f", "{}", map[string]string{CSRFHeader: "wrong"}); res.StatusCode != 403 {
+	if res, _ := cl.do("POST", "/__fn/apps/app1id/invoke/production/f", "{}", map[string]string{CSRFHeader: "wrong"}); res.StatusCode != 403 {
 		t.Fatalf("POST with a wrong CSRF header: %d", res.StatusCode)
 	}
-	if res, m := cl.do("POST", "/__fn/apps/one/invoke/production/f", "{}", map[string]string{CSRFHeader: cl.csrf}); res.StatusCode != 200 || m["method"] != "POST" {
+	if res, m := cl.do("POST", "/__fn/apps/app1id/invoke/production/f", "{}", map[string]string{CSRFHeader: cl.csrf}); res.StatusCode != 200 || m["method"] != "POST" {
 		t.Fatalf("POST with the CSRF header: %d %v", res.StatusCode, m)
 	}
 	// a cross-site request is refused even with the token
-	if res, _ := cl.do("POST", "/__fn/apps/one/invoke/production/f", "{}", map[string]string{CSRFHeader: cl.csrf, "Sec-Fetch-Site": "cross-site"}); res.StatusCode != 403 {
+	if res, _ := cl.do("POST", "/__fn/apps/app1id/invoke/production/f", "{}", map[string]string{CSRFHeader: cl.csrf, "Sec-Fetch-Site": "cross-site"}); res.StatusCode != 403 {
 		t.Fatalf("cross-site POST: %d", res.StatusCode)
 	}
-	if res, _ := cl.do("POST", "/__fn/apps/one/invoke/production/f", "{}", map[string]string{CSRFHeader: cl.csrf, "Origin": "http://evil.example"}); res.StatusCode != 403 {
+	if res, _ := cl.do("POST", "/__fn/apps/app1id/invoke/production/f", "{}", map[string]string{CSRFHeader: cl.csrf, "Origin": "http://evil.example"}); res.StatusCode != 403 {
 		t.Fatalf("POST from another origin: %d", res.StatusCode)
 	}
 	// the CLI's bearer token is not affected by a cookie
@@ -187,7 +216,7 @@ func TestLoginCookieCSRF(t *testing.T) {
 	if res, _ := cl.do("POST", Path+"/logout", "", map[string]string{CSRFHeader: cl.csrf}); res.StatusCode != 200 {
 		t.Fatalf("logout: %d", res.StatusCode)
 	}
-	if res, _ := cl.do("GET", "/__fn/apps/one/functions/production", "", nil); res.StatusCode != 401 {
+	if res, _ := cl.do("GET", "/__fn/apps/app1id/functions/production", "", nil); res.StatusCode != 401 {
 		t.Fatalf("after logout: %d, want 401", res.StatusCode)
 	}
 

@@ -38,6 +38,8 @@ type Local struct {
 	Dir        string   // the project root; events are read from Dir/events/<function>/<name>.json
 	Identities []string // names of fn.yaml identities
 	Default    string   // the default identity
+	// the lean client keys (printed in fn dev's banner too), for "copy as curl" of /1.1/functions
+	AppID, AppKey string
 }
 
 // Options configure a console.
@@ -351,11 +353,13 @@ type LocalInfo struct {
 	Identities []string            `json:"identities"`
 	Default    string              `json:"default,omitempty"`
 	Events     map[string][]string `json:"events"` // function → saved event names
+	AppID      string              `json:"appId,omitempty"`
+	AppKey     string              `json:"appKey,omitempty"`
 }
 
 func (c *Console) local(w http.ResponseWriter, r *http.Request) {
 	l := c.o.Local()
-	info := LocalInfo{Identities: l.Identities, Default: l.Default, Events: map[string][]string{}}
+	info := LocalInfo{Identities: l.Identities, Default: l.Default, Events: map[string][]string{}, AppID: l.AppID, AppKey: l.AppKey}
 	if info.Identities == nil {
 		info.Identities = []string{}
 	}

@@ -7,7 +7,7 @@ func (d *dev) consoleLocal() console.Local {
 	d.mu.Lock()
 	p := d.p
 	d.mu.Unlock()
-	l := console.Local{Dir: p.Dir, Default: p.DefaultIdentity}
+	l := console.Local{Dir: p.Dir, Default: p.DefaultIdentity, AppID: d.keys.AppID, AppKey: d.keys.AppKey}
 	for n := range p.Identities {
 		l.Identities = append(l.Identities, n)
 	}

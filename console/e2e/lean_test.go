@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -91,6 +92,16 @@ func TestDevLeanConsole(t *testing.T) {
 	do(t, ctx, "invoke as ann", chromedp.Navigate(dev.url+"/__fn/console/#functions"),
 		chromedp.Click(chromedp.Search(`//table[@id="functions-table"]//tr[.//span[text()="whoami"]]`)), waitText(`#invoke-as-user`, "ann"),
 		click(`#invoke-button`), waitText(`#outcome-result`, `"ann"`))
+	// copy as curl: the client's call, as ann, runs in a shell
+	do(t, ctx, "copy as curl", setValue(`#invoke-path`, "functions"), click(`#copy-curl`), waitText(`#copy-output`, "/1.1/functions/whoami"))
+	if out, err := exec.Command("sh", "-c", textOf(t, ctx, `#copy-output`)).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != `{"result":"ann"}` {
+		t.Errorf("the copied curl: %v %s", err, out)
+	}
+	do(t, ctx, "copy as curl of /1.1/call", setValue(`#invoke-path`, "call"), click(`#copy-curl`), waitText(`#copy-output`, "/1.1/call/whoami"))
+	// /call encodes the result as AV objects, as leanengine does (a string becomes {})
+	if out, err := exec.Command("sh", "-c", textOf(t, ctx, `#copy-output`)).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != `{"result":{}}` {
+		t.Errorf("the copied curl of /1.1/call: %v %s", err, out)
+	}
 
 	// replay: a call from outside, replayed from the monitor, runs again with the same params
 	do(t, ctx, "monitor", chromedp.Navigate(dev.url+"/__fn/console/#requests"), waitText(`#monitor-state`, "live"))

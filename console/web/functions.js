@@ -103,8 +103,10 @@ async function invokeForm(root, f, signal) {
     if (!input.valid()) return;
     const origin = location.origin;
     let cmd;
-    if (f.dialect === "lean" && state.mode === "dev" && state.keys) {
-      cmd = `curl -sS -X POST ${origin}/1.1/${leanPath.value}/${f.name} -H 'Content-Type: application/json' -H ${shellQuote("X-LC-Id: " + state.keys.appId)} -H ${shellQuote("X-LC-Key: " + state.keys.appKey)} -d ${shellQuote(JSON.stringify(body().data))}`;
+    if (f.dialect === "lean" && state.mode === "dev" && info.appId) {
+      // the client's call, as an app would send it (with the impersonated user's session)
+      const session = state.impersonate ? ` -H ${shellQuote("X-LC-Session: " + state.impersonate.sessionToken)}` : "";
+      cmd = `curl -sS -X POST ${origin}/1.1/${leanPath.value}/${f.name} -H 'Content-Type: application/json' -H ${shellQuote("X-LC-Id: " + info.appId)} -H ${shellQuote("X-LC-Key: " + info.appKey)}${session} -d ${shellQuote(JSON.stringify(body().data))}`;
     } else {
       const auth = state.mode === "serve" ? ` -H "Authorization: Bearer $FN_TOKEN"` : "";
       cmd = `curl -sS -X POST ${origin}${envPath("invoke", "/" + encodeURIComponent(f.name))} -H 'Content-Type: application/json'${auth} -d ${shellQuote(JSON.stringify(body()))}`;
@@ -122,9 +124,6 @@ async function invokeForm(root, f, signal) {
   };
   form.querySelector("#copy-curl").addEventListener("click", copyCurl);
   form.querySelector("#copy-fn").addEventListener("click", copyFn);
-  if (state.mode === "dev" && f.dialect === "lean" && !state.keys) {
-    request("GET", "/__fn/apps").then((apps) => { if (apps[0]) state.keys = { appId: apps[0].appId, appKey: apps[0].appKey }; }).catch(() => {});
-  }
   lastCalls(recent, f.name);
 }
 

@@ -1,10 +1,13 @@
 package logsink
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/fnhq/fn/api"
@@ -137,5 +140,42 @@ func TestStreamAcrossRestart(t *testing.T) {
 	add(second, "live")
 	if got := r.next().Message; got != "live" {
 		t.Fatalf("then %q", got)
+	}
+}
+
+// A log database written before records kept requests gains the column on open: its old
+// records read back, and new ones keep their request and caller.
+func TestSQLiteAddsTheReplayColumnToAnOldDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "logs.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := strings.Replace(logSchema, ",\n  replay      TEXT NOT NULL DEFAULT ''", "", 1)
+	if old == logSchema {
+		t.Fatal("the old schema is the new one")
+	}
+	if _, err := db.Exec(old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO logs VALUES (1, 0, 'a', 'dev', 0, 'f', 'r1', 'info', 1, 'old', 'fn', 1, 200, 1.5, '', 'call')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s := openSQLite(t, path, 0)
+	s.Append(api.LogRecord{App: "a", Env: "dev", Level: "info", Message: "new", Invocation: true, Kind: "call", RequestID: "r2",
+		Request: []byte(`{"x":1}`), Replayable: true, Caller: &api.Caller{User: "u1"}})
+	s.Close()
+	s = openSQLite(t, path, 0)
+	defer s.Close()
+	recs, err := s.Query(context.Background(), Filter{App: "a"}, 0)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("%v %+v", err, recs)
+	}
+	if recs[0].Message != "old" || recs[0].Replayable || recs[0].Request != nil {
+		t.Errorf("the old record: %+v", recs[0])
+	}
+	if string(recs[1].Request) != `{"x":1}` || !recs[1].Replayable || recs[1].Caller == nil || recs[1].Caller.User != "u1" {
+		t.Errorf("the new record: %+v", recs[1])
 	}
 }

@@ -128,6 +128,15 @@ func TestDevConsole(t *testing.T) {
 		t.Errorf("tick logs: %d %v", status, m)
 	}
 
+	// a wx collection in the data panel
+	do(t, ctx, "wx data", chromedp.Navigate(dev.url+"/__fn/console/#data"), chromedp.WaitVisible(chromedp.CSS(`#data-new-class`)),
+		setValue(`#data-new-class`, "todos"), setValue(`#data-new-kind`, "wx"), click(`#data-query`), chromedp.WaitVisible(chromedp.CSS(`#data-new`)),
+		click(`#data-new`), setValue(`#object-json`, `{"title": "from the console"}`), click(`#object-save`),
+		waitText(`#object-result`, "Created"), waitText(`#data-table`, "from the console"), waitText(`#data-class`, "todos (wx, 1)"))
+	if st, m := call(t, "GET", dev.url+"/__fn/apps/-/data/dev/wx/todos", nil, ""); st != 200 || m["count"] != 1.0 {
+		t.Errorf("the wx collection after the console's create: %d %v", st, m)
+	}
+
 	// outbox and versions render (fn dev has no versions: it says so)
 	do(t, ctx, "outbox", chromedp.Navigate(dev.url+"/__fn/console/#outbox"), waitText(`#outbox`, "empty"))
 	do(t, ctx, "versions", chromedp.Navigate(dev.url+"/__fn/console/#versions"), waitText(`main`, "versions are fn serve's"))

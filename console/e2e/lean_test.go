@@ -109,6 +109,8 @@ func TestDevLeanConsole(t *testing.T) {
 	if st, m := call(t, "POST", dev.url+"/1.1/functions/whoami", map[string]string{"X-LC-Id": keys["appId"], "X-LC-Key": keys["appKey"]}, `{"replay": "me"}`); st != 200 {
 		t.Fatalf("outside call: %d %v", st, m)
 	}
+	// the monitor also lists the hook runs of the data edits above
+	do(t, ctx, "hook runs in the monitor", waitJS(`[...document.querySelectorAll('#monitor-rows tr')].some((r) => r.cells[1].textContent === "hook" && r.dataset.function.includes("beforeSave"))`))
 	do(t, ctx, "replay", waitJS(`!!document.querySelector('#monitor-rows tr[data-function="whoami"]')`),
 		click(`#monitor-rows tr[data-function="whoami"]`), waitText(`#request-event`, `"replay": "me"`),
 		chromedp.WaitEnabled(chromedp.CSS(`#replay-button`)), click(`#replay-button`), waitText(`#replay-outcome`, `"nobody"`),

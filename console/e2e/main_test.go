@@ -91,7 +91,10 @@ type step = chromedp.Action[chromedp.Void]
 // do runs browser steps, failing the test with what was asked and what the page shows.
 func do(t *testing.T, ctx context.Context, what string, steps ...step) {
 	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
+	// each group of steps has its deadline (WaitVisible and friends wait for as long as the context lives)
+	sctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, steps...); err != nil {
 		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 3000) : ""`))
 		t.Fatalf("%s: %v\npage:\n%s", what, err, body)
 	}

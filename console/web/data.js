@@ -44,7 +44,12 @@ export async function dataPanel(root, signal) {
     const base = envPath("data", `/${c.kind}/${encodeURIComponent(c.name)}`);
     let res;
     try { res = await request("GET", base + q({ where: where.ta.value.trim(), order: order.value.trim(), limit: pageSize, skip }), undefined, { signal }); }
-    catch (e) { host.replaceChildren(h("p", { class: "err", role: "alert" }, e.message)); return; }
+    catch (e) {
+      // a class or collection that does not exist yet: its first object creates it
+      host.replaceChildren(h("p", { class: newName.value.trim() ? "muted" : "err", role: "alert" }, e.message),
+        newName.value.trim() ? h("div", { class: "row" }, h("button", { type: "button", id: "data-new", onclick: () => edit(editorHost, c, base, null, load) }, "New object")) : "");
+      return;
+    }
     const objs = res.results || [];
     const keys = [...new Set(objs.flatMap((o) => Object.keys(o)))].filter((k) => !["objectId", "_id", "createdAt", "updatedAt", "ACL"].includes(k)).slice(0, 6);
     const exported = h("span", { id: "data-export-out", class: "muted", "aria-live": "polite" });

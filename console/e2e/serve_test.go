@@ -15,11 +15,16 @@ import (
 
 const adminToken = "console-e2e-admin-token"
 
+const timers = "timers:\n  nightly:\n    function: nightly\n    cron: '0 0 3 * * ?'\n"
+
 const shopCloud = `const AV = require('leanengine')
 AV.Cloud.define('hello', async (req) => {
   console.log('hello called with', JSON.stringify(req.params))
   return 'hello ' + (req.params.name || 'world')
 })
+AV.Cloud.define('whoami', async (req) => (req.currentUser ? req.currentUser.get('username') : 'nobody'))
+AV.Cloud.define('nightly', async () => { console.log('nightly ran on the server') })
+AV.Cloud.afterSave('Todo', async (req) => { console.log('afterSave in shop: ' + req.object.get('title')) })
 `
 
 type served struct {
@@ -45,12 +50,12 @@ func shopServe(t *testing.T) *served {
 	s.master = jsonField(t, out, "masterKey")
 	s.appKey = jsonField(t, out, "appKey")
 	dir := filepath.Join(t.TempDir(), "shop")
-	testutil.WriteFile(t, dir, "fn.yaml", "name: shop\ndialect: lean\nentry: cloud.js\nruntime: node18\ndefaults:\n  timeout: 5\n  memory: 256\n")
+	testutil.WriteFile(t, dir, "fn.yaml", "name: shop\ndialect: lean\nentry: cloud.js\nruntime: node18\ndefaults:\n  timeout: 5\n  memory: 256\n"+timers)
 	testutil.WriteFile(t, dir, "package.json", `{"name":"shop","version":"1.0.0","private":true,"dependencies":{"leancloud-storage":"4.15.2","leanengine":"3.8.0"}}`)
 	testutil.WriteFile(t, dir, "cloud.js", shopCloud)
 	testutil.LinkNodeModules(t, dir)
 	fnRun(t, dir, s.env, "deploy", "--app", "shop", "--env", "production", "-m", "first")
-	testutil.WriteFile(t, dir, "fn.yaml", "name: shop\ndialect: lean\nentry: cloud.js\nruntime: node18\ndefaults:\n  timeout: 9\n  memory: 256\n")
+	testutil.WriteFile(t, dir, "fn.yaml", "name: shop\ndialect: lean\nentry: cloud.js\nruntime: node18\ndefaults:\n  timeout: 9\n  memory: 256\n"+timers)
 	fnRun(t, dir, s.env, "deploy", "--app", "shop", "--env", "production", "-m", "longer timeout")
 	s.project = dir
 	return s
@@ -180,4 +185,31 @@ func TestServeOnline(t *testing.T) {
 	// the deploy is a normal version: the versions panel lists it with its message
 	do(t, ctx, "versions of staging", chromedp.Navigate(s.url+"/__fn/console/#versions"), chromedp.WaitVisible(chromedp.CSS(`#env-picker`)),
 		setValue(`#env-picker`, "staging"), waitText(`main`, "from the console"))
+}
+
+// The other panels against fn serve: data with its hooks, the hooks' logs live, a hook by hand,
+// users and impersonation, timers, and the outbox of a lean app.
+func TestServePanels(t *testing.T) {
+	ctx := tab(t)
+	s := shopServe(t)
+	do(t, ctx, "log in", chromedp.Navigate(s.url+"/__fn/console/#data"), chromedp.WaitVisible(chromedp.CSS(`#login-token`)),
+		setValue(`#login-token`, adminToken), click(`#login-submit`), chromedp.WaitVisible(chromedp.CSS(`#data-new-class`)))
+	do(t, ctx, "create a Todo", setValue(`#data-new-class`, "Todo"), click(`#data-query`), chromedp.WaitVisible(chromedp.CSS(`#data-new`)),
+		click(`#data-new`), setValue(`#object-json`, `{"title": "ship it"}`), click(`#object-save`), waitText(`#object-result`, "Created"))
+	if res := textOf(t, ctx, `#object-result`); !strings.Contains(res, "afterSave") {
+		t.Errorf("the create did not report its hook: %q", res)
+	}
+	do(t, ctx, "the hook's log, live", chromedp.Navigate(s.url+"/__fn/console/#logs"), waitText(`#logs-rows`, "afterSave in shop: ship it"))
+	do(t, ctx, "hook by hand", chromedp.Navigate(s.url+"/__fn/console/#hooks"), setValue(`#hook-class`, "Todo"), setValue(`#hook-name`, "afterSave"),
+		setValue(`#hook-object`, `{"title": "by hand"}`), click(`#hook-run`), waitText(`#outcome-logs`, "afterSave in shop: by hand"))
+	do(t, ctx, "users", chromedp.Navigate(s.url+"/__fn/console/#users"), setValue(`#user-name`, "bo"), setValue(`#user-password`, "secret-bo-12"),
+		click(`#user-create`), waitText(`#users-list`, "bo"), click(`[aria-label="Impersonate bo"]`), waitText(`#impersonating`, "Invoking as bo"))
+	do(t, ctx, "invoke as bo", chromedp.Navigate(s.url+"/__fn/console/#functions"),
+		chromedp.Click(chromedp.Search(`//table[@id="functions-table"]//tr[.//span[text()="whoami"]]`)), waitText(`#invoke-as-user`, "bo"),
+		click(`#invoke-button`), waitText(`#outcome-result`, `"bo"`))
+	do(t, ctx, "timers", chromedp.Navigate(s.url+"/__fn/console/#timers"), waitText(`#timers`, "0 0 3 * * ?"),
+		click(`[aria-label="Trigger nightly"]`), waitJS(`document.querySelector('#timers tr[data-timer="nightly"]').dataset.runs === "1"`))
+	do(t, ctx, "the timer's run in the monitor", chromedp.Navigate(s.url+"/__fn/console/#requests"),
+		waitJS(`[...document.querySelectorAll('#monitor-rows tr')].some((r) => r.cells[1].textContent === "timer" && r.dataset.function === "nightly")`))
+	do(t, ctx, "outbox", chromedp.Navigate(s.url+"/__fn/console/#outbox"), waitText(`#outbox`, "only wx environments"))
 }

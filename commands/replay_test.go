@@ -29,8 +29,7 @@ func TestInvokeReplayLocalAndRemote(t *testing.T) {
 	if r := fn(t, dir, "invoke", "--replay", "abc"); r.code != ExitFailure || !strings.Contains(r.err, "fn dev") {
 		t.Fatalf("--replay without fn dev: %d %s", r.code, r.err)
 	}
-	d := startDev(t, dir)
-	_ = d
+	startDev(t, dir) // fn invoke finds it through .fn/dev.json
 	first := outcome(fn(t, dir, "--json", "invoke", "login", "--data", `{"hello":"replay"}`, "--as", "bob"))
 	again := outcome(fn(t, dir, "--json", "invoke", "--replay", first.RequestID))
 	if again.RequestID == first.RequestID || string(again.Result) != string(first.Result) || again.Identity != first.Identity {

@@ -152,7 +152,10 @@ func TestDevConsole(t *testing.T) {
 	// labels: every control has one
 	do(t, ctx, "labels", chromedp.Navigate(dev.url+"/__fn/console/#functions"), chromedp.WaitVisible(chromedp.CSS(`#invoke-data`)),
 		// the list shows each function's source file and its last call
-		waitText(`#functions-table`, "functions/sum/index.js"), waitText(`#functions-table`, "200 · "))
+		waitText(`#functions-table`, "functions/sum/index.js"), waitText(`#functions-table`, "200 · "),
+		// a row is picked with the keyboard too
+		chromedp.Focus(chromedp.Search(`//table[@id="functions-table"]//tr[.//span[text()="tick"]]`)), chromedp.KeyEvent("\r"),
+		waitText(`#invoke-name`, "tick"))
 	unlabeled := eval[[]string](t, ctx, `[...document.querySelectorAll("input, select, textarea")].filter((e) => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")).map((e) => e.id || e.outerHTML)`)
 	if len(unlabeled) > 0 {
 		t.Errorf("controls without a label: %v", unlabeled)

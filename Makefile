@@ -16,10 +16,20 @@ BIN     := bin/fn
 FIXTURE := testdata/npm
 DEMO    := .demo/hello
 
-.PHONY: build test demo bench lint fixtures release clean
+.PHONY: build test demo bench lint fixtures release clean console
 
-build:
+build: console
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/fn
+
+# The console's code editor: CodeMirror from the pinned lockfile, bundled by esbuild into
+# console/dist/ (gitignored), which the binary embeds; without it the console has a plain editor.
+CONSOLE_WEB := console/web
+console: console/dist/editor.js
+$(CONSOLE_WEB)/node_modules/.fn-installed: $(CONSOLE_WEB)/package.json $(CONSOLE_WEB)/package-lock.json
+	cd $(CONSOLE_WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+console/dist/editor.js: $(CONSOLE_WEB)/node_modules/.fn-installed $(CONSOLE_WEB)/editor/index.js
+	$(GO) run ./console/internal/build
 
 # The real npm SDKs (wx-server-sdk, leanengine, leancloud-storage) the conformance tests run against,
 # installed from the lockfile.
@@ -37,7 +47,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.demo/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-test: fixtures lint
+test: fixtures console lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 demo: build
@@ -52,7 +62,7 @@ bench: build fixtures
 	bash bench/run.sh
 
 # fn_<version>_<os>_<arch>.tar.gz (.zip for Windows) with SHA256SUMS, in dist/
-release:
+release: console
 	$(GO) run ./internal/release -dist $(DIST) -version $(VERSION) -targets "$(RELEASE_TARGETS)" -ldflags "$(LDFLAGS)"
 
 clean:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fnhq/fn/console"
 	"github.com/fnhq/fn/engine"
 	"github.com/fnhq/fn/iostreams"
 	"github.com/fnhq/fn/localrun"
@@ -172,6 +173,7 @@ func (d *devPrinter) Ready(info localrun.DevInfo) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	fmt.Fprintf(w, "%s %s · %s · %s %s\n", cs.Bold("fn dev"), info.Dialect, cs.Cyan(info.URL), cs.Gray(fmt.Sprintf("ready in %.0f ms", info.StartupMs)), "")
+	fmt.Fprintf(w, "  %-10s %s\n", "console", cs.Cyan(info.URL+console.Path+"/"))
 	if info.Detected {
 		fmt.Fprintf(w, "  %-10s %s\n", "project", "LeanEngine project (no fn.yaml): run as it is")
 	}

@@ -196,6 +196,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 			where = "data in PostgreSQL at " + hosting.DescribeDB(opts.DB)
 		}
 		fmt.Fprintf(ios.ErrOut, "%s %s · %s\n", cs.Bold("fn serve"), cs.Cyan(public), cs.Gray(where))
+		fmt.Fprintf(ios.ErrOut, "  console: %s %s\n", cs.Cyan(public+"/__fn/console/"), cs.Gray("(log in with the admin token or an app's master key)"))
 		if status.Enforced {
 			fmt.Fprintf(ios.ErrOut, "  sandbox: %s\n", status)
 		} else {

@@ -12,6 +12,7 @@ import (
 	"github.com/fnhq/fn/admin"
 	"github.com/fnhq/fn/api"
 	"github.com/fnhq/fn/appenv"
+	"github.com/fnhq/fn/console"
 	"github.com/fnhq/fn/leanstorage"
 	"github.com/fnhq/fn/logsink"
 	"github.com/fnhq/fn/server"
@@ -23,7 +24,10 @@ import (
 func (rt *Runtime) Handler(stop <-chan struct{}) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /__fn/health", rt.health(stop))
-	mux.Handle("/__fn/", admin.Handler(admin.Options{Backend: backend{rt}, Hosting: hostingAPI{rt}, Authorize: rt.authorize, Stop: stop}))
+	con := console.New(console.Options{Credentials: rt})
+	mux.Handle(console.Path+"/", con)
+	mux.Handle(console.Path, con)
+	mux.Handle("/__fn/", con.Guard(admin.Handler(admin.Options{Backend: backend{rt}, Hosting: hostingAPI{rt}, Authorize: con.Authorize(rt.authorize), Stop: stop})))
 	// client routes answer CORS preflights before routing (a preflight carries no X-LC-Id)
 	mux.Handle("POST /wx/{app}/login", server.CORS(http.HandlerFunc(rt.wxLogin)))
 	mux.Handle("/wx/{app}/{env}/{rest...}", server.CORS(http.HandlerFunc(rt.wx)))

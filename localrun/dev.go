@@ -20,6 +20,7 @@ import (
 	"github.com/fnhq/fn/api"
 	"github.com/fnhq/fn/appenv"
 	"github.com/fnhq/fn/bundler"
+	"github.com/fnhq/fn/console"
 	"github.com/fnhq/fn/engine"
 	"github.com/fnhq/fn/leanstorage"
 	"github.com/fnhq/fn/logsink"
@@ -451,8 +452,11 @@ func (d *dev) functionNames() []string {
 // the reload gate.
 func (d *dev) handler(stop <-chan struct{}) http.Handler {
 	adminAPI := admin.Handler(admin.Options{Backend: devBackend{d}, Stop: stop, Authorize: loopbackOnly})
+	con := console.New(console.Options{Local: d.consoleLocal})
 	mux := http.NewServeMux()
-	mux.Handle("/__fn/", adminAPI)
+	mux.Handle(console.Path+"/", con)
+	mux.Handle(console.Path, con)
+	mux.Handle("/__fn/", con.Guard(adminAPI))
 	mux.HandleFunc("POST /__fn/verify", d.verify)
 	mux.Handle("/", d.env.Handler())
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -7,11 +7,10 @@ DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X github.com/fnhq/fn/commands.Version=$(VERSION) \
            -X github.com/fnhq/fn/commands.Commit=$(COMMIT) -X github.com/fnhq/fn/commands.BuildDate=$(DATE)
 DIST    ?= dist
-# RELEASE_TARGETS=linux/amd64 make release builds one platform only. Windows is not a target yet:
-# the engine talks to Node workers over inherited fds 3 and 4 and signals their process groups,
-# neither of which Windows has: the module compiles for Windows (make lint checks it), but workers
-# could not start there (add windows/amd64,windows/arm64 once the engine has a Windows transport).
-RELEASE_TARGETS ?= linux/amd64,linux/arm64,darwin/amd64,darwin/arm64
+# RELEASE_TARGETS=linux/amd64 make release builds one platform only. On Windows, workers reach the
+# engine over loopback TCP instead of inherited fds 3 and 4, and run in a Job Object instead of a
+# process group (engine/transport_tcp.go, engine/proc_windows.go).
+RELEASE_TARGETS ?= linux/amd64,linux/arm64,darwin/amd64,darwin/arm64,windows/amd64,windows/arm64
 BIN     := bin/fn
 FIXTURE := testdata/npm
 DEMO    := .demo/hello

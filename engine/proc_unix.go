@@ -7,6 +7,12 @@ import (
 	"syscall"
 )
 
+// procState is nothing here: a worker's processes are found through its process group.
+type procState struct{}
+
+// adopt has nothing to do: isolate already made the worker a group leader.
+func (w *worker) adopt() {}
+
 // isolate starts the worker in its own process group, so that a signal to the group reaches
 // every process it started that did not leave the group.
 func isolate(cmd *exec.Cmd) {

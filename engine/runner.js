@@ -5,6 +5,10 @@
 // newline-delimited JSON, Go -> worker on fd 3, worker -> Go on fd 4, so the function's own stdout
 // and stderr stay free. "t" is always the first member; a reply's "id" (the request's) the second.
 // Replies may come in any order. Closing fd 3 tells the worker to exit.
+// With --fn-connect=HOST:PORT (Windows, which passes no fds 3 and 4; FN_ENGINE_TRANSPORT=tcp
+// elsewhere) one loopback TCP connection carries both directions instead: the worker opens it and
+// sends the one-time token from FN_ENGINE_TOKEN and a newline first; the engine half-closing it
+// tells the worker to exit.
 //
 //   Go -> worker
 //     load    {id, name, file, version, dialect, env?, moduleDir?}
@@ -49,7 +53,22 @@ const OUT_FD = 4;
 const MAX_RESULT_BYTES = 1024 * 1024;
 
 const als = new AsyncLocalStorage();
-const out = new net.Socket({ fd: OUT_FD, readable: false, writable: true });
+const connectTo = (process.argv.find((a) => a.startsWith('--fn-connect=')) || '').slice('--fn-connect='.length);
+const engineToken = process.env.FN_ENGINE_TOKEN || '';
+delete process.env.FN_ENGINE_TOKEN; // function code and its processes never see it
+const link = connectTo ? connectEngine(connectTo) : null;
+const out = link || new net.Socket({ fd: OUT_FD, readable: false, writable: true });
+
+function connectEngine(addr) {
+  const i = addr.lastIndexOf(':');
+  const sock = net.connect({ host: addr.slice(0, i), port: Number(addr.slice(i + 1)) });
+  sock.setNoDelay(true);
+  sock.write(engineToken + '\n'); // sent once connected, before any message
+  sock.once('error', (err) => {
+    if (sock.connecting) process.stderr.write(`fn runner: cannot reach the engine at ${addr}: ${err.message}\n`);
+  });
+  return sock;
+}
 
 function send(msg) {
   out.write(JSON.stringify(msg) + '\n');
@@ -60,9 +79,12 @@ function sendRaw(head, valueJSON) {
   out.write(head.slice(0, -1) + ',"value":' + valueJSON + '}\n');
 }
 
+// A socket cannot be written synchronously: its write is tried at once, which on an idle
+// connection hands the message to the system before the process exits.
 function sendSync(msg) {
   try {
-    fs.writeSync(OUT_FD, JSON.stringify(msg) + '\n');
+    if (link) link.write(JSON.stringify(msg) + '\n');
+    else fs.writeSync(OUT_FD, JSON.stringify(msg) + '\n');
   } catch (_) {
     // Go is gone; nothing to tell.
   }
@@ -923,7 +945,7 @@ function handle(msg) {
   }
 }
 
-const input = new net.Socket({ fd: IN_FD, readable: true, writable: false });
+const input = link || new net.Socket({ fd: IN_FD, readable: true, writable: false });
 let buffered = '';
 input.setEncoding('utf8');
 input.on('data', (chunk) => {

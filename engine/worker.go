@@ -33,9 +33,10 @@ type worker struct {
 	spec workerSpec
 	cmd  *exec.Cmd
 	pid  int
+	ps   procState // what ends its process tree where groups do not (proc_*.go)
 
 	wmu sync.Mutex
-	in  *os.File // fd 3 of the child
+	in  io.WriteCloser // requests to the worker (its fd 3, or its connection: link)
 
 	mu      sync.Mutex
 	pending map[uint64]chan []byte
@@ -84,9 +85,15 @@ func (w *worker) tagEnv() string {
 
 // startWorker spawns a worker in its own process group and waits until it is ready.
 func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg, string), onDeath func(*worker)) (*worker, error) {
-	// fd 3, fd 4, stdout, stderr: plain pipes, so that Wait does not wait for (or close) them
-	var pipes [4][2]*os.File
+	// the protocol's link (fds 3 and 4, or loopback TCP), stdout, stderr: plain pipes, so that
+	// Wait does not wait for (or close) them
+	proto, err := newLink()
+	if err != nil {
+		return nil, err
+	}
+	var pipes [2][2]*os.File
 	closeAll := func() {
+		proto.abort()
 		for _, p := range pipes {
 			for _, f := range p {
 				if f != nil {
@@ -103,10 +110,8 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg
 		}
 		pipes[i] = [2]*os.File{r, w}
 	}
-	inR, inW := pipes[0][0], pipes[0][1]
-	outR, outW := pipes[1][0], pipes[1][1]
-	stdoutR, stdoutW := pipes[2][0], pipes[2][1]
-	stderrR, stderrW := pipes[3][0], pipes[3][1]
+	stdoutR, stdoutW := pipes[0][0], pipes[0][1]
+	stderrR, stderrW := pipes[1][0], pipes[1][1]
 	args := []string{"--no-deprecation"}
 	if spec.memoryMB > 0 {
 		args = append(args, "--max-old-space-size="+strconv.Itoa(spec.memoryMB))
@@ -122,7 +127,7 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg
 	cmd.Dir = spec.dir
 	w := &worker{id: workerSeq.Add(1)}
 	cmd.Env = append(spec.env[:len(spec.env):len(spec.env)], w.tagEnv())
-	cmd.ExtraFiles = []*os.File{inR, outW} // fd 3, fd 4
+	proto.prepare(cmd)
 	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
 	isolate(cmd)
 	if spec.sandbox != nil {
@@ -131,7 +136,7 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg
 			return nil, fmt.Errorf("confining the worker: %w", err)
 		}
 	}
-	w.spec, w.cmd, w.in = spec, cmd, inW
+	w.spec, w.cmd = spec, cmd
 	w.pending, w.done = map[uint64]chan []byte{}, make(chan struct{})
 	w.logs, w.onDeath, w.started = logs, onDeath, time.Now()
 	if err := cmd.Start(); err != nil {
@@ -139,19 +144,30 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg
 		return nil, fmt.Errorf("starting node (%s): %w", spec.node, err)
 	}
 	w.pid = cmd.Process.Pid
-	inR.Close()
-	outW.Close()
+	w.adopt()
+	proto.started()
 	stdoutW.Close()
 	stderrW.Close()
 
 	ready := make(chan readyMsg, 1)
 	var streams sync.WaitGroup
 	streams.Add(3)
-	go func() { defer streams.Done(); w.readProtocol(outR, ready) }()
+	go func() {
+		defer streams.Done()
+		outR, inW, err := proto.open()
+		if err != nil {
+			return // the process ended first; Wait's goroutine says why
+		}
+		w.wmu.Lock()
+		w.in = inW
+		w.wmu.Unlock()
+		w.readProtocol(outR, ready)
+	}()
 	go func() { defer streams.Done(); w.readStream(stdoutR, "stdout") }()
 	go func() { defer streams.Done(); w.readStream(stderrR, "stderr") }()
 	go func() {
 		err := cmd.Wait()
+		proto.exited()
 		// Processes the worker left behind hold copies of its pipes: once they are gone the
 		// streams end. One that escaped the sweep (it replaced its environment and left the
 		// group) must not keep the worker from being declared dead.
@@ -161,7 +177,7 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg
 		select {
 		case <-ended:
 		case <-time.After(2 * time.Second):
-			outR.Close()
+			proto.abort()
 			stdoutR.Close()
 			stderrR.Close()
 			<-ended
@@ -473,7 +489,9 @@ func (w *worker) killStuck(reason string) {
 func (w *worker) stop(grace time.Duration) {
 	w.retired.Store(true)
 	w.wmu.Lock()
-	w.in.Close()
+	if w.in != nil {
+		w.in.Close()
+	}
 	w.wmu.Unlock()
 	select {
 	case <-w.done:

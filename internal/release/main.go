@@ -10,6 +10,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,12 +20,12 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
-// DefaultTargets are the platforms a release covers. Windows archives (zip) are built when asked
-// for, once the engine builds there (it relies on inherited fds and process groups today).
-var DefaultTargets = []string{"linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64"}
+// DefaultTargets are the platforms a release covers (the Makefile's RELEASE_TARGETS too).
+var DefaultTargets = []string{"linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64", "windows/amd64", "windows/arm64"}
 
 func main() {
 	dist := flag.String("dist", "dist", "where the archives go (emptied first)")
@@ -51,18 +52,43 @@ func run(root, dist, version, ldflags string, targets []string) error {
 	if err := os.MkdirAll(dist, 0o755); err != nil {
 		return err
 	}
-	var archives []string
+	type platform struct{ goos, goarch string }
+	var platforms []platform
 	for _, t := range targets {
 		goos, goarch, ok := strings.Cut(strings.TrimSpace(t), "/")
 		if !ok || goos == "" || goarch == "" {
 			return fmt.Errorf("target %q: want GOOS/GOARCH", t)
 		}
-		name, err := buildOne(root, dist, version, ldflags, goos, goarch)
-		if err != nil {
-			return fmt.Errorf("%s/%s: %w", goos, goarch, err)
+		for _, q := range platforms {
+			if q == (platform{goos, goarch}) {
+				return fmt.Errorf("target %q: listed twice", t)
+			}
 		}
-		archives = append(archives, name)
-		fmt.Fprintf(os.Stderr, "built %s\n", filepath.Join(dist, name))
+		platforms = append(platforms, platform{goos, goarch})
+	}
+	// Two builds at a time: a build's link step uses one core, its compile steps all of them.
+	archives := make([]string, len(platforms))
+	errs := make([]error, len(platforms))
+	slots := make(chan struct{}, 2)
+	var wg sync.WaitGroup
+	for i, p := range platforms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			name, err := buildOne(root, dist, version, ldflags, p.goos, p.goarch)
+			if err != nil {
+				errs[i] = fmt.Errorf("%s/%s: %w", p.goos, p.goarch, err)
+				return
+			}
+			archives[i] = name
+			fmt.Fprintf(os.Stderr, "built %s\n", filepath.Join(dist, name))
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	return writeSums(dist, archives)
 }

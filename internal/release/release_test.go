@@ -3,8 +3,12 @@ package main
 import (
 	"archive/tar"
 	"archive/zip"
+	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"debug/elf"
+	"debug/macho"
+	"debug/pe"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -18,32 +22,26 @@ import (
 	"github.com/fnhq/fn/internal/testutil"
 )
 
-// TestReleaseArchiveRuns builds the linux/amd64 archive as make release does, checks its
-// checksum, unpacks it and runs the binary's fn version.
-func TestReleaseArchiveRuns(t *testing.T) {
+// TestReleaseArchivesForEveryTarget builds every default target as make release does, checks
+// SHA256SUMS, unpacks each archive and checks its binary: the host's runs fn version; the others
+// are parsed (ELF, Mach-O, PE) for their format and architecture, and linux/arm64 runs under
+// qemu-aarch64 where that is installed.
+func TestReleaseArchivesForEveryTarget(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds a release binary")
-	}
-	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
-		t.Skip("runs the linux/amd64 binary")
+		t.Skip("builds a release binary per platform")
 	}
 	dist := t.TempDir()
-	ldflags := "-s -w -X github.com/fnhq/fn/commands.Version=v9.9.9-test -X github.com/fnhq/fn/commands.Commit=abc1234 -X github.com/fnhq/fn/commands.BuildDate=2026-03-01T00:00:00Z"
-	if err := run(testutil.RepoRoot(), dist, "v9.9.9-test", ldflags, []string{"linux/amd64"}); err != nil {
+	const version = "v9.9.9-test"
+	ldflags := "-s -w -X github.com/fnhq/fn/commands.Version=" + version + " -X github.com/fnhq/fn/commands.Commit=abc1234 -X github.com/fnhq/fn/commands.BuildDate=2026-03-01T00:00:00Z"
+	if err := run(testutil.RepoRoot(), dist, version, ldflags, DefaultTargets); err != nil {
 		t.Fatal(err)
 	}
-	name := "fn_v9.9.9-test_linux_amd64.tar.gz"
 	sums, err := os.ReadFile(filepath.Join(dist, "SHA256SUMS"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	archive, err := os.ReadFile(filepath.Join(dist, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(archive)
-	if want := hex.EncodeToString(sum[:]) + "  " + name + "\n"; string(sums) != want {
-		t.Fatalf("SHA256SUMS:\n%s\nwant:\n%s", sums, want)
+	if n := strings.Count(string(sums), "\n"); n != len(DefaultTargets) {
+		t.Fatalf("SHA256SUMS has %d lines for %d targets:\n%s", n, len(DefaultTargets), sums)
 	}
 	if exe, err := exec.LookPath("sha256sum"); err == nil {
 		c := exec.Command(exe, "-c", "SHA256SUMS")
@@ -52,44 +50,143 @@ func TestReleaseArchiveRuns(t *testing.T) {
 			t.Fatalf("sha256sum -c: %v\n%s", err, out)
 		}
 	}
+	for _, target := range DefaultTargets {
+		goos, goarch, _ := strings.Cut(target, "/")
+		t.Run(goos+"_"+goarch, func(t *testing.T) {
+			base := "fn_" + version + "_" + goos + "_" + goarch
+			name, exe := base+".tar.gz", "fn"
+			if goos == "windows" {
+				name, exe = base+".zip", "fn.exe"
+			}
+			archive, err := os.ReadFile(filepath.Join(dist, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(archive)
+			if line := hex.EncodeToString(sum[:]) + "  " + name + "\n"; !strings.Contains(string(sums), line) {
+				t.Fatalf("SHA256SUMS lacks %q:\n%s", line, sums)
+			}
+			files := unpack(t, name, archive)
+			if _, ok := files[base+"/README.md"]; !ok {
+				t.Errorf("%s holds no README.md", name)
+			}
+			bin, ok := files[base+"/"+exe]
+			if !ok {
+				t.Fatalf("%s holds no %s", name, exe)
+			}
+			if bin.mode&0o111 == 0 {
+				t.Errorf("%s is not executable: %o", exe, bin.mode)
+			}
+			if got := binaryPlatform(t, bin.data); got != target {
+				t.Fatalf("%s is a %s binary", exe, got)
+			}
+			path := filepath.Join(t.TempDir(), exe)
+			if err := os.WriteFile(path, bin.data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			var cmd *exec.Cmd
+			switch {
+			case goos == runtime.GOOS && goarch == runtime.GOARCH:
+				cmd = exec.Command(path, "version", "--json")
+			case runtime.GOOS == "linux" && target == "linux/arm64":
+				qemu, err := exec.LookPath("qemu-aarch64-static")
+				if err != nil {
+					if qemu, err = exec.LookPath("qemu-aarch64"); err != nil {
+						t.Logf("no qemu-aarch64 to run it: checked its format only")
+						return
+					}
+				}
+				cmd = exec.Command(qemu, path, "version", "--json")
+			default:
+				return
+			}
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%s version: %v", exe, err)
+			}
+			var v struct{ Version, Commit, Date, OS, Arch string }
+			if err := json.Unmarshal(out, &v); err != nil || v.Version != version || v.Commit != "abc1234" || v.Date != "2026-03-01T00:00:00Z" || v.OS != goos || v.Arch != goarch {
+				t.Fatalf("fn version --json: %v\n%s", err, out)
+			}
+		})
+	}
+}
 
-	bin := filepath.Join(t.TempDir(), "fn")
-	gz, err := gzip.NewReader(strings.NewReader(string(archive)))
+type archived struct {
+	data []byte
+	mode os.FileMode
+}
+
+// unpack reads a .tar.gz or .zip archive into memory.
+func unpack(t *testing.T, name string, archive []byte) map[string]archived {
+	t.Helper()
+	files := map[string]archived{}
+	if strings.HasSuffix(name, ".zip") {
+		zr, err := zip.NewReader(bytes.NewReader(archive), int64(len(archive)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range zr.File {
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[f.Name] = archived{b, f.Mode()}
+		}
+		return files
+	}
+	gz, err := gzip.NewReader(bytes.NewReader(archive))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr := tar.NewReader(gz)
-	var names []string
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			break
+			return files
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		names = append(names, h.Name)
-		if h.Name == "fn_v9.9.9-test_linux_amd64/fn" {
-			if h.Mode&0o111 == 0 {
-				t.Fatalf("the binary is not executable: %o", h.Mode)
-			}
-			b, _ := io.ReadAll(tr)
-			if err := os.WriteFile(bin, b, 0o755); err != nil {
-				t.Fatal(err)
-			}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
 		}
+		files[h.Name] = archived{b, os.FileMode(h.Mode)}
 	}
-	if !strings.Contains(strings.Join(names, ","), "fn_v9.9.9-test_linux_amd64/README.md") {
-		t.Fatalf("archive holds %v", names)
+}
+
+// binaryPlatform says which GOOS/GOARCH an executable is for, from its headers.
+func binaryPlatform(t *testing.T, b []byte) string {
+	t.Helper()
+	r := bytes.NewReader(b)
+	if f, err := elf.NewFile(r); err == nil {
+		if f.Type != elf.ET_EXEC || f.Class != elf.ELFCLASS64 {
+			t.Errorf("ELF type %v class %v", f.Type, f.Class)
+		}
+		return "linux/" + map[elf.Machine]string{elf.EM_X86_64: "amd64", elf.EM_AARCH64: "arm64"}[f.Machine]
 	}
-	out, err := exec.Command(bin, "version", "--json").Output()
-	if err != nil {
-		t.Fatalf("fn version: %v", err)
+	if f, err := macho.NewFile(r); err == nil {
+		if f.Type != macho.TypeExec {
+			t.Errorf("Mach-O type %v", f.Type)
+		}
+		return "darwin/" + map[macho.Cpu]string{macho.CpuAmd64: "amd64", macho.CpuArm64: "arm64"}[f.Cpu]
 	}
-	var v struct{ Version, Commit, Date, OS, Arch string }
-	if err := json.Unmarshal(out, &v); err != nil || v.Version != "v9.9.9-test" || v.Commit != "abc1234" || v.Date != "2026-03-01T00:00:00Z" || v.OS != "linux" || v.Arch != "amd64" {
-		t.Fatalf("fn version --json: %v\n%s", err, out)
+	if f, err := pe.NewFile(r); err == nil {
+		if f.Characteristics&pe.IMAGE_FILE_EXECUTABLE_IMAGE == 0 {
+			t.Errorf("PE characteristics %#x: not an executable image", f.Characteristics)
+		}
+		if oh, ok := f.OptionalHeader.(*pe.OptionalHeader64); !ok || oh.Subsystem != pe.IMAGE_SUBSYSTEM_WINDOWS_CUI {
+			t.Errorf("PE optional header %T: not a 64-bit console program", f.OptionalHeader)
+		}
+		return "windows/" + map[uint16]string{pe.IMAGE_FILE_MACHINE_AMD64: "amd64", pe.IMAGE_FILE_MACHINE_ARM64: "arm64"}[f.Machine]
 	}
+	return "unknown"
 }
 
 func TestReleaseRejectsBadInput(t *testing.T) {
@@ -98,6 +195,9 @@ func TestReleaseRejectsBadInput(t *testing.T) {
 	}
 	if err := run(".", t.TempDir(), "v1", "", []string{"linux"}); err == nil || !strings.Contains(err.Error(), "want GOOS/GOARCH") {
 		t.Fatalf("a target without arch: %v", err)
+	}
+	if err := run(".", t.TempDir(), "v1", "", []string{"linux/amd64", " linux/amd64"}); err == nil || !strings.Contains(err.Error(), "listed twice") {
+		t.Fatalf("a target twice: %v", err)
 	}
 }
 

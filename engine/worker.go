@@ -25,6 +25,7 @@ type workerSpec struct {
 	inspect  string // --inspect address, empty for none
 	name     string // function or bundle name, for logs
 	sandbox  func(*exec.Cmd) error
+	nice     int // start at this nice value (a crash-looping function's worker)
 }
 
 // worker is one supervised Node.js process.
@@ -66,6 +67,7 @@ type worker struct {
 	onDeath  func(*worker)
 	started  time.Time
 	readyDur time.Duration
+	prio     priority // CPU priority (priority.go)
 }
 
 var workerSeq atomic.Int64
@@ -139,6 +141,9 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg
 		return nil, fmt.Errorf("starting node (%s): %w", spec.node, err)
 	}
 	w.pid = cmd.Process.Pid
+	if spec.nice > 0 {
+		w.startNice(spec.nice)
+	}
 	inR.Close()
 	outW.Close()
 	stdoutW.Close()

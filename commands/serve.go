@@ -35,7 +35,9 @@ type serveOptions struct {
 	IdleTimeout       time.Duration
 	MaxConnsPerIP     int
 	// Sandbox: auto (confine workers where the kernel has Landlock), require, or off
-	Sandbox         string
+	Sandbox string
+	// AppUIDs: auto (a uid per app from sandbox.DefaultUIDs when root), off, or a range first-last
+	AppUIDs         string
 	NodePermissions bool
 	// DB is the PostgreSQL URL shared by several replicas (--db or FN_DB); "" is the embedded
 	// SQLite backends under DataDir.
@@ -104,6 +106,7 @@ cluster-wide; GET /__fn/health is the probe. See docs/scale-out.md.`,
 	fl.IntVar(&opts.LogRetention, "log-retention", 10000, "log records kept per app")
 	fl.IntVar(&opts.AppConcurrency, "app-concurrency", 64, "in-flight invocations per app, so that one app cannot starve the others")
 	fl.StringVar(&opts.Sandbox, "sandbox", "auto", "confine function workers with Landlock: auto (where the kernel has it), require (refuse to start without), off")
+	fl.StringVar(&opts.AppUIDs, "app-uids", "auto", "run each app's workers as a uid of its own from this range (first-last) when fn serve runs as root; auto: "+sandbox.DefaultUIDs+" when root, off otherwise")
 	fl.BoolVar(&opts.NodePermissions, "node-permissions", false, "also run workers under Node's (experimental) permission model, same paths, when sandboxed: off by default, it refuses reads of deployed project trees")
 	fl.DurationVar(&opts.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers")
 	fl.DurationVar(&opts.ReadTimeout, "read-timeout", 2*time.Minute, "time a client has to send a whole request, body included")
@@ -122,7 +125,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		return err
 	}
 	ios := opts.f.IO
-	if fi, err := os.Stat(opts.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 && runtime.GOOS != "windows" {
+	if fi, err := os.Stat(opts.DataDir); err == nil && fi.Mode().Perm()&0o066 != 0 && runtime.GOOS != "windows" {
 		// hosting narrows it; say so, since it was readable by others until now
 		fmt.Fprintf(ios.ErrOut, "warning: data directory %s was %04o (readable by other users); fn serve narrows it and everything in it to its owner (0700 directories, 0600 files)\n",
 			opts.DataDir, fi.Mode().Perm())
@@ -146,6 +149,10 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		return withHint(fmt.Errorf("--sandbox require: workers cannot be confined here: %s", status.Reason),
 			"run on Linux 5.13+ with Landlock enabled, or accept unconfined workers with --sandbox auto")
 	}
+	uids, uidNote, err := appUIDs(opts.AppUIDs, opts.DataDir)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -162,7 +169,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		}
 		public = fmt.Sprintf("http://%s", net.JoinHostPort(host, fmt.Sprint(addr.Port)))
 	}
-	cfg := hosting.Config{DataDir: opts.DataDir, Node: node.Path, NodeVersion: node.Version, Sandbox: confine,
+	cfg := hosting.Config{DataDir: opts.DataDir, Node: node.Path, NodeVersion: node.Version, Sandbox: confine, AppUIDs: uids,
 		AdminToken: token, PublicURL: strings.TrimRight(public, "/"), WeChatAPIBase: opts.WeChatAPI,
 		LogRetention: opts.LogRetention, AppConcurrency: opts.AppConcurrency}
 	release := func() {}
@@ -186,7 +193,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	}
 	cs := ios.Colors()
 	if opts.f.Global.JSON {
-		writeJSON(ios.Out, map[string]any{"event": "ready", "url": public, "adminToken": newToken, "dataDir": opts.DataDir, "sandbox": status})
+		writeJSON(ios.Out, map[string]any{"event": "ready", "url": public, "adminToken": newToken, "dataDir": opts.DataDir, "sandbox": status, "appUIDs": uidNote})
 	} else {
 		where := "data in " + opts.DataDir
 		if opts.DB != "" {
@@ -198,6 +205,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		} else {
 			fmt.Fprintf(ios.ErrOut, "  %s %s\n", cs.Yellow("sandbox:"), status)
 		}
+		fmt.Fprintf(ios.ErrOut, "  app uids: %s\n", uidNote)
 		if newToken != "" {
 			fmt.Fprintf(ios.ErrOut, "  admin token (shown once, only its hash is kept): %s\n", cs.Bold(newToken))
 			fmt.Fprintf(ios.ErrOut, "  log in with: fn login --server %s --token %s\n", public, newToken)
@@ -276,4 +284,31 @@ func runServeCheck(ctx context.Context, opts *serveOptions) error {
 		fmt.Fprintf(ios.ErrOut, "ok: PostgreSQL at %s answers and its schema is current\n", hosting.DescribeDB(opts.DB))
 	}
 	return nil
+}
+
+// appUIDs decides --app-uids: the range, and what to tell the operator.
+func appUIDs(flag, dataDir string) (*sandbox.UIDRange, string, error) {
+	switch flag {
+	case "off":
+		return nil, "off (--app-uids off): every worker runs as fn's user", nil
+	case "auto":
+		if !sandbox.RunAsAvailable() {
+			return nil, "off (fn serve is not root): every worker runs as fn's user", nil
+		}
+		if err := sandbox.Searchable(dataDir); err != nil {
+			return nil, "off: " + err.Error(), nil
+		}
+		flag = sandbox.DefaultUIDs
+	}
+	r, err := sandbox.ParseUIDRange(flag)
+	if err != nil {
+		return nil, "", usageErrorf("--app-uids: %v", err)
+	}
+	if !sandbox.RunAsAvailable() {
+		return nil, "", usageErrorf("--app-uids %s: only root can run workers as other uids", flag)
+	}
+	if err := sandbox.Searchable(dataDir); err != nil {
+		return nil, "", withHint(fmt.Errorf("--app-uids: %w", err), "put --data-dir under directories others can search (0711 or 0755), or use --app-uids off")
+	}
+	return &r, r.String() + " (each app's workers run as a uid of their own)", nil
 }

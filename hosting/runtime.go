@@ -65,6 +65,9 @@ type Config struct {
 	// the runner, Node and the system's shared files, and writes only its environment's
 	// scratch directory. The data directory is protected from every rule.
 	Sandbox *sandbox.Options
+	// AppUIDs, when set (fn serve as root), runs each app's workers as a uid of their own from
+	// this range, and prepares the app's directories for it (isolation.go).
+	AppUIDs *sandbox.UIDRange
 	// Backends; nil ones are the embedded defaults under DataDir.
 	Control   control.Plane
 	Artifacts artifacts.Store
@@ -87,6 +90,7 @@ type Runtime struct {
 
 	stopFollow func()        // ends the control-plane follower (nil without a ChangeFeed)
 	followEnd  chan struct{} // closed when it has ended
+	uids       appUIDs       // Config.AppUIDs (isolation.go)
 }
 
 type appRuntime struct {
@@ -391,6 +395,13 @@ func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect proj
 			return nil, err
 		}
 		confine = hook
+	}
+	if rt.cfg.AppUIDs != nil {
+		runAs, err := rt.runAs(app.ID, runnerDir, scratch)
+		if err != nil {
+			return nil, err
+		}
+		confine = chain(confine, runAs)
 	}
 	return appenv.New(appenv.Config{App: app.ID, AppID: app.ID, Name: name, EnvID: app.EnvID, Dialect: dialect,
 		Keys:      appenv.Keys{AppID: app.ID, AppKey: app.AppKey, MasterKey: app.MasterKey, HookKey: app.HookKey},
@@ -719,6 +730,9 @@ func (rt *Runtime) switchTo(ctx context.Context, app api.App, er *envRuntime, v 
 func (rt *Runtime) activate(ctx context.Context, app api.App, er *envRuntime, v api.Version) error {
 	dir := filepath.Join(rt.appDir(app.ID), "versions", strconv.Itoa(v.ID))
 	if err := rt.materialize(ctx, dir, v.Manifest); err != nil {
+		return err
+	}
+	if err := rt.shareVersion(app.ID, dir); err != nil {
 		return err
 	}
 	secrets, err := rt.cp.Secrets(ctx, app.ID)

@@ -68,6 +68,9 @@ type Config struct {
 	// AppUIDs, when set (fn serve as root), runs each app's workers as a uid of their own from
 	// this range, and prepares the app's directories for it (isolation.go).
 	AppUIDs *sandbox.UIDRange
+	// Cgroups, when set (a delegated cgroup v2 directory), starts each app's workers in a group
+	// of the app's own with its memory, process and CPU limits.
+	Cgroups *sandbox.Cgroups
 	// Backends; nil ones are the embedded defaults under DataDir.
 	Control   control.Plane
 	Artifacts artifacts.Store
@@ -402,6 +405,13 @@ func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect proj
 			return nil, err
 		}
 		confine = chain(confine, runAs)
+	}
+	if rt.cfg.Cgroups != nil {
+		g, err := rt.cfg.Cgroups.App(app.ID)
+		if err != nil {
+			return nil, err
+		}
+		confine = chain(confine, g.Hook())
 	}
 	return appenv.New(appenv.Config{App: app.ID, AppID: app.ID, Name: name, EnvID: app.EnvID, Dialect: dialect,
 		Keys:      appenv.Keys{AppID: app.ID, AppKey: app.AppKey, MasterKey: app.MasterKey, HookKey: app.HookKey},

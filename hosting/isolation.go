@@ -35,14 +35,6 @@ func (u *appUIDs) pick(r sandbox.UIDRange, appID string) (int, error) {
 	return uid, nil
 }
 
-// AppUID is the uid app's workers run as (0 when Config.AppUIDs is off or the app has no
-// environment loaded yet).
-func (rt *Runtime) AppUID(appID string) int {
-	rt.uids.mu.Lock()
-	defer rt.uids.mu.Unlock()
-	return rt.uids.byApp[appID]
-}
-
 // runAs prepares an app environment's directories for the app's own uid and returns the
 // worker-start step that switches to it: the data directory and apps/ traversable by all, the
 // app's directory, its scratch/ and versions/ traversable by the app's group, the environment's

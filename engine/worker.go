@@ -109,6 +109,8 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg
 	outR, outW := pipes[1][0], pipes[1][1]
 	stdoutR, stdoutW := pipes[2][0], pipes[2][1]
 	stderrR, stderrW := pipes[3][0], pipes[3][1]
+	growPipe(stdoutW)
+	growPipe(stderrW)
 	args := []string{"--no-deprecation"}
 	if spec.memoryMB > 0 {
 		args = append(args, "--max-old-space-size="+strconv.Itoa(spec.memoryMB))

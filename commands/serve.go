@@ -35,7 +35,13 @@ type serveOptions struct {
 	IdleTimeout       time.Duration
 	MaxConnsPerIP     int
 	// Sandbox: auto (confine workers where the kernel has Landlock), require, or off
-	Sandbox         string
+	Sandbox string
+	// AppUIDs: auto (a uid per app from sandbox.DefaultUIDs when root), off, or a range first-last
+	AppUIDs string
+	// Cgroups: auto (per-app cgroup v2 limits where fn's cgroup is delegated), require, or off
+	Cgroups         string
+	AppMemoryMax    int // MB
+	AppPidsMax      int
 	NodePermissions bool
 	// DB is the PostgreSQL URL shared by several replicas (--db or FN_DB); "" is the embedded
 	// SQLite backends under DataDir.
@@ -79,6 +85,12 @@ cluster-wide; GET /__fn/health is the probe. See docs/scale-out.md.`,
 			if opts.Sandbox != "auto" && opts.Sandbox != "require" && opts.Sandbox != "off" {
 				return usageErrorf("--sandbox must be auto, require or off, got %q", opts.Sandbox)
 			}
+			if opts.Cgroups != "auto" && opts.Cgroups != "require" && opts.Cgroups != "off" {
+				return usageErrorf("--cgroups must be auto, require or off, got %q", opts.Cgroups)
+			}
+			if opts.AppMemoryMax < 64 || opts.AppPidsMax < 16 {
+				return usageErrorf("--app-memory-max must be at least 64 (MB) and --app-pids-max at least 16")
+			}
 			if opts.MaxConnsPerIP < 0 {
 				return usageErrorf("--max-conns-per-ip must be 0 (no cap) or more, got %d", opts.MaxConnsPerIP)
 			}
@@ -107,6 +119,10 @@ cluster-wide; GET /__fn/health is the probe. See docs/scale-out.md.`,
 	fl.IntVar(&opts.LogRetention, "log-retention", 10000, "log records kept per app")
 	fl.IntVar(&opts.AppConcurrency, "app-concurrency", 64, "in-flight invocations per app, so that one app cannot starve the others")
 	fl.StringVar(&opts.Sandbox, "sandbox", "auto", "confine function workers with Landlock: auto (where the kernel has it), require (refuse to start without), off")
+	fl.StringVar(&opts.AppUIDs, "app-uids", "auto", "run each app's workers as a uid of its own from this range (first-last) when fn serve runs as root; auto: "+sandbox.DefaultUIDs+" when root, off otherwise")
+	fl.StringVar(&opts.Cgroups, "cgroups", "auto", "per-app cgroup v2 limits (memory, processes, CPU share): auto (where fn's cgroup is delegated), require, off")
+	fl.IntVar(&opts.AppMemoryMax, "app-memory-max", 2048, "with cgroups: memory of all of one app's workers together, in MB")
+	fl.IntVar(&opts.AppPidsMax, "app-pids-max", 1024, "with cgroups: processes and threads of one app's workers together")
 	fl.BoolVar(&opts.NodePermissions, "node-permissions", false, "also run workers under Node's (experimental) permission model, same paths, when sandboxed: off by default, it refuses reads of deployed project trees")
 	fl.DurationVar(&opts.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers")
 	fl.DurationVar(&opts.ReadTimeout, "read-timeout", 2*time.Minute, "time a client has to send a whole request, body included")
@@ -125,7 +141,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		return err
 	}
 	ios := opts.f.IO
-	if fi, err := os.Stat(opts.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 && runtime.GOOS != "windows" {
+	if fi, err := os.Stat(opts.DataDir); err == nil && fi.Mode().Perm()&0o066 != 0 && runtime.GOOS != "windows" {
 		// hosting narrows it; say so, since it was readable by others until now
 		fmt.Fprintf(ios.ErrOut, "warning: data directory %s was %04o (readable by other users); fn serve narrows it and everything in it to its owner (0700 directories, 0600 files)\n",
 			opts.DataDir, fi.Mode().Perm())
@@ -149,6 +165,17 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		return withHint(fmt.Errorf("--sandbox require: workers cannot be confined here: %s", status.Reason),
 			"run on Linux 5.13+ with Landlock enabled, or accept unconfined workers with --sandbox auto")
 	}
+	uids, uidNote, err := appUIDs(opts.AppUIDs, opts.DataDir)
+	if err != nil {
+		return err
+	}
+	cgroups, cgroupNote, err := appCgroups(opts)
+	if err != nil {
+		return err
+	}
+	if cgroups != nil {
+		defer cgroups.Close()
+	}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -165,7 +192,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		}
 		public = fmt.Sprintf("http://%s", net.JoinHostPort(host, fmt.Sprint(addr.Port)))
 	}
-	cfg := hosting.Config{DataDir: opts.DataDir, Node: node.Path, NodeVersion: node.Version, Sandbox: confine,
+	cfg := hosting.Config{DataDir: opts.DataDir, Node: node.Path, NodeVersion: node.Version, Sandbox: confine, AppUIDs: uids, Cgroups: cgroups,
 		AdminToken: token, PublicURL: strings.TrimRight(public, "/"), WeChatAPIBase: opts.WeChatAPI,
 		LogRetention: opts.LogRetention, AppConcurrency: opts.AppConcurrency, SDKDir: opts.SDKDir}
 	release := func() {}
@@ -189,7 +216,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	}
 	cs := ios.Colors()
 	if opts.f.Global.JSON {
-		writeJSON(ios.Out, map[string]any{"event": "ready", "url": public, "adminToken": newToken, "dataDir": opts.DataDir, "sandbox": status})
+		writeJSON(ios.Out, map[string]any{"event": "ready", "url": public, "adminToken": newToken, "dataDir": opts.DataDir, "sandbox": status, "appUIDs": uidNote, "cgroups": cgroupNote})
 	} else {
 		where := "data in " + opts.DataDir
 		if opts.DB != "" {
@@ -202,6 +229,8 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		} else {
 			fmt.Fprintf(ios.ErrOut, "  %s %s\n", cs.Yellow("sandbox:"), status)
 		}
+		fmt.Fprintf(ios.ErrOut, "  app uids: %s\n", uidNote)
+		fmt.Fprintf(ios.ErrOut, "  cgroups: %s\n", cgroupNote)
 		if newToken != "" {
 			fmt.Fprintf(ios.ErrOut, "  admin token (shown once, only its hash is kept): %s\n", cs.Bold(newToken))
 			fmt.Fprintf(ios.ErrOut, "  log in with: fn login --server %s --token %s\n", public, newToken)
@@ -280,4 +309,61 @@ func runServeCheck(ctx context.Context, opts *serveOptions) error {
 		fmt.Fprintf(ios.ErrOut, "ok: PostgreSQL at %s answers and its schema is current\n", hosting.DescribeDB(opts.DB))
 	}
 	return nil
+}
+
+// appUIDs decides --app-uids: the range, and what to tell the operator.
+func appUIDs(flag, dataDir string) (*sandbox.UIDRange, string, error) {
+	switch flag {
+	case "off":
+		return nil, "off (--app-uids off): every worker runs as fn's user", nil
+	case "auto":
+		if !sandbox.RunAsAvailable() {
+			return nil, "off (fn serve is not root): every worker runs as fn's user", nil
+		}
+		if err := sandbox.Searchable(dataDir); err != nil {
+			return nil, "off: " + err.Error(), nil
+		}
+		flag = sandbox.DefaultUIDs
+	}
+	r, err := sandbox.ParseUIDRange(flag)
+	if err != nil {
+		return nil, "", usageErrorf("--app-uids: %v", err)
+	}
+	if !sandbox.RunAsAvailable() {
+		return nil, "", usageErrorf("--app-uids %s: only root can run workers as other uids", flag)
+	}
+	if err := sandbox.Searchable(dataDir); err != nil {
+		return nil, "", withHint(fmt.Errorf("--app-uids: %w", err), "put --data-dir under directories others can search (0711 or 0755), or use --app-uids off")
+	}
+	return &r, r.String() + " (each app's workers run as a uid of their own)", nil
+}
+
+// appCgroups decides --cgroups: the per-app groups, and what to tell the operator.
+func appCgroups(opts *serveOptions) (*sandbox.Cgroups, string, error) {
+	if opts.Cgroups == "off" {
+		return nil, "off (--cgroups off): no per-app memory, CPU or process limits", nil
+	}
+	dir, err := detectCgroups()
+	if err == nil {
+		limits := sandbox.CgroupLimits{MemoryMax: int64(opts.AppMemoryMax) << 20, PidsMax: opts.AppPidsMax, CPUWeight: 100}
+		var cg *sandbox.Cgroups
+		if cg, err = sandbox.SetupCgroups(dir, limits); err == nil {
+			return cg, fmt.Sprintf("a group per app in %s (memory.max %d MB, pids.max %d, cpu.weight %d)", dir, opts.AppMemoryMax, opts.AppPidsMax, limits.CPUWeight), nil
+		}
+	}
+	if opts.Cgroups == "require" {
+		return nil, "", withHint(fmt.Errorf("--cgroups require: %w", err), "run fn serve in a delegated cgroup v2 subtree (systemd Delegate=yes), or use --cgroups auto")
+	}
+	return nil, "off: " + err.Error(), nil
+}
+
+func detectCgroups() (string, error) {
+	if runtime.GOOS != "linux" {
+		return "", errors.New("cgroups are Linux-only: no per-app memory, CPU or process limits")
+	}
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", err
+	}
+	return sandbox.DetectCgroups("/sys/fs/cgroup", self)
 }

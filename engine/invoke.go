@@ -227,7 +227,10 @@ func (e *Engine) InvokeWX(ctx context.Context, req WXRequest) *Result {
 	m.Namespace, m.TimeoutMs, m.MemoryMB, m.Concurrent = e.cfg.EnvID, remaining.Milliseconds(), v.cfg.Memory, v.cfg.Concurrency > 1
 	m.TimeLimitMs = timeout.Milliseconds()
 	var rp resultMsg
-	if err := w.call(ctx, m, &rp); err != nil {
+	endSlow := w.watchSlow()
+	err = w.call(ctx, m, &rp)
+	endSlow()
+	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			e.afterTimeout(p, w, req.Function, req.RequestID)
 			return finish(wxTimeout(timeout))
@@ -443,7 +446,10 @@ func (e *Engine) InvokeLean(ctx context.Context, req LeanRequest) *LeanResult {
 	m.Params, m.RPC, m.SessionToken, m.RemoteAddress = req.Params, req.RPC, req.SessionToken, req.RemoteAddress
 	m.HookKeyOK, m.Master, m.RealtimeHook, m.URL, m.TimeoutMs = req.HookKeyOK, req.Master, realtimeHooks[req.Name], req.URL, timeout.Milliseconds()
 	var rp resultMsg
-	if err := w.call(ctx, m, &rp); err != nil {
+	endSlow := w.watchSlow()
+	err = w.call(ctx, m, &rp)
+	endSlow()
+	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			e.afterTimeout(p, w, fnName, req.RequestID)
 			return e.leanTimeout(res, req, timeout, start)

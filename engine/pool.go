@@ -42,6 +42,7 @@ type pool struct {
 	swapping  chan struct{}
 	replacing bool
 	closed    bool
+	crashes   crashLog // recent unexpected deaths: crash-loop backoff (priority.go)
 
 	// ready is closed once the pool has a version to serve, or failed to get its first one
 	// (loadErr) or was closed: invocations that arrive during the first load wait for it.
@@ -222,7 +223,11 @@ func hostEnv(inherit bool, scratch string, environ []string) []string {
 
 // spawn starts a worker and loads version v into it.
 func (p *pool) spawn(ctx context.Context, v *version) (*worker, error) {
-	if w := p.e.takeSpare(ctx, v.cfg.Memory); w != nil {
+	nice, err := p.crashBackoff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if w := p.takeSpare(ctx, v.cfg.Memory, nice); w != nil {
 		// a pre-started worker: Node is up already, only the bundle (and its env) are missing
 		w.spec.name = p.name
 		w.owner.Store(p)
@@ -238,7 +243,9 @@ func (p *pool) spawn(ctx context.Context, v *version) (*worker, error) {
 			return nil, err // the bundle itself is broken: a fresh worker would fail the same way
 		}
 	}
-	w, err := startWorker(ctx, p.spec(v), p.e.log, p.e.workerDied)
+	spec := p.spec(v)
+	spec.nice = nice
+	w, err := startWorker(ctx, spec, p.e.log, p.e.workerDied)
 	if err != nil {
 		return nil, err
 	}
@@ -429,6 +436,9 @@ func (p *pool) onDeath(w *worker) {
 	// release may have removed a dead worker already: the death is still unexpected unless the
 	// worker was retired or stopped on purpose
 	unexpected := !w.retired.Load() && !p.closed
+	if unexpected {
+		p.crashes.note(time.Now())
+	}
 	start := unexpected && !p.replacing && p.cur != nil && len(p.workers)+p.starting < p.maxWorkers()
 	if start {
 		p.replacing = true

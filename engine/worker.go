@@ -25,6 +25,7 @@ type workerSpec struct {
 	inspect  string // --inspect address, empty for none
 	name     string // function or bundle name, for logs
 	sandbox  func(*exec.Cmd) error
+	nice     int // start at this nice value (a crash-looping function's worker)
 }
 
 // worker is one supervised Node.js process.
@@ -67,6 +68,7 @@ type worker struct {
 	onDeath  func(*worker)
 	started  time.Time
 	readyDur time.Duration
+	prio     priority // CPU priority (priority.go)
 }
 
 var workerSeq atomic.Int64
@@ -112,6 +114,8 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg
 	}
 	stdoutR, stdoutW := pipes[0][0], pipes[0][1]
 	stderrR, stderrW := pipes[1][0], pipes[1][1]
+	growPipe(stdoutW)
+	growPipe(stderrW)
 	args := []string{"--no-deprecation"}
 	if spec.memoryMB > 0 {
 		args = append(args, "--max-old-space-size="+strconv.Itoa(spec.memoryMB))
@@ -145,6 +149,9 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg
 	}
 	w.pid = cmd.Process.Pid
 	w.adopt()
+	if spec.nice > 0 {
+		w.startNice(spec.nice)
+	}
 	proto.started()
 	stdoutW.Close()
 	stderrW.Close()

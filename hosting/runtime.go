@@ -65,6 +65,12 @@ type Config struct {
 	// the runner, Node and the system's shared files, and writes only its environment's
 	// scratch directory. The data directory is protected from every rule.
 	Sandbox *sandbox.Options
+	// AppUIDs, when set (fn serve as root), runs each app's workers as a uid of their own from
+	// this range, and prepares the app's directories for it (isolation.go).
+	AppUIDs *sandbox.UIDRange
+	// Cgroups, when set (a delegated cgroup v2 directory), starts each app's workers in a group
+	// of the app's own with its memory, process and CPU limits.
+	Cgroups *sandbox.Cgroups
 	// Backends; nil ones are the embedded defaults under DataDir.
 	Control   control.Plane
 	Artifacts artifacts.Store
@@ -90,6 +96,7 @@ type Runtime struct {
 
 	stopFollow func()        // ends the control-plane follower (nil without a ChangeFeed)
 	followEnd  chan struct{} // closed when it has ended
+	uids       appUIDs       // Config.AppUIDs (isolation.go)
 
 	auth     authCache      // admin token and wx sessions, dropped on every change signal
 	closing  chan struct{}  // closed by Close: environments waiting to retire stop now
@@ -416,6 +423,20 @@ func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect proj
 			return nil, err
 		}
 		confine = hook
+	}
+	if rt.cfg.AppUIDs != nil {
+		runAs, err := rt.runAs(app.ID, runnerDir, scratch)
+		if err != nil {
+			return nil, err
+		}
+		confine = chain(confine, runAs)
+	}
+	if rt.cfg.Cgroups != nil {
+		g, err := rt.cfg.Cgroups.App(app.ID)
+		if err != nil {
+			return nil, err
+		}
+		confine = chain(confine, g.Hook())
 	}
 	return appenv.New(appenv.Config{App: app.ID, AppID: app.ID, Name: name, EnvID: app.EnvID, Dialect: dialect,
 		Keys:      appenv.Keys{AppID: app.ID, AppKey: app.AppKey, MasterKey: app.MasterKey, HookKey: app.HookKey},
@@ -755,6 +776,9 @@ func (rt *Runtime) switchTo(ctx context.Context, app api.App, er *envRuntime, v 
 func (rt *Runtime) activate(ctx context.Context, app api.App, er *envRuntime, v api.Version) error {
 	dir := filepath.Join(rt.appDir(app.ID), "versions", strconv.Itoa(v.ID))
 	if err := rt.materialize(ctx, dir, v.Manifest); err != nil {
+		return err
+	}
+	if err := rt.shareVersion(app.ID, dir); err != nil {
 		return err
 	}
 	secrets, err := rt.cp.Secrets(ctx, app.ID)

@@ -32,6 +32,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// workers running as an app's uid start through this binary (the sandbox trampoline)
+	os.Chmod(dir, 0o755)
 	fnBin = filepath.Join(dir, "fn")
 	if out, err := exec.Command("go", "build", "-o", fnBin, filepath.Join(testutil.RepoRoot(), "cmd", "fn")).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)

@@ -108,6 +108,9 @@ func (rt *Runtime) loadPrepared(ctx context.Context, app api.App, ar *appRuntime
 	if err := rt.materialize(ctx, dir, v.Manifest); err != nil {
 		return nil, err
 	}
+	if err := rt.shareVersion(app.ID, dir); err != nil { // readable by the app's uid, as activate does
+		return nil, err
+	}
 	rel := &appenv.Release{Version: v.ID, Dir: dir, Manifest: v.Manifest, Env: secrets,
 		File: func(b api.Bundle) string { return filepath.Join(dir, b.Name+".js") }}
 	treeRelease(rel, dir)

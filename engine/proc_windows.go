@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -107,3 +108,6 @@ func becomeSubreaper() {}
 func sweeping() bool { return false }
 
 func killDescendants(int) {}
+
+// growPipe is a no-op on Windows: pipe buffers are sized when the pipe is made.
+func growPipe(*os.File) {}

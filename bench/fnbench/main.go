@@ -337,7 +337,7 @@ func engineBench(nodeModules string, n int) {
 	for _, st := range starts {
 		for _, spare := range []bool{false, true} {
 			s := repeat(reps(10), func() (time.Duration, error) {
-				e, err := engine.New(engine.Config{Node: "node", Dir: st.dir, Dialect: st.dialect, EnvID: "bench", Spare: spare, FastReload: true})
+				e, err := engine.New(engine.Config{Node: "node", Dir: st.dir, Dialect: st.dialect, EnvID: "bench", Spare: spare, SDKSpare: spare, FastReload: true})
 				must(err)
 				defer e.Close(time.Second)
 				for i := 0; spare && i < 1000 && !e.SpareReady(); i++ { // wait for the spare (bounded)

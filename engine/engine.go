@@ -192,7 +192,8 @@ func New(cfg Config) (*Engine, error) {
 	e.spares = e.newSpareSlots()
 	e.spareCtx, e.spareCancel = context.WithCancel(context.Background())
 	go e.reap()
-	e.fillSpare()
+	// the spares start once the first load is done: before, they would only take CPU from the
+	// workers the first load is waiting for (fn dev is ready when those are)
 	return e, nil
 }
 
@@ -423,6 +424,7 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 		}(j)
 	}
 	wg.Wait()
+	e.fillSpare()
 	sort.Strings(report.Loaded)
 	sort.Strings(report.Unchanged)
 	sort.Strings(report.Removed)

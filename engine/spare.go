@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fnhq/fn/project"
@@ -12,7 +13,8 @@ import (
 
 // A spare is a worker started ahead of need: Node is up and the runner loaded, but no bundle.
 // When a pool needs a worker it takes the spare (only its bundle and env remain to load, a few
-// milliseconds instead of a Node start), and a new spare starts in the background. There is
+// milliseconds instead of a Node start), and a new spare starts in the background (the first
+// ones after the engine's first load). There is
 // one plain spare per engine, for functions with the default memory limit; --inspect turns it off.
 //
 // With Config.SDKSpare a second spare has the project's SDK (wx-server-sdk, or leanengine) required
@@ -109,8 +111,8 @@ func (e *Engine) slotFor(v *version) *spareSlot {
 	return e.spares[0]
 }
 
-// requiresProjectPackage reports whether a dev bundle requires pkg by name and would find the
-// project's copy (a wx function folder with its own copy of the package resolves that one).
+// requiresProjectPackage reports whether a dev bundle requires pkg by name (esbuild's output, or
+// the in-place loader of lean cloud code) and would find the project's copy (a wx function folder with its own copy of the package resolves that one).
 func requiresProjectPackage(v *version, pkg string) bool {
 	if v.cfg.ModuleDir != "" {
 		if _, err := os.Stat(filepath.Join(v.cfg.ModuleDir, "node_modules", pkg)); err == nil {
@@ -121,7 +123,12 @@ func requiresProjectPackage(v *version, pkg string) bool {
 	if err != nil {
 		return false
 	}
-	return bytes.Contains(b, []byte(`require("`+pkg+`")`)) || bytes.Contains(b, []byte(`require('`+pkg+`')`))
+	for _, form := range []string{`require("%s")`, `require('%s')`, `require.resolve("%s"`, `require.resolve('%s'`} {
+		if bytes.Contains(b, []byte(strings.Replace(form, "%s", pkg, 1))) {
+			return true
+		}
+	}
+	return false
 }
 
 // takeSpare hands out the spare for version v with the given memory limit, if there is one;

@@ -1,11 +1,14 @@
 package engine
 
 import (
+	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/fnhq/fn/bundler"
 	"github.com/fnhq/fn/internal/testutil"
+	"github.com/fnhq/fn/project"
 )
 
 func sparePID(e *Engine) int {
@@ -102,6 +105,29 @@ exports.main = async (event) => {
 		}
 		if took != (fn == "sdk") {
 			t.Errorf("%s took the SDK spare: %v", fn, took)
+		}
+	}
+}
+
+func TestRequiresProjectPackageReadsBothBundleForms(t *testing.T) {
+	dir := t.TempDir()
+	own := filepath.Join(dir, "own")
+	testutil.WriteFile(t, own, "node_modules/leanengine/package.json", "{}")
+	cases := []struct {
+		src, moduleDir string
+		want           bool
+	}{
+		{`var import_wx = require("wx-server-sdk");`, "", false},
+		{`const AV = require(require.resolve('leanengine', { paths: [root] }));`, "", true},
+		{`const AV = require("leanengine");`, "", true},
+		{`const AV = require("leanengine");`, own, false}, // its own copy resolves first
+		{`// leanengine is not required here`, "", false},
+	}
+	for i, c := range cases {
+		file := testutil.WriteFile(t, dir, fmt.Sprintf("b%d.js", i), c.src)
+		v := &version{file: file, cfg: project.FunctionConfig{ModuleDir: c.moduleDir}}
+		if got := requiresProjectPackage(v, "leanengine"); got != c.want {
+			t.Errorf("%s (moduleDir %q): %v, want %v", c.src, c.moduleDir, got, c.want)
 		}
 	}
 }

@@ -49,6 +49,9 @@ func reps(n int) int {
 	return n
 }
 
+// abBefore is the older binary the ab group compares with (-fn-before).
+var abBefore string
+
 // out receives the report.
 var out io.Writer = os.Stdout
 
@@ -60,15 +63,17 @@ type benchError struct{ err error }
 func main() {
 	fnBin := flag.String("fn", "bin/fn", "the fn binary to measure")
 	fixture := flag.String("fixture", "testdata/npm/node_modules", "node_modules with the real SDKs")
-	only := flag.String("only", "", "run only these groups (comma-separated): cli, engine, dev, storage, serve, peers")
+	only := flag.String("only", "", "run only these groups (comma-separated): cli, engine, dev, storage, serve, peers, ab (with -fn-before)")
 	n := flag.Int("n", 5000, "warm invocations per side")
 	smoke := flag.Bool("smoke", os.Getenv("FN_BENCH_SMOKE") == "1", "run every row for a moment without meaningful figures (FN_BENCH_SMOKE=1)")
+	before := flag.String("fn-before", "", "an older fn binary for the ab group (bench/ab.sh)")
 	peers := flag.String("peers", "bench/peers/node_modules", "node_modules installed by bench/peers.sh (the peers group is skipped when absent)")
 	flag.Parse()
 	opt.n = *n
 	if *smoke {
 		opt = options{smoke: true, dur: 200 * time.Millisecond, rounds: 1, n: 100}
 	}
+	abBefore = *before
 	if err := runAll(*fnBin, *fixture, *peers, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "fnbench:", err)
 		os.Exit(1)
@@ -122,6 +127,10 @@ func runAll(fnBin, fixture, peers, only string) (err error) {
 	}
 	if want("peers") {
 		peersBench(fnPath, nm, pm)
+	}
+	if abBefore != "" && strings.Contains(only, "ab") {
+		b, _ := filepath.Abs(abBefore)
+		abBench(b, fnPath, nm)
 	}
 	return nil
 }
@@ -205,7 +214,7 @@ func cli(fn, nodeModules string) {
 			}
 			orig, _ := os.ReadFile(src)
 			i := 0
-			row(fmt.Sprintf("`fn build` after a source edit, %s-%s (production, warm cache)", tpl, lang), reps(10), "≤ 150 ms", func() (time.Duration, error) {
+			row(fmt.Sprintf("`fn build` after a source edit, %s-%s (production, .fn/ kept)", tpl, lang), reps(10), "≤ 150 ms", func() (time.Duration, error) {
 				i++
 				os.WriteFile(src, append(append([]byte(nil), orig...), fmt.Sprintf("\n// edit %d\n", i)...), 0o644)
 				return run(dir, fn, "build")

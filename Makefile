@@ -15,7 +15,7 @@ BIN     := bin/fn
 FIXTURE := testdata/npm
 DEMO    := .demo/hello
 
-.PHONY: build test demo bench lint fixtures release clean console
+.PHONY: build test demo bench bench-smoke bench-peers lint fixtures release clean console
 
 build: console
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/fn
@@ -59,6 +59,14 @@ demo: build
 
 bench: build fixtures
 	bash bench/run.sh
+
+# every row of make bench for a moment, figures meaningless (go test ./bench/fnbench runs the same)
+bench-smoke: build fixtures
+	FN_BENCH_SMOKE=1 bash bench/run.sh
+
+# the peers (CloudBase and Google functions frameworks, pinned in bench/peers) next to fn dev
+bench-peers: build fixtures
+	bash bench/peers.sh
 
 # fn_<version>_<os>_<arch>.tar.gz (.zip for Windows) with SHA256SUMS, in dist/
 release: console

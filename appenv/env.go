@@ -330,7 +330,7 @@ func (e *Env) Activate(ctx context.Context, rel *Release) (*engine.LoadReport, e
 	lazy := e.cfg.LazyWX && e.cfg.Dialect == project.WX && !rel.InPlace
 	eng, err := engine.New(engine.Config{Node: e.cfg.Node, Dir: rel.Dir, Dialect: e.cfg.Dialect, EnvID: e.cfg.EnvID, Env: e.SDKEnv(),
 		RunnerDir: e.cfg.RunnerDir, Logs: e.engineRecord(rel.Version), FastReload: e.cfg.FastReload, IdleTimeout: e.cfg.IdleTimeout,
-		Inspect: e.cfg.Inspect, InspectOnly: e.cfg.InspectOnly, Spare: e.cfg.Spare, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv,
+		Inspect: e.cfg.Inspect, InspectOnly: e.cfg.InspectOnly, Spare: e.cfg.Spare, SDKSpare: e.cfg.Spare && e.cfg.FastReload, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv,
 		Sandbox: e.cfg.Sandbox, IdleRetireAll: lazy, MaxWorkers: e.cfg.MaxWorkers})
 	if err != nil {
 		return nil, err

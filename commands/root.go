@@ -68,6 +68,11 @@ func Main() ExitCode {
 		fmt.Fprintln(os.Stderr, "fn:", sandbox.Exec(os.Args))
 		return ExitFailure
 	}
+	if len(os.Args) == 2 && (os.Args[1] == "--version" || os.Args[1] == "-v") {
+		// what the root command's version template prints, without building the command tree
+		fmt.Fprintf(os.Stdout, "fn %s\n", Version)
+		return ExitOK
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 2)

@@ -102,6 +102,10 @@ type Config struct {
 	// Spare keeps one pre-started worker so that a new worker (a first call, a replacement,
 	// a fresh-worker reload) does not wait for Node to start.
 	Spare bool
+	// SDKSpare adds a second spare with the project's SDK required (wx-server-sdk or leanengine,
+	// from the project's node_modules) for the bundles that require it: dev builds, which leave
+	// packages external (spare.go says when it is used).
+	SDKSpare bool
 	// InheritEnv gives workers fn's whole environment (less FN_* and NODE_OPTIONS), as a
 	// developer's own machine may want (fn dev). Without it a worker sees only PATH, the locale
 	// and time zone (LANG, LC_*, TZ), HOME and the temporary directory, plus Env and each
@@ -148,13 +152,12 @@ type Engine struct {
 	stopReaper chan struct{}
 	reaperDone chan struct{}
 
-	spare         chan *worker
-	spareMu       sync.Mutex
-	spareStarting bool
-	spareClosed   bool
-	spareWG       sync.WaitGroup
-	spareCtx      context.Context
-	spareCancel   context.CancelFunc
+	spares      []*spareSlot // [0] plain, then the SDK spare (spare.go)
+	spareMu     sync.Mutex
+	spareClosed bool
+	spareWG     sync.WaitGroup
+	spareCtx    context.Context
+	spareCancel context.CancelFunc
 }
 
 // ErrClosed is returned by calls on a closed engine.
@@ -185,10 +188,12 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, runner: runner, pools: map[string]*pool{}, mapper: newMapper(cfg.Dir),
-		stopReaper: make(chan struct{}), reaperDone: make(chan struct{}), spare: make(chan *worker, 1)}
+		stopReaper: make(chan struct{}), reaperDone: make(chan struct{})}
+	e.spares = e.newSpareSlots()
 	e.spareCtx, e.spareCancel = context.WithCancel(context.Background())
 	go e.reap()
-	e.fillSpare()
+	// the spares start once the first load is done: before, they would only take CPU from the
+	// workers the first load is waiting for (fn dev is ready when those are)
 	return e, nil
 }
 
@@ -370,6 +375,10 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 		report.Removed = append(report.Removed, p.name)
 		go p.close(2 * time.Second)
 	}
+	if opts.Fresh {
+		// the dependencies changed: an SDK spare holds the old copy of its package
+		e.dropSDKSpares()
+	}
 	errs := map[string]*FunctionError{}
 	var emu sync.Mutex
 	var wg sync.WaitGroup
@@ -415,6 +424,7 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 		}(j)
 	}
 	wg.Wait()
+	e.fillSpare()
 	sort.Strings(report.Loaded)
 	sort.Strings(report.Unchanged)
 	sort.Strings(report.Removed)

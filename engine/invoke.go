@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,7 +77,14 @@ func NewRequestID() string {
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	hex.Encode(out[9:13], b[4:6])
+	hex.Encode(out[14:18], b[6:8])
+	hex.Encode(out[19:23], b[8:10])
+	hex.Encode(out[24:], b[10:16])
+	out[8], out[13], out[18], out[23] = '-', '-', '-', '-'
+	return string(out[:])
 }
 
 // wxEnv builds the per-invocation environment the real wx-server-sdk reads, and the context's
@@ -145,27 +153,37 @@ func (e *Engine) wxEnv(req *WXRequest) (json.RawMessage, string) {
 	return env, environ.String()
 }
 
-// appendJSONString appends s as a JSON string.
-func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s)
-	return append(dst, b...)
-}
-
-// wxEvent merges userInfo into the caller's data object.
+// wxEvent merges userInfo into the caller's data object. The data is passed through as the
+// caller wrote it (checked, not re-encoded); userInfo goes last, so that it wins over a userInfo
+// of the caller's own, as the platform's does.
 func wxEvent(data json.RawMessage, id *WXIdentity, userInfo bool) (json.RawMessage, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || string(data) == "null" {
 		data = json.RawMessage("{}")
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(data, &obj); err != nil {
+	if data[0] != '{' || !json.Valid(data) {
+		var obj map[string]json.RawMessage
+		err := json.Unmarshal(data, &obj)
+		if err == nil {
+			err = errors.New("not an object")
+		}
 		return nil, &FunctionError{Kind: KindBadRequest, Message: "the call's data must be a JSON object: " + err.Error()}
 	}
-	if userInfo && id != nil {
-		ui, _ := json.Marshal(map[string]string{"appId": id.AppID, "openId": id.OpenID})
-		obj["userInfo"] = ui
+	if !userInfo || id == nil {
+		return data, nil
 	}
-	return json.Marshal(obj)
+	out := make([]byte, 0, len(data)+64+len(id.AppID)+len(id.OpenID))
+	body := bytes.TrimSpace(data[1 : len(data)-1])
+	out = append(out, '{')
+	if len(body) > 0 {
+		out = append(out, body...)
+		out = append(out, ',')
+	}
+	out = append(out, `"userInfo":{"appId":`...)
+	out = appendJSONString(out, id.AppID)
+	out = append(out, `,"openId":`...)
+	out = appendJSONString(out, id.OpenID)
+	return append(out, '}', '}'), nil
 }
 
 // InvokeWX runs one WeChat cloud function invocation.

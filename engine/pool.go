@@ -146,6 +146,27 @@ func (p *pool) wakeLocked() {
 	p.waiters = nil
 }
 
+// wakeOneLocked wakes the longest waiting goroutine: a worker back in the idle list serves one
+// caller, and waking all of them (32 callers on 4 workers) costs more than the call.
+func (p *pool) wakeOneLocked() {
+	if len(p.waiters) > 0 {
+		close(p.waiters[0])
+		p.waiters = p.waiters[1:]
+	}
+}
+
+// leaveLocked takes a waiter that gave up off the list; one that had been woken already passes
+// its wake on, so that an idle worker is not left waiting while others wait for it.
+func (p *pool) leaveLocked(ch chan struct{}) {
+	for i, c := range p.waiters {
+		if c == ch {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			return
+		}
+	}
+	p.wakeOneLocked()
+}
+
 func (p *pool) waitLocked() chan struct{} {
 	ch := make(chan struct{})
 	p.waiters = append(p.waiters, ch)
@@ -227,7 +248,7 @@ func (p *pool) spawn(ctx context.Context, v *version) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	if w := p.takeSpare(ctx, v.cfg.Memory, nice); w != nil {
+	if w := p.takeSpare(ctx, v, nice); w != nil {
 		// a pre-started worker: Node is up already, only the bundle (and its env) are missing
 		w.spec.name = p.name
 		w.owner.Store(p)
@@ -384,6 +405,9 @@ func (p *pool) acquire(ctx context.Context) (*worker, error) {
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			p.mu.Lock()
+			p.leaveLocked(ch)
+			p.mu.Unlock()
 			return nil, ctx.Err()
 		}
 	}
@@ -408,6 +432,10 @@ func (p *pool) release(w *worker) {
 		}
 	case p.usesIdle():
 		p.idle = append(p.idle, w)
+		if p.swapping == nil {
+			p.wakeOneLocked()
+			return
+		}
 	}
 	p.wakeLocked()
 }

@@ -152,8 +152,8 @@ func (p *pool) crashBackoff(ctx context.Context) (nice int, err error) {
 }
 
 // takeSpare is Engine.takeSpare at the pool's nice value.
-func (p *pool) takeSpare(ctx context.Context, memory, nice int) *worker {
-	w := p.e.takeSpare(ctx, memory)
+func (p *pool) takeSpare(ctx context.Context, v *version, nice int) *worker {
+	w := p.e.takeSpare(ctx, v)
 	if w != nil && nice > 0 {
 		w.startNice(nice)
 	}

@@ -197,6 +197,13 @@ type jsError struct {
 
 // encodeRequest is the line sent for a request.
 func encodeRequest(m request) ([]byte, error) {
+	if a, ok := m.(appender); ok {
+		data, err := a.appendJSON(make([]byte, 0, 512))
+		if err != nil {
+			return nil, err
+		}
+		return append(data, '\n'), nil
+	}
 	data, err := json.Marshal(m)
 	if err != nil {
 		return nil, err

@@ -967,4 +967,17 @@ input.on('error', () => {
   process.exit(0);
 });
 
+// A spare started for SDK users requires the project's SDK before it says it is ready
+// (--fn-preload=<package>, resolved from the project directory as a bundle's require() resolves
+// it): the function that takes the spare finds the package in require's cache. The engine gives
+// such a spare only to a bundle that requires that package and brings no env of its own.
+for (const arg of process.argv) {
+  if (!arg.startsWith('--fn-preload=')) continue;
+  try {
+    als.run({ rid: '', fn: '' }, () => require(require.resolve(arg.slice('--fn-preload='.length), { paths: [process.cwd()] })));
+  } catch (_) {
+    // not installed, or it fails to load: the function's own require reports that
+  }
+}
+
 send({ t: T.ready, protocol: PROTOCOL, pid: process.pid, node: process.version });

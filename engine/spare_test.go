@@ -1,17 +1,20 @@
 package engine
 
 import (
+	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/fnhq/fn/bundler"
 	"github.com/fnhq/fn/internal/testutil"
+	"github.com/fnhq/fn/project"
 )
 
 func sparePID(e *Engine) int {
 	select {
-	case w := <-e.spare:
-		e.spare <- w
+	case w := <-e.spares[0].ch:
+		e.spares[0].ch <- w
 		return w.pid
 	default:
 		return 0
@@ -52,5 +55,79 @@ func TestSpareWorkerIsAdoptedWithTheFunctionsEnv(t *testing.T) {
 	f.e.Close(time.Second)
 	if processAlive(spare) {
 		t.Fatalf("the spare %d survived Close", spare)
+	}
+}
+
+func slotPID(s *spareSlot) int {
+	select {
+	case w := <-s.ch:
+		s.ch <- w
+		return w.pid
+	default:
+		return 0
+	}
+}
+
+// The SDK spare has wx-server-sdk required already; it goes to a bundle that requires the SDK
+// and has no env of its own, which then works as on a fresh worker.
+func TestSDKSpareServesOnlyBundlesThatRequireTheSDK(t *testing.T) {
+	sdkFn := `const cloud = require('wx-server-sdk')
+cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV })
+exports.main = async (event) => {
+  if (event.exit) process.exit(1)
+  return { openid: cloud.getWXContext().OPENID, color: process.env.COLOR || null, pid: process.pid }
+}
+`
+	f := newFixture(t, map[string]string{
+		"fn.yaml":                    "name: sp\ndialect: wx\nfunctions:\n  withenv:\n    env:\n      COLOR: red\n",
+		"functions/sdk/index.js":     sdkFn,
+		"functions/withenv/index.js": sdkFn,
+		"functions/plain/index.js":   "exports.main = async (event) => { if (event.exit) process.exit(1); return { pid: process.pid } }\n",
+	}, bundler.Dev, Config{Spare: true, SDKSpare: true})
+	if len(f.e.spares) != 2 || f.e.spares[1].preload != "wx-server-sdk" {
+		t.Fatalf("no SDK spare slot with the SDK installed: %+v", f.e.spares)
+	}
+	for _, fn := range []string{"plain", "withenv", "sdk"} {
+		var sdkSpare int
+		testutil.Eventually(t, 20*time.Second, "an SDK spare", func() bool { sdkSpare = slotPID(f.e.spares[1]); return sdkSpare != 0 })
+		f.wx(fn, `{"exit":true}`, nil) // its replacement starts at once
+		testutil.Eventually(t, 20*time.Second, fn+" to serve again", func() bool { return f.wx(fn, `{}`, nil).Err == nil })
+		got := mustOK(t, f.wx(fn, `{}`, &WXIdentity{OpenID: "o-" + fn, AppID: "wxA"}))
+		if fn != "plain" && got["openid"] != "o-"+fn {
+			t.Errorf("%s on its new worker: %v", fn, got)
+		}
+		if fn == "withenv" && got["color"] != "red" {
+			t.Errorf("withenv lost its env: %v", got)
+		}
+		took := false
+		for _, w := range f.e.Stats().Workers {
+			took = took || (w.Bundle == fn && w.PID == sdkSpare)
+		}
+		if took != (fn == "sdk") {
+			t.Errorf("%s took the SDK spare: %v", fn, took)
+		}
+	}
+}
+
+func TestRequiresProjectPackageReadsBothBundleForms(t *testing.T) {
+	dir := t.TempDir()
+	own := filepath.Join(dir, "own")
+	testutil.WriteFile(t, own, "node_modules/leanengine/package.json", "{}")
+	cases := []struct {
+		src, moduleDir string
+		want           bool
+	}{
+		{`var import_wx = require("wx-server-sdk");`, "", false},
+		{`const AV = require(require.resolve('leanengine', { paths: [root] }));`, "", true},
+		{`const AV = require("leanengine");`, "", true},
+		{`const AV = require("leanengine");`, own, false}, // its own copy resolves first
+		{`// leanengine is not required here`, "", false},
+	}
+	for i, c := range cases {
+		file := testutil.WriteFile(t, dir, fmt.Sprintf("b%d.js", i), c.src)
+		v := &version{file: file, cfg: project.FunctionConfig{ModuleDir: c.moduleDir}}
+		if got := requiresProjectPackage(v, "leanengine"); got != c.want {
+			t.Errorf("%s (moduleDir %q): %v, want %v", c.src, c.moduleDir, got, c.want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,7 +26,8 @@ type workerSpec struct {
 	inspect  string // --inspect address, empty for none
 	name     string // function or bundle name, for logs
 	sandbox  func(*exec.Cmd) error
-	nice     int // start at this nice value (a crash-looping function's worker)
+	nice     int    // start at this nice value (a crash-looping function's worker)
+	preload  string // a package the runner requires before it is ready (SDK spares)
 }
 
 // worker is one supervised Node.js process.
@@ -126,6 +128,9 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg
 	args = append(args, spec.runner)
 	if sweeping() {
 		args = append(args, "--fn-swept")
+	}
+	if spec.preload != "" {
+		args = append(args, "--fn-preload="+spec.preload)
 	}
 	cmd := exec.Command(spec.node, args...)
 	cmd.Dir = spec.dir
@@ -454,10 +459,31 @@ func (w *worker) call(ctx context.Context, m request, resp any) error {
 		w.forget(id)
 		return ctx.Err()
 	}
+	if rp, ok := resp.(*resultMsg); ok && decodeSuccess(line, id, rp) {
+		return nil
+	}
 	if err := json.Unmarshal(line, resp); err != nil {
 		return &FunctionError{Kind: KindCrash, Message: fmt.Sprintf("the worker sent an unreadable %s reply: %v", m.head().T, err)}
 	}
 	return nil
+}
+
+// decodeSuccess reads the runner's success reply, {"t":"result","id":N,"ok":true,"value":…},
+// by its layout (sendRaw in runner.js): the value is checked and passed on as it is, not decoded.
+func decodeSuccess(line []byte, id uint64, rp *resultMsg) bool {
+	var pre [64]byte
+	p := append(pre[:0], `{"t":"result","id":`...)
+	p = strconv.AppendUint(p, id, 10)
+	p = append(p, `,"ok":true,"value":`...)
+	if len(line) < len(p)+2 || !bytes.HasPrefix(line, p) || line[len(line)-1] != '}' {
+		return false
+	}
+	v := line[len(p) : len(line)-1]
+	if !json.Valid(v) {
+		return false
+	}
+	rp.OK, rp.Value = true, v
+	return true
 }
 
 func (w *worker) forget(id uint64) {

@@ -272,3 +272,77 @@ exports.main = async (event) => {
 		t.Errorf("8 calls with concurrency 8 and maxInstances 1 should share one worker, used %d", len(pids))
 	}
 }
+
+// Under load, overlapping calls of an exclusive function (one call per instance, workers handed
+// from caller to caller) and of a concurrent one (many calls per instance) each see only their
+// own caller: identity, union id, event.userInfo, request id and process.env, across awaits.
+func TestWXIdentitiesNeverLeakBetweenOverlappingCalls(t *testing.T) {
+	who := `const cloud = require('wx-server-sdk')
+cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV })
+const tick = () => new Promise((r) => (Math.random() < 0.5 ? setImmediate(r) : setTimeout(r, Math.random() * 2)))
+exports.main = async (event, context) => {
+  const seen = []
+  for (let i = 0; i < 3; i++) {
+    const c = cloud.getWXContext()
+    seen.push([c.OPENID, c.UNIONID || '', process.env.WX_OPENID, process.env.TCB_SEQID, context.request_id, event.userInfo.openId, event.caller].join('|'))
+    await tick()
+  }
+  return { seen, pid: process.pid }
+}
+`
+	f := newFixture(t, map[string]string{
+		"fn.yaml":                   wxYAML + "functions:\n  excl:\n    maxInstances: 3\n  shared:\n    concurrency: 16\n    maxInstances: 2\n",
+		"functions/excl/index.js":   who,
+		"functions/shared/index.js": who,
+	}, bundler.Dev, Config{})
+	for _, fn := range []string{"excl", "shared"} {
+		t.Run(fn, func(t *testing.T) {
+			const callers, calls = 48, 8
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			pids := map[any]bool{}
+			for c := 0; c < callers; c++ {
+				wg.Add(1)
+				go func(c int) {
+					defer wg.Done()
+					for i := 0; i < calls; i++ {
+						open := fmt.Sprintf("o-%d-%d", c, i)
+						id := &WXIdentity{OpenID: open, AppID: "wxA"}
+						union := ""
+						if (c+i)%3 == 0 {
+							union = "u-" + open
+							id.UnionID = union
+						}
+						r := f.e.InvokeWX(context.Background(), WXRequest{Function: fn, Data: json.RawMessage(fmt.Sprintf(`{"caller":%q}`, open)), Identity: id, UserInfo: true})
+						if r.Err != nil {
+							t.Errorf("%s: %v", open, r.Err)
+							return
+						}
+						var got struct {
+							Seen []string
+							PID  any
+						}
+						if err := json.Unmarshal(r.Value, &got); err != nil {
+							t.Errorf("%s: %v: %s", open, err, r.Value)
+							return
+						}
+						want := strings.Join([]string{open, union, open, r.RequestID, r.RequestID, open, open}, "|")
+						for _, s := range got.Seen {
+							if s != want {
+								t.Errorf("call %s saw %s, want %s", open, s, want)
+							}
+						}
+						mu.Lock()
+						pids[got.PID] = true
+						mu.Unlock()
+					}
+				}(c)
+			}
+			wg.Wait()
+			max := map[string]int{"excl": 3, "shared": 2}[fn]
+			if len(pids) > max {
+				t.Errorf("%d workers served %s, maxInstances is %d", len(pids), fn, max)
+			}
+		})
+	}
+}

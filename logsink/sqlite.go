@@ -36,6 +36,8 @@ const (
 	// After a crash the records not yet written are lost, but followers may have seen their
 	// ids; the next start continues after the reservation, so no id is handed out twice.
 	idReserve = 1 << 20
+	// flushDelay is how long the writer gathers records before a write transaction.
+	flushDelay = 20 * time.Millisecond
 )
 
 // SQLite is the persistent sink of fn dev and fn serve: one database file. Append only assigns
@@ -178,6 +180,15 @@ func (s *SQLite) writer() {
 	for {
 		select {
 		case <-s.kick:
+			// Let the records of the next few milliseconds join this one's transaction: a
+			// transaction per call would cost more CPU than serving the call (followers and
+			// queries see pending records at once; Close flushes what is left).
+			t := time.NewTimer(flushDelay)
+			select {
+			case <-t.C:
+			case <-s.done:
+				t.Stop()
+			}
 			s.flush()
 		case <-s.done:
 			s.flush()

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,23 +28,32 @@ app.post('/', async (req, res) => res.json(await fn.main(req.body, {})))
 const server = app.listen(0, '127.0.0.1', () => console.log(server.address().port))
 `
 
+// leanengineServer is the real leanengine middleware on express running the same function: the
+// platform fn dev replaces.
+const leanengineServer = `const AV = require('leanengine')
+const express = require('express')
+AV.init({ appId: process.env.LEANCLOUD_APP_ID, appKey: process.env.LEANCLOUD_APP_KEY,
+  masterKey: process.env.LEANCLOUD_APP_MASTER_KEY, serverURLs: 'http://127.0.0.1:9' })
+AV.Cloud.define('hello', async (req) => ({ ok: true, n: req.params.n }))
+const app = express()
+app.use(AV.express())
+const server = app.listen(0, '127.0.0.1', () => console.log(server.address().port))
+`
+
+// target is one server under load: its URL and the headers each request carries.
 type target struct {
-	name string
-	url  string
+	name   string
+	url    string
+	header http.Header
 }
 
-// loadLean drives a LeanEngine URL with an app's id and key.
-func loadLean(url, id, key string, c int, d time.Duration) (float64, stats) {
-	leanAuth = [2]string{id, key}
-	r, s, _ := load(url, c, d)
-	return r, s
+// leanHeader is a LeanEngine app's credentials.
+func leanHeader(id, key string) http.Header {
+	return http.Header{"X-Lc-Id": {id}, "X-Lc-Key": {key}}
 }
 
-// leanAuth is the id and key load sends to LeanEngine URLs (marked by a trailing '?').
-var leanAuth = [2]string{"bench-fnDev", "benchKey"}
-
-// load drives url with c keep-alive clients for d and returns req/s and latency stats.
-func load(url string, c int, d time.Duration) (float64, stats, int) {
+// load drives t with c keep-alive clients for d and returns req/s, latency stats and errors.
+func load(t target, c int, d time.Duration) (float64, stats, int) {
 	tr := &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}
 	client := &http.Client{Transport: tr}
 	defer tr.CloseIdleConnections()
@@ -59,11 +70,10 @@ func load(url string, c int, d time.Duration) (float64, stats, int) {
 			bad := 0
 			for time.Now().Before(deadline) {
 				start := time.Now()
-				req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"n":1}`))
+				req, _ := http.NewRequest(http.MethodPost, t.url, strings.NewReader(`{"n":1}`))
 				req.Header.Set("Content-Type", "application/json")
-				if strings.HasSuffix(url, "?") { // LeanEngine: app id and key
-					req.Header.Set("X-LC-Id", leanAuth[0])
-					req.Header.Set("X-LC-Key", leanAuth[1])
+				for k, v := range t.header {
+					req.Header[k] = v
 				}
 				resp, err := client.Do(req)
 				if err != nil {
@@ -84,16 +94,99 @@ func load(url string, c int, d time.Duration) (float64, stats, int) {
 		}()
 	}
 	wg.Wait()
+	if len(all) == 0 {
+		must(fmt.Errorf("%s: no request succeeded (%d errors)", t.name, errors))
+	}
 	return float64(len(all)) / d.Seconds(), summarize(all), errors
 }
 
-func startNode(args ...string) (string, func()) {
+// loadTable runs every target at each concurrency in interleaved rounds (so that machine noise
+// hits all alike) and prints req/s, latency and the ratio to the first target.
+func loadTable(targets []target, concurrencies []int) {
+	printf("| server | concurrency | req/s | p50 | p99 | × %s | errors |\n|---|---|---|---|---|---|---|\n", targets[0].name)
+	for _, c := range concurrencies {
+		rps := map[string][]float64{}
+		lat := map[string][]stats{}
+		errs := map[string]int{}
+		for round := 0; round < opt.rounds; round++ {
+			for _, t := range targets {
+				r, s, e := load(t, c, opt.dur)
+				rps[t.name] = append(rps[t.name], r)
+				lat[t.name] = append(lat[t.name], s)
+				errs[t.name] += e
+			}
+		}
+		median := func(xs []float64) float64 {
+			c := append([]float64(nil), xs...)
+			sort.Float64s(c)
+			return c[len(c)/2]
+		}
+		base := median(rps[targets[0].name])
+		for _, t := range targets {
+			r := median(rps[t.name])
+			s := lat[t.name][len(lat[t.name])/2]
+			printf("| %s | %d | %.0f | %s | %s | %.2f | %d |\n", t.name, c, r, us(s.p50), us(s.p99), r/base, errs[t.name])
+		}
+	}
+	printf("\n")
+}
+
+// treeRSS is the resident memory of a process and all its descendants.
+func treeRSS(pid int) string {
+	children := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …: comm may hold spaces, so read after the last ')'
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 1 {
+			pp, _ := strconv.Atoi(f[1])
+			children[pp] = append(children[pp], p)
+		}
+	}
+	total, n := 0, 0
+	var walk func(int)
+	walk = func(p int) {
+		total += rssKB(p)
+		n++
+		for _, c := range children[p] {
+			walk(c)
+		}
+	}
+	walk(pid)
+	return fmt.Sprintf("%.1f MB in %d processes", float64(total)/1024, n)
+}
+
+func rssKB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			kb, _ := strconv.Atoi(strings.Fields(l)[1])
+			return kb
+		}
+	}
+	return 0
+}
+
+// startNode starts a node server that prints its port; it returns its URL, pid and stop.
+func startNode(env []string, args ...string) (string, int, func()) {
 	cmd := exec.Command("node", args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, _ := cmd.StdoutPipe()
 	must(cmd.Start())
 	line, _ := bufio.NewReader(out).ReadString('\n')
-	return "http://127.0.0.1:" + strings.TrimSpace(line) + "/", func() {
+	return "http://127.0.0.1:" + strings.TrimSpace(line) + "/", cmd.Process.Pid, func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 	}
@@ -105,21 +198,32 @@ type devServer struct {
 }
 
 func startFnDev(fn, dir string) *devServer {
+	d, err := tryFnDev(fn, dir)
+	must(err)
+	return d
+}
+
+// tryFnDev starts fn dev in dir and returns once it says it is ready.
+func tryFnDev(fn, dir string) (*devServer, error) {
 	cmd := exec.Command(fn, "dev", "--port", "0", "--json")
 	cmd.Dir = dir
 	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = io.Discard
-	must(cmd.Start())
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		var ev map[string]any
 		if json.Unmarshal(sc.Bytes(), &ev) == nil && ev["event"] == "ready" {
 			go io.Copy(io.Discard, out)
-			return &devServer{cmd: cmd, url: ev["url"].(string)}
+			return &devServer{cmd: cmd, url: ev["url"].(string)}, nil
 		}
 	}
-	must(fmt.Errorf("fn dev did not start"))
-	return nil
+	cmd.Process.Kill()
+	cmd.Wait()
+	return nil, fmt.Errorf("fn dev in %s did not start: %s", dir, stderr.String())
 }
 
 func (d *devServer) stop() {
@@ -143,15 +247,13 @@ func devBench(fn, nodeModules string) {
 	write("node_modules/localdep/index.js", "exports.v = 0\n")
 	write("bare.js", bareServer)
 	write("express.js", expressServer)
+	write("leanengine.js", leanengineServer)
 	for _, pkg := range []string{"express", "wx-server-sdk"} {
 		os.Symlink(filepath.Join(nodeModules, pkg), filepath.Join(dir, "node_modules", pkg))
 	}
-	// express's own dependencies resolve from the fixture
-	os.Setenv("NODE_PATH", nodeModules)
 
 	d := startFnDev(fn, dir)
 	defer d.stop()
-	fnURL := d.url + "/wx/functions/hello"
 	// the same function as LeanEngine cloud code: many invocations share one worker
 	leanDir := filepath.Join(dir, "lean")
 	os.MkdirAll(filepath.Join(leanDir, "node_modules"), 0o755)
@@ -162,51 +264,29 @@ func devBench(fn, nodeModules string) {
 	}
 	ld := startFnDev(fn, leanDir)
 	defer ld.stop()
-	leanURL := ld.url + "/1.1/functions/hello?"
-	leanAuth = [2]string{"bench-fnDev", "benchKey"}
-	bareURL, stopBare := startNode(filepath.Join(dir, "bare.js"), filepath.Join(dir, "functions/hello/index.js"))
+	nodeEnv := []string{"NODE_PATH=" + nodeModules, "LEANCLOUD_APP_ID=bench-fnDev", "LEANCLOUD_APP_KEY=benchKey", "LEANCLOUD_APP_MASTER_KEY=benchMaster"}
+	fnFile := filepath.Join(dir, "functions/hello/index.js")
+	bareURL, barePID, stopBare := startNode(nodeEnv, filepath.Join(dir, "bare.js"), fnFile)
 	defer stopBare()
-	expURL, stopExp := startNode(filepath.Join(dir, "express.js"), filepath.Join(dir, "functions/hello/index.js"))
+	expURL, _, stopExp := startNode(nodeEnv, filepath.Join(dir, "express.js"), fnFile)
 	defer stopExp()
-	targets := []target{{"bare node:http", bareURL}, {"fn dev wx (POST /wx/functions/hello)", fnURL},
-		{"fn dev wx, `concurrency: 32` (opt-in)", d.url + "/wx/functions/conc"},
-		{"fn dev lean (POST /1.1/functions/hello)", leanURL}, {"express 4", expURL}}
+	leURL, _, stopLE := startNode(nodeEnv, filepath.Join(dir, "leanengine.js"))
+	defer stopLE()
+	lean := leanHeader("bench-fnDev", "benchKey")
+	targets := []target{
+		{name: "bare node:http", url: bareURL},
+		{name: "fn dev wx (POST /wx/functions/hello, one call per instance)", url: d.url + "/wx/functions/hello"},
+		{name: "fn dev wx, `concurrency: 32`", url: d.url + "/wx/functions/conc"},
+		{name: "fn dev lean (POST /1.1/functions/hello)", url: ld.url + "/1.1/functions/hello", header: lean},
+		{name: "express 4", url: expURL},
+		{name: "leanengine 3.8 + express (the platform's own)", url: leURL + "1.1/functions/hello", header: lean},
+	}
 	for _, t := range targets {
-		load(t.url, 4, time.Second) // warm up (fn dev grows its pool)
+		load(t, 4, opt.dur/3) // warm up (fn dev grows its pool)
 	}
-	fmt.Printf("## fn dev\n\nSame trivial function behind each server; Go load generator on the same machine (keep-alive),\n3 interleaved rounds of 3 s per target and concurrency.\n\n")
-	fmt.Printf("| server | concurrency | req/s | p50 | p99 | × bare node | errors |\n|---|---|---|---|---|---|---|\n")
-	for _, c := range []int{1, 32} {
-		rps := map[string][]float64{}
-		lat := map[string][]stats{}
-		errs := map[string]int{}
-		for round := 0; round < 3; round++ {
-			for _, t := range targets {
-				r, s, e := load(t.url, c, 3*time.Second)
-				rps[t.name] = append(rps[t.name], r)
-				lat[t.name] = append(lat[t.name], s)
-				errs[t.name] += e
-			}
-		}
-		median := func(xs []float64) float64 {
-			c := append([]float64(nil), xs...)
-			for i := range c {
-				for j := i + 1; j < len(c); j++ {
-					if c[j] < c[i] {
-						c[i], c[j] = c[j], c[i]
-					}
-				}
-			}
-			return c[len(c)/2]
-		}
-		base := median(rps["bare node:http"])
-		for _, t := range targets {
-			r := median(rps[t.name])
-			s := lat[t.name][1]
-			fmt.Printf("| %s | %d | %.0f | %s | %s | %.2f | %d |\n", t.name, c, r, us(s.p50), us(s.p99), r/base, errs[t.name])
-		}
-	}
-	fmt.Println()
+	printf("## fn dev\n\nSame trivial function behind each server; Go load generator on the same machine (keep-alive),\n%d interleaved rounds of %v per target and concurrency; the ratio is to bare node:http in the same run.\n\n", opt.rounds, opt.dur)
+	loadTable(targets, []int{1, 32})
+	printf("- RSS after the load above: fn dev wx (fn and all its workers) %s; fn dev lean %s; bare node:http %s\n", treeRSS(d.cmd.Process.Pid), treeRSS(ld.cmd.Process.Pid), treeRSS(barePID))
 
 	// Save → first response with the new code.
 	poll := func(url, want string) time.Duration {
@@ -225,7 +305,7 @@ func devBench(fn, nodeModules string) {
 		return 0
 	}
 	var src []time.Duration
-	for i := 1; i <= 50; i++ {
+	for i := 1; i <= reps(50); i++ {
 		want := fmt.Sprintf(`"v":%d`, i)
 		start := time.Now()
 		write("functions/edit/index.js", fmt.Sprintf("exports.main = async () => ({ v: %d })\n", i))
@@ -235,7 +315,7 @@ func devBench(fn, nodeModules string) {
 	}
 	ss := summarize(src)
 	var dep []time.Duration
-	for i := 1; i <= 10; i++ {
+	for i := 1; i <= reps(10); i++ {
 		want := fmt.Sprintf(`"v":%d`, i)
 		start := time.Now()
 		write("node_modules/localdep/index.js", fmt.Sprintf("exports.v = %d\n", i))
@@ -245,6 +325,6 @@ func devBench(fn, nodeModules string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	ds := summarize(dep)
-	fmt.Printf("- save → first response with the new code, source edit (50 edits): p50 %s, p95 %s (goal ≤ 20 ms p50)\n", ms(ss.p50), ms(ss.p95))
-	fmt.Printf("- save → first response, dependency change (package.json + package code, fresh workers; 10 edits): p50 %s, p95 %s (goal ≤ 150 ms)\n\n", ms(ds.p50), ms(ds.p95))
+	printf("- save → first response with the new code, source edit (%d edits): p50 %s, p95 %s (goal ≤ 20 ms p50)\n", len(src), ms(ss.p50), ms(ss.p95))
+	printf("- save → first response, dependency change (package.json + package code, fresh workers; %d edits): p50 %s, p95 %s (goal ≤ 100 ms)\n\n", len(dep), ms(ds.p50), ms(ds.p95))
 }

@@ -30,34 +30,112 @@ import (
 	"github.com/fnhq/fn/project"
 )
 
+// options is how long and how often each group measures; smoke runs every row for a moment,
+// to keep the harness working (the figures of a smoke run mean nothing).
+type options struct {
+	smoke  bool
+	dur    time.Duration // one load run
+	rounds int           // interleaved rounds per load table
+	n      int           // warm invocations per side (engine)
+}
+
+var opt = options{dur: 3 * time.Second, rounds: 3, n: 5000}
+
+// reps is n runs of a repeated measurement, or one in a smoke run.
+func reps(n int) int {
+	if opt.smoke {
+		return 1
+	}
+	return n
+}
+
+// abBefore is the older binary the ab group compares with (-fn-before).
+var abBefore string
+
+// out receives the report.
+var out io.Writer = os.Stdout
+
+func printf(format string, args ...any) { fmt.Fprintf(out, format, args...) }
+
+// benchError aborts a run (must); main and the smoke test recover it.
+type benchError struct{ err error }
+
 func main() {
 	fnBin := flag.String("fn", "bin/fn", "the fn binary to measure")
 	fixture := flag.String("fixture", "testdata/npm/node_modules", "node_modules with the real SDKs")
-	only := flag.String("only", "", "run only one group: cli, engine, dev, storage or serve")
+	only := flag.String("only", "", "run only these groups (comma-separated): cli, engine, dev, storage, serve, peers, ab (with -fn-before)")
 	n := flag.Int("n", 5000, "warm invocations per side")
+	smoke := flag.Bool("smoke", os.Getenv("FN_BENCH_SMOKE") == "1", "run every row for a moment without meaningful figures (FN_BENCH_SMOKE=1)")
+	before := flag.String("fn-before", "", "an older fn binary for the ab group (bench/ab.sh)")
+	peers := flag.String("peers", "bench/peers/node_modules", "node_modules installed by bench/peers.sh (the peers group is skipped when absent)")
 	flag.Parse()
-	fnPath, _ := filepath.Abs(*fnBin)
-	nm, _ := filepath.Abs(*fixture)
+	opt.n = *n
+	if *smoke {
+		opt = options{smoke: true, dur: 200 * time.Millisecond, rounds: 1, n: 100}
+	}
+	abBefore = *before
+	if err := runAll(*fnBin, *fixture, *peers, *only); err != nil {
+		fmt.Fprintln(os.Stderr, "fnbench:", err)
+		os.Exit(1)
+	}
+}
+
+// runAll runs the selected groups ("" for all) and reports the first failure.
+func runAll(fnBin, fixture, peers, only string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			be, ok := r.(benchError)
+			if !ok {
+				panic(r)
+			}
+			err = be.err
+		}
+	}()
+	fnPath, _ := filepath.Abs(fnBin)
+	nm, _ := filepath.Abs(fixture)
+	pm, _ := filepath.Abs(peers)
+	want := func(g string) bool {
+		if only == "" {
+			return true
+		}
+		for _, o := range strings.Split(only, ",") {
+			if strings.TrimSpace(o) == g {
+				return true
+			}
+		}
+		return false
+	}
 	nodeV, _ := exec.Command("node", "--version").Output()
-	fmt.Printf("# fnbench %s\n\nmachine: %d cores, node %s, %s\n\n", time.Now().UTC().Format(time.RFC3339), numCPU(), strings.TrimSpace(string(nodeV)), goVersion())
-	if *only == "" || *only == "cli" {
+	printf("# fnbench %s\n\nmachine: %d cores, node %s, %s\n\n", time.Now().UTC().Format(time.RFC3339), numCPU(), strings.TrimSpace(string(nodeV)), goVersion())
+	if opt.smoke {
+		printf("**smoke run: every row ran for a moment; the figures mean nothing**\n\n")
+	}
+	if want("cli") {
 		cli(fnPath, nm)
 	}
-	if *only == "" || *only == "engine" {
-		engineBench(nm, *n)
+	if want("engine") {
+		engineBench(nm, opt.n)
 	}
-	if *only == "" || *only == "dev" {
+	if want("dev") {
 		devBench(fnPath, nm)
 	}
-	if *only == "" || *only == "storage" {
+	if want("storage") {
 		storageBench(fnPath, nm)
 	}
-	if *only == "" || *only == "serve" {
+	if want("serve") {
 		serveBench(fnPath, nm)
 	}
-	if *only == "scale" { // needs FN_BENCH_DSN, so never part of the default run
+	if only == "scale" { // needs FN_BENCH_DSN, so never part of the default run
 		scaleBench(fnPath, nm)
 	}
+	if want("peers") {
+		peersBench(fnPath, nm, pm)
+	}
+	if abBefore != "" && strings.Contains(only, "ab") {
+		b, _ := filepath.Abs(abBefore)
+		abBench(b, fnPath, nm)
+	}
+	return nil
 }
 
 func numCPU() int {
@@ -102,53 +180,82 @@ func repeat(n int, f func() (time.Duration, error)) stats {
 	var ds []time.Duration
 	for i := 0; i < n; i++ {
 		d, err := f()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "fnbench:", err)
-			os.Exit(1)
-		}
+		must(err)
 		ds = append(ds, d)
 	}
 	return summarize(ds)
 }
 
 func cli(fn, nodeModules string) {
-	fmt.Printf("## CLI\n\n| what | runs | p50 | p95 | goal |\n|---|---|---|---|---|\n")
-	s := repeat(30, func() (time.Duration, error) { return run(".", fn, "--version") })
-	fmt.Printf("| `fn --version` | 30 | %s | %s | ≤ 20 ms |\n", ms(s.p50), ms(s.p95))
-	s = repeat(30, func() (time.Duration, error) { return run(".", "true") })
-	fmt.Printf("| `true` (process start-up floor) | 30 | %s | %s | |\n", ms(s.p50), ms(s.p95))
-	s = repeat(30, func() (time.Duration, error) { return run(".", "node", "-e", "0") })
-	fmt.Printf("| `node -e 0` (reference) | 30 | %s | %s | |\n", ms(s.p50), ms(s.p95))
+	printf("## CLI\n\n| what | runs | p50 | p95 | goal |\n|---|---|---|---|---|\n")
+	row := func(what string, runs int, goal string, f func() (time.Duration, error)) {
+		s := repeat(runs, f)
+		printf("| %s | %d | %s | %s | %s |\n", what, runs, ms(s.p50), ms(s.p95), goal)
+	}
+	row("`fn --version`", reps(30), "≤ 8 ms", func() (time.Duration, error) { return run(".", fn, "--version") })
+	row("`true` (process start-up floor)", reps(30), "", func() (time.Duration, error) { return run(".", "true") })
+	row("`node -e 0` (reference)", reps(30), "", func() (time.Duration, error) { return run(".", "node", "-e", "0") })
 	tmp, _ := os.MkdirTemp("", "fnbench-cli-")
 	defer os.RemoveAll(tmp)
 	for _, tpl := range []string{"wx", "lean"} {
 		for _, lang := range []string{"js", "ts"} {
 			dir := filepath.Join(tmp, tpl+"-"+lang)
 			if _, err := run(tmp, fn, "init", dir, "--template", tpl, "--lang", lang, "--no-install"); err != nil {
-				fmt.Fprintln(os.Stderr, "init:", err)
-				os.Exit(1)
+				must(fmt.Errorf("fn init %s: %w", dir, err))
 			}
 			os.Symlink(nodeModules, filepath.Join(dir, "node_modules"))
-			s = repeat(10, func() (time.Duration, error) {
+			if opt.smoke && lang == "ts" {
+				continue
+			}
+			row(fmt.Sprintf("cold `fn build`, %s-%s (production: dependencies bundled, no .fn/)", tpl, lang), reps(10), "", func() (time.Duration, error) {
 				os.RemoveAll(filepath.Join(dir, ".fn"))
 				return run(dir, fn, "build")
 			})
-			fmt.Printf("| cold `fn build`, %s-%s (production: dependencies bundled) | 10 | %s | %s | ≤ 100 ms |\n", tpl, lang, ms(s.p50), ms(s.p95))
-			s = repeat(10, func() (time.Duration, error) {
+			src := filepath.Join(dir, "functions", "sum", "index."+lang)
+			if tpl == "lean" {
+				src = filepath.Join(dir, "cloud."+lang)
+			}
+			orig, _ := os.ReadFile(src)
+			i := 0
+			row(fmt.Sprintf("`fn build` after a source edit, %s-%s (production, .fn/ kept)", tpl, lang), reps(10), "≤ 150 ms", func() (time.Duration, error) {
+				i++
+				os.WriteFile(src, append(append([]byte(nil), orig...), fmt.Sprintf("\n// edit %d\n", i)...), 0o644)
+				return run(dir, fn, "build")
+			})
+			os.WriteFile(src, orig, 0o644)
+			row(fmt.Sprintf("cold `fn build --dev`, %s-%s (dependencies left in node_modules)", tpl, lang), reps(10), "≤ 100 ms", func() (time.Duration, error) {
 				os.RemoveAll(filepath.Join(dir, ".fn"))
 				return run(dir, fn, "build", "--dev")
 			})
-			fmt.Printf("| cold `fn build --dev`, %s-%s (dependencies left in node_modules) | 10 | %s | %s | ≤ 100 ms |\n", tpl, lang, ms(s.p50), ms(s.p95))
 		}
 	}
 	wx := filepath.Join(tmp, "wx-js")
-	s = repeat(10, func() (time.Duration, error) { return run(wx, fn, "invoke", "sum", "--data", `{"a":1,"b":2}`) })
-	fmt.Printf("| `fn invoke sum` one-shot (wx, no SDK) | 10 | %s | %s | ≤ 250 ms |\n", ms(s.p50), ms(s.p95))
-	s = repeat(10, func() (time.Duration, error) { return run(wx, fn, "invoke", "login") })
-	fmt.Printf("| `fn invoke login` one-shot (wx-server-sdk loaded) | 10 | %s | %s | ≤ 250 ms |\n", ms(s.p50), ms(s.p95))
 	lean := filepath.Join(tmp, "lean-js")
-	s = repeat(10, func() (time.Duration, error) { return run(lean, fn, "invoke", "hello") })
-	fmt.Printf("| `fn invoke hello` one-shot (lean, leanengine loaded) | 10 | %s | %s | ≤ 250 ms |\n\n", ms(s.p50), ms(s.p95))
+	row("`fn invoke sum` one-shot (wx, no SDK)", reps(10), "≤ 200 ms", func() (time.Duration, error) {
+		return run(wx, fn, "invoke", "sum", "--data", `{"a":1,"b":2}`)
+	})
+	row("`fn invoke login` one-shot (wx-server-sdk loaded)", reps(10), "≤ 200 ms", func() (time.Duration, error) { return run(wx, fn, "invoke", "login") })
+	row("`fn invoke hello` one-shot (lean, leanengine loaded)", reps(10), "≤ 200 ms", func() (time.Duration, error) { return run(lean, fn, "invoke", "hello") })
+	for _, d := range []struct{ name, dir string }{{"lean", lean}, {"wx", wx}} {
+		row(fmt.Sprintf("`fn dev` ready, %s template, first start (no .fn/)", d.name), reps(5), "≤ 300 ms", func() (time.Duration, error) {
+			os.RemoveAll(filepath.Join(d.dir, ".fn"))
+			return timeFnDev(fn, d.dir)
+		})
+		row(fmt.Sprintf("`fn dev` ready, %s template, restart", d.name), reps(5), "≤ 300 ms", func() (time.Duration, error) { return timeFnDev(fn, d.dir) })
+	}
+	printf("\n")
+}
+
+// timeFnDev is the time from starting fn dev until it says it is ready.
+func timeFnDev(fn, dir string) (time.Duration, error) {
+	start := time.Now()
+	d, err := tryFnDev(fn, dir)
+	if err != nil {
+		return 0, err
+	}
+	took := time.Since(start)
+	d.stop()
+	return took, nil
 }
 
 const fnSource = `exports.main = async (event) => ({ ok: true, n: event.n })
@@ -208,43 +315,79 @@ func engineBench(nodeModules string, n int) {
 		return e
 	}
 
-	fmt.Printf("## Engine\n\n")
-	// Worker start: spawn → ready → bundle loaded, for a trivial function and one that loads wx-server-sdk.
-	for _, name := range []string{"hello", "login"} {
-		s := repeat(10, func() (time.Duration, error) {
-			e := newEngine()
-			defer e.Close(time.Second)
-			start := time.Now()
-			_, err := e.Load(context.Background(), bundles(name), engine.LoadOptions{})
-			return time.Since(start), err
-		})
-		fmt.Printf("- worker start (spawn, ready, load `%s`): p50 %s, p95 %s (goal ≤ 100 ms)\n", name, ms(s.p50), ms(s.p95))
+	printf("## Engine\n\n")
+	// the same cloud code as a lean project, to time a worker that loads leanengine
+	leanDir := filepath.Join(dir, "lean")
+	os.MkdirAll(filepath.Join(leanDir, "node_modules"), 0o755)
+	os.WriteFile(filepath.Join(leanDir, "fn.yaml"), []byte("name: leanbench\ndialect: lean\n"), 0o644)
+	os.WriteFile(filepath.Join(leanDir, "cloud.js"), []byte("const AV = require('leanengine')\nAV.Cloud.define('hello', async (req) => ({ ok: true }))\n"), 0o644)
+	for _, pkg := range []string{"leanengine", "leancloud-storage"} {
+		os.Symlink(filepath.Join(nodeModules, pkg), filepath.Join(leanDir, "node_modules", pkg))
 	}
-
-	// With a spare worker ready (fn dev, fn invoke): Node is already up, only the bundle loads.
-	s := repeat(10, func() (time.Duration, error) {
-		e, err := engine.New(engine.Config{Node: "node", Dir: dir, Dialect: project.WX, EnvID: "bench", Spare: true})
-		must(err)
-		defer e.Close(time.Second)
-		for i := 0; i < 300 && !e.SpareReady(); i++ { // wait for the spare (bounded)
-			time.Sleep(10 * time.Millisecond)
+	lp, err := project.Load(leanDir)
+	must(err)
+	lentries, err := lp.Entries()
+	must(err)
+	lb, err := bundler.New(bundler.Options{ProjectDir: leanDir, OutDir: lp.StatePath("dev"), Dialect: lp.Dialect, Target: "node18", Mode: bundler.Dev}, lentries)
+	must(err)
+	defer lb.Dispose()
+	lm, _, err := lb.Build()
+	must(err)
+	leanBundle := []engine.Bundle{{Name: lm.Bundles[0].Name, File: lp.StatePath("dev", lm.Bundles[0].File), Hash: lm.Bundles[0].Hash, Config: lp.Function(lm.Bundles[0].Name)}}
+	// Worker start: spawn → ready → bundle loaded, from cold and with a spare ready (fn dev and
+	// fn invoke keep one: Node is already up, only the bundle loads).
+	starts := []struct {
+		what    string
+		dialect project.Dialect
+		dir     string
+		bundles func() []engine.Bundle
+	}{
+		{"`hello` (no SDK)", project.WX, dir, func() []engine.Bundle { return bundles("hello") }},
+		{"`login` (wx-server-sdk)", project.WX, dir, func() []engine.Bundle { return bundles("login") }},
+		{"lean cloud code (leanengine)", project.Lean, leanDir, func() []engine.Bundle { return leanBundle }},
+	}
+	for _, st := range starts {
+		for _, spare := range []bool{false, true} {
+			s := repeat(reps(10), func() (time.Duration, error) {
+				// with spares: a first load (the spares start after it), then a changed bundle,
+				// which without FastReload starts a fresh worker: the spare
+				e, err := engine.New(engine.Config{Node: "node", Dir: st.dir, Dialect: st.dialect, EnvID: "bench", Spare: spare, SDKSpare: spare})
+				must(err)
+				defer e.Close(time.Second)
+				bs := st.bundles()
+				if spare {
+					first := append([]engine.Bundle(nil), bs...)
+					for i := range first {
+						first[i].Hash += "-first"
+					}
+					_, err := e.Load(context.Background(), first, engine.LoadOptions{})
+					must(err)
+					for i := 0; i < 2000 && !e.SpareReady(); i++ { // wait for the spares (bounded)
+						time.Sleep(5 * time.Millisecond)
+					}
+				}
+				start := time.Now()
+				_, err = e.Load(context.Background(), bs, engine.LoadOptions{})
+				return time.Since(start), err
+			})
+			how := "cold (spawn, ready, load)"
+			if spare {
+				how = "with a spare ready"
+			}
+			printf("- worker start, %s, %s: p50 %s, p95 %s (goal ≤ 60 ms)\n", st.what, how, ms(s.p50), ms(s.p95))
 		}
-		start := time.Now()
-		_, err = e.Load(context.Background(), bundles("hello"), engine.LoadOptions{})
-		return time.Since(start), err
-	})
-	fmt.Printf("- worker start with a spare ready (fn dev, fn invoke keep one): p50 %s, p95 %s\n", ms(s.p50), ms(s.p95))
+	}
 
 	e := newEngine()
 	defer e.Close(time.Second)
 	_, err = e.Load(context.Background(), bundles("hello", "login", "spin"), engine.LoadOptions{})
 	must(err)
 	for _, w := range e.Stats().Workers {
-		fmt.Printf("- idle worker RSS right after start, `%s`: %s (goal ≤ 60 MB)\n", w.Bundle, rss(w.PID))
+		printf("- idle worker RSS right after start, `%s`: %s (goal ≤ 50 MB)\n", w.Bundle, rss(w.PID))
 	}
 	ctx := context.Background()
 	data := json.RawMessage(`{"n":1}`)
-	for i := 0; i < 500; i++ {
+	for i := 0; i < n/10; i++ {
 		e.InvokeWX(ctx, engine.WXRequest{Function: "hello", Data: data})
 	}
 
@@ -265,7 +408,7 @@ func engineBench(nodeModules string, n int) {
 		io.Copy(io.Discard, resp.Body)
 		return resp.Body.Close()
 	}
-	for i := 0; i < 500; i++ {
+	for i := 0; i < n/10; i++ {
 		must(post())
 	}
 	// interleave the two sides in rounds so that machine noise hits both alike
@@ -286,15 +429,15 @@ func engineBench(nodeModules string, n int) {
 		}
 	}
 	es, bs := summarize(engineDs), summarize(bareDs)
-	fmt.Printf("- warm invoke at concurrency 1, %d calls each, interleaved:\n", n)
-	fmt.Printf("  - engine (Go → pipe → worker → Go, no HTTP): p50 %s, p99 %s\n", us(es.p50), us(es.p99))
-	fmt.Printf("  - bare node:http, same function, Go HTTP client (keep-alive): p50 %s, p99 %s\n", us(bs.p50), us(bs.p99))
-	fmt.Printf("  - engine p50 minus bare node p50: %s (goal ≤ +50 µs)\n", us(es.p50-bs.p50))
+	printf("- warm invoke at concurrency 1, %d calls each, interleaved:\n", n)
+	printf("  - engine (Go → pipe → worker → Go, no HTTP): p50 %s, p99 %s\n", us(es.p50), us(es.p99))
+	printf("  - bare node:http, same function, Go HTTP client (keep-alive): p50 %s, p99 %s\n", us(bs.p50), us(bs.p99))
+	printf("  - engine p50 minus bare node p50: %s (goal ≤ +50 µs)\n", us(es.p50-bs.p50))
 
 	// Changed-bundle swap (fast path: re-evaluate inside the running worker).
 	var swaps []time.Duration
 	hello := filepath.Join(dir, "functions/hello/index.js")
-	for i := 0; i < 20; i++ {
+	for i := 0; i < reps(20); i++ {
 		os.WriteFile(hello, []byte(fmt.Sprintf("exports.main = async (event) => ({ ok: true, v: %d })\n", i)), 0o644)
 		m2, _, err := b.Rebuild([]string{"hello"})
 		must(err)
@@ -308,12 +451,12 @@ func engineBench(nodeModules string, n int) {
 		}
 	}
 	ss := summarize(swaps)
-	fmt.Printf("- changed-bundle swap (engine.Load, in-worker re-evaluation): p50 %s, p95 %s (goal ≤ 10 ms)\n", ms(ss.p50), ms(ss.p95))
+	printf("- changed-bundle swap (engine.Load, in-worker re-evaluation): p50 %s, p95 %s (goal ≤ 10 ms)\n", ms(ss.p50), ms(ss.p95))
 
 	// Stuck-worker recovery: a synchronous loop past its 1 s timeout; time from the timeout answer
 	// until the next call to that function has been served.
 	var rec []time.Duration
-	for i := 0; i < 5; i++ {
+	for i := 0; i < reps(5); i++ {
 		e.InvokeWX(ctx, engine.WXRequest{Function: "spin", Data: json.RawMessage(`{"ok":true}`)})
 		r := e.InvokeWX(ctx, engine.WXRequest{Function: "spin", Data: json.RawMessage(`{}`)})
 		if r.Err == nil || r.Err.Kind != engine.KindTimeout {
@@ -325,13 +468,13 @@ func engineBench(nodeModules string, n int) {
 		rec = append(rec, time.Since(start))
 	}
 	rs := summarize(rec)
-	fmt.Printf("- stuck-worker recovery (timeout answered → next call served): p50 %s, max %s (goal ≤ 300 ms)\n", ms(rs.p50), ms(rec[len(rec)-1]))
+	printf("- stuck-worker recovery (timeout answered → next call served): p50 %s, max %s (goal ≤ 300 ms)\n", ms(rs.p50), ms(rec[len(rec)-1]))
 
 	// Idle worker memory after the traffic above.
 	for _, w := range e.Stats().Workers {
-		fmt.Printf("- idle worker RSS after the runs above, `%s` (%d reloads): %s\n", w.Bundle, w.Reloads, rss(w.PID))
+		printf("- idle worker RSS after the runs above, `%s` (%d reloads): %s\n", w.Bundle, w.Reloads, rss(w.PID))
 	}
-	fmt.Println()
+	printf("\n")
 }
 
 func errOf(r *engine.Result) error {
@@ -358,7 +501,6 @@ func rss(pid int) string {
 
 func must(err error) {
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "fnbench:", err)
-		os.Exit(1)
+		panic(benchError{err})
 	}
 }

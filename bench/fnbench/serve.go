@@ -49,7 +49,7 @@ func serveBench(fn, nodeModules string) {
 		}
 		return time.Since(start), string(out)
 	}
-	fmt.Printf("## fn serve\n\n| deploy | template | wall time |\n|---|---|---|\n")
+	printf("## fn serve\n\n| deploy | template | wall time |\n|---|---|---|\n")
 	apps := map[string]string{}
 	for _, tpl := range []string{"wx", "lean"} {
 		dir := filepath.Join(tmp, tpl)
@@ -69,9 +69,9 @@ func serveBench(fn, nodeModules string) {
 		src, _ := os.ReadFile(target)
 		os.WriteFile(target, append(src, []byte("\n// changed\nconsole.log('v2')\n")...), 0o644)
 		change, _ := runFn(dir, "deploy", "--env", "production")
-		fmt.Printf("| first | %s | %s |\n| no-op | %s | %s |\n| one function changed | %s | %s |\n", tpl, ms(first), tpl, ms(noop), tpl, ms(change))
+		printf("| first | %s | %s |\n| no-op | %s | %s |\n| one function changed | %s | %s |\n", tpl, ms(first), tpl, ms(noop), tpl, ms(change))
 	}
-	fmt.Println()
+	printf("\n")
 
 	// console.log → fn logs -f
 	ids := strings.Fields(apps["lean"])
@@ -101,7 +101,7 @@ func serveBench(fn, nodeModules string) {
 	}
 	time.Sleep(300 * time.Millisecond) // let the follower connect before the first call is timed
 	var lat []time.Duration
-	for i := 0; i < 20; i++ {
+	for i := 0; i < reps(20); i++ {
 		start := call()
 		select {
 		case at := <-got:
@@ -113,7 +113,7 @@ func serveBench(fn, nodeModules string) {
 	cancel()
 	follow.Wait()
 	ls := summarize(lat)
-	fmt.Printf("- call → its record printed by `fn logs -f` (20 calls): p50 %s, p95 %s (goal < 100 ms p50)\n", ms(ls.p50), ms(ls.p95))
+	printf("- call → its record printed by `fn logs -f` (%d calls): p50 %s, p95 %s (goal < 100 ms p50)\n", len(lat), ms(ls.p50), ms(ls.p95))
 
 	// the same lean function through fn serve and through fn dev
 	leanDir := filepath.Join(tmp, "lean")
@@ -122,15 +122,15 @@ func serveBench(fn, nodeModules string) {
 	keys, _ := os.ReadFile(filepath.Join(leanDir, ".fn", "keys.json"))
 	var dk map[string]string
 	json.Unmarshal(keys, &dk)
-	fmt.Printf("\n| server | concurrency | req/s | p50 |\n|---|---|---|---|\n")
-	for _, c := range []int{1, 32} {
-		for _, t := range []struct{ name, url, id, key string }{
-			{"fn serve (lean hello)", url + "/1.1/functions/hello?", ids[0], ids[1]},
-			{"fn dev (lean hello)", d.url + "/1.1/functions/hello?", dk["appId"], dk["appKey"]},
-		} {
-			rps, s := loadLean(t.url, t.id, t.key, c, 3*time.Second)
-			fmt.Printf("| %s | %d | %.0f | %s |\n", t.name, c, rps, us(s.p50))
-		}
-	}
-	fmt.Println()
+	os.WriteFile(filepath.Join(tmp, "bare.js"), []byte(bareServer), 0o644)
+	os.WriteFile(filepath.Join(tmp, "hello.js"), []byte(fnSource), 0o644)
+	bareURL, _, stopBare := startNode(nil, filepath.Join(tmp, "bare.js"), filepath.Join(tmp, "hello.js"))
+	defer stopBare()
+	printf("\nThe same lean function through fn serve and fn dev, next to bare node:http (%d interleaved rounds of %v):\n\n", opt.rounds, opt.dur)
+	loadTable([]target{
+		{name: "bare node:http", url: bareURL},
+		{name: "fn serve (lean hello)", url: url + "/1.1/functions/hello", header: leanHeader(ids[0], ids[1])},
+		{name: "fn dev (lean hello)", url: d.url + "/1.1/functions/hello", header: leanHeader(dk["appId"], dk["appKey"])},
+	}, []int{1, 32})
+
 }

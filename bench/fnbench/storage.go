@@ -65,18 +65,18 @@ func storageBench(fn, nodeModules string) {
 		wg.Wait()
 		return float64(len(all)) / dur.Seconds(), summarize(all)
 	}
-	fmt.Printf("## LeanStorage through fn dev\n\n| operation | concurrency | req/s | p50 | p99 |\n|---|---|---|---|---|\n")
+	printf("## LeanStorage through fn dev\n\n| operation | concurrency | req/s | p50 | p99 |\n|---|---|---|---|---|\n")
 	for _, c := range []int{1, 8} {
 		for _, class := range []string{"Plain", "Hooked"} {
-			rps, s := run(c, 3*time.Second, func() error { return do(http.MethodPost, "/1.1/classes/"+class, `{"n":1,"text":"hello"}`) })
+			rps, s := run(c, opt.dur, func() error { return do(http.MethodPost, "/1.1/classes/"+class, `{"n":1,"text":"hello"}`) })
 			label := "create, no hook"
 			if class == "Hooked" {
 				label = "create, with a beforeSave hook"
 			}
-			fmt.Printf("| %s | %d | %.0f | %s | %s |\n", label, c, rps, us(s.p50), us(s.p99))
+			printf("| %s | %d | %.0f | %s | %s |\n", label, c, rps, us(s.p50), us(s.p99))
 		}
 	}
 	where := url.QueryEscape(`{"n":1}`)
-	rps, s := run(8, 3*time.Second, func() error { return do(http.MethodGet, "/1.1/classes/Plain?limit=10&where="+where, "") })
-	fmt.Printf("| query `where={\"n\":1}` limit 10 (class with the objects created above) | 8 | %.0f | %s | %s |\n\n", rps, us(s.p50), us(s.p99))
+	rps, s := run(8, opt.dur, func() error { return do(http.MethodGet, "/1.1/classes/Plain?limit=10&where="+where, "") })
+	printf("| query `where={\"n\":1}` limit 10 (class with the objects created above) | 8 | %.0f | %s | %s |\n\n", rps, us(s.p50), us(s.p99))
 }

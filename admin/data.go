@@ -188,6 +188,10 @@ func (h *handler) dataClasses(w http.ResponseWriter, r *http.Request) {
 }
 
 // pageQuery reads where, order, limit and skip.
+// withACL asks LeanStorage for objects with their ACL (it shows it only when asked, as LeanCloud
+// does): the console edits it as a field.
+func withACL() url.Values { return url.Values{"returnACL": {"true"}} }
+
 func pageQuery(q url.Values) (where json.RawMessage, order []string, limit, skip int, err error) {
 	limit = defaultDataLimit
 	if s := q.Get("limit"); s != "" {
@@ -233,7 +237,7 @@ func (h *handler) dataQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if t.kind == "lean" {
-		q := url.Values{"limit": {strconv.Itoa(limit)}, "skip": {strconv.Itoa(skip)}, "count": {"1"}}
+		q := url.Values{"limit": {strconv.Itoa(limit)}, "skip": {strconv.Itoa(skip)}, "count": {"1"}, "returnACL": {"true"}}
 		if where != nil {
 			q.Set("where", string(where))
 		}
@@ -356,7 +360,7 @@ func (h *handler) dataCreate(w http.ResponseWriter, r *http.Request) {
 // leanObject reads an object back as stored (a beforeSave may have changed it).
 func (h *handler) leanObject(ctx context.Context, t dataTarget, id string, fallback any) map[string]any {
 	if id != "" {
-		if resp := t.e.Data().Serve(ctx, http.MethodGet, "classes/"+t.class+"/"+id, nil, nil, masterAuth); resp.Status == http.StatusOK {
+		if resp := t.e.Data().Serve(ctx, http.MethodGet, "classes/"+t.class+"/"+id, withACL(), nil, masterAuth); resp.Status == http.StatusOK {
 			return asMap(resp.Body)
 		}
 	}
@@ -446,7 +450,7 @@ func (h *handler) dataDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	if t.kind == "lean" {
-		if resp := t.e.Data().Serve(r.Context(), http.MethodGet, "classes/"+t.class+"/"+id, nil, nil, masterAuth); resp.Status != http.StatusOK || len(asMap(resp.Body)) == 0 {
+		if resp := t.e.Data().Serve(r.Context(), http.MethodGet, "classes/"+t.class+"/"+id, withACL(), nil, masterAuth); resp.Status != http.StatusOK || len(asMap(resp.Body)) == 0 {
 			Fail(w, &appenv.NotFound{Msg: "no object " + id + " in " + t.class})
 			return
 		}

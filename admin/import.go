@@ -64,7 +64,13 @@ func (h *handler) importBatch(w http.ResponseWriter, r *http.Request) {
 		Fail(w, &appenv.BadRequest{Msg: "onError is skip or abort"})
 		return
 	}
-	if svc.Files().Dir != "" {
+	switch q.Get("files") {
+	case "", "keep":
+	default:
+		Fail(w, &appenv.BadRequest{Msg: "files is keep or absent"})
+		return
+	}
+	if svc.Files().Dir != "" && q.Get("files") != "keep" {
 		// the objects get fn's URLs now; the client uploads the contents to import/files
 		opts.Files = &lcimport.FileOptions{SkipContent: true, URL: func(o *store.Object) string {
 			name, _ := o.Fields["name"].(string)

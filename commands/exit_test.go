@@ -7,6 +7,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -450,5 +451,20 @@ func TestImportIntoRunningDev(t *testing.T) {
 	// the local import of the same export neither reverts the rewritten url nor counts a change
 	if r := fn(t, dir, "import", exp, "--local", "--json"); r.code != 0 || strings.Contains(r.out, `"into"`) || decodeImport(t, r).Classes["_File"].Unchanged != 1 {
 		t.Fatalf("--local: %d %s %s", r.code, r.out, r.err)
+	}
+	// --no-files: the contents stay where they are, so the objects keep the URLs that point there
+	exp2 := filepath.Join(t.TempDir(), "export2")
+	testutil.WriteFile(t, exp2, "_File.jsonl", `{"objectId":"f2","name":"b.txt","url":"`+old.URL+`/b.txt","mime_type":"text/plain","metaData":{"size":16}}`+"\n")
+	if r := fn(t, dir, "import", exp2, "--no-files", "--json"); r.code != 0 || decodeImport(t, r).Classes["_File"].Added != 1 {
+		t.Fatalf("--no-files: %d %s %s", r.code, r.out, r.err)
+	}
+	st, body = leanCallKeys(t, d.url, "imp-fnDev", "impMaster,master", "GET", "/1.1/classes/_File/f2", "")
+	f = nil
+	json.Unmarshal([]byte(body), &f)
+	if st != 200 || f["url"] != old.URL+"/b.txt" {
+		t.Fatalf("--no-files rewrote the url: %d %s", st, body)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".fn", "files", "f2")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf(".fn/files/f2 exists with --no-files: %v", err)
 	}
 }

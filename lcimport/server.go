@@ -161,11 +161,15 @@ func (s *Server) do(ctx context.Context, method, u string, body io.Reader, ctype
 	return nil
 }
 
-// ImportBatch sends one batch (NDJSON of WireRecords).
-func (s *Server) ImportBatch(ctx context.Context, batch []byte, dryRun bool, onError ErrorPolicy) (*BatchResult, error) {
+// ImportBatch sends one batch (NDJSON of WireRecords). keepFileURLs: _File objects keep the
+// URLs they have (their contents are not copied, so fn's own URLs would point at nothing).
+func (s *Server) ImportBatch(ctx context.Context, batch []byte, dryRun bool, onError ErrorPolicy, keepFileURLs bool) (*BatchResult, error) {
 	q := url.Values{}
 	if dryRun {
 		q.Set("dryRun", "1")
+	}
+	if keepFileURLs {
+		q.Set("files", "keep")
 	}
 	if onError == Abort {
 		q.Set("onError", "abort")
@@ -286,7 +290,7 @@ func ImportInto(ctx context.Context, src Source, s *Server, opts Options) (*Repo
 		if n == 0 {
 			return nil
 		}
-		res, err := s.ImportBatch(ctx, batch.Bytes(), opts.DryRun, opts.OnError)
+		res, err := s.ImportBatch(ctx, batch.Bytes(), opts.DryRun, opts.OnError, opts.Files == nil)
 		if err != nil {
 			return err
 		}

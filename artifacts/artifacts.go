@@ -5,8 +5,11 @@ package artifacts
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
+	"os"
 	"regexp"
 	"sync"
 )
@@ -33,4 +36,18 @@ type Store interface {
 	Put(ctx context.Context, hash string, r io.Reader, max int64) error
 	// Open reads an artifact (ErrNotFound).
 	Open(ctx context.Context, hash string) (io.ReadCloser, error)
+}
+
+// HashFile is the artifact hash of a file's contents (hex SHA-256), without reading it whole.
+func HashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

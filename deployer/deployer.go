@@ -7,8 +7,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +24,7 @@ import (
 
 	"github.com/fnhq/fn/admin"
 	"github.com/fnhq/fn/api"
+	"github.com/fnhq/fn/artifacts"
 	"github.com/fnhq/fn/bundler"
 	"github.com/fnhq/fn/project"
 )
@@ -432,7 +431,7 @@ func (c *Client) Deploy(ctx context.Context, p *project.Project, o DeployOptions
 	mapHashes := map[string]string{}
 	for _, a := range m.Bundles {
 		mapPath := p.StatePath("deploy", a.SourceMap)
-		mapHash, err := fileHash(mapPath)
+		mapHash, err := artifacts.HashFile(mapPath)
 		if err != nil {
 			return nil, err
 		}
@@ -566,19 +565,6 @@ func (c *Client) uploadOne(ctx context.Context, o DeployOptions, hash, path stri
 	return st.Size(), nil
 }
 
-func fileHash(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // ---- logs
 
 // LogQuery selects records.
@@ -668,8 +654,8 @@ func (c *Client) deployTree(ctx context.Context, p *project.Project, o DeployOpt
 	if err := os.WriteFile(mapPath, sm, 0o644); err != nil {
 		return nil, err
 	}
-	jsHash, _ := fileHash(jsPath)
-	mapHash, _ := fileHash(mapPath)
+	jsHash, _ := artifacts.HashFile(jsPath)
+	mapHash, _ := artifacts.HashFile(mapPath)
 	files := map[string]string{jsHash: jsPath, mapHash: mapPath}
 	manifest := api.Manifest{Dialect: string(project.Lean), Timers: p.Timers, Timezone: p.Timezone,
 		SDKVersion: project.LeanengineVersion(p.Dir)}

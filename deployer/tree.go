@@ -2,15 +2,13 @@ package deployer
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/fnhq/fn/api"
+	"github.com/fnhq/fn/artifacts"
 	"github.com/fnhq/fn/project"
 )
 
@@ -124,7 +122,7 @@ func projectTree(p *project.Project) ([]treeFile, error) {
 			if total > MaxTreeBytes {
 				return fmt.Errorf("the project is over %d MB (list what the app does not need in .leanignore)", MaxTreeBytes>>20)
 			}
-			h, err := hashFile(path)
+			h, err := artifacts.HashFile(path)
 			if err != nil {
 				return err
 			}
@@ -133,17 +131,4 @@ func projectTree(p *project.Project) ([]treeFile, error) {
 		return nil
 	}
 	return files, walk(p.Dir, "")
-}
-
-func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -2,11 +2,8 @@ package hosting
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +11,7 @@ import (
 	"github.com/fnhq/fn/admin"
 	"github.com/fnhq/fn/api"
 	"github.com/fnhq/fn/appenv"
+	"github.com/fnhq/fn/artifacts"
 	"github.com/fnhq/fn/bundler"
 	"github.com/fnhq/fn/control"
 	"github.com/fnhq/fn/project"
@@ -192,7 +190,7 @@ func (rt *Runtime) OnlineDeploy(ctx context.Context, idOrName, env, message, who
 
 // storeFile puts a built artifact into the artifact store and answers its hash.
 func (rt *Runtime) storeFile(ctx context.Context, appID, path string) (string, error) {
-	hash, err := fileSHA256(path)
+	hash, err := artifacts.HashFile(path)
 	if err != nil {
 		return "", err
 	}
@@ -202,17 +200,4 @@ func (rt *Runtime) storeFile(ctx context.Context, appID, path string) (string, e
 	}
 	defer f.Close()
 	return hash, rt.PutBlob(ctx, appID, hash, f)
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

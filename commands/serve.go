@@ -233,7 +233,8 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		fmt.Fprintf(ios.ErrOut, "  cgroups: %s\n", cgroupNote)
 		if newToken != "" {
 			fmt.Fprintf(ios.ErrOut, "  admin token (shown once, only its hash is kept): %s\n", cs.Bold(newToken))
-			fmt.Fprintf(ios.ErrOut, "  log in with: fn login --server %s --token %s\n", public, newToken)
+			// not --token <TOKEN>: a pasted command line keeps the token in the shell's history
+			fmt.Fprintf(ios.ErrOut, "  log in with: fn login --server %s   (asks for the token without echoing it)\n", public)
 		}
 	}
 	stop := make(chan struct{})

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -509,4 +510,41 @@ func TestServeRunsTimersPerEnvironment(t *testing.T) {
 		t.Fatalf("remote trigger: %d %s", r.code, r.err)
 	}
 	testutil.Eventually(t, 5*time.Second, "the triggered run", func() bool { return count("staging") > before })
+}
+
+// A generated admin token is printed once, and the login hint does not put it on a command line
+// (where it would stay in the shell's history).
+func TestServeGeneratedTokenHint(t *testing.T) {
+	port := freePort(t)
+	cmd := exec.Command(binary(t), "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", t.TempDir())
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "FN_ADMIN_TOKEN=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "NO_COLOR=1")
+	var mu sync.Mutex
+	out := &strings.Builder{}
+	cmd.Stderr = &lockedWriter{w: out, mu: &mu}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		waitTimeout(cmd, 20*time.Second)
+	}()
+	read := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	testutil.Eventually(t, 20*time.Second, "the login hint", func() bool { return strings.Contains(read(), "log in with:") })
+	text := read()
+	m := regexp.MustCompile(`admin token \(shown once, only its hash is kept\): (\S+)`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no generated token in:\n%s", text)
+	}
+	if n := strings.Count(text, m[1]); n != 1 {
+		t.Fatalf("the token is printed %d times:\n%s", n, text)
+	}
+	if hint := text[strings.Index(text, "log in with:"):]; strings.Contains(strings.SplitN(hint, "\n", 2)[0], "--token") {
+		t.Fatalf("the login hint puts the token on the command line:\n%s", text)
+	}
 }

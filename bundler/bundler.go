@@ -104,6 +104,8 @@ type Bundler struct {
 	// shared is one context over every wx entry for production builds: the functions' common
 	// dependencies (wx-server-sdk is 2.7 MB) are parsed once instead of once per function.
 	shared api.BuildContext
+	// depLocks holds a mutex per dependency bundle of the cache (depscache.go)
+	depLocks sync.Map
 }
 
 type bundle struct {

@@ -187,6 +187,10 @@ func (b *Bundler) depBundle(modules map[string]string) (*depEntry, error) {
 	}
 	id := hex.EncodeToString(h.Sum(nil))[:32]
 	base := filepath.Join(b.opts.DepsCache, id)
+	// functions with the same packages wait for one build of them instead of each making it
+	l, _ := b.depLocks.LoadOrStore(id, &sync.Mutex{})
+	l.(*sync.Mutex).Lock()
+	defer l.(*sync.Mutex).Unlock()
 	if d, ok := readDepEntry(base); ok {
 		return d, nil
 	}
@@ -281,24 +285,19 @@ func joinParts(name string, depJS, depMap, fnJS, fnMap []byte) ([]byte, []byte, 
 		"  return own;\n" +
 		"})(require));\n")
 	js.WriteString("//# sourceMappingURL=" + name + ".js.map\n")
-	type offset struct {
-		Line   int `json:"line"`
-		Column int `json:"column"`
-	}
-	type section struct {
-		Offset offset          `json:"offset"`
-		Map    json.RawMessage `json:"map"`
-	}
-	sm, err := json.Marshal(struct {
-		Version  int       `json:"version"`
-		File     string    `json:"file"`
-		Sections []section `json:"sections"`
-	}{3, name + ".js", []section{{offset{depLine, 0}, depMap}, {offset{fnLine, 0}, fnMap}}})
-	if err != nil {
-		return nil, nil, err
-	}
+	// an index map, written by hand: encoding/json would validate and copy both maps again
+	var sm []byte
+	sm = append(sm, `{"version":3,"file":`...)
+	sm = append(sm, jsString(name+".js")...)
+	sm = append(sm, `,"sections":[{"offset":{"line":`+strconv.Itoa(depLine)+`,"column":0},"map":`...)
+	sm = append(sm, bytesTrim(depMap)...)
+	sm = append(sm, `},{"offset":{"line":`+strconv.Itoa(fnLine)+`,"column":0},"map":`...)
+	sm = append(sm, bytesTrim(fnMap)...)
+	sm = append(sm, "}]}\n"...)
 	return []byte(js.String()), sm, nil
 }
+
+func bytesTrim(b []byte) []byte { return []byte(strings.TrimSpace(string(b))) }
 
 // stripMapURL drops esbuild's trailing sourceMappingURL comment (the joined file has its own).
 func stripMapURL(js []byte) []byte {

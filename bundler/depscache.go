@@ -161,6 +161,8 @@ type depInput struct {
 	Path  string `json:"path"`
 	Size  int64  `json:"size"`
 	MTime int64  `json:"mtime"` // ns
+	Ino   uint64 `json:"ino,omitempty"`
+	CTime int64  `json:"ctime,omitempty"` // ns
 }
 
 func statInput(path string) (depInput, error) {
@@ -168,7 +170,8 @@ func statInput(path string) (depInput, error) {
 	if err != nil {
 		return depInput{}, err
 	}
-	return depInput{Path: path, Size: fi.Size(), MTime: fi.ModTime().UnixNano()}, nil
+	ino, ctime := fileIdentity(fi)
+	return depInput{Path: path, Size: fi.Size(), MTime: fi.ModTime().UnixNano(), Ino: ino, CTime: ctime}, nil
 }
 
 // depBundle returns the dependency bundle of the given modules from the cache, building it when

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -124,6 +125,23 @@ func TestEditRebuildsOnlyOwnCodeAndDependencyChangeRebuildsTheCache(t *testing.T
 	a, _ = m.Bundle("hello")
 	if got := runMain(t, filepath.Join(out, a.File), `{name: "z"}`); got != `{"edited":"tiny v2:z!"}` {
 		t.Fatalf("after the dependency change: %s", got)
+	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+	// a package manager replaces the file with one of the same size and modification time
+	file := filepath.Join(dir, "node_modules/tiny/index.js")
+	fi, _ := os.Stat(file)
+	tmp := file + ".new"
+	testutil.WriteFile(t, dir, "node_modules/tiny/index.js.new", "module.exports = (s) => 'tiny v3:' + s + '?'\n")
+	os.Chtimes(tmp, fi.ModTime(), fi.ModTime())
+	if err := os.Rename(tmp, file); err != nil {
+		t.Fatal(err)
+	}
+	m = buildInto(t, dir, out, cache)
+	a, _ = m.Bundle("hello")
+	if got := runMain(t, filepath.Join(out, a.File), `{name: "z"}`); got != `{"edited":"tiny v3:z?"}` {
+		t.Fatalf("after a replacement keeping size and mtime: %s", got)
 	}
 }
 

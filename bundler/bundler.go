@@ -383,7 +383,9 @@ func (b *Bundler) Rebuild(names []string) (*Manifest, []string, error) {
 		for i, name := range names {
 			bd, ok := b.bundles[name]
 			if !ok {
+				mu.Lock()
 				split = false
+				mu.Unlock()
 				break
 			}
 			wg.Add(1)

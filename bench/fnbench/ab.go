@@ -3,10 +3,15 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -44,8 +49,11 @@ func abBench(before, after, nodeModules string) {
 		defer wx.stop()
 		ld := startFnDev(s.bin, filepath.Join(dir, s.side, "lean"))
 		defer ld.stop()
+		serveURL, serveHeader, stopServe := abServe(s.bin, filepath.Join(dir, s.side, "serve"), filepath.Join(dir, s.side, "lean"))
+		defer stopServe()
 		targets = append(targets,
 			target{name: s.label + ": fn dev lean `hello`", url: ld.url + "/1.1/functions/hello", header: lean},
+			target{name: s.label + ": fn serve lean `hello`", url: serveURL, header: serveHeader},
 			target{name: s.label + ": fn dev wx `hello` (one call per instance)", url: wx.url + "/wx/functions/hello"},
 			target{name: s.label + ": fn dev wx, `concurrency: 32`", url: wx.url + "/wx/functions/conc"})
 	}
@@ -102,4 +110,40 @@ func abBuilds(before, after, nodeModules string) {
 		}
 	}
 	printf("\n")
+}
+
+// abServe starts fn serve from bin with a data directory under tmp, creates the app named like
+// the lean project in dir, deploys dir to production and returns the function's URL, the app's
+// headers and a stop function.
+func abServe(bin, tmp, dir string) (string, http.Header, func()) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	srv := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", filepath.Join(tmp, "data"))
+	srv.Env = append(os.Environ(), "FN_ADMIN_TOKEN=benchtoken", "XDG_CONFIG_HOME="+filepath.Join(tmp, "cfg"))
+	srv.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	must(srv.Start())
+	stop := func() { srv.Process.Signal(syscall.SIGTERM); srv.Wait() }
+	for i := 0; i < 200; i++ {
+		if resp, err := http.Get(url + "/__fn/whoami"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	env := append(os.Environ(), "FN_SERVER="+url, "FN_TOKEN=benchtoken", "XDG_CONFIG_HOME="+filepath.Join(tmp, "cfg"))
+	runFn := func(args ...string) string {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir, cmd.Env = dir, env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			must(fmt.Errorf("fn %v: %v\n%s", args, err, out))
+		}
+		return string(out)
+	}
+	var app map[string]any
+	json.Unmarshal([]byte(runFn("apps", "create", "ab", "--json")), &app)
+	runFn("deploy", "--env", "production")
+	return url + "/1.1/functions/hello", leanHeader(app["appId"].(string), app["appKey"].(string)), stop
 }

@@ -45,6 +45,10 @@ type Options struct {
 	Mode       Mode
 	Minify     bool
 	External   []string // packages never bundled (loaded from node_modules at run time)
+	// DepsCache, for production builds, is a directory where the packages a bundle requires
+	// are kept built, so that a build after an edit only compiles the function's own code (see
+	// depscache.go). Empty: every build bundles everything.
+	DepsCache string
 }
 
 // Artifact is one built bundle.
@@ -100,6 +104,8 @@ type Bundler struct {
 	// shared is one context over every wx entry for production builds: the functions' common
 	// dependencies (wx-server-sdk is 2.7 MB) are parsed once instead of once per function.
 	shared api.BuildContext
+	// depLocks holds a mutex per dependency bundle of the cache (depscache.go)
+	depLocks sync.Map
 }
 
 type bundle struct {
@@ -365,7 +371,42 @@ func (b *Bundler) Rebuild(names []string) (*Manifest, []string, error) {
 		inputs map[string]bool
 	}
 	results := make([]result, len(names))
-	if b.shared != nil {
+	split := false
+	if b.opts.DepsCache != "" && b.opts.Mode == Production {
+		if b.shared != nil {
+			names = b.namesLocked()
+			results = make([]result, len(names))
+		}
+		split = true
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for i, name := range names {
+			bd, ok := b.bundles[name]
+			if !ok {
+				mu.Lock()
+				split = false
+				mu.Unlock()
+				break
+			}
+			wg.Add(1)
+			go func(i int, name string, e project.Entry) {
+				defer wg.Done()
+				out, inputs, warns, err := b.splitBuild(e)
+				if err != nil {
+					mu.Lock()
+					split = false
+					mu.Unlock()
+					return
+				}
+				results[i] = result{name: name, out: out, warns: warns, inputs: inputs}
+			}(i, name, bd.entry)
+		}
+		wg.Wait()
+		if !split {
+			results = make([]result, len(names))
+		}
+	}
+	if b.shared != nil && !split {
 		// one build emits every bundle
 		names = b.namesLocked()
 		results = make([]result, len(names))
@@ -395,7 +436,7 @@ func (b *Bundler) Rebuild(names []string) (*Manifest, []string, error) {
 	}
 	var wg sync.WaitGroup
 	for i, name := range names {
-		if b.shared != nil {
+		if b.shared != nil || split {
 			break
 		}
 		bd, ok := b.bundles[name]

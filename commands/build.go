@@ -113,8 +113,16 @@ func bundlerOptions(p *project.Project, mode bundler.Mode, minify bool) bundler.
 	}
 	return bundler.Options{
 		ProjectDir: p.Dir, OutDir: out, Dialect: p.Dialect, Target: p.Runtime,
-		Mode: mode, Minify: minify, External: p.Build.External,
+		Mode: mode, Minify: minify, External: p.Build.External, DepsCache: depsCache(p, mode),
 	}
+}
+
+// depsCache is where production builds keep the packages they bundle, built (see bundler.Options).
+func depsCache(p *project.Project, mode bundler.Mode) string {
+	if mode != bundler.Production {
+		return ""
+	}
+	return p.StatePath("cache", "deps")
 }
 
 func humanSize(n int64) string {

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -87,7 +88,9 @@ func Main() ExitCode {
 		os.Exit(int(ExitInterrupted))
 	}()
 	if path := os.Getenv("FN_CPUPROFILE"); path != "" {
-		// for profiling fn itself: FN_CPUPROFILE=cpu.out fn dev …
+		// for profiling fn itself: FN_CPUPROFILE=cpu.out fn dev …; a %p in the path becomes the
+		// process id, so that every fn a harness starts (fn serve, fn deploy, …) keeps its own.
+		path = strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid()))
 		if f, err := os.Create(path); err == nil {
 			pprof.StartCPUProfile(f)
 			defer func() { pprof.StopCPUProfile(); f.Close() }()

@@ -417,7 +417,7 @@ func (c *Client) Deploy(ctx context.Context, p *project.Project, o DeployOptions
 	}
 	o.phase(PhaseBuild)
 	b, err := bundler.New(bundler.Options{ProjectDir: p.Dir, OutDir: p.StatePath("deploy"), Dialect: p.Dialect, Target: p.Runtime,
-		Mode: bundler.Production, Minify: true, External: p.Build.External}, entries)
+		Mode: bundler.Production, Minify: true, External: p.Build.External, DepsCache: p.StatePath("cache", "deps")}, entries)
 	if err != nil {
 		return nil, err
 	}

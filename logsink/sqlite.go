@@ -238,6 +238,30 @@ func (s *SQLite) flush() {
 	}
 }
 
+// rowsPerInsert is how many records one INSERT statement carries: a statement per record costs
+// more in the driver (binding, stepping) than SQLite spends storing the row.
+const rowsPerInsert = 32
+
+const logColumns = 17
+
+// insertSQL is the INSERT of n records.
+func insertSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO logs (id, time, app, env, version, function, request_id, level, level_rank,
+		message, stream, invocation, status, duration_ms, identity, kind, replay) VALUES `)
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", logColumns), ", ") + ")"
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	b.WriteString(" ON CONFLICT (id) DO NOTHING")
+	return b.String()
+}
+
+var fullInsertSQL = insertSQL(rowsPerInsert)
+
 func (s *SQLite) write(batch []api.LogRecord, reserve int64) error {
 	ctx := context.Background()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -245,18 +269,39 @@ func (s *SQLite) write(batch []api.LogRecord, reserve int64) error {
 		return fmt.Errorf("log sink: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO logs (id, time, app, env, version, function, request_id, level, level_rank,
-		message, stream, invocation, status, duration_ms, identity, kind, replay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`)
-	if err != nil {
-		return fmt.Errorf("log sink: %w", err)
-	}
-	defer stmt.Close()
-	for _, r := range batch {
-		if _, err := stmt.ExecContext(ctx, r.ID, r.Time.UnixMicro(), r.App, r.Env, r.Version, r.Function, r.RequestID, r.Level,
-			levelRank[r.Level], r.Message, r.Stream, r.Invocation, r.Status, r.DurationMs, r.Identity, r.Kind, EncodeReplay(r)); err != nil {
-			return fmt.Errorf("log sink: writing record %d: %w", r.ID, err)
+	var full, one *sql.Stmt
+	args := make([]any, 0, rowsPerInsert*logColumns)
+	for len(batch) > 0 {
+		n := rowsPerInsert
+		if len(batch) < rowsPerInsert {
+			n = 1 // the rest one by one, with one statement prepared once
 		}
+		args = args[:0]
+		for _, r := range batch[:n] {
+			args = append(args, r.ID, r.Time.UnixMicro(), r.App, r.Env, r.Version, r.Function, r.RequestID, r.Level,
+				levelRank[r.Level], r.Message, r.Stream, r.Invocation, r.Status, r.DurationMs, r.Identity, r.Kind, EncodeReplay(r))
+		}
+		if n == rowsPerInsert {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, fullInsertSQL); err != nil {
+					return fmt.Errorf("log sink: %w", err)
+				}
+				defer full.Close()
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			if one == nil {
+				if one, err = tx.PrepareContext(ctx, insertSQL(1)); err != nil {
+					return fmt.Errorf("log sink: %w", err)
+				}
+				defer one.Close()
+			}
+			_, err = one.ExecContext(ctx, args...)
+		}
+		if err != nil {
+			return fmt.Errorf("log sink: writing records %d–%d: %w", batch[0].ID, batch[n-1].ID, err)
+		}
+		batch = batch[n:]
 	}
 	if err := reserveIn(ctx, tx, reserve); err != nil {
 		return err

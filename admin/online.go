@@ -98,6 +98,9 @@ func MergeCloudJS(app string, fns []api.OnlineFunction) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "// cloud.js of %s: the functions edited online, merged (save it over a project's cloud.js to deploy it as a project)\n", app)
 	b.WriteString("const AV = require('leanengine')\n")
+	// functions defined online have the master key ("在線定義默認就有超級權限"): ACLs and class
+	// permissions do not limit them
+	b.WriteString("AV.Cloud.useMasterKey()\n")
 	for _, f := range fns {
 		code := strings.TrimRight(f.Code, "\n")
 		if code != "" {

@@ -153,3 +153,25 @@ func TestOnlineDeployNeedsTheSDKs(t *testing.T) {
 	// fn dev has no online editing, and fn serve no source routes
 	failsWith(t, 404, s.url, s.token, "GET", "/__fn/apps/ns/source/staging", nil, "fn dev")
 }
+
+// Functions defined online run with the master key, as on LeanCloud: an object no one may read
+// through its ACL is found by an online function, and not by the same code deployed without it.
+func TestOnlineFunctionsHaveTheMasterKey(t *testing.T) {
+	s := startServeSDK(t, filepath.Dir(testutil.NodeModules(t)))
+	const find = "return (await new AV.Query('Secret').find()).length"
+	a := s.deploy(t, "mk", "staging", map[string]string{"fn.yaml": "name: mk\ndialect: lean\n",
+		"cloud.js": "const AV = require('leanengine')\nAV.Cloud.define('count', async () => { " + find + " })\n"})
+	var w admin.WriteResult
+	must(t, 201, s.url, a.MasterKey, "POST", "/__fn/apps/mk/data/staging/lean/Secret", map[string]any{"v": 1, "ACL": map[string]any{}}, &w)
+	var out api.Outcome
+	must(t, 200, s.url, a.MasterKey, "POST", "/__fn/apps/mk/invoke/staging/count", api.InvokeRequest{}, &out)
+	if string(out.Result) != "0" {
+		t.Fatalf("project code without useMasterKey read an object no one may read: %+v", out)
+	}
+	must(t, 200, s.url, a.MasterKey, "PUT", "/__fn/apps/mk/online/count", map[string]string{"type": "function", "code": find}, nil)
+	must(t, 200, s.url, a.MasterKey, "POST", "/__fn/apps/mk/online/deploy", map[string]string{"env": "staging"}, nil)
+	must(t, 200, s.url, a.MasterKey, "POST", "/__fn/apps/mk/invoke/staging/count", api.InvokeRequest{}, &out)
+	if string(out.Result) != "1" {
+		t.Fatalf("the online function did not run with the master key: %+v", out)
+	}
+}

@@ -52,6 +52,9 @@ type Options struct {
 	TTL time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Sessions keeps logins where every replica sees them (fn serve: the control plane); nil
+	// keeps them in this process.
+	Sessions SessionStore
 }
 
 // Console serves the page, its assets and (fn serve) the login under /__fn/console/.
@@ -70,7 +73,7 @@ func New(o Options) *Console {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := &Console{o: o, sessions: newSessions(o.Now), cop: http.NewCrossOriginProtection(), limiter: newLimiter(o.Now)}
+	c := &Console{o: o, sessions: newSessions(o.Now, o.Sessions), cop: http.NewCrossOriginProtection(), limiter: newLimiter(o.Now)}
 	c.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, api.ErrorBody{Error: "cross-origin request refused: the admin API answers state-changing calls from its own origin only", Code: "csrf"})
 	}))
@@ -155,7 +158,7 @@ func (c *Console) session(r *http.Request) *session {
 	if err != nil || ck.Value == "" {
 		return nil
 	}
-	return c.sessions.get(ck.Value)
+	return c.sessions.get(r.Context(), ck.Value)
 }
 
 // ServeHTTP serves /__fn/console (the page), /__fn/console/assets/*, /__fn/console/session and,
@@ -302,7 +305,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	token := c.sessions.add(s, c.o.TTL)
+	token, err := c.sessions.add(r.Context(), s, c.o.TTL)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: "the login could not be stored; try again", Code: "unavailable"})
+		return
+	}
 	secure := r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: token, Path: "/__fn/", HttpOnly: true, Secure: secure,
 		SameSite: http.SameSiteStrictMode, Expires: s.expires})
@@ -323,7 +330,10 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ck, _ := r.Cookie(CookieName)
-		c.sessions.remove(ck.Value)
+		if err := c.sessions.remove(r.Context(), ck.Value); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: "the logout could not be stored; try again", Code: "unavailable"})
+			return
+		}
 	}
 	for _, n := range []string{CookieName, CSRFCookie} {
 		http.SetCookie(w, &http.Cookie{Name: n, Value: "", Path: "/__fn/", MaxAge: -1, HttpOnly: n == CookieName, SameSite: http.SameSiteStrictMode})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fnhq/fn/api"
+	"github.com/fnhq/fn/control"
 )
 
 type creds struct{}
@@ -335,5 +336,43 @@ func TestDevLocal(t *testing.T) {
 	}
 	if rec := get("/events/sum/missing"); rec.Code != 404 {
 		t.Fatalf("missing event: %d", rec.Code)
+	}
+}
+
+// With a SessionStore (fn serve's control plane), a login on one replica is a login on every
+// replica sharing the plane, and a logout on any of them ends it everywhere.
+func TestSessionsSharedThroughTheControlPlane(t *testing.T) {
+	plane, err := control.OpenSQLite(filepath.Join(t.TempDir(), "control.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plane.Close()
+	a := serveWith(t, New(Options{Credentials: creds{}, Sessions: plane}))
+	b := serveWith(t, New(Options{Credentials: creds{}, Sessions: plane}))
+	alone := serveWith(t, New(Options{Credentials: creds{}}))
+	cl := &client{t: t, base: a.URL}
+	if res, _ := cl.login("admin-secret-token"); res.StatusCode != 200 {
+		t.Fatalf("login on a: %d", res.StatusCode)
+	}
+	onB := &client{t: t, base: b.URL, cookie: cl.cookie, csrf: cl.csrf}
+	if res, _ := onB.do("GET", "/__fn/apps", "", nil); res.StatusCode != 200 {
+		t.Fatalf("a's session on b: %d, want 200", res.StatusCode)
+	}
+	if res, _ := onB.do("POST", "/__fn/apps/two/invoke/production/f", "{}", map[string]string{CSRFHeader: "wrong"}); res.StatusCode != 403 {
+		t.Fatalf("b with a wrong CSRF token: %d, want 403", res.StatusCode)
+	}
+	if res, _ := onB.do("POST", "/__fn/apps/two/invoke/production/f", "{}", map[string]string{CSRFHeader: cl.csrf}); res.StatusCode != 200 {
+		t.Fatalf("b with a's CSRF token: %d, want 200", res.StatusCode)
+	}
+	// a console without the store knows nothing of it
+	onAlone := &client{t: t, base: alone.URL, cookie: cl.cookie}
+	if res, _ := onAlone.do("GET", "/__fn/apps", "", nil); res.StatusCode != 401 {
+		t.Fatalf("a's session on a console without the store: %d, want 401", res.StatusCode)
+	}
+	if res, _ := onB.do("POST", Path+"/logout", "", map[string]string{CSRFHeader: cl.csrf}); res.StatusCode != 200 {
+		t.Fatalf("logout on b: %d", res.StatusCode)
+	}
+	if res, _ := cl.do("GET", "/__fn/apps", "", nil); res.StatusCode != 401 {
+		t.Fatalf("a after the logout on b: %d, want 401", res.StatusCode)
 	}
 }

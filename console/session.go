@@ -1,16 +1,25 @@
 package console
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"sync"
 	"time"
 
+	"github.com/fnhq/fn/control"
 	"github.com/fnhq/fn/internal/randid"
 )
 
-// session is one console login. Sessions live in the process: a restart (or another replica)
-// asks for a new login.
+// SessionStore keeps console logins where every replica sees them (fn serve's control plane);
+// without one they live in the process, and a restart asks for a new login.
+type SessionStore interface {
+	PutConsoleSession(ctx context.Context, token string, s control.ConsoleSession) error
+	ConsoleSession(ctx context.Context, token string) (control.ConsoleSession, error)
+	DeleteConsoleSession(ctx context.Context, token string) error
+}
+
+// session is one console login.
 type session struct {
 	admin   bool
 	appID   string
@@ -23,14 +32,15 @@ type session struct {
 const maxSessions = 1000
 
 type sessions struct {
-	mu  sync.Mutex
-	now func() time.Time
+	store SessionStore // nil: the map below
+	mu    sync.Mutex
+	now   func() time.Time
 	// by the SHA-256 of the cookie value: the store holds no usable token
 	m map[string]*session
 }
 
-func newSessions(now func() time.Time) *sessions {
-	return &sessions{now: now, m: map[string]*session{}}
+func newSessions(now func() time.Time, store SessionStore) *sessions {
+	return &sessions{now: now, m: map[string]*session{}, store: store}
 }
 
 func hashOf(token string) string {
@@ -39,11 +49,16 @@ func hashOf(token string) string {
 }
 
 // add stores s (setting its CSRF token and expiry) and returns the cookie value.
-func (ss *sessions) add(s *session, ttl time.Duration) string {
+func (ss *sessions) add(ctx context.Context, s *session, ttl time.Duration) (string, error) {
 	token := randid.Key(32)
 	s.csrf = randid.Key(32)
 	now := ss.now()
 	s.expires = now.Add(ttl)
+	if ss.store != nil {
+		err := ss.store.PutConsoleSession(ctx, token, control.ConsoleSession{Admin: s.admin, AppID: s.appID, AppName: s.appName,
+			CSRF: s.csrf, Expires: s.expires})
+		return token, err
+	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for k, v := range ss.m {
@@ -61,13 +76,21 @@ func (ss *sessions) add(s *session, ttl time.Duration) string {
 		delete(ss.m, oldest)
 	}
 	ss.m[hashOf(token)] = s
-	return token
+	return token, nil
 }
 
-// get returns the live session of a cookie value, or nil.
-func (ss *sessions) get(token string) *session {
+// get returns the live session of a cookie value, or nil (also when the store cannot say: the
+// caller is then asked to log in, never let in).
+func (ss *sessions) get(ctx context.Context, token string) *session {
 	if len(token) > 128 {
 		return nil
+	}
+	if ss.store != nil {
+		cs, err := ss.store.ConsoleSession(ctx, token)
+		if err != nil || !ss.now().Before(cs.Expires) {
+			return nil
+		}
+		return &session{admin: cs.Admin, appID: cs.AppID, appName: cs.AppName, csrf: cs.CSRF, expires: cs.Expires}
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -83,8 +106,12 @@ func (ss *sessions) get(token string) *session {
 	return s
 }
 
-func (ss *sessions) remove(token string) {
+func (ss *sessions) remove(ctx context.Context, token string) error {
+	if ss.store != nil {
+		return ss.store.DeleteConsoleSession(ctx, token)
+	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	delete(ss.m, hashOf(token))
+	return nil
 }

@@ -31,6 +31,16 @@ type Session struct {
 	Expires time.Time // after this the session is gone
 }
 
+// ConsoleSession is a web console login on fn serve (POST /__fn/console/login): kept in the
+// control plane so that every replica knows it and a logout ends it everywhere.
+type ConsoleSession struct {
+	Admin   bool      // logged in with the admin token: every app
+	AppID   string    // logged in with this app's master key (Admin false)
+	AppName string    // the app's name at login
+	CSRF    string    // the double-submit token the page sends back on every write
+	Expires time.Time // after this the session is gone
+}
+
 // MaxOnlineRevisions is how many revisions of an online function a backend keeps.
 const MaxOnlineRevisions = 50
 
@@ -80,6 +90,13 @@ type Plane interface {
 	// stored); Session finds it (ErrNotFound when unknown or expired).
 	PutSession(ctx context.Context, token string, s Session) error
 	Session(ctx context.Context, token string) (Session, error)
+
+	// PutConsoleSession stores a console login under the sha256 of its cookie value (expired
+	// ones are dropped on the way); ConsoleSession finds a live one (ErrNotFound);
+	// DeleteConsoleSession ends one (no error when it is gone already).
+	PutConsoleSession(ctx context.Context, token string, s ConsoleSession) error
+	ConsoleSession(ctx context.Context, token string) (ConsoleSession, error)
+	DeleteConsoleSession(ctx context.Context, token string) error
 
 	// SaveOnline stores a new revision of an app's online function (the next integer for the
 	// function, assigned atomically; the first is 1), keeping the newest MaxOnlineRevisions,

@@ -82,6 +82,14 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_app ON sessions (app_id);
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires);
+CREATE TABLE IF NOT EXISTS console_sessions (
+  token_hash TEXT PRIMARY KEY,
+  admin      INTEGER NOT NULL,
+  app_id     TEXT NOT NULL,
+  app_name   TEXT NOT NULL,
+  csrf       TEXT NOT NULL,
+  expires    INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS online (
   app_id     TEXT NOT NULL,
   name       TEXT NOT NULL,
@@ -532,6 +540,50 @@ func (s *SQLite) Session(ctx context.Context, token string) (Session, error) {
 	}
 	sess.Expires = time.UnixMilli(expires).UTC()
 	return sess, nil
+}
+
+// PutConsoleSession implements Plane.
+func (s *SQLite) PutConsoleSession(ctx context.Context, token string, cs ConsoleSession) error {
+	if token == "" {
+		return fmt.Errorf("control plane: a console session needs a token")
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if !cs.Admin {
+			if err := appExists(ctx, tx, cs.AppID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM console_sessions WHERE expires <= ?`, time.Now().UnixMilli()); err != nil {
+			return wrap(err)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO console_sessions (token_hash, admin, app_id, app_name, csrf, expires) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (token_hash) DO UPDATE SET admin = excluded.admin, app_id = excluded.app_id, app_name = excluded.app_name,
+			csrf = excluded.csrf, expires = excluded.expires`,
+			TokenHash(token), cs.Admin, cs.AppID, cs.AppName, cs.CSRF, cs.Expires.UnixMilli())
+		return wrap(err)
+	})
+}
+
+// ConsoleSession implements Plane.
+func (s *SQLite) ConsoleSession(ctx context.Context, token string) (ConsoleSession, error) {
+	var cs ConsoleSession
+	var expires int64
+	err := s.db.QueryRowContext(ctx, `SELECT admin, app_id, app_name, csrf, expires FROM console_sessions WHERE token_hash = ? AND expires > ?`,
+		TokenHash(token), time.Now().UnixMilli()).Scan(&cs.Admin, &cs.AppID, &cs.AppName, &cs.CSRF, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ConsoleSession{}, fmt.Errorf("console session: %w", ErrNotFound)
+	}
+	if err != nil {
+		return ConsoleSession{}, wrap(err)
+	}
+	cs.Expires = time.UnixMilli(expires).UTC()
+	return cs, nil
+}
+
+// DeleteConsoleSession implements Plane.
+func (s *SQLite) DeleteConsoleSession(ctx context.Context, token string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM console_sessions WHERE token_hash = ?`, TokenHash(token))
+	return wrap(err)
 }
 
 // SaveOnline implements Plane.

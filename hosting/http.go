@@ -24,7 +24,7 @@ import (
 func (rt *Runtime) Handler(stop <-chan struct{}) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /__fn/health", rt.health(stop))
-	con := console.New(console.Options{Credentials: rt})
+	con := console.New(console.Options{Credentials: rt, Sessions: rt.cp}) // logins in the control plane: every replica knows them
 	mux.Handle(console.Path+"/", con)
 	mux.Handle(console.Path, con)
 	mux.Handle("/__fn/", con.Guard(admin.Handler(admin.Options{Backend: backend{rt}, Hosting: hostingAPI{rt}, Authorize: con.Authorize(rt.authorize), Stop: stop})))

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) control.Plane, o Options) {
 	t.Run("ConcurrentVersions", s.concurrentVersions)
 	t.Run("Secrets", s.secrets)
 	t.Run("Sessions", s.sessions)
+	t.Run("ConsoleSessions", s.consoleSessions)
 	t.Run("Online", s.online)
 	t.Run("ConcurrentOnline", s.concurrentOnline)
 	t.Run("DeleteApp", s.deleteApp)
@@ -539,6 +540,45 @@ func (s *suite) sessions(t *testing.T) {
 	wantErr(t, "Session of a token replaced by an expired session", err, control.ErrNotFound)
 	if err := p.PutSession(ctx, "", want); err == nil {
 		t.Error("PutSession with an empty token succeeded")
+	}
+}
+
+func (s *suite) consoleSessions(t *testing.T) {
+	p := s.plane(t)
+	a := mkApp(t, p, "app")
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	admin := control.ConsoleSession{Admin: true, CSRF: "c1", Expires: exp}
+	scoped := control.ConsoleSession{AppID: a.ID, AppName: "app", CSRF: "c2", Expires: exp}
+	must(t, p.PutConsoleSession(ctx, "cookie-admin", admin))
+	must(t, p.PutConsoleSession(ctx, "cookie-app", scoped))
+	for tok, want := range map[string]control.ConsoleSession{"cookie-admin": admin, "cookie-app": scoped} {
+		got, err := p.ConsoleSession(ctx, tok)
+		must(t, err)
+		if got.Admin != want.Admin || got.AppID != want.AppID || got.AppName != want.AppName || got.CSRF != want.CSRF || !got.Expires.Equal(exp) {
+			t.Fatalf("ConsoleSession(%s) = %+v, want %+v", tok, got, want)
+		}
+	}
+	_, err := p.ConsoleSession(ctx, "cookie-other")
+	wantErr(t, "ConsoleSession of an unknown cookie", err, control.ErrNotFound)
+	// a wx session token is not a console session, nor the other way round
+	_, err = p.Session(ctx, "cookie-app")
+	wantErr(t, "Session of a console cookie", err, control.ErrNotFound)
+	// an app-scoped session needs the app
+	err = p.PutConsoleSession(ctx, "cookie-ghost", control.ConsoleSession{AppID: "nope", CSRF: "c", Expires: exp})
+	wantErr(t, "PutConsoleSession for an unknown app", err, control.ErrNotFound)
+	if err := p.PutConsoleSession(ctx, "", admin); err == nil {
+		t.Error("PutConsoleSession with an empty token succeeded")
+	}
+	// expiry and logout
+	must(t, p.PutConsoleSession(ctx, "cookie-old", control.ConsoleSession{Admin: true, CSRF: "c", Expires: time.Now().Add(-time.Second)}))
+	_, err = p.ConsoleSession(ctx, "cookie-old")
+	wantErr(t, "ConsoleSession of an expired cookie", err, control.ErrNotFound)
+	must(t, p.DeleteConsoleSession(ctx, "cookie-admin"))
+	_, err = p.ConsoleSession(ctx, "cookie-admin")
+	wantErr(t, "ConsoleSession after logout", err, control.ErrNotFound)
+	must(t, p.DeleteConsoleSession(ctx, "cookie-admin")) // gone already: no error
+	if _, err := p.ConsoleSession(ctx, "cookie-app"); err != nil {
+		t.Fatalf("the other session after a logout: %v", err)
 	}
 }
 

@@ -506,6 +506,49 @@ func (p *Plane) Session(ctx context.Context, token string) (control.Session, err
 	return s, nil
 }
 
+// PutConsoleSession implements control.Plane; expired console sessions are dropped on the way.
+func (p *Plane) PutConsoleSession(ctx context.Context, token string, cs control.ConsoleSession) error {
+	if token == "" {
+		return fmt.Errorf("control plane: a console session needs a token")
+	}
+	return p.tx(ctx, func(tx pgx.Tx) error {
+		if !cs.Admin {
+			if err := appExists(ctx, tx, cs.AppID, true); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM fn_console_sessions WHERE expires <= now()`); err != nil {
+			return wrap(err)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO fn_console_sessions (token_hash, admin, app_id, app_name, csrf, expires) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (token_hash) DO UPDATE SET admin = excluded.admin, app_id = excluded.app_id, app_name = excluded.app_name,
+			csrf = excluded.csrf, expires = excluded.expires`,
+			control.TokenHash(token), cs.Admin, cs.AppID, cs.AppName, cs.CSRF, cs.Expires.UTC().Truncate(time.Millisecond))
+		return wrap(err)
+	})
+}
+
+// ConsoleSession implements control.Plane.
+func (p *Plane) ConsoleSession(ctx context.Context, token string) (control.ConsoleSession, error) {
+	var cs control.ConsoleSession
+	err := p.pool.QueryRow(ctx, `SELECT admin, app_id, app_name, csrf, expires FROM fn_console_sessions WHERE token_hash = $1 AND expires > now()`,
+		control.TokenHash(token)).Scan(&cs.Admin, &cs.AppID, &cs.AppName, &cs.CSRF, &cs.Expires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return control.ConsoleSession{}, fmt.Errorf("console session: %w", control.ErrNotFound)
+	}
+	if err != nil {
+		return control.ConsoleSession{}, wrap(err)
+	}
+	cs.Expires = cs.Expires.UTC()
+	return cs, nil
+}
+
+// DeleteConsoleSession implements control.Plane.
+func (p *Plane) DeleteConsoleSession(ctx context.Context, token string) error {
+	_, err := p.pool.Exec(ctx, `DELETE FROM fn_console_sessions WHERE token_hash = $1`, control.TokenHash(token))
+	return wrap(err)
+}
+
 // Poll is how often Changes signals without a notification, in case one was lost (a dropped
 // connection while another replica deployed).
 var Poll = time.Second

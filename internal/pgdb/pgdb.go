@@ -176,6 +176,16 @@ CREATE INDEX fn_relations_target ON fn_relations (app, owner_class, key, target_
   created_at TIMESTAMPTZ NOT NULL,
   PRIMARY KEY (app_id, name, revision)
 );`,
+	// 4: web console logins, shared by the replicas
+	`CREATE TABLE fn_console_sessions (
+  token_hash TEXT PRIMARY KEY,
+  admin      BOOLEAN NOT NULL,
+  app_id     TEXT NOT NULL,
+  app_name   TEXT NOT NULL,
+  csrf       TEXT NOT NULL,
+  expires    TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX fn_console_sessions_expires ON fn_console_sessions (expires);`,
 }
 
 // Version is the schema version this build of fn needs.

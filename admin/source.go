@@ -219,15 +219,25 @@ func (h *handler) sourceList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"files": files})
 }
 
-func (h *handler) sourceRead(w http.ResponseWriter, r *http.Request) {
+// sourceFile is the project file a source route's ?path= names, confined to the project (an
+// error has been answered when ok is false).
+func (h *handler) sourceFile(w http.ResponseWriter, r *http.Request) (abs, rel string, ok bool) {
 	p, ok := h.sourceProject(w, r)
 	if !ok {
-		return
+		return "", "", false
 	}
-	rel := r.URL.Query().Get("path")
+	rel = r.URL.Query().Get("path")
 	abs, _, err := confine(p, rel)
 	if err != nil {
 		Fail(w, err)
+		return "", "", false
+	}
+	return abs, rel, true
+}
+
+func (h *handler) sourceRead(w http.ResponseWriter, r *http.Request) {
+	abs, rel, ok := h.sourceFile(w, r)
+	if !ok {
 		return
 	}
 	f, err := os.Open(abs)
@@ -278,14 +288,8 @@ func buildFailed(w http.ResponseWriter, msgs []BuildMessage) {
 }
 
 func (h *handler) sourceWrite(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.sourceProject(w, r)
+	abs, rel, ok := h.sourceFile(w, r)
 	if !ok {
-		return
-	}
-	rel := r.URL.Query().Get("path")
-	abs, _, err := confine(p, rel)
-	if err != nil {
-		Fail(w, err)
 		return
 	}
 	var body struct {

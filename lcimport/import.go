@@ -80,6 +80,23 @@ func (r *Report) Totals() ClassReport {
 // ClassNames lists the report's classes in order.
 func (r *Report) ClassNames() []string { return sortedKeys(r.Classes) }
 
+// limits are the options' error cap and progress interval (defaults for zero) and the set of
+// classes to import (empty: all).
+func (o Options) limits() (maxErrors, every int, only map[string]bool) {
+	maxErrors, every = o.MaxErrors, o.ProgressEvery
+	if maxErrors <= 0 {
+		maxErrors = 100
+	}
+	if every <= 0 {
+		every = 10000
+	}
+	only = map[string]bool{}
+	for _, c := range o.Classes {
+		only[c] = true
+	}
+	return maxErrors, every, only
+}
+
 // Import reads every record of src and upserts it into t. It returns the report and, when the
 // import stopped early (Abort, a broken input, ctx), the error that stopped it. Nothing fires
 // hooks: the target is written directly.
@@ -88,18 +105,7 @@ func (r *Report) ClassNames() []string { return sortedKeys(r.Classes) }
 // the only memory an import keeps per record (1M objects: about 66 MiB of peak heap in all).
 func Import(ctx context.Context, src Source, t Target, opts Options) (*Report, error) {
 	rep := &Report{DryRun: opts.DryRun, Classes: map[string]*ClassReport{}}
-	maxErrors := opts.MaxErrors
-	if maxErrors <= 0 {
-		maxErrors = 100
-	}
-	every := opts.ProgressEvery
-	if every <= 0 {
-		every = 10000
-	}
-	only := map[string]bool{}
-	for _, c := range opts.Classes {
-		only[c] = true
-	}
+	maxErrors, every, only := opts.limits()
 	seed := maphash.MakeSeed()
 	seen := map[uint64]struct{}{}
 	committer, _ := src.(Committer)

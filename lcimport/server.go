@@ -240,18 +240,7 @@ func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 // again goes on from there; records already in are reported unchanged.
 func ImportInto(ctx context.Context, src Source, s *Server, opts Options) (*Report, error) {
 	rep := &Report{DryRun: opts.DryRun, Classes: map[string]*ClassReport{}}
-	maxErrors := opts.MaxErrors
-	if maxErrors <= 0 {
-		maxErrors = 100
-	}
-	every := opts.ProgressEvery
-	if every <= 0 {
-		every = 10000
-	}
-	only := map[string]bool{}
-	for _, c := range opts.Classes {
-		only[c] = true
-	}
+	maxErrors, every, only := opts.limits()
 	committer, _ := src.(Committer)
 	var fetch *Fetcher
 	if opts.Files != nil && !opts.DryRun {

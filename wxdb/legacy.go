@@ -257,6 +257,28 @@ func legacyJSON(buf *bytes.Buffer, v any) error {
 	return nil
 }
 
+// legacyInsertData turns a legacy insert's document (EJSON text s, its _id in req.ID) into the
+// one-document list the current insertDocument takes.
+func legacyInsertData(req *request, s string) error {
+	d, err := parseEJSON(s, "data")
+	if err != nil {
+		return err
+	}
+	if len(req.ID) > 0 && string(req.ID) != "null" {
+		idv, err := legacyDecodeID(req.ID)
+		if err != nil {
+			return err
+		}
+		d = append(bson.D{{Key: "_id", Value: idv}}, removeKey(d, "_id")...)
+	}
+	one, err := marshalEJSONValue(d)
+	if err != nil {
+		return badParam("data: %v", err)
+	}
+	req.Data, _ = json.Marshal([]string{one})
+	return nil
+}
+
 // handleLegacy answers a legacy action through the current one it names.
 func (db *DB) handleLegacy(ctx context.Context, env string, caller Caller, action string, req *request) (any, error) {
 	if err := legacyRequest(req); err != nil {
@@ -271,22 +293,9 @@ func (db *DB) handleLegacy(ctx context.Context, env string, caller Caller, actio
 		if err := json.Unmarshal(req.Data, &s); err != nil {
 			return nil, badParam("data must be an object")
 		}
-		d, err := parseEJSON(s, "data")
-		if err != nil {
+		if err := legacyInsertData(req, s); err != nil {
 			return nil, err
 		}
-		if len(req.ID) > 0 && string(req.ID) != "null" {
-			idv, err := legacyDecodeID(req.ID)
-			if err != nil {
-				return nil, err
-			}
-			d = append(bson.D{{Key: "_id", Value: idv}}, removeKey(d, "_id")...)
-		}
-		one, err := marshalEJSONValue(d)
-		if err != nil {
-			return nil, badParam("data: %v", err)
-		}
-		req.Data, _ = json.Marshal([]string{one})
 	}
 	out, err := db.dispatch(ctx, env, caller, modern, req)
 	if err != nil {

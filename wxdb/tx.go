@@ -460,22 +460,9 @@ func (db *DB) legacyTxInsert(ctx context.Context, env string, caller Caller, req
 	if err != nil {
 		return nil, err
 	}
-	d, err := parseEJSON(ds, "data")
-	if err != nil {
+	if err := legacyInsertData(req, ds); err != nil {
 		return nil, err
 	}
-	if len(req.ID) > 0 && string(req.ID) != "null" {
-		idv, err := legacyDecodeID(req.ID)
-		if err != nil {
-			return nil, err
-		}
-		d = append(bson.D{{Key: "_id", Value: idv}}, removeKey(d, "_id")...)
-	}
-	one, err := marshalEJSONValue(d)
-	if err != nil {
-		return nil, badParam("data: %v", err)
-	}
-	req.Data, _ = json.Marshal([]string{one})
 	if _, err := db.dispatch(ctx, env, caller, "database.insertDocument", req); err != nil {
 		return nil, err
 	}

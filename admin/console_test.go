@@ -26,6 +26,7 @@ import (
 type devEvents struct{ ready chan string }
 
 func (d devEvents) Ready(i localrun.DevInfo)                    { d.ready <- i.URL }
+func (devEvents) Loaded(localrun.LoadInfo)                      {}
 func (devEvents) Reload(localrun.ReloadInfo)                    {}
 func (devEvents) ReloadFailed(error)                            {}
 func (devEvents) Invocation(server.Invocation, []engine.Record) {}

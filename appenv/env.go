@@ -136,6 +136,12 @@ type Release struct {
 	// and replaces the old one only once every bundle has loaded.
 	InPlace bool
 	Fresh   bool
+	// Eager, on a first activation, loads only these bundles now; the others start on their
+	// first call (one-shot fn invoke loads the function it calls).
+	Eager []string
+	// Serving, on a first in-place activation, is called as soon as calls can be taken: each
+	// then waits for its own function to load, not for all of them (fn dev's start).
+	Serving func()
 	// App runs the release as an app process (a LeanEngine project with its own web server)
 	// instead of bundles in shared workers; Manifest then only carries timers and config.
 	App *AppSpec
@@ -345,7 +351,17 @@ func (e *Env) Activate(ctx context.Context, rel *Release) (*engine.LoadReport, e
 			return nil, &LoadFailed{Err: err}
 		}
 	}
-	report, err := eng.Load(ctx, bundles, engine.LoadOptions{Lazy: lazy})
+	opts := engine.LoadOptions{Lazy: lazy}
+	if len(rel.Eager) > 0 {
+		opts = engine.LoadOptions{Lazy: true, Eager: rel.Eager}
+	}
+	if rel.InPlace && rel.Serving != nil {
+		opts.Registered = func() {
+			e.cur.Store(&active{release: rel, engine: eng})
+			rel.Serving()
+		}
+	}
+	report, err := eng.Load(ctx, bundles, opts)
 	if err != nil && !rel.InPlace {
 		eng.Close(time.Second)
 		return report, &LoadFailed{Err: err}

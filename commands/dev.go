@@ -203,6 +203,18 @@ func (d *devPrinter) Ready(info localrun.DevInfo) {
 	if info.Inspector != "" {
 		fmt.Fprintf(w, "  %-10s %s\n", "inspector", info.Inspector)
 	}
+	fmt.Fprintf(w, "  %s\n", cs.Gray("watching for changes · Ctrl-C to stop"))
+}
+
+// Loaded reports fn dev's first load, which finishes after the banner: only what did not load.
+func (d *devPrinter) Loaded(info localrun.LoadInfo) {
+	if d.json {
+		d.emit("loaded", info)
+		return
+	}
+	cs := d.cs
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	switch {
 	case len(info.Failed) > 0:
 		names := make([]string, 0, len(info.Failed))
@@ -211,12 +223,11 @@ func (d *devPrinter) Ready(info localrun.DevInfo) {
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			fmt.Fprintf(w, "%s %s did not load: %s\n", cs.FailureIcon(), n, info.Failed[n])
+			fmt.Fprintf(d.errOut, "%s %s did not load: %s\n", cs.FailureIcon(), n, info.Failed[n])
 		}
 	case info.LoadError != "":
-		fmt.Fprintf(w, "%s %s\n", cs.FailureIcon(), info.LoadError)
+		fmt.Fprintf(d.errOut, "%s %s\n", cs.FailureIcon(), info.LoadError)
 	}
-	fmt.Fprintf(w, "  %s\n", cs.Gray("watching for changes · Ctrl-C to stop"))
 }
 
 func (d *devPrinter) Reload(info localrun.ReloadInfo) {

@@ -594,7 +594,7 @@ func TestDevNamesFunctionsThatDidNotLoad(t *testing.T) {
 	testutil.WriteFile(t, dir, "functions/needs/index.js", "const x = require('left-pad-not-installed')\nexports.main = async () => x\n")
 	testutil.WriteFile(t, dir, "package.json", `{"name":"miss","dependencies":{"left-pad-not-installed":"1.0.0"}}`)
 	d := startDev(t, dir)
-	ready := d.waitEvent("ready", 10*time.Second, nil)
+	ready := d.waitEvent("loaded", 10*time.Second, nil)
 	failed, _ := ready["failed"].(map[string]any)
 	if msg := fmt.Sprint(failed["needs"]); !strings.Contains(msg, "left-pad-not-installed is not installed: run npm install in "+dir) {
 		t.Fatalf("the banner should name the failed function and the fix: %v", ready)

@@ -155,6 +155,7 @@ type Engine struct {
 	spares      []*spareSlot // [0] plain, then the SDK spare (spare.go)
 	spareMu     sync.Mutex
 	spareClosed bool
+	loadedOnce  atomic.Bool // the first Load has ended: spares may start
 	spareWG     sync.WaitGroup
 	spareCtx    context.Context
 	spareCancel context.CancelFunc
@@ -237,6 +238,12 @@ type LoadOptions struct {
 	// Lazy registers bundles without starting workers: a bundle's first worker starts (and loads
 	// it) on its first invocation. Load errors then surface on that invocation.
 	Lazy bool
+	// Eager names the bundles that load now even with Lazy (one-shot fn invoke: the called
+	// function's load error is the call's answer; its siblings start only if it calls them).
+	Eager []string
+	// Registered is called once every bundle has its pool, before any has loaded: from then on a
+	// call to one of them waits for its own load (fn dev serves while its functions load).
+	Registered func()
 }
 
 // LoadError lists bundles that failed to load; the others were loaded.
@@ -370,6 +377,9 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 		jobs = append(jobs, job{p: p, b: b, prev: cur})
 	}
 	e.mu.Unlock()
+	if opts.Registered != nil {
+		opts.Registered()
+	}
 
 	for _, p := range removed {
 		report.Removed = append(report.Removed, p.name)
@@ -395,7 +405,11 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 				}
 			}
 			v := &version{n: e.version.Add(1), file: file, hash: j.b.Hash, cfg: j.b.Config}
-			fast, err := j.p.swap(ctx, v, opts)
+			jopts := opts
+			if opts.Lazy && slices.Contains(opts.Eager, j.b.Name) {
+				jopts.Lazy = false
+			}
+			fast, err := j.p.swap(ctx, v, jopts)
 			if file != j.b.File {
 				e.keepSnapshot(j.b.Name, file)
 			}
@@ -424,6 +438,7 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 		}(j)
 	}
 	wg.Wait()
+	e.loadedOnce.Store(true)
 	e.fillSpare()
 	sort.Strings(report.Loaded)
 	sort.Strings(report.Unchanged)

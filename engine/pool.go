@@ -386,8 +386,15 @@ func (p *pool) acquire(ctx context.Context) (*worker, error) {
 			p.mu.Lock()
 			p.starting--
 			if err != nil {
+				first := len(p.workers) == 0
 				p.wakeLocked()
 				p.mu.Unlock()
+				var fe *FunctionError
+				if errors.As(err, &fe) && fe.Kind == KindLoad && first {
+					// a lazily registered bundle loads on its first call: say it is a load failure
+					le := p.e.asLoadError(fe)
+					return nil, &FunctionError{Kind: KindLoad, Message: fmt.Sprintf("function %s failed to load: %s", p.name, le.Message), Stack: le.Stack}
+				}
 				return nil, err
 			}
 			if p.closed || p.cur != v {

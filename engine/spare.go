@@ -138,7 +138,13 @@ func (e *Engine) takeSpare(ctx context.Context, v *version) *worker {
 		return nil
 	}
 	s := e.slotFor(v)
-	defer e.fillSlot(s)
+	defer func() {
+		// during the engine's first load a new spare would compete with the workers loading
+		// (Load starts the spares when it ends)
+		if e.loadedOnce.Load() {
+			e.fillSlot(s)
+		}
+	}()
 	for {
 		e.spareMu.Lock()
 		starting := s.starting

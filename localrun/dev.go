@@ -62,6 +62,7 @@ type DevOptions struct {
 // DevEvents receives what fn dev has to tell. Implementations print; localrun never does.
 type DevEvents interface {
 	Ready(DevInfo)
+	Loaded(LoadInfo)
 	Reload(ReloadInfo)
 	ReloadFailed(err error)
 	Invocation(inv server.Invocation, logs []engine.Record)
@@ -81,9 +82,6 @@ type DevInfo struct {
 	// KeysFrom says where the lean keys come from: "fn.yaml", or ".fn/keys.json" (generated once).
 	KeysFrom  string  `json:"keysFrom,omitempty"`
 	StartupMs float64 `json:"startupMs"`
-	LoadError string  `json:"loadError,omitempty"`
-	// Failed names the functions that did not load, with why (and what to run).
-	Failed map[string]string `json:"failed,omitempty"`
 	// Inspector says where the Node.js inspector listens (with --inspect).
 	Inspector string `json:"inspector,omitempty"`
 	// App is the app process of a LeanEngine project with its own web server ("" otherwise):
@@ -91,6 +89,14 @@ type DevInfo struct {
 	App string `json:"app,omitempty"`
 	// Detected is a LeanEngine project run without fn.yaml.
 	Detected bool `json:"detected,omitempty"`
+}
+
+// LoadInfo is the outcome of fn dev's first load, which runs while the banner prints.
+type LoadInfo struct {
+	LoadMs    float64 `json:"loadMs"`
+	LoadError string  `json:"loadError,omitempty"`
+	// Failed names the functions that did not load, with why (and what to run).
+	Failed map[string]string `json:"failed,omitempty"`
 }
 
 // ReloadInfo describes one reload.
@@ -272,10 +278,23 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
-	// requests that arrive before the first load (an app process takes a second to listen) wait
+	// The banner does not wait for the workers: functions load (an SDK takes a few hundred ms, an
+	// app process a second to listen) while it prints, and requests that arrive before the first
+	// load wait for it. What did not load is reported by Loaded right after.
 	d.holdRequests()
-	_, loadErr := d.env.Activate(ctx, d.release(m, false))
-	d.releaseRequests()
+	loadStart := time.Now()
+	loaded := make(chan error, 1)
+	rel := d.release(m, false)
+	if p.Dialect == project.WX && p.App == nil {
+		// each wx function is its own bundle: a call waits for its function only (a lean
+		// project's hooks and functions are one bundle, and its storage asks which hooks exist)
+		rel.Serving = d.releaseRequests
+	}
+	go func() {
+		_, err := d.env.Activate(ctx, rel)
+		d.releaseRequests()
+		loaded <- err
+	}()
 	state := DevState{URL: url, Port: port, PID: os.Getpid(), StartedAt: time.Now().UTC(), Dialect: p.Dialect}
 	if p.Dialect == project.Lean {
 		state.AppID, state.AppKey, state.MasterKey = d.keys.AppID, d.keys.AppKey, d.keys.MasterKey
@@ -294,16 +313,6 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		info.Inspector = fmt.Sprintf("%s's workers: the first on %s, more on free ports (each prints its address)", o.InspectOnly, o.Inspect)
 	case o.Inspect != "":
 		info.Inspector = fmt.Sprintf("every function's workers: the first to start on %s, the others on free ports (each prints its address)", o.Inspect)
-	}
-	if loadErr != nil {
-		info.LoadError = unwrapLoad(loadErr).Error()
-		var le *engine.LoadError
-		if errors.As(loadErr, &le) {
-			info.Failed = map[string]string{}
-			for name, fe := range le.Errors {
-				info.Failed[name] = loadHint(p, name, fe.Message)
-			}
-		}
 	}
 	if p.Dialect == project.WX {
 		id, name, err := p.Identity(o.As)
@@ -325,16 +334,39 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 			info.Endpoints = append([]string{"ANY  " + url + "/ (the app's own routes, served by its process)"}, info.Endpoints...)
 		}
 	}
-	if !o.NoTimers {
-		d.checkTimerFunctions()
-	}
 	watcher, err := d.newWatcher()
 	if err != nil {
 		return err
 	}
+	o.Events.Ready(info)
+
+	var loadErr error
+	select {
+	case loadErr = <-loaded:
+	case err := <-serveErr:
+		watcher.Close()
+		return err
+	case <-ctx.Done():
+		watcher.Close()
+		return ctx.Err()
+	}
+	li := LoadInfo{LoadMs: ms(time.Since(loadStart))}
+	if loadErr != nil {
+		li.LoadError = unwrapLoad(loadErr).Error()
+		var le *engine.LoadError
+		if errors.As(loadErr, &le) {
+			li.Failed = map[string]string{}
+			for name, fe := range le.Errors {
+				li.Failed[name] = loadHint(p, name, fe.Message)
+			}
+		}
+	}
+	o.Events.Loaded(li)
+	if !o.NoTimers {
+		d.checkTimerFunctions()
+	}
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- d.watch(ctx, watcher) }()
-	o.Events.Ready(info)
 
 	select {
 	case <-ctx.Done():

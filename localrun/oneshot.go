@@ -68,7 +68,7 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*api.Outc
 	defer ln.Close()
 	base := "http://" + ln.Addr().String()
 	cfg := appenv.Config{App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, PublicURL: base, WXAdminPath: "/admin",
-		Node: o.Node, NodeVersion: o.NodeVersion, Spare: true, NoTimers: true, Logs: logsink.NewMemory(1000), Observer: o.Observer}
+		Node: o.Node, NodeVersion: o.NodeVersion, NoTimers: true, Logs: logsink.NewMemory(1000), Observer: o.Observer}
 	var env *appenv.Env
 	var data *leanstorage.Service
 	if p.Dialect == project.Lean {
@@ -133,6 +133,9 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*api.Outc
 		files[a.Name] = p.StatePath("run", a.File)
 	}
 	rel := &appenv.Release{Dir: p.Dir, Manifest: m.APIManifest(p, nil, false), InPlace: true, File: func(b api.Bundle) string { return files[b.Name] }}
+	if p.Dialect == project.WX {
+		rel.Eager = []string{o.Function}
+	}
 	if _, err := env.Activate(ctx, rel); err != nil {
 		if err = callerLoadError(unwrapLoad(err), p, o.Function); err != nil {
 			return nil, err

@@ -27,11 +27,26 @@ type recorder struct {
 	logs    []engine.Record
 	fails   []error
 	reloads []ReloadInfo
+	events  []string
+	loaded  LoadInfo
 }
 
 func newRecorder() *recorder { return &recorder{ready: make(chan struct{})} }
 
-func (r *recorder) Ready(i DevInfo)     { r.mu.Lock(); r.url = i.URL; r.mu.Unlock(); close(r.ready) }
+// Ready records the URL; the recorder counts as ready once the first load has finished (Loaded).
+func (r *recorder) Ready(i DevInfo) {
+	r.mu.Lock()
+	r.url = i.URL
+	r.events = append(r.events, "ready")
+	r.mu.Unlock()
+}
+func (r *recorder) Loaded(i LoadInfo) {
+	r.mu.Lock()
+	r.loaded = i
+	r.events = append(r.events, "loaded")
+	r.mu.Unlock()
+	close(r.ready)
+}
 func (r *recorder) Reload(i ReloadInfo) { r.mu.Lock(); r.reloads = append(r.reloads, i); r.mu.Unlock() }
 func (r *recorder) ReloadFailed(err error) {
 	r.mu.Lock()

@@ -3,10 +3,13 @@ package nodejs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -52,13 +55,11 @@ func Find(ctx context.Context) (Node, error) {
 		}
 		path = p
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	version, err := readVersion(ctx, path)
 	if err != nil {
-		return Node{}, fmt.Errorf("%w: running %s --version failed: %v", ErrNotFound, path, err)
+		return Node{}, err
 	}
-	n := Node{Path: path, Version: strings.TrimSpace(string(out))}
+	n := Node{Path: path, Version: version}
 	m := versionRE().FindStringSubmatch(n.Version)
 	if m == nil {
 		return n, fmt.Errorf("cannot read the Node.js version %q printed by %s", n.Version, path)
@@ -77,4 +78,41 @@ func FindNPM() (string, error) {
 		return "", errors.New("npm not found on PATH (it comes with Node.js)")
 	}
 	return p, nil
+}
+
+// readVersion runs node --version, or answers from the user cache when the executable is the
+// same file as when it last ran (path, size, mtime, inode): every fn dev and one-shot fn invoke
+// asks, and a Node start costs 10–20 ms.
+func readVersion(ctx context.Context, path string) (string, error) {
+	key := ""
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		if st, err := os.Stat(real); err == nil {
+			key = fmt.Sprintf("%s\x00%d\x00%d\x00%d", real, st.Size(), st.ModTime().UnixNano(), fileID(st))
+		}
+	}
+	cache := ""
+	if dir, err := os.UserCacheDir(); err == nil && key != "" {
+		sum := sha256.Sum256([]byte(key))
+		cache = filepath.Join(dir, "fn", "node-"+hex.EncodeToString(sum[:8]))
+		if b, err := os.ReadFile(cache); err == nil && versionRE().Match(b) {
+			return strings.TrimSpace(string(b)), nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%w: running %s --version failed: %v", ErrNotFound, path, err)
+	}
+	version := strings.TrimSpace(string(out))
+	if cache != "" && versionRE().MatchString(version) {
+		// best effort: a cache that cannot be written only costs the next run a Node start
+		if os.MkdirAll(filepath.Dir(cache), 0o700) == nil {
+			tmp := fmt.Sprintf("%s.%d.tmp", cache, os.Getpid())
+			if os.WriteFile(tmp, []byte(version), 0o600) == nil && os.Rename(tmp, cache) != nil {
+				os.Remove(tmp)
+			}
+		}
+	}
+	return version, nil
 }

@@ -161,7 +161,7 @@ func treeRSS(pid int) string {
 		}
 	}
 	walk(pid)
-	return fmt.Sprintf("%.1f MB in %d processes", float64(total)/1024, n)
+	return fmt.Sprintf("%.1f MB in %d processes (the first %.1f MB)", float64(total)/1024, n, float64(rssKB(pid))/1024)
 }
 
 func rssKB(pid int) int {
@@ -193,8 +193,9 @@ func startNode(env []string, args ...string) (string, int, func()) {
 }
 
 type devServer struct {
-	cmd *exec.Cmd
-	url string
+	cmd  *exec.Cmd
+	url  string
+	keys struct{ AppID, AppKey string }
 }
 
 func startFnDev(fn, dir string) *devServer {
@@ -218,7 +219,12 @@ func tryFnDev(fn, dir string) (*devServer, error) {
 		var ev map[string]any
 		if json.Unmarshal(sc.Bytes(), &ev) == nil && ev["event"] == "ready" {
 			go io.Copy(io.Discard, out)
-			return &devServer{cmd: cmd, url: ev["url"].(string)}, nil
+			d := &devServer{cmd: cmd, url: ev["url"].(string)}
+			if k, ok := ev["keys"].(map[string]any); ok {
+				d.keys.AppID, _ = k["appId"].(string)
+				d.keys.AppKey, _ = k["appKey"].(string)
+			}
+			return d, nil
 		}
 	}
 	cmd.Process.Kill()

@@ -136,6 +136,8 @@ type Release struct {
 	// and replaces the old one only once every bundle has loaded.
 	InPlace bool
 	Fresh   bool
+	// FreshOnly, when set, limits Fresh to the bundles it accepts (engine.LoadOptions).
+	FreshOnly func(bundle string) bool
 	// Eager, on a first activation, loads only these bundles now; the others start on their
 	// first call (one-shot fn invoke loads the function it calls).
 	Eager []string
@@ -325,7 +327,7 @@ func (e *Env) Activate(ctx context.Context, rel *Release) (*engine.LoadReport, e
 	bundles := Bundles(rel.Manifest, rel.File, rel.Env)
 	old := e.cur.Load()
 	if rel.InPlace && old != nil && old.engine != nil && old.release.Dir == rel.Dir {
-		report, err := old.engine.Load(ctx, bundles, engine.LoadOptions{Fresh: rel.Fresh})
+		report, err := old.engine.Load(ctx, bundles, engine.LoadOptions{Fresh: rel.Fresh, FreshOnly: rel.FreshOnly})
 		e.cur.Store(&active{release: rel, engine: old.engine})
 		e.resetTimers(rel)
 		if err != nil {

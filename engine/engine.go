@@ -235,6 +235,10 @@ type LoadOptions struct {
 	// Fresh starts new workers for every changed bundle even when FastReload is on (a dependency
 	// or the configuration changed).
 	Fresh bool
+	// FreshOnly, when set, limits Fresh to the bundles it accepts (the dependencies changed:
+	// a bundle that loads nothing from node_modules keeps its workers). The SDK spares are
+	// dropped either way.
+	FreshOnly func(bundle string) bool
 	// Lazy registers bundles without starting workers: a bundle's first worker starts (and loads
 	// it) on its first invocation. Load errors then surface on that invocation.
 	Lazy bool
@@ -370,7 +374,8 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 			e.pools[b.Name] = p
 		}
 		cur := p.current()
-		if cur != nil && cur.hash == b.Hash && sameConfig(cur.cfg, b.Config) && !opts.Fresh {
+		fresh := opts.Fresh && (opts.FreshOnly == nil || opts.FreshOnly(b.Name))
+		if cur != nil && cur.hash == b.Hash && sameConfig(cur.cfg, b.Config) && !fresh {
 			report.Unchanged = append(report.Unchanged, b.Name)
 			continue
 		}
@@ -409,6 +414,7 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 			if opts.Lazy && slices.Contains(opts.Eager, j.b.Name) {
 				jopts.Lazy = false
 			}
+			jopts.Fresh = opts.Fresh && (opts.FreshOnly == nil || opts.FreshOnly(j.b.Name))
 			fast, err := j.p.swap(ctx, v, jopts)
 			if file != j.b.File {
 				e.keepSnapshot(j.b.Name, file)

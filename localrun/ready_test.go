@@ -114,3 +114,32 @@ exports.main = async () => 'loaded after the banner'
 		t.Fatalf("only broken failed: %+v", h.loaded)
 	}
 }
+
+// A dependency change (package.json and the package's code, as npm install leaves them) gives
+// fresh workers to the functions that load packages only: one that loads nothing from
+// node_modules keeps its worker (same pid), the other gets the new package code.
+func TestDevDependencyChangeFreshensOnlyPackageUsers(t *testing.T) {
+	rec, _ := runDev(t, map[string]string{
+		"fn.yaml":                    "name: deps\ndialect: wx\n",
+		"functions/dep/package.json": `{"name":"dep","dependencies":{"localdep":"1.0.0"}}`,
+		"functions/dep/node_modules/localdep/index.js": "exports.v = 1\n",
+		"functions/plain/index.js":                     "const fs = require('fs')\nexports.main = async () => ({ pid: process.pid, fs: typeof fs.readFileSync })\n",
+		"functions/dep/index.js":                       "const dep = require('localdep')\nexports.main = async () => ({ pid: process.pid, v: dep.v })\n",
+	}, DevOptions{})
+	plain := callWX(t, rec.url, "plain", `{}`)
+	dep := callWX(t, rec.url, "dep", `{}`)
+	if dep["v"] != float64(1) || plain["fs"] != "function" {
+		t.Fatalf("before: plain %v dep %v", plain, dep)
+	}
+	testutil.WriteFile(t, rec.dir, "functions/dep/node_modules/localdep/index.js", "exports.v = 2\n")
+	testutil.WriteFile(t, rec.dir, "functions/dep/package.json", `{"name":"dep","dependencies":{"localdep":"2.0.0"}}`)
+	testutil.Eventually(t, 10*time.Second, "the new package code", func() bool {
+		return callWX(t, rec.url, "dep", `{}`)["v"] == float64(2)
+	})
+	if after := callWX(t, rec.url, "dep", `{}`); after["pid"] == dep["pid"] {
+		t.Fatalf("dep should run in a fresh worker: %v then %v", dep, after)
+	}
+	if after := callWX(t, rec.url, "plain", `{}`); after["pid"] != plain["pid"] {
+		t.Fatalf("plain loads no package and should keep its worker: %v then %v", plain, after)
+	}
+}

@@ -22,6 +22,10 @@ var fullReloadFiles = map[string]bool{
 	"leanengine.json": true, "leanengine.yaml": true,
 }
 
+// dependencyFiles are the full-reload files that only say which packages are installed: when
+// nothing else changed, only the bundles that load packages need fresh workers.
+var dependencyFiles = map[string]bool{"package.json": true, "package-lock.json": true, "yarn.lock": true, "pnpm-lock.yaml": true, ".package-lock.json": true}
+
 var sourceExts = map[string]bool{".js": true, ".mjs": true, ".cjs": true, ".ts": true, ".mts": true, ".cts": true,
 	".jsx": true, ".tsx": true, ".json": true}
 
@@ -154,14 +158,16 @@ func addTree(w *fsnotify.Watcher, root string) error {
 // the last good version serving and is reported.
 func (d *dev) reload(ctx context.Context, paths []string, detect time.Duration) {
 	info := ReloadInfo{DetectMs: ms(detect)}
+	depsOnly := true
 	for _, p := range paths {
 		rel, err := filepath.Rel(d.p.Dir, p)
 		if err != nil {
 			rel = p
 		}
 		info.Files = append(info.Files, rel)
-		if fullReloadFiles[filepath.Base(p)] {
+		if base := filepath.Base(p); fullReloadFiles[base] {
 			info.Full = true
+			depsOnly = depsOnly && dependencyFiles[base]
 		}
 	}
 	if d.p.App != nil || (info.Full && d.p.Detected) {
@@ -238,7 +244,11 @@ func (d *dev) reload(ctx context.Context, paths []string, detect time.Duration) 
 	}
 	info.BuildMs = ms(time.Since(buildStart))
 	loadStart := time.Now()
-	rep, err := d.env.Activate(ctx, d.release(m, info.Full))
+	rel := d.release(m, info.Full)
+	if info.Full && depsOnly {
+		rel.FreshOnly = d.loadingPackages(m)
+	}
+	rep, err := d.env.Activate(ctx, rel)
 	err = unwrapLoad(err)
 	info.LoadMs = ms(time.Since(loadStart))
 	if rep != nil {
@@ -252,6 +262,20 @@ func (d *dev) reload(ctx context.Context, paths []string, detect time.Duration) 
 		}
 	}
 	d.o.Events.Reload(info)
+}
+
+// loadingPackages accepts the bundles of m that may load something from node_modules (or whose
+// file cannot be read): after a dependency change only those need fresh workers.
+func (d *dev) loadingPackages(m *bundler.Manifest) func(string) bool {
+	uses := map[string]bool{}
+	for _, a := range m.Bundles {
+		code, err := os.ReadFile(d.p.StatePath("dev", a.File))
+		uses[a.Name] = err != nil || bundler.UsesPackages(code)
+	}
+	return func(name string) bool {
+		u, known := uses[name]
+		return u || !known
+	}
 }
 
 // reloadDetected reloads a LeanEngine project run without fn.yaml. In app mode any change of

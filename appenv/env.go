@@ -185,6 +185,9 @@ type Env struct {
 	captures map[string]*[]api.LogRecord // request id → the call's records, for Invoke
 
 	openapi *wxopenapi.Service // wx: the cloud.openapi emulation and its outbox
+
+	prestarted    *engine.Engine // Prestart's engine, until a first release takes it (under mu)
+	prestartedDir string
 }
 
 // New prepares an environment; it serves once a release is activated.
@@ -336,12 +339,14 @@ func (e *Env) Activate(ctx context.Context, rel *Release) (*engine.LoadReport, e
 		return report, nil
 	}
 	lazy := e.cfg.LazyWX && e.cfg.Dialect == project.WX && !rel.InPlace
-	eng, err := engine.New(engine.Config{Node: e.cfg.Node, Dir: rel.Dir, Dialect: e.cfg.Dialect, EnvID: e.cfg.EnvID, Env: e.SDKEnv(),
-		RunnerDir: e.cfg.RunnerDir, Logs: e.engineRecord(rel.Version), FastReload: e.cfg.FastReload, IdleTimeout: e.cfg.IdleTimeout,
-		Inspect: e.cfg.Inspect, InspectOnly: e.cfg.InspectOnly, Spare: e.cfg.Spare, SDKSpare: e.cfg.Spare && e.cfg.FastReload, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv,
-		Sandbox: e.cfg.Sandbox, IdleRetireAll: lazy, MaxWorkers: e.cfg.MaxWorkers})
-	if err != nil {
-		return nil, err
+	var eng *engine.Engine
+	if pre := e.prestarted; pre != nil && old == nil && rel.InPlace && e.prestartedDir == rel.Dir {
+		eng, e.prestarted = pre, nil
+	} else {
+		var err error
+		if eng, err = engine.New(e.engineConfig(rel.Dir, rel.Version, lazy, false)); err != nil {
+			return nil, err
+		}
 	}
 	if lazy {
 		n := e.cfg.CheckWorkers
@@ -381,6 +386,31 @@ func (e *Env) Activate(ctx context.Context, rel *Release) (*engine.LoadReport, e
 		return report, &LoadFailed{Err: err}
 	}
 	return report, nil
+}
+
+// engineConfig is the configuration of an engine serving a release from dir.
+func (e *Env) engineConfig(dir string, version int, lazy, prestart bool) engine.Config {
+	return engine.Config{Node: e.cfg.Node, Dir: dir, Dialect: e.cfg.Dialect, EnvID: e.cfg.EnvID, Env: e.SDKEnv(),
+		RunnerDir: e.cfg.RunnerDir, Logs: e.engineRecord(version), FastReload: e.cfg.FastReload, IdleTimeout: e.cfg.IdleTimeout,
+		Inspect: e.cfg.Inspect, InspectOnly: e.cfg.InspectOnly, Spare: e.cfg.Spare, SDKSpare: e.cfg.Spare && e.cfg.FastReload, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv,
+		Sandbox: e.cfg.Sandbox, IdleRetireAll: lazy, MaxWorkers: e.cfg.MaxWorkers, Prestart: prestart}
+}
+
+// Prestart creates the engine that the first in-place release from dir will run in, with its
+// first worker's Node starting now: fn dev and one-shot fn invoke call it before they build, so
+// that the build and the Node start overlap. Without such a release it is closed with the Env.
+func (e *Env) Prestart(dir string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed || e.cur.Load() != nil || e.prestarted != nil {
+		return nil
+	}
+	eng, err := engine.New(e.engineConfig(dir, 0, false, true))
+	if err != nil {
+		return err
+	}
+	e.prestarted, e.prestartedDir = eng, dir
+	return nil
 }
 
 // close stops what serves a release that no longer does, once its calls have finished.
@@ -444,7 +474,12 @@ func (e *Env) Close(grace time.Duration) {
 	e.closed = true
 	e.stop()
 	a := e.cur.Swap(nil)
+	pre := e.prestarted
+	e.prestarted = nil
 	e.mu.Unlock()
+	if pre != nil {
+		pre.Close(grace)
+	}
 	if a != nil {
 		a.close(grace)
 	}

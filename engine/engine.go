@@ -102,6 +102,9 @@ type Config struct {
 	// Spare keeps one pre-started worker so that a new worker (a first call, a replacement,
 	// a fresh-worker reload) does not wait for Node to start.
 	Spare bool
+	// Prestart starts the plain spare at New rather than after the first load (the caller builds
+	// meanwhile); without Spare it is the only one, never replaced.
+	Prestart bool
 	// SDKSpare adds a second spare with the project's SDK required (wx-server-sdk or leanengine,
 	// from the project's node_modules) for the bundles that require it: dev builds, which leave
 	// packages external (spare.go says when it is used).
@@ -194,7 +197,11 @@ func New(cfg Config) (*Engine, error) {
 	e.spareCtx, e.spareCancel = context.WithCancel(context.Background())
 	go e.reap()
 	// the spares start once the first load is done: before, they would only take CPU from the
-	// workers the first load is waiting for (fn dev is ready when those are)
+	// workers the first load is waiting for (fn dev is ready when those are). A prestarted one
+	// starts now, while the caller is still building what the first load needs.
+	if cfg.Prestart {
+		e.fillSlot(e.spares[0])
+	}
 	return e, nil
 }
 

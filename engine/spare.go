@@ -31,7 +31,7 @@ type spareSlot struct {
 	gen      int  // under Engine.spareMu: a spare started before the latest drop is not used
 }
 
-func (e *Engine) spareEnabled() bool { return e.cfg.Spare && e.cfg.Inspect == "" }
+func (e *Engine) spareEnabled() bool { return (e.cfg.Spare || e.cfg.Prestart) && e.cfg.Inspect == "" }
 
 // sdkPackage is the package an SDK spare preloads for the engine's dialect.
 func (e *Engine) sdkPackage() string {
@@ -55,7 +55,7 @@ func (e *Engine) newSpareSlots() []*spareSlot {
 
 // fillSpare starts the missing spares (single-flight per slot).
 func (e *Engine) fillSpare() {
-	if !e.spareEnabled() {
+	if !e.spareEnabled() || !e.cfg.Spare {
 		return
 	}
 	for _, s := range e.spares {
@@ -141,7 +141,7 @@ func (e *Engine) takeSpare(ctx context.Context, v *version) *worker {
 	defer func() {
 		// during the engine's first load a new spare would compete with the workers loading
 		// (Load starts the spares when it ends)
-		if e.loadedOnce.Load() {
+		if e.loadedOnce.Load() && e.cfg.Spare {
 			e.fillSlot(s)
 		}
 	}()

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -129,5 +131,48 @@ func TestRequiresProjectPackageReadsBothBundleForms(t *testing.T) {
 		if got := requiresProjectPackage(v, "leanengine"); got != c.want {
 			t.Errorf("%s (moduleDir %q): %v, want %v", c.src, c.moduleDir, got, c.want)
 		}
+	}
+}
+
+// A prestarted spare starts at New, before anything is built; the first load adopts it (the
+// function runs in that process) and, without Spare, no other spare ever starts.
+func TestPrestartedSpareIsTheFirstWorker(t *testing.T) {
+	dir := t.TempDir()
+	testutil.WriteFile(t, dir, "fn.yaml", "name: pre\ndialect: wx\n")
+	testutil.WriteFile(t, dir, "functions/hi/index.js", "exports.main = async () => ({ pid: process.pid })\n")
+	p, err := project.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Config{Node: "node", Dir: dir, Dialect: p.Dialect, EnvID: p.EnvID, RunnerDir: t.TempDir(), Prestart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(2 * time.Second)
+	var spare int
+	testutil.Eventually(t, 10*time.Second, "the prestarted spare", func() bool { spare = sparePID(e); return spare != 0 })
+	entries, _ := p.Entries()
+	b, err := bundler.New(bundler.Options{ProjectDir: dir, OutDir: p.StatePath("build"), Dialect: p.Dialect, Target: p.Runtime, Mode: bundler.Dev}, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Dispose()
+	m, _, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := m.Bundles[0]
+	if _, err := e.Load(context.Background(), []Bundle{{Name: a.Name, File: p.StatePath("build", a.File), Hash: a.Hash, Config: p.Function(a.Name)}}, LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.spareMu.Lock()
+	starting, waiting := e.spares[0].starting, len(e.spares[0].ch)
+	e.spareMu.Unlock()
+	if starting || waiting != 0 {
+		t.Fatalf("without Spare no spare follows the prestarted one (starting %v, ready %d)", starting, waiting)
+	}
+	res := e.InvokeWX(context.Background(), WXRequest{Function: "hi", Data: json.RawMessage(`{}`)})
+	if got := mustOK(t, res)["pid"]; int(got.(float64)) != spare {
+		t.Fatalf("hi ran in %v, not in the prestarted worker %d", got, spare)
 	}
 }

@@ -222,18 +222,6 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		}
 		d.keys = keys
 	}
-	var m *bundler.Manifest
-	if p.App != nil {
-		// app mode: the app process runs the project as it is; nothing is bundled
-		m = &bundler.Manifest{}
-	} else if m, err = d.build(); err != nil {
-		return err
-	}
-	defer func() {
-		if d.b != nil {
-			d.b.Dispose()
-		}
-	}()
 	d.sink, err = logsink.OpenSQLite(p.StatePath("logs.db"), logsink.SQLiteOptions{Retention: 10000})
 	if err != nil {
 		return err
@@ -272,6 +260,25 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		return err
 	}
 	defer d.env.Close(2 * time.Second)
+	var m *bundler.Manifest
+	if p.App != nil {
+		// app mode: the app process runs the project as it is; nothing is bundled
+		m = &bundler.Manifest{}
+	} else {
+		// the first worker's Node starts while the functions build
+		if err := d.env.Prestart(p.Dir); err != nil {
+			return err
+		}
+		m, err = d.build()
+	}
+	defer func() {
+		if d.b != nil {
+			d.b.Dispose()
+		}
+	}()
+	if err != nil {
+		return err
+	}
 	stop := make(chan struct{})
 	defer close(stop)
 	srv := &http.Server{Handler: d.handler(stop), ReadHeaderTimeout: 10 * time.Second}

@@ -103,6 +103,12 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*api.Outc
 		return nil, err
 	}
 	defer env.Close(time.Second)
+	if p.App == nil {
+		// the worker's Node starts while the call's function builds
+		if err := env.Prestart(p.Dir); err != nil {
+			return nil, err
+		}
+	}
 	srv := &http.Server{Handler: env.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()

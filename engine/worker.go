@@ -28,6 +28,7 @@ type workerSpec struct {
 	sandbox  func(*exec.Cmd) error
 	nice     int    // start at this nice value (a crash-looping function's worker)
 	preload  string // a package the runner requires before it is ready (SDK spares)
+	cache    string // V8 code cache directory for node_modules (Config.CodeCacheDir), empty for none
 }
 
 // worker is one supervised Node.js process.
@@ -131,6 +132,9 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg
 	}
 	if spec.preload != "" {
 		args = append(args, "--fn-preload="+spec.preload)
+	}
+	if spec.cache != "" {
+		args = append(args, "--fn-code-cache="+spec.cache)
 	}
 	cmd := exec.Command(spec.node, args...)
 	cmd.Dir = spec.dir

@@ -1,0 +1,287 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fnhq/fn/bundler"
+	"github.com/fnhq/fn/internal/testutil"
+)
+
+// The package the code cache tests load, from the function folder's own node_modules. Line and
+// column numbers matter: the stack frames below are checked against them.
+var cachePkg = map[string]string{
+	"functions/cc/node_modules/ccpkg/package.json": `{"name": "ccpkg", "version": "1.0.0", "main": "index.js"}`,
+	"functions/cc/node_modules/ccpkg/index.js": `#!/usr/bin/env node
+'use strict';
+const lib = require('./lib');
+exports.self = this === module.exports;
+exports.file = __filename;
+exports.dir = __dirname;
+exports.id = module.id;
+exports.args = arguments.length;
+exports.main = require.main === process.mainModule && require.main !== undefined;
+exports.resolved = require.resolve('./lib');
+exports.cached = require.cache[__filename] === module;
+exports.compute = (n) => lib.square(n) + 1;
+exports.load = () => require('./dyn').load();
+`,
+	"functions/cc/node_modules/ccpkg/lib.js": `exports.first = () => { throw new Error('first line'); };
+exports.square = (n) => n * n;
+exports.boom = function boom() {
+  throw new Error('boom from lib');
+};
+`,
+	// CommonJS that imports an ES module: Node must compile it (a vm.Script has no loader for it)
+	"functions/cc/node_modules/ccpkg/dyn.js": `exports.load = () => import('./esm.mjs').then((m) => m.value);
+`,
+	"functions/cc/node_modules/ccpkg/esm.mjs": `export const value = 'from esm';
+`,
+	"functions/cc/index.js": `const pkg = require('ccpkg')
+const stacks = (fn) => { try { fn() } catch (e) { return e.stack.split('\n').slice(0, 2).map((l) => l.trim()) } }
+exports.main = async (event) => {
+  const stats = globalThis[Symbol.for('fn.codeCacheStats')]
+  return {
+    value: pkg.compute(event.n),
+    self: pkg.self, file: pkg.file, dir: pkg.dir, id: pkg.id, args: pkg.args, main: pkg.main,
+    resolved: pkg.resolved, cached: pkg.cached,
+    boom: stacks(() => require('ccpkg/lib').boom()),
+    first: stacks(() => require('ccpkg/lib').first()),
+    esm: await pkg.load(),
+    stats: stats ? stats() : null,
+  }
+}
+`,
+}
+
+type cacheAnswer struct {
+	Value    int      `json:"value"`
+	Self     bool     `json:"self"`
+	File     string   `json:"file"`
+	Dir      string   `json:"dir"`
+	ID       string   `json:"id"`
+	Args     int      `json:"args"`
+	Main     bool     `json:"main"`
+	Resolved string   `json:"resolved"`
+	Cached   bool     `json:"cached"`
+	Boom     []string `json:"boom"`
+	First    []string `json:"first"`
+	ESM      string   `json:"esm"`
+	Stats    *struct {
+		Hits, Misses, Rejected, Corrupt, Skipped, Written, Errors int
+	} `json:"stats"`
+}
+
+// callCC starts a new engine on the fixture's project (so a new worker) and calls cc.
+func callCC(t *testing.T, f *fixture, cfg Config) cacheAnswer {
+	t.Helper()
+	cfg.Node, cfg.Dir, cfg.Dialect, cfg.EnvID, cfg.RunnerDir = "node", f.dir, f.p.Dialect, f.p.EnvID, t.TempDir()
+	cfg.Logs = func(Record) {}
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(2 * time.Second)
+	old := f.e
+	f.e = e
+	defer func() { f.e = old }()
+	if _, err := f.build(); err != nil {
+		t.Fatal(err)
+	}
+	var got cacheAnswer
+	if err := json.Unmarshal(f.wx("cc", `{"n": 7}`, nil).Value, &got); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// packs returns the cache directory's packs and their contents.
+func packs(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	names, _ := filepath.Glob(filepath.Join(dir, "*.pack"))
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[n] = b
+	}
+	return out
+}
+
+// waitPack waits until the cache holds a pack of ccpkg's tree that differs from before.
+func waitPack(t *testing.T, dir string, before []byte) (string, []byte) {
+	t.Helper()
+	var name string
+	var data []byte
+	testutil.Eventually(t, 10*time.Second, "the code cache pack is written", func() bool {
+		for n, b := range packs(t, dir) {
+			if !bytes.Equal(b, before) {
+				name, data = n, b
+				return true
+			}
+		}
+		return false
+	})
+	return name, data
+}
+
+type packEntry struct {
+	key                   string
+	off, len, sum, usedAt int
+}
+
+// readPackIndex parses a pack as runner.js writes it: magic, index length, JSON index, data.
+func readPackIndex(t *testing.T, b []byte) ([]packEntry, int) {
+	t.Helper()
+	const magic = "fnV8pk1\n"
+	if !bytes.HasPrefix(b, []byte(magic)) || len(b) < len(magic)+4 {
+		t.Fatalf("not a pack: %q", b[:min(len(b), 16)])
+	}
+	n := int(binary.LittleEndian.Uint32(b[len(magic):]))
+	base := len(magic) + 4 + n
+	var raw [][]any
+	if err := json.Unmarshal(b[len(magic)+4:base], &raw); err != nil {
+		t.Fatal(err)
+	}
+	var out []packEntry
+	for _, r := range raw {
+		out = append(out, packEntry{key: r[0].(string), off: int(r[1].(float64)), len: int(r[2].(float64)), sum: int(r[3].(float64)), usedAt: int(r[4].(float64))})
+	}
+	return out, base
+}
+
+// same drops what differs between runs by design (the cache's own counters).
+func same(a cacheAnswer) cacheAnswer {
+	a.Stats = nil
+	return a
+}
+
+func TestCodeCacheServesPackagesToTheNextWorker(t *testing.T) {
+	f := newFixture(t, mergeFiles(map[string]string{"fn.yaml": wxYAML}, cachePkg), bundler.Dev, Config{})
+	cache := filepath.Join(t.TempDir(), "v8")
+	on := Config{CodeCacheDir: cache, Env: map[string]string{"FN_CODE_CACHE_STATS": "1"}}
+
+	// without the cache: what Node itself gives
+	plain := callCC(t, f, Config{Env: on.Env})
+	if plain.Stats != nil {
+		t.Fatalf("stats without a cache: %+v", plain.Stats)
+	}
+	pkgDir := filepath.Join(f.dir, "functions", "cc", "node_modules", "ccpkg")
+	want := cacheAnswer{Value: 50, Self: true, File: filepath.Join(pkgDir, "index.js"), Dir: pkgDir, ID: filepath.Join(pkgDir, "index.js"),
+		Args: 5, Main: true, Resolved: filepath.Join(pkgDir, "lib.js"), Cached: true, ESM: "from esm", Boom: plain.Boom, First: plain.First}
+	if !reflect.DeepEqual(plain, want) {
+		t.Fatalf("without the cache:\n got %+v\nwant %+v", plain, want)
+	}
+	lib := filepath.Join(pkgDir, "lib.js")
+	if len(plain.Boom) != 2 || plain.Boom[0] != "Error: boom from lib" || plain.Boom[1] != "at Object.boom ("+lib+":4:9)" {
+		t.Fatalf("boom's stack: %q", plain.Boom)
+	}
+	if len(plain.First) != 2 || !strings.HasSuffix(plain.First[1], "("+lib+":1:31)") {
+		t.Fatalf("first's stack: %q", plain.First)
+	}
+
+	// first worker with the cache: every file compiles, and is written once the call is done
+	cold := callCC(t, f, on)
+	if !reflect.DeepEqual(same(cold), plain) {
+		t.Fatalf("cold cache changed the results:\n got %+v\nwant %+v", same(cold), plain)
+	}
+	if s := cold.Stats; s == nil || s.Hits != 0 || s.Misses != 2 || s.Skipped != 1 || s.Rejected != 0 || s.Corrupt != 0 {
+		t.Fatalf("cold stats: %+v (want index.js and lib.js compiled, dyn.js left to Node)", cold.Stats)
+	}
+	name, data := waitPack(t, cache, nil)
+	entries, _ := readPackIndex(t, data)
+	if len(entries) != 2 {
+		t.Fatalf("the pack holds %d entries, want 2", len(entries))
+	}
+
+	// the next worker compiles from the cache, with the same results
+	warm := callCC(t, f, on)
+	if !reflect.DeepEqual(same(warm), plain) {
+		t.Fatalf("warm cache changed the results:\n got %+v\nwant %+v", same(warm), plain)
+	}
+	if s := warm.Stats; s.Hits != 2 || s.Misses != 0 || s.Rejected != 0 || s.Corrupt != 0 || s.Skipped != 1 {
+		t.Fatalf("warm stats: %+v", s)
+	}
+
+	// a corrupt entry (its bytes no longer match its checksum) is ignored and written again
+	bad := bytes.Clone(data)
+	e := entries[0]
+	_, base := readPackIndex(t, data)
+	bad[base+e.off+e.len/2] ^= 0xff
+	if err := os.WriteFile(name, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := callCC(t, f, on)
+	if !reflect.DeepEqual(same(got), plain) {
+		t.Fatalf("a corrupt entry changed the results:\n got %+v\nwant %+v", same(got), plain)
+	}
+	if s := got.Stats; s.Corrupt != 1 || s.Hits != 1 || s.Misses != 1 {
+		t.Fatalf("stats with a corrupt entry: %+v", s)
+	}
+	_, data = waitPack(t, cache, bad)
+
+	// an entry V8 refuses (right checksum, wrong contents) is compiled and written again
+	bad = bytes.Clone(data)
+	entries, base = readPackIndex(t, bad)
+	e = entries[1]
+	junk := bytes.Repeat([]byte{0x5a}, e.len)
+	copy(bad[base+e.off:], junk)
+	sum := crc32.ChecksumIEEE(junk)
+	bad = bytes.Replace(bad, []byte(`,`+strconv.Itoa(e.sum)+`,`), []byte(`,`+strconv.Itoa(int(sum))+`,`), 1)
+	if err := os.WriteFile(name, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got = callCC(t, f, on)
+	if !reflect.DeepEqual(same(got), plain) {
+		t.Fatalf("a rejected entry changed the results:\n got %+v\nwant %+v", same(got), plain)
+	}
+	if s := got.Stats; s.Rejected != 1 || s.Hits != 1 || s.Corrupt != 0 {
+		t.Fatalf("stats with a rejected entry: %+v", s)
+	}
+	_, data = waitPack(t, cache, bad)
+
+	// a pack cut short is no pack: everything compiles and the pack is written whole again
+	if err := os.WriteFile(name, data[:len(data)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got = callCC(t, f, on)
+	if s := got.Stats; !reflect.DeepEqual(same(got), plain) || s.Corrupt != 1 || s.Misses != 2 || s.Hits != 0 {
+		t.Fatalf("a truncated pack: %+v", got)
+	}
+	waitPack(t, cache, data[:len(data)/2])
+	if s := callCC(t, f, on).Stats; s.Hits != 2 || s.Misses != 0 {
+		t.Fatalf("after the rewrite: %+v", s)
+	}
+}
+
+// An unwritable cache directory costs nothing but the cache.
+func TestCodeCacheUnwritableDirectory(t *testing.T) {
+	f := newFixture(t, mergeFiles(map[string]string{"fn.yaml": wxYAML}, cachePkg), bundler.Dev, Config{})
+	file := testutil.WriteFile(t, t.TempDir(), "not-a-dir", "x")
+	on := Config{CodeCacheDir: filepath.Join(file, "v8"), Env: map[string]string{"FN_CODE_CACHE_STATS": "1"}}
+	got := callCC(t, f, on)
+	if got.Value != 50 || got.ESM != "from esm" || got.Stats == nil || got.Stats.Misses != 2 {
+		t.Fatalf("with an unwritable cache: %+v", got)
+	}
+}
+
+func mergeFiles(ms ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}

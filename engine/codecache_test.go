@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -161,6 +160,26 @@ func readPackIndex(t *testing.T, b []byte) ([]packEntry, int) {
 	return out, base
 }
 
+// withSum rewrites a pack with entry i's checksum replaced.
+func withSum(t *testing.T, b []byte, i int, sum uint32) []byte {
+	t.Helper()
+	const magic = "fnV8pk1\n"
+	n := int(binary.LittleEndian.Uint32(b[len(magic):]))
+	dec := json.NewDecoder(bytes.NewReader(b[len(magic)+4 : len(magic)+4+n]))
+	dec.UseNumber()
+	var raw [][]any
+	if err := dec.Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	raw[i][3] = sum
+	index, err := json.Marshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := binary.LittleEndian.AppendUint32([]byte(magic), uint32(len(index)))
+	return append(append(out, index...), b[len(magic)+4+n:]...)
+}
+
 // same drops what differs between runs by design (the cache's own counters).
 func same(a cacheAnswer) cacheAnswer {
 	a.Stats = nil
@@ -237,8 +256,7 @@ func TestCodeCacheServesPackagesToTheNextWorker(t *testing.T) {
 	e = entries[1]
 	junk := bytes.Repeat([]byte{0x5a}, e.len)
 	copy(bad[base+e.off:], junk)
-	sum := crc32.ChecksumIEEE(junk)
-	bad = bytes.Replace(bad, []byte(`,`+strconv.Itoa(e.sum)+`,`), []byte(`,`+strconv.Itoa(int(sum))+`,`), 1)
+	bad = withSum(t, bad, 1, crc32.ChecksumIEEE(junk))
 	if err := os.WriteFile(name, bad, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -284,4 +302,46 @@ func mergeFiles(ms ...map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// The real wx-server-sdk loads from the cache and answers as it does compiled by Node.
+func TestCodeCacheRealSDK(t *testing.T) {
+	src := strings.Replace(loginJS, "exports.main = (event, context) => {", `exports.main = (event, context) => {
+  const stats = globalThis[Symbol.for('fn.codeCacheStats')]()
+  if (event.stats) return stats`, 1)
+	f := newFixture(t, map[string]string{"fn.yaml": wxYAML, "functions/login/index.js": src}, bundler.Dev, Config{})
+	cache := filepath.Join(t.TempDir(), "v8")
+	on := Config{CodeCacheDir: cache, Env: map[string]string{"FN_CODE_CACHE_STATS": "1"}}
+	alice := &WXIdentity{OpenID: "oAlice", AppID: "wxApp1", UnionID: "uAlice"}
+	call := func() (login, stats map[string]any) {
+		cfg := on
+		cfg.Node, cfg.Dir, cfg.Dialect, cfg.EnvID, cfg.RunnerDir, cfg.Logs = "node", f.dir, f.p.Dialect, f.p.EnvID, t.TempDir(), func(Record) {}
+		e, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close(2 * time.Second)
+		f.e = e
+		if _, err := f.build(); err != nil {
+			t.Fatal(err)
+		}
+		stats = mustOK(t, f.wx("login", `{"stats": true}`, alice))
+		login = mustOK(t, f.wx("login", `{"a": 1}`, alice))
+		delete(login["context"].(map[string]any), "rid")
+		delete(login["context"].(map[string]any), "remaining")
+		delete(login["context"].(map[string]any), "environ") // tokens and the sequence id are per call
+		return login, stats
+	}
+	cold, coldStats := call()
+	if coldStats["misses"].(float64) < 100 || coldStats["hits"].(float64) != 0 {
+		t.Fatalf("cold: %v", coldStats)
+	}
+	waitPack(t, cache, nil)
+	warm, warmStats := call()
+	if warmStats["hits"] != coldStats["misses"] || warmStats["misses"].(float64) != 0 || warmStats["rejected"].(float64) != 0 {
+		t.Fatalf("warm: %v after cold %v", warmStats, coldStats)
+	}
+	if !reflect.DeepEqual(cold, warm) || warm["openid"] != "oAlice" {
+		t.Fatalf("the SDK answered differently from the cache:\ncold %v\nwarm %v", cold, warm)
+	}
 }

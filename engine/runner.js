@@ -115,9 +115,17 @@ function startCodeCache(dir) {
     try {
       Module.enableCompileCache(dir);
     } catch (_) {
-      // an optimisation only
+      return null; // an optimisation only
     }
-    return null;
+    // Node writes its cache at exit; 23+ can be told to write it once the worker is idle
+    const flush = () => {
+      try {
+        if (typeof Module.flushCompileCache === 'function') Module.flushCompileCache();
+      } catch (_) {
+        // as above
+      }
+    };
+    return { flush, bypass: new WeakSet() };
   }
   const vm = require('vm');
   const crypto = require('crypto');
@@ -164,7 +172,7 @@ function startCodeCache(dir) {
       return null;
     }
     const pack = packFor(filename.slice(0, at + NM.length));
-    const key = hash(filename + '\0' + content);
+    const key = hash(filename).slice(0, 8) + hash(content); // (one string of both would be copied)
     const cachedData = pack.get(key);
     // a hashbang is only allowed at the start of a script; "//" keeps every column where it was
     const source = content.charCodeAt(0) === 35 && content.charCodeAt(1) === 33 ? '//' + content.slice(2) : content;

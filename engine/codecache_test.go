@@ -33,6 +33,8 @@ exports.resolved = require.resolve('./lib');
 exports.cached = require.cache[__filename] === module;
 exports.compute = (n) => lib.square(n) + 1;
 exports.load = () => require('./dyn').load();
+exports.twice = require('./types').twice;
+exports.sneaky = () => require('./sneaky').load();
 `,
 	"functions/cc/node_modules/ccpkg/lib.js": `exports.first = () => { throw new Error('first line'); };
 exports.square = (n) => n * n;
@@ -45,6 +47,17 @@ exports.boom = function boom() {
 `,
 	"functions/cc/node_modules/ccpkg/esm.mjs": `export const value = 'from esm';
 `,
+	// JSDoc types name import() but call nothing: cached
+	"functions/cc/node_modules/ccpkg/types.js": `/** @type {import('./lib')} */
+const lib = require('./lib');
+/**
+ * @param {import('./lib').N} n
+ */
+exports.twice = (n) => lib.square(n) * 2;
+`,
+	// ...unless code follows on the line
+	"functions/cc/node_modules/ccpkg/sneaky.js": `/** @type {import('./lib')} */ exports.load = () => import('./esm.mjs').then((m) => m.value + '!');
+`,
 	"functions/cc/index.js": `const pkg = require('ccpkg')
 const stacks = (fn) => { try { fn() } catch (e) { return e.stack.split('\n').slice(0, 2).map((l) => l.trim()) } }
 exports.main = async (event) => {
@@ -56,6 +69,8 @@ exports.main = async (event) => {
     boom: stacks(() => require('ccpkg/lib').boom()),
     first: stacks(() => require('ccpkg/lib').first()),
     esm: await pkg.load(),
+    twice: pkg.twice(3),
+    sneaky: await pkg.sneaky(),
     stats: stats ? stats() : null,
   }
 }
@@ -75,6 +90,8 @@ type cacheAnswer struct {
 	Boom     []string `json:"boom"`
 	First    []string `json:"first"`
 	ESM      string   `json:"esm"`
+	Twice    int      `json:"twice"`
+	Sneaky   string   `json:"sneaky"`
 	Stats    *struct {
 		Hits, Misses, Rejected, Corrupt, Skipped, Written, Errors int
 	} `json:"stats"`
@@ -84,7 +101,11 @@ type cacheAnswer struct {
 func callCC(t *testing.T, f *fixture, cfg Config) cacheAnswer {
 	t.Helper()
 	cfg.Node, cfg.Dir, cfg.Dialect, cfg.EnvID, cfg.RunnerDir = "node", f.dir, f.p.Dialect, f.p.EnvID, t.TempDir()
-	cfg.Logs = func(Record) {}
+	cfg.Logs = func(r Record) {
+		if strings.Contains(r.Message, "Warning") {
+			t.Errorf("the worker warned: %s", r.Message)
+		}
+	}
 	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +118,11 @@ func callCC(t *testing.T, f *fixture, cfg Config) cacheAnswer {
 		t.Fatal(err)
 	}
 	var got cacheAnswer
-	if err := json.Unmarshal(f.wx("cc", `{"n": 7}`, nil).Value, &got); err != nil {
+	res := f.wx("cc", `{"n": 7}`, nil)
+	if res.Err != nil {
+		t.Fatalf("cc failed: %s\n%s", res.Err.Message, res.Err.Stack)
+	}
+	if err := json.Unmarshal(res.Value, &got); err != nil {
 		t.Fatal(err)
 	}
 	return got
@@ -198,7 +223,7 @@ func TestCodeCacheServesPackagesToTheNextWorker(t *testing.T) {
 	}
 	pkgDir := filepath.Join(f.dir, "functions", "cc", "node_modules", "ccpkg")
 	want := cacheAnswer{Value: 50, Self: true, File: filepath.Join(pkgDir, "index.js"), Dir: pkgDir, ID: filepath.Join(pkgDir, "index.js"),
-		Args: 5, Main: true, Resolved: filepath.Join(pkgDir, "lib.js"), Cached: true, ESM: "from esm", Boom: plain.Boom, First: plain.First}
+		Args: 5, Main: true, Resolved: filepath.Join(pkgDir, "lib.js"), Cached: true, ESM: "from esm", Twice: 18, Sneaky: "from esm!", Boom: plain.Boom, First: plain.First}
 	if !reflect.DeepEqual(plain, want) {
 		t.Fatalf("without the cache:\n got %+v\nwant %+v", plain, want)
 	}
@@ -215,13 +240,15 @@ func TestCodeCacheServesPackagesToTheNextWorker(t *testing.T) {
 	if !reflect.DeepEqual(same(cold), plain) {
 		t.Fatalf("cold cache changed the results:\n got %+v\nwant %+v", same(cold), plain)
 	}
-	if s := cold.Stats; s == nil || s.Hits != 0 || s.Misses != 2 || s.Skipped != 1 || s.Rejected != 0 || s.Corrupt != 0 {
-		t.Fatalf("cold stats: %+v (want index.js and lib.js compiled, dyn.js left to Node)", cold.Stats)
+	// index.js, lib.js and types.js compile through the cache; dyn.js and sneaky.js are Node's
+	if s := cold.Stats; s == nil || s.Hits != 0 || s.Misses != 3 || s.Skipped != 2 || s.Rejected != 0 || s.Corrupt != 0 {
+		t.Fatalf("cold stats: %+v", cold.Stats)
 	}
+	n := cold.Stats.Misses
 	name, data := waitPack(t, cache, nil)
 	entries, _ := readPackIndex(t, data)
-	if len(entries) != 2 {
-		t.Fatalf("the pack holds %d entries, want 2", len(entries))
+	if len(entries) != n {
+		t.Fatalf("the pack holds %d entries, want %d", len(entries), n)
 	}
 
 	// the next worker compiles from the cache, with the same results
@@ -229,7 +256,7 @@ func TestCodeCacheServesPackagesToTheNextWorker(t *testing.T) {
 	if !reflect.DeepEqual(same(warm), plain) {
 		t.Fatalf("warm cache changed the results:\n got %+v\nwant %+v", same(warm), plain)
 	}
-	if s := warm.Stats; s.Hits != 2 || s.Misses != 0 || s.Rejected != 0 || s.Corrupt != 0 || s.Skipped != 1 {
+	if s := warm.Stats; s.Hits != n || s.Misses != 0 || s.Rejected != 0 || s.Corrupt != 0 || s.Skipped != cold.Stats.Skipped {
 		t.Fatalf("warm stats: %+v", s)
 	}
 
@@ -245,7 +272,7 @@ func TestCodeCacheServesPackagesToTheNextWorker(t *testing.T) {
 	if !reflect.DeepEqual(same(got), plain) {
 		t.Fatalf("a corrupt entry changed the results:\n got %+v\nwant %+v", same(got), plain)
 	}
-	if s := got.Stats; s.Corrupt != 1 || s.Hits != 1 || s.Misses != 1 {
+	if s := got.Stats; s.Corrupt != 1 || s.Hits != n-1 || s.Misses != 1 {
 		t.Fatalf("stats with a corrupt entry: %+v", s)
 	}
 	_, data = waitPack(t, cache, bad)
@@ -264,7 +291,7 @@ func TestCodeCacheServesPackagesToTheNextWorker(t *testing.T) {
 	if !reflect.DeepEqual(same(got), plain) {
 		t.Fatalf("a rejected entry changed the results:\n got %+v\nwant %+v", same(got), plain)
 	}
-	if s := got.Stats; s.Rejected != 1 || s.Hits != 1 || s.Corrupt != 0 {
+	if s := got.Stats; s.Rejected != 1 || s.Hits != n-1 || s.Corrupt != 0 {
 		t.Fatalf("stats with a rejected entry: %+v", s)
 	}
 	_, data = waitPack(t, cache, bad)
@@ -274,11 +301,11 @@ func TestCodeCacheServesPackagesToTheNextWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = callCC(t, f, on)
-	if s := got.Stats; !reflect.DeepEqual(same(got), plain) || s.Corrupt != 1 || s.Misses != 2 || s.Hits != 0 {
+	if s := got.Stats; !reflect.DeepEqual(same(got), plain) || s.Corrupt != 1 || s.Misses != n || s.Hits != 0 {
 		t.Fatalf("a truncated pack: %+v", got)
 	}
 	waitPack(t, cache, data[:len(data)/2])
-	if s := callCC(t, f, on).Stats; s.Hits != 2 || s.Misses != 0 {
+	if s := callCC(t, f, on).Stats; s.Hits != n || s.Misses != 0 {
 		t.Fatalf("after the rewrite: %+v", s)
 	}
 }
@@ -289,7 +316,7 @@ func TestCodeCacheUnwritableDirectory(t *testing.T) {
 	file := testutil.WriteFile(t, t.TempDir(), "not-a-dir", "x")
 	on := Config{CodeCacheDir: filepath.Join(file, "v8"), Env: map[string]string{"FN_CODE_CACHE_STATS": "1"}}
 	got := callCC(t, f, on)
-	if got.Value != 50 || got.ESM != "from esm" || got.Stats == nil || got.Stats.Misses != 2 {
+	if got.Value != 50 || got.ESM != "from esm" || got.Stats == nil || got.Stats.Misses != 3 {
 		t.Fatalf("with an unwritable cache: %+v", got)
 	}
 }
@@ -343,5 +370,58 @@ func TestCodeCacheRealSDK(t *testing.T) {
 	}
 	if !reflect.DeepEqual(cold, warm) || warm["openid"] != "oAlice" {
 		t.Fatalf("the SDK answered differently from the cache:\ncold %v\nwarm %v", cold, warm)
+	}
+}
+
+// With CodeCacheBundles a production bundle (the SDK inside) is cached by its content: the next
+// worker compiles it from the cache, answers the same, and its errors still map to the sources.
+func TestCodeCacheBundles(t *testing.T) {
+	src := strings.Replace(loginJS, "exports.main = (event, context) => {", `exports.main = (event, context) => {
+  if (event.stats) return globalThis[Symbol.for('fn.codeCacheStats')]()
+  if (event.boom) throw new Error('boom in the function')`, 1)
+	f := newFixture(t, map[string]string{"fn.yaml": wxYAML, "functions/login/index.js": src}, bundler.Production, Config{})
+	cache := filepath.Join(t.TempDir(), "v8")
+	alice := &WXIdentity{OpenID: "oAlice", AppID: "wxApp1", UnionID: "uAlice"}
+	call := func(bundles bool) (stats, login map[string]any, boom *FunctionError) {
+		cfg := Config{CodeCacheDir: cache, CodeCacheBundles: bundles, Env: map[string]string{"FN_CODE_CACHE_STATS": "1"}}
+		cfg.Node, cfg.Dir, cfg.Dialect, cfg.EnvID, cfg.RunnerDir, cfg.Logs = "node", f.dir, f.p.Dialect, f.p.EnvID, t.TempDir(), func(Record) {}
+		e, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close(2 * time.Second)
+		f.e = e
+		if _, err := f.build(); err != nil {
+			t.Fatal(err)
+		}
+		stats = mustOK(t, f.wx("login", `{"stats": true}`, alice))
+		login = mustOK(t, f.wx("login", `{"a": 1}`, alice))
+		for _, k := range []string{"rid", "remaining", "environ"} {
+			delete(login["context"].(map[string]any), k)
+		}
+		return stats, login, f.wx("login", `{"boom": true}`, alice).Err
+	}
+	offStats, plain, plainBoom := call(false)
+	if offStats["misses"].(float64) != 0 || len(packs(t, cache)) != 0 {
+		t.Fatalf("without CodeCacheBundles a bundle was cached: %v", offStats)
+	}
+	coldStats, cold, coldBoom := call(true)
+	if coldStats["misses"].(float64) != 1 || coldStats["hits"].(float64) != 0 {
+		t.Fatalf("cold: %v", coldStats)
+	}
+	waitPack(t, cache, nil)
+	warmStats, warm, warmBoom := call(true)
+	if warmStats["hits"].(float64) != 1 || warmStats["misses"].(float64) != 0 || warmStats["rejected"].(float64) != 0 {
+		t.Fatalf("warm: %v", warmStats)
+	}
+	if !reflect.DeepEqual(plain, cold) || !reflect.DeepEqual(plain, warm) {
+		t.Fatalf("the cache changed the answers:\nplain %v\ncold %v\nwarm %v", plain, cold, warm)
+	}
+	if plainBoom == nil || !strings.Contains(plainBoom.Stack, filepath.Join("functions", "login", "index.js")+":") {
+		t.Fatalf("the error's stack is not mapped to the source: %+v", plainBoom)
+	}
+	first := func(fe *FunctionError) string { return strings.SplitN(fe.Stack, "\n", 3)[1] }
+	if coldBoom == nil || warmBoom == nil || first(coldBoom) != first(plainBoom) || first(warmBoom) != first(plainBoom) {
+		t.Fatalf("the cache changed the error's mapped stack:\nplain %+v\ncold %+v\nwarm %+v", plainBoom, coldBoom, warmBoom)
 	}
 }

@@ -124,6 +124,10 @@ type Config struct {
 	// stale, corrupt or unwritable entries only cost the time they would have saved. Node 22.1+
 	// keeps its own compile cache there (module.enableCompileCache).
 	CodeCacheDir string
+	// CodeCacheBundles adds the bundles themselves to the code cache, keyed by their content: fn
+	// serve, whose released bundles (packages included) never change. Not for bundles rebuilt at
+	// every save (fn dev), which would only churn the cache.
+	CodeCacheBundles bool
 }
 
 // Bundle is one loadable unit: a wx function, or a lean project's cloud code.

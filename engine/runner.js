@@ -97,13 +97,15 @@ function sendSync(msg) {
 // once the worker is idle (after its first invocation, on a short timer, or at exit) the code V8
 // has made for them by then is written back. The function's own code is never cached (it changes
 // at every save, and evaluate compiles a bundle itself). A file that may use import() is left to
-// Node: a vm.Script has no loader for it. Nothing the cache does can fail a require: a missing,
+// Node: a vm.Script has no loader for it (and the one vm can be given does not survive cachedData).
+// Nothing the cache does can fail a require: a missing,
 // stale, corrupt or rejected entry compiles as usual and is written again; write errors are
-// dropped.
+// dropped. With --fn-code-cache-bundles the bundles are cached too (fn serve: a release's bundles,
+// packages included, never change).
 //
 // Entries live in packs, one file per node_modules tree (the path up to the first node_modules
-// directory) and Node build, read whole with one system call: a file per module cost as much in
-// opening and reading as V8 saved in compiling.
+// directory) or bundle directory and Node build, read whole with one system call: a file per
+// module cost as much in opening and reading as V8 saved in compiling.
 let inflight = 0; // invocations in progress: the idle write waits for none
 const codeCache = startCodeCache((process.argv.find((a) => a.startsWith('--fn-code-cache=')) || '').slice('--fn-code-cache='.length));
 
@@ -125,7 +127,7 @@ function startCodeCache(dir) {
         // as above
       }
     };
-    return { flush, bypass: new WeakSet() };
+    return { flush, bundle() {} };
   }
   const vm = require('vm');
   const crypto = require('crypto');
@@ -149,13 +151,15 @@ function startCodeCache(dir) {
   const sum = (buf) => (zlib.crc32 ? zlib.crc32(buf) : crypto.createHash('sha1').update(buf).digest().readUInt32LE(0));
   const stats = { hits: 0, misses: 0, rejected: 0, corrupt: 0, skipped: 0, written: 0, errors: 0 };
   const packs = new Map(); // tree -> pack
-  const bypass = new WeakSet(); // bundles
+  const bundles = new WeakSet(); // modules evaluate made for bundles
+  const withBundles = process.argv.includes('--fn-code-cache-bundles');
   let timer = null;
   let pruned = false;
   const compile = Module.prototype._compile;
 
   Module.prototype._compile = function (content, filename, format) {
-    const script = (format === undefined || format === 'commonjs') && !bypass.has(this) ? compileCached(content, filename) : null;
+    const bundle = bundles.has(this);
+    const script = (format === undefined || format === 'commonjs') && (withBundles || !bundle) ? compileCached(content, filename, bundle) : null;
     if (!script) return compile.apply(this, arguments);
     Object.defineProperty(this, STASH, { value: script.runInThisContext(), configurable: true });
     return compile.call(this, STUB, filename, format);
@@ -163,15 +167,15 @@ function startCodeCache(dir) {
 
   // compileCached returns the file's script, or null to leave the file to Node (which also
   // reports a syntax error, or loads ES module syntax its own way).
-  function compileCached(content, filename) {
-    const at = filename.indexOf(NM);
+  function compileCached(content, filename, bundle) {
+    const at = bundle ? filename.lastIndexOf(path.sep) : filename.indexOf(NM);
     if (at < 0 || !(filename.endsWith('.js') || filename.endsWith('.cjs'))) return null;
     if (process.sourceMapsEnabled || Module.wrap !== wrap || Module.wrapper[0] !== wrapper[0] || Module.wrapper[1] !== wrapper[1]) return null;
-    if (content.includes('import') && /\bimport\s*[(/]/.test(content)) {
+    if (mayImport(content)) {
       stats.skipped++;
       return null;
     }
-    const pack = packFor(filename.slice(0, at + NM.length));
+    const pack = packFor(bundle ? filename.slice(0, at + 1) : filename.slice(0, at + NM.length));
     const key = hash(filename).slice(0, 8) + hash(content); // (one string of both would be copied)
     const cachedData = pack.get(key);
     // a hashbang is only allowed at the start of a script; "//" keeps every column where it was
@@ -192,6 +196,19 @@ function startCodeCache(dir) {
     pack.fresh.set(key, script);
     idle();
     return script;
+  }
+
+  // mayImport tells whether content may call import(). Only one kind of mention is known not to: a
+  // JSDoc type (/** @type {import('./x')} */, a " * @param {import('y').T} a" line), which no
+  // line of code can look like; a bundle of the SDKs has dozens.
+  const JSDOC_TYPE = /^\s*(?:\/\*\*|\*)\s*@[\w-]+\s*\{[^}]*$/;
+  function mayImport(content) {
+    if (!content.includes('import')) return false;
+    const re = /\bimport\s*[(/]/g;
+    for (let m; (m = re.exec(content)); ) {
+      if (!JSDOC_TYPE.test(content.slice(content.lastIndexOf('\n', m.index) + 1, m.index))) return true;
+    }
+    return false;
   }
 
   function packFor(tree) {
@@ -348,7 +365,7 @@ function startCodeCache(dir) {
   if (process.env.FN_CODE_CACHE_STATS === '1') {
     Object.defineProperty(globalThis, Symbol.for('fn.codeCacheStats'), { value: () => Object.assign({}, stats) });
   }
-  return { flush, bypass };
+  return { flush, bundle: (m) => bundles.add(m) };
 }
 
 // ---- console capture: every console call becomes a log record tied to the invocation in flight.
@@ -799,7 +816,7 @@ const fns = Object.create(null); // name -> { version, exports, dialect }
 function evaluate(file, moduleDir) {
   const code = fs.readFileSync(file, 'utf8');
   const m = new Module(file, null);
-  if (codeCache) codeCache.bypass.add(m);
+  if (codeCache) codeCache.bundle(m);
   m.filename = file;
   m.paths = modulePaths(file, moduleDir);
   m._compile(code, file);

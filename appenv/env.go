@@ -69,8 +69,10 @@ type Config struct {
 	ScratchDir string
 	InheritEnv bool
 	// CodeCacheDir keeps V8's code of the packages workers require (engine.Config.CodeCacheDir);
-	// "" for none. It must be writable by the workers and private to the app.
-	CodeCacheDir string
+	// "" for none. It must be writable by the workers and private to the app. CodeCacheBundles
+	// adds the bundles (fn serve's releases, which never change).
+	CodeCacheDir     string
+	CodeCacheBundles bool
 	// Sandbox rewrites each worker's command to confine it (fn serve; engine.Config.Sandbox).
 	Sandbox func(*exec.Cmd) error
 	// Engine tuning: in-worker reloads (fn dev), a pre-started spare worker, --inspect.
@@ -334,7 +336,7 @@ func (e *Env) Activate(ctx context.Context, rel *Release) (*engine.LoadReport, e
 	eng, err := engine.New(engine.Config{Node: e.cfg.Node, Dir: rel.Dir, Dialect: e.cfg.Dialect, EnvID: e.cfg.EnvID, Env: e.SDKEnv(),
 		RunnerDir: e.cfg.RunnerDir, Logs: e.engineRecord(rel.Version), FastReload: e.cfg.FastReload, IdleTimeout: e.cfg.IdleTimeout,
 		Inspect: e.cfg.Inspect, InspectOnly: e.cfg.InspectOnly, Spare: e.cfg.Spare, SDKSpare: e.cfg.Spare && e.cfg.FastReload, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv,
-		Sandbox: e.cfg.Sandbox, IdleRetireAll: lazy, MaxWorkers: e.cfg.MaxWorkers, CodeCacheDir: e.cfg.CodeCacheDir})
+		Sandbox: e.cfg.Sandbox, IdleRetireAll: lazy, MaxWorkers: e.cfg.MaxWorkers, CodeCacheDir: e.cfg.CodeCacheDir, CodeCacheBundles: e.cfg.CodeCacheBundles})
 	if err != nil {
 		return nil, err
 	}

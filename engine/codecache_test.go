@@ -53,7 +53,8 @@ const lib = require('./lib');
 /**
  * @param {import('./lib').N} n
  */
-exports.twice = (n) => lib.square(n) * 2;
+exports.twice = (n) => lib.square(n) * lib.via({ import: (k) => k });
+lib.via = (o) => o.import(2); // a method named import
 `,
 	// ...unless code follows on the line
 	"functions/cc/node_modules/ccpkg/sneaky.js": `/** @type {import('./lib')} */ exports.load = () => import('./esm.mjs').then((m) => m.value + '!');

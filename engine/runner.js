@@ -198,14 +198,19 @@ function startCodeCache(dir) {
     return script;
   }
 
-  // mayImport tells whether content may call import(). Only one kind of mention is known not to: a
-  // JSDoc type (/** @type {import('./x')} */, a " * @param {import('y').T} a" line), which no
-  // line of code can look like; a bundle of the SDKs has dozens.
-  const JSDOC_TYPE = /^\s*(?:\/\*\*|\*)\s*@[\w-]+\s*\{[^}]*$/;
+  // mayImport tells whether content may call import(). Two kinds of mention are known not to: a
+  // method (protobufjs' root.import(...), in leanengine's bundle), and a JSDoc type (x = /** @type
+  // {import('./x')} */ (y), a " * @param {import('y').T} a" line; the SDKs' bundles have dozens).
+  // Between the type's "{" and import( no quote, "$", "+" or "}" may come, so that text in a
+  // string or a template around a real import() is not taken for one.
+  const JSDOC_TYPE = /(?:^\s*\*|\/\*\*)\s*@[\w-]+\s*\{[^}'"`$+\\]*$/;
   function mayImport(content) {
     if (!content.includes('import')) return false;
     const re = /\bimport\s*[(/]/g;
     for (let m; (m = re.exec(content)); ) {
+      let k = m.index - 1;
+      while (k >= 0 && /\s/.test(content[k])) k--;
+      if (content[k] === '.' && content[k - 1] !== '.') continue; // a method: x.import(...)
       if (!JSDOC_TYPE.test(content.slice(content.lastIndexOf('\n', m.index) + 1, m.index))) return true;
     }
     return false;

@@ -17,8 +17,9 @@ import (
 )
 
 // The package the code cache tests load, from the function folder's own node_modules. Line and
-// column numbers matter: the stack frames below are checked against them.
-var cachePkg = map[string]string{
+// column numbers matter: the stack frames below are checked against them. Files shorter than 2 KB
+// are left to Node (padded: long enough to be cached; tiny.js: too short).
+var cachePkg = padded(map[string]string{
 	"functions/cc/node_modules/ccpkg/package.json": `{"name": "ccpkg", "version": "1.0.0", "main": "index.js"}`,
 	"functions/cc/node_modules/ccpkg/index.js": `#!/usr/bin/env node
 'use strict';
@@ -35,6 +36,9 @@ exports.compute = (n) => lib.square(n) + 1;
 exports.load = () => require('./dyn').load();
 exports.twice = require('./types').twice;
 exports.sneaky = () => require('./sneaky').load();
+exports.tiny = require('./tiny');
+`,
+	"functions/cc/node_modules/ccpkg/tiny.js": `module.exports = 'tiny';
 `,
 	"functions/cc/node_modules/ccpkg/lib.js": `exports.first = () => { throw new Error('first line'); };
 exports.square = (n) => n * n;
@@ -54,7 +58,7 @@ const lib = require('./lib');
  * @param {import('./lib').N} n
  */
 exports.twice = (n) => lib.square(n) * lib.via({ import: (k) => k });
-lib.via = (o) => o.import(2); // a method named import
+lib.via = (o) => o.import(2); // import, a method name
 `,
 	// ...unless code follows on the line
 	"functions/cc/node_modules/ccpkg/sneaky.js": `/** @type {import('./lib')} */ exports.load = () => import('./esm.mjs').then((m) => m.value + '!');
@@ -72,10 +76,21 @@ exports.main = async (event) => {
     esm: await pkg.load(),
     twice: pkg.twice(3),
     sneaky: await pkg.sneaky(),
+    tiny: pkg.tiny,
     stats: stats ? stats() : null,
   }
 }
 `,
+})
+
+// padded lengthens the package's files past the cache's 2 KB floor, after their code.
+func padded(files map[string]string) map[string]string {
+	for name, src := range files {
+		if strings.Contains(name, "node_modules") && strings.HasSuffix(name, ".js") && !strings.HasSuffix(name, "tiny.js") {
+			files[name] = src + "// " + strings.Repeat("padding ", 256) + "\n"
+		}
+	}
+	return files
 }
 
 type cacheAnswer struct {
@@ -93,8 +108,9 @@ type cacheAnswer struct {
 	ESM      string   `json:"esm"`
 	Twice    int      `json:"twice"`
 	Sneaky   string   `json:"sneaky"`
+	Tiny     string   `json:"tiny"`
 	Stats    *struct {
-		Hits, Misses, Rejected, Corrupt, Skipped, Written, Errors int
+		Hits, Misses, Rejected, Corrupt, Skipped, Small, Written, Errors int
 	} `json:"stats"`
 }
 
@@ -224,7 +240,7 @@ func TestCodeCacheServesPackagesToTheNextWorker(t *testing.T) {
 	}
 	pkgDir := filepath.Join(f.dir, "functions", "cc", "node_modules", "ccpkg")
 	want := cacheAnswer{Value: 50, Self: true, File: filepath.Join(pkgDir, "index.js"), Dir: pkgDir, ID: filepath.Join(pkgDir, "index.js"),
-		Args: 5, Main: true, Resolved: filepath.Join(pkgDir, "lib.js"), Cached: true, ESM: "from esm", Twice: 18, Sneaky: "from esm!", Boom: plain.Boom, First: plain.First}
+		Args: 5, Main: true, Resolved: filepath.Join(pkgDir, "lib.js"), Cached: true, ESM: "from esm", Twice: 18, Sneaky: "from esm!", Tiny: "tiny", Boom: plain.Boom, First: plain.First}
 	if !reflect.DeepEqual(plain, want) {
 		t.Fatalf("without the cache:\n got %+v\nwant %+v", plain, want)
 	}
@@ -241,8 +257,8 @@ func TestCodeCacheServesPackagesToTheNextWorker(t *testing.T) {
 	if !reflect.DeepEqual(same(cold), plain) {
 		t.Fatalf("cold cache changed the results:\n got %+v\nwant %+v", same(cold), plain)
 	}
-	// index.js, lib.js and types.js compile through the cache; dyn.js and sneaky.js are Node's
-	if s := cold.Stats; s == nil || s.Hits != 0 || s.Misses != 3 || s.Skipped != 2 || s.Rejected != 0 || s.Corrupt != 0 {
+	// index.js, lib.js and types.js compile through the cache; dyn.js, sneaky.js and tiny.js are Node's
+	if s := cold.Stats; s == nil || s.Hits != 0 || s.Misses != 3 || s.Skipped != 2 || s.Small != 1 || s.Rejected != 0 || s.Corrupt != 0 {
 		t.Fatalf("cold stats: %+v", cold.Stats)
 	}
 	n := cold.Stats.Misses

@@ -136,6 +136,9 @@ function startCodeCache(dir) {
   const MAX_PACK = 64 * 1024 * 1024; // one tree's pack; its least recently used entries go first
   const MAX_TOTAL = 256 * 1024 * 1024; // the directory; the least recently used packs go first
   const IDLE_MS = 2000;
+  // a smaller file compiles faster than its entry is found and used (leanengine requires hundreds
+  // of core-js modules of a few lines: caching them made its load slower)
+  const MIN_SOURCE = 2048;
   const STASH = '__fnCodeCacheWrapper';
   // Node's own _compile runs this in place of the file, so require, require.main, module, the
   // module's state and its errors are Node's; it calls the file's cached wrapper with them
@@ -149,7 +152,7 @@ function startCodeCache(dir) {
   const salt = [process.version, process.arch, process.versions.v8, process.execArgv.join(' '), process.env.NODE_OPTIONS || ''].join('\0');
   const hash = (s) => (crypto.hash ? crypto.hash('sha1', s) : crypto.createHash('sha1').update(s).digest('hex'));
   const sum = (buf) => (zlib.crc32 ? zlib.crc32(buf) : crypto.createHash('sha1').update(buf).digest().readUInt32LE(0));
-  const stats = { hits: 0, misses: 0, rejected: 0, corrupt: 0, skipped: 0, written: 0, errors: 0 };
+  const stats = { hits: 0, misses: 0, rejected: 0, corrupt: 0, skipped: 0, small: 0, written: 0, errors: 0 };
   const packs = new Map(); // tree -> pack
   const bundles = new WeakSet(); // modules evaluate made for bundles
   const withBundles = process.argv.includes('--fn-code-cache-bundles');
@@ -171,6 +174,10 @@ function startCodeCache(dir) {
     const at = bundle ? filename.lastIndexOf(path.sep) : filename.indexOf(NM);
     if (at < 0 || !(filename.endsWith('.js') || filename.endsWith('.cjs'))) return null;
     if (process.sourceMapsEnabled || Module.wrap !== wrap || Module.wrapper[0] !== wrapper[0] || Module.wrapper[1] !== wrapper[1]) return null;
+    if (content.length < MIN_SOURCE) {
+      stats.small++;
+      return null;
+    }
     if (mayImport(content)) {
       stats.skipped++;
       return null;

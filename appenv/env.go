@@ -68,6 +68,11 @@ type Config struct {
 	// InheritEnv hands fn's own environment to functions (only when asked for, in fn dev).
 	ScratchDir string
 	InheritEnv bool
+	// CodeCacheDir keeps V8's code of the packages workers require (engine.Config.CodeCacheDir);
+	// "" for none. It must be writable by the workers and private to the app. CodeCacheBundles
+	// adds the bundles (fn serve's releases, which never change).
+	CodeCacheDir     string
+	CodeCacheBundles bool
 	// Sandbox rewrites each worker's command to confine it (fn serve; engine.Config.Sandbox).
 	Sandbox func(*exec.Cmd) error
 	// Engine tuning: in-worker reloads (fn dev), a pre-started spare worker, --inspect.
@@ -393,7 +398,8 @@ func (e *Env) engineConfig(dir string, version int, lazy, prestart bool) engine.
 	return engine.Config{Node: e.cfg.Node, Dir: dir, Dialect: e.cfg.Dialect, EnvID: e.cfg.EnvID, Env: e.SDKEnv(),
 		RunnerDir: e.cfg.RunnerDir, Logs: e.engineRecord(version), FastReload: e.cfg.FastReload, IdleTimeout: e.cfg.IdleTimeout,
 		Inspect: e.cfg.Inspect, InspectOnly: e.cfg.InspectOnly, Spare: e.cfg.Spare, SDKSpare: e.cfg.Spare && e.cfg.FastReload, ScratchDir: e.cfg.ScratchDir, InheritEnv: e.cfg.InheritEnv,
-		Sandbox: e.cfg.Sandbox, IdleRetireAll: lazy, MaxWorkers: e.cfg.MaxWorkers, Prestart: prestart}
+		Sandbox: e.cfg.Sandbox, IdleRetireAll: lazy, MaxWorkers: e.cfg.MaxWorkers, Prestart: prestart,
+		CodeCacheDir: e.cfg.CodeCacheDir, CodeCacheBundles: e.cfg.CodeCacheBundles}
 }
 
 // Prestart creates the engine that the first in-place release from dir will run in, with its

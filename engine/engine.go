@@ -121,6 +121,16 @@ type Config struct {
 	// cmd.Dir the working directory, cmd.Env final): fn serve starts workers through its
 	// confining trampoline (package sandbox). An error fails that worker's start.
 	Sandbox func(*exec.Cmd) error
+	// CodeCacheDir, when set, keeps V8's compiled code of the CommonJS files workers require from
+	// node_modules (an SDK: hundreds of files), so that a new worker compiles less of it. The
+	// workers create it and write it (it must be writable by them and private to the app);
+	// stale, corrupt or unwritable entries only cost the time they would have saved. Node 22.1+
+	// keeps its own compile cache there (module.enableCompileCache).
+	CodeCacheDir string
+	// CodeCacheBundles adds the bundles themselves to the code cache, keyed by their content: fn
+	// serve, whose released bundles (packages included) never change. Not for bundles rebuilt at
+	// every save (fn dev), which would only churn the cache.
+	CodeCacheBundles bool
 }
 
 // Bundle is one loadable unit: a wx function, or a lean project's cloud code.
@@ -182,6 +192,14 @@ func New(cfg Config) (*Engine, error) {
 		cfg.LeanInstances = 1
 	}
 	becomeSubreaper()
+	if cfg.CodeCacheDir != "" {
+		// workers resolve it against their own working directory otherwise
+		abs, err := filepath.Abs(cfg.CodeCacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("engine: code cache directory: %w", err)
+		}
+		cfg.CodeCacheDir = abs
+	}
 	if cfg.ScratchDir != "" {
 		if err := os.MkdirAll(cfg.ScratchDir, 0o700); err != nil {
 			return nil, fmt.Errorf("engine: scratch directory: %w", err)

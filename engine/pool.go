@@ -194,7 +194,7 @@ func (e *Engine) workerSpec(name string, memory int, fnEnv map[string]string) wo
 	for k, val := range fnEnv {
 		env = append(env, k+"="+val)
 	}
-	s := workerSpec{node: cfg.Node, runner: e.runner, dir: cfg.Dir, env: env, memoryMB: memory, name: name, sandbox: cfg.Sandbox}
+	s := workerSpec{node: cfg.Node, runner: e.runner, dir: cfg.Dir, env: env, memoryMB: memory, name: name, sandbox: cfg.Sandbox, cache: cfg.CodeCacheDir, bundles: cfg.CodeCacheBundles}
 	if cfg.Inspect != "" && (cfg.InspectOnly == "" || cfg.InspectOnly == name) {
 		if e.inspect.Add(1) == 1 {
 			s.inspect = cfg.Inspect

@@ -90,6 +90,296 @@ function sendSync(msg) {
   }
 }
 
+// ---- compile cache for packages (--fn-code-cache=DIR). Requiring an SDK compiles hundreds of
+// files from node_modules at every worker start; V8's code for them, kept in DIR, saves part of
+// that work. Node 22.1+ does it itself (module.enableCompileCache). Older Node gets it here:
+// CommonJS files under a node_modules directory compile through vm.Script with cachedData, and
+// once the worker is idle (after its first invocation, on a short timer, or at exit) the code V8
+// has made for them by then is written back. The function's own code is never cached (it changes
+// at every save, and evaluate compiles a bundle itself). A file that may use import() is left to
+// Node: a vm.Script has no loader for it (and the one vm can be given does not survive cachedData).
+// Nothing the cache does can fail a require: a missing,
+// stale, corrupt or rejected entry compiles as usual and is written again; write errors are
+// dropped. With --fn-code-cache-bundles the bundles are cached too (fn serve: a release's bundles,
+// packages included, never change).
+//
+// Entries live in packs, one file per node_modules tree (the path up to the first node_modules
+// directory) or bundle directory and Node build, read whole with one system call: a file per
+// module cost as much in opening and reading as V8 saved in compiling.
+let inflight = 0; // invocations in progress: the idle write waits for none
+const codeCache = startCodeCache((process.argv.find((a) => a.startsWith('--fn-code-cache=')) || '').slice('--fn-code-cache='.length));
+
+function startCodeCache(dir) {
+  // a debugger or a policy needs Node's own compilation of every file
+  if (!dir || process.execArgv.some((a) => a.startsWith('--inspect') || a.startsWith('--experimental-policy'))) return null;
+  dir = path.resolve(dir);
+  if (typeof Module.enableCompileCache === 'function') {
+    try {
+      Module.enableCompileCache(dir);
+    } catch (_) {
+      return null; // an optimisation only
+    }
+    // Node writes its cache at exit; 23+ can be told to write it once the worker is idle
+    const flush = () => {
+      try {
+        if (typeof Module.flushCompileCache === 'function') Module.flushCompileCache();
+      } catch (_) {
+        // as above
+      }
+    };
+    return { flush, bundle() {} };
+  }
+  const vm = require('vm');
+  const crypto = require('crypto');
+  const zlib = require('zlib');
+  const MAGIC = 'fnV8pk1\n';
+  const MAX_PACK = 64 * 1024 * 1024; // one tree's pack; its least recently used entries go first
+  const MAX_TOTAL = 256 * 1024 * 1024; // the directory; the least recently used packs go first
+  const IDLE_MS = 2000;
+  // a smaller file compiles faster than its entry is found and used (leanengine requires hundreds
+  // of core-js modules of a few lines: caching them made its load slower)
+  const MIN_SOURCE = 2048;
+  const STASH = '__fnCodeCacheWrapper';
+  // Node's own _compile runs this in place of the file, so require, require.main, module, the
+  // module's state and its errors are Node's; it calls the file's cached wrapper with them
+  const STUB = `var f = module.${STASH}; delete module.${STASH}; return f.call(this, exports, require, module, __filename, __dirname);`;
+  const HEAD = '(function (exports, require, module, __filename, __dirname) {\n';
+  const TAIL = '\n})';
+  const wrapper = Module.wrapper.slice();
+  const wrap = Module.wrap;
+  const NM = path.sep + 'node_modules' + path.sep;
+  // what V8's code depends on besides the source: the engine and the flags it runs with
+  const salt = [process.version, process.arch, process.versions.v8, process.execArgv.join(' '), process.env.NODE_OPTIONS || ''].join('\0');
+  const hash = (s) => (crypto.hash ? crypto.hash('sha1', s) : crypto.createHash('sha1').update(s).digest('hex'));
+  const sum = (buf) => (zlib.crc32 ? zlib.crc32(buf) : crypto.createHash('sha1').update(buf).digest().readUInt32LE(0));
+  const stats = { hits: 0, misses: 0, rejected: 0, corrupt: 0, skipped: 0, small: 0, written: 0, errors: 0 };
+  const packs = new Map(); // tree -> pack
+  const bundles = new WeakSet(); // modules evaluate made for bundles
+  const withBundles = process.argv.includes('--fn-code-cache-bundles');
+  let timer = null;
+  let pruned = false;
+  const compile = Module.prototype._compile;
+
+  Module.prototype._compile = function (content, filename, format) {
+    const bundle = bundles.has(this);
+    const script = (format === undefined || format === 'commonjs') && (withBundles || !bundle) ? compileCached(content, filename, bundle) : null;
+    if (!script) return compile.apply(this, arguments);
+    Object.defineProperty(this, STASH, { value: script.runInThisContext(), configurable: true });
+    return compile.call(this, STUB, filename, format);
+  };
+
+  // compileCached returns the file's script, or null to leave the file to Node (which also
+  // reports a syntax error, or loads ES module syntax its own way).
+  function compileCached(content, filename, bundle) {
+    const at = bundle ? filename.lastIndexOf(path.sep) : filename.indexOf(NM);
+    if (at < 0 || !(filename.endsWith('.js') || filename.endsWith('.cjs'))) return null;
+    if (process.sourceMapsEnabled || Module.wrap !== wrap || Module.wrapper[0] !== wrapper[0] || Module.wrapper[1] !== wrapper[1]) return null;
+    if (content.length < MIN_SOURCE) {
+      stats.small++;
+      return null;
+    }
+    if (mayImport(content)) {
+      stats.skipped++;
+      return null;
+    }
+    const pack = packFor(bundle ? filename.slice(0, at + 1) : filename.slice(0, at + NM.length));
+    const key = hash(filename).slice(0, 8) + hash(content); // (one string of both would be copied)
+    const cachedData = pack.get(key);
+    // a hashbang is only allowed at the start of a script; "//" keeps every column where it was
+    const source = content.charCodeAt(0) === 35 && content.charCodeAt(1) === 33 ? '//' + content.slice(2) : content;
+    let script;
+    try {
+      script = new vm.Script(HEAD + source + TAIL, { filename, lineOffset: -1, cachedData });
+    } catch (_) {
+      return null;
+    }
+    if (cachedData && !script.cachedDataRejected) {
+      stats.hits++;
+      pack.used.add(key);
+      return script;
+    }
+    if (cachedData) stats.rejected++;
+    else stats.misses++;
+    pack.fresh.set(key, script);
+    idle();
+    return script;
+  }
+
+  // mayImport tells whether content may call import(). Two kinds of mention are known not to: a
+  // method (protobufjs' root.import(...), in leanengine's bundle), and a JSDoc type (x = /** @type
+  // {import('./x')} */ (y), a " * @param {import('y').T} a" line; the SDKs' bundles have dozens).
+  // Between the type's "{" and import( no quote, "$", "+" or "}" may come, so that text in a
+  // string or a template around a real import() is not taken for one.
+  const JSDOC_TYPE = /(?:^\s*\*|\/\*\*)\s*@[\w-]+\s*\{[^}'"`$+\\]*$/;
+  function mayImport(content) {
+    if (!content.includes('import')) return false;
+    const re = /\bimport\s*[(/]/g;
+    for (let m; (m = re.exec(content)); ) {
+      let k = m.index - 1;
+      while (k >= 0 && /\s/.test(content[k])) k--;
+      if (content[k] === '.' && content[k - 1] !== '.') continue; // a method: x.import(...)
+      if (!JSDOC_TYPE.test(content.slice(content.lastIndexOf('\n', m.index) + 1, m.index))) return true;
+    }
+    return false;
+  }
+
+  function packFor(tree) {
+    let pack = packs.get(tree);
+    if (!pack) {
+      pack = { file: path.join(dir, hash(salt + '\0' + tree).slice(0, 32) + '.pack'), index: null, used: new Set(), fresh: new Map() };
+      pack.get = (key) => {
+        if (!pack.index) pack.index = readPack(pack.file);
+        const e = pack.index.get(key);
+        if (!e) return undefined;
+        if (sum(e.data) !== e.sum) {
+          stats.corrupt++;
+          pack.index.delete(key);
+          return undefined;
+        }
+        return e.data;
+      };
+      packs.set(tree, pack);
+    }
+    return pack;
+  }
+
+  // readPack returns a pack's entries (key -> {data, sum, t}); an unreadable or malformed pack
+  // has none, and is replaced at the next write.
+  // Layout: MAGIC, the index's length (uint32 LE), the index (JSON: [[key, offset, length, sum,
+  // last use in s], ...], offsets from the end of the index), the entries' data.
+  function readPack(file) {
+    const index = new Map();
+    let buf;
+    try {
+      buf = fs.readFileSync(file);
+    } catch (_) {
+      return index;
+    }
+    try {
+      const head = MAGIC.length + 4;
+      if (buf.length < head || buf.toString('latin1', 0, MAGIC.length) !== MAGIC) throw new Error('not a pack');
+      const n = buf.readUInt32LE(MAGIC.length);
+      if (head + n > buf.length) throw new Error('short');
+      const base = head + n;
+      for (const [key, off, len, s, t] of JSON.parse(buf.toString('utf8', head, base))) {
+        if (typeof key !== 'string' || !(off >= 0 && len > 0 && base + off + len <= buf.length)) throw new Error('bad entry');
+        index.set(key, { data: buf.subarray(base + off, base + off + len), sum: s, t });
+      }
+    } catch (_) {
+      stats.corrupt++;
+      index.clear();
+    }
+    return index;
+  }
+
+  function idle() {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = null;
+      if (inflight > 0) idle();
+      else flush();
+    }, IDLE_MS);
+    timer.unref();
+  }
+
+  // flush writes the entries this worker compiled into their packs, merged with what other
+  // workers wrote meanwhile, through a temporary file renamed over the pack.
+  function flush() {
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
+    let wrote = false;
+    for (const pack of packs.values()) {
+      if (!pack.fresh.size) {
+        pack.index = null; // its data has served; a later require reads the pack again
+        continue;
+      }
+      const now = Math.floor(Date.now() / 1000);
+      const fresh = pack.fresh;
+      pack.fresh = new Map();
+      const tmp = `${pack.file}.${process.pid}.tmp`;
+      try {
+        const merged = readPack(pack.file);
+        for (const key of pack.used) {
+          const e = merged.get(key);
+          if (e) e.t = now;
+        }
+        for (const [key, script] of fresh) {
+          const data = script.createCachedData();
+          merged.set(key, { data, sum: sum(data), t: now });
+          stats.written++;
+        }
+        const entries = [...merged].sort((a, b) => b[1].t - a[1].t);
+        const index = [];
+        const parts = [];
+        let off = 0;
+        for (const [key, e] of entries) {
+          if (off + e.data.length > MAX_PACK) break;
+          index.push([key, off, e.data.length, e.sum, e.t]);
+          parts.push(e.data);
+          off += e.data.length;
+        }
+        const json = Buffer.from(JSON.stringify(index));
+        const head = Buffer.alloc(MAGIC.length + 4);
+        head.write(MAGIC, 'latin1');
+        head.writeUInt32LE(json.length, MAGIC.length);
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        fs.writeFileSync(tmp, Buffer.concat([head, json, ...parts]), { mode: 0o600 });
+        fs.renameSync(tmp, pack.file);
+        wrote = true;
+      } catch (_) {
+        stats.errors++;
+        try {
+          fs.unlinkSync(tmp);
+        } catch (_) {
+          // never written
+        }
+      }
+      pack.used.clear();
+      pack.index = null;
+    }
+    if (wrote && !pruned) {
+      pruned = true;
+      prune();
+    }
+  }
+
+  // prune keeps the directory under MAX_TOTAL, removing the packs written longest ago, and
+  // temporary files left by a worker that died while writing.
+  function prune() {
+    try {
+      const found = [];
+      let total = 0;
+      const now = Date.now();
+      for (const name of fs.readdirSync(dir)) {
+        const p = path.join(dir, name);
+        const st = fs.statSync(p, { throwIfNoEntry: false });
+        if (!st || !st.isFile()) continue;
+        if (name.endsWith('.tmp')) {
+          if (now - st.mtimeMs > 60 * 1000) fs.rmSync(p, { force: true });
+        } else if (name.endsWith('.pack')) {
+          found.push({ p, size: st.size, mtime: st.mtimeMs });
+          total += st.size;
+        }
+      }
+      found.sort((a, b) => a.mtime - b.mtime);
+      for (const f of found) {
+        if (total <= MAX_TOTAL) break;
+        fs.rmSync(f.p, { force: true });
+        total -= f.size;
+      }
+    } catch (_) {
+      // another worker pruned at the same time, or the directory is gone
+    }
+  }
+
+  if (process.env.FN_CODE_CACHE_STATS === '1') {
+    Object.defineProperty(globalThis, Symbol.for('fn.codeCacheStats'), { value: () => Object.assign({}, stats) });
+  }
+  return { flush, bundle: (m) => bundles.add(m) };
+}
+
 // ---- console capture: every console call becomes a log record tied to the invocation in flight.
 const levels = { log: 'info', info: 'info', warn: 'warn', error: 'error', debug: 'debug' };
 // The engine's bounds (engine/output.go) apply here first, so that a flood of output is not
@@ -489,6 +779,7 @@ function describe(err) {
 }
 process.on('exit', (code) => {
   if (!exiting) sendSync({ t: T.exit, code, rid: currentRid() });
+  if (codeCache) codeCache.flush();
   if (!swept || process.ppid !== parentPid) killChildren();
 });
 
@@ -537,6 +828,7 @@ const fns = Object.create(null); // name -> { version, exports, dialect }
 function evaluate(file, moduleDir) {
   const code = fs.readFileSync(file, 'utf8');
   const m = new Module(file, null);
+  if (codeCache) codeCache.bundle(m);
   m.filename = file;
   m.paths = modulePaths(file, moduleDir);
   m._compile(code, file);
@@ -922,9 +1214,10 @@ function handle(msg) {
     case T.load:
       return answer(T.loaded, msg.id, load(msg));
     case T.invoke:
+      inflight++;
       return als.run({ rid: msg.rid, fn: msg.fn, deadline: msg.timeoutMs ? Date.now() + msg.timeoutMs : 0 }, () => {
         if (msg.dialect === 'wx') {
-          invokeWX(msg).then((v) => reply(msg.id, v), (err) => fail(msg.id, { error: Object.assign(errInfo(err), { kind: err && err.fnKind }) }));
+          invokeWX(msg).then((v) => reply(msg.id, v), (err) => fail(msg.id, { error: Object.assign(errInfo(err), { kind: err && err.fnKind }) })).finally(invoked);
           return;
         }
         let p;
@@ -940,9 +1233,18 @@ function handle(msg) {
             log('warn', `LeanEngine: ${msg.url}: ${r.status}: ${text}`);
           }
           fail(msg.id, { status: r.status, body: r.body, error: errInfo(err) });
-        });
+        }).finally(invoked);
       });
   }
+}
+
+// invoked ends an invocation. The code V8 compiled for packages up to the first one is written
+// once the reply is out (later ones wait for the idle timer).
+let invokedOnce = false;
+function invoked() {
+  inflight--;
+  if (codeCache && !invokedOnce && inflight === 0) setImmediate(codeCache.flush);
+  invokedOnce = true;
 }
 
 const input = link || new net.Socket({ fd: IN_FD, readable: true, writable: false });

@@ -28,6 +28,8 @@ type workerSpec struct {
 	sandbox  func(*exec.Cmd) error
 	nice     int    // start at this nice value (a crash-looping function's worker)
 	preload  string // a package the runner requires before it is ready (SDK spares)
+	cache    string // V8 code cache directory for node_modules (Config.CodeCacheDir), empty for none
+	bundles  bool   // the code cache takes the bundles too (Config.CodeCacheBundles)
 }
 
 // worker is one supervised Node.js process.
@@ -131,6 +133,12 @@ func startWorker(ctx context.Context, spec workerSpec, logs func(*worker, logMsg
 	}
 	if spec.preload != "" {
 		args = append(args, "--fn-preload="+spec.preload)
+	}
+	if spec.cache != "" {
+		args = append(args, "--fn-code-cache="+spec.cache)
+		if spec.bundles {
+			args = append(args, "--fn-code-cache-bundles")
+		}
 	}
 	cmd := exec.Command(spec.node, args...)
 	cmd.Dir = spec.dir

@@ -443,7 +443,9 @@ func (rt *Runtime) newEnv(app api.App, ar *appRuntime, name string, dialect proj
 		PublicURL: rt.cfg.PublicURL, WXAdminPath: "/wx/" + app.ID + "/" + name + "/admin",
 		Node: rt.cfg.Node, NodeVersion: rt.cfg.NodeVersion, RunnerDir: runnerDir, ScratchDir: scratch, Sandbox: confine,
 		IdleTimeout: 5 * time.Minute, LazyWX: true, MaxWorkers: maxWorkersPerEnv, Data: ar.data, WXData: ar.wx, WXStorage: ar.files,
-		Logs: rt.logs, WXIdentity: rt.wxIdentity(app.ID), Slots: ar.slots, Lease: timerLease})
+		Logs: rt.logs, WXIdentity: rt.wxIdentity(app.ID), Slots: ar.slots, Lease: timerLease,
+		// in the scratch directory, which the sandbox lets this app's workers (and only them) write
+		CodeCacheDir: filepath.Join(scratch, ".cache", "fn", "v8"), CodeCacheBundles: true})
 }
 
 // redialect replaces an environment by one of the other dialect (the first deploy of a wx app;

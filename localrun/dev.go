@@ -157,6 +157,10 @@ func (e *PortInUseError) Unwrap() error { return e.Err }
 // DevStatePath is where the dev state file lives.
 func DevStatePath(p *project.Project) string { return p.StatePath("dev.json") }
 
+// CodeCacheDir is where a project's workers keep V8's code of the packages they require, so
+// that fn dev's fresh workers and each one-shot fn invoke compile an SDK only once.
+func CodeCacheDir(p *project.Project) string { return p.StatePath("cache", "v8") }
+
 // ReadDevState returns the state of a running fn dev of the project, if its process is alive.
 func ReadDevState(p *project.Project) (*DevState, bool) {
 	b, err := os.ReadFile(DevStatePath(p))
@@ -255,7 +259,7 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		WXDBPermissions: DBPermissions(p), HTTPMode: o.HTTPMode, HTTPRecordings: filepath.Join(p.Dir, "recordings"), App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, Keys: appenv.Keys(d.keys),
 		PublicURL: url, WXAdminPath: "/admin", Node: o.Node, NodeVersion: o.NodeVersion, FastReload: true, Spare: true, Inspect: o.Inspect, InspectOnly: o.InspectOnly,
 		IdleTimeout: 10 * time.Minute, Data: d.data, Logs: d.sink, Observer: d.logs, WXIdentity: d.wxIdentity,
-		NoTimers: o.NoTimers, TimerTimeout: o.TimerTimeout, WXAdminTrustLoopback: true})
+		NoTimers: o.NoTimers, TimerTimeout: o.TimerTimeout, WXAdminTrustLoopback: true, CodeCacheDir: CodeCacheDir(p)})
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,8 @@ func Invoke(ctx context.Context, p *project.Project, o InvokeOptions) (*api.Outc
 	defer ln.Close()
 	base := "http://" + ln.Addr().String()
 	cfg := appenv.Config{App: p.Name, Name: api.DevEnv, Dialect: p.Dialect, EnvID: p.EnvID, PublicURL: base, WXAdminPath: "/admin",
-		Node: o.Node, NodeVersion: o.NodeVersion, NoTimers: true, Logs: logsink.NewMemory(1000), Observer: o.Observer}
+		Node: o.Node, NodeVersion: o.NodeVersion, NoTimers: true, Logs: logsink.NewMemory(1000), Observer: o.Observer,
+		CodeCacheDir: CodeCacheDir(p)}
 	var env *appenv.Env
 	var data *leanstorage.Service
 	if p.Dialect == project.Lean {

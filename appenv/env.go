@@ -565,8 +565,23 @@ func (e *Env) engineRecord(version int) func(engine.Record) {
 	}
 }
 
-// Report turns a finished invocation (a call, a hook run, a timer run) into its log record.
+// Report turns a finished invocation (a call, a hook run, a timer run) into its log record and
+// tells the observer.
 func (e *Env) Report(inv server.Invocation) {
+	e.record(inv)
+	e.observe(inv)
+}
+
+// observe tells the observer (fn dev's terminal) of a call; the client API does it after the
+// answer was sent.
+func (e *Env) observe(inv server.Invocation) {
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.Invocation(inv)
+	}
+}
+
+// record appends a call's log record.
+func (e *Env) record(inv server.Invocation) {
 	level := "info"
 	// by hand: this runs on every call (it reads as fmt's "%s %d %.1fms")
 	b := make([]byte, 0, len(inv.Function)+16)
@@ -593,9 +608,6 @@ func (e *Env) Report(inv server.Invocation) {
 	e.replayInfo(inv, &r)
 	rec := e.cfg.Logs.Append(r)
 	e.captured(rec)
-	if e.cfg.Observer != nil {
-		e.cfg.Observer.Invocation(inv)
-	}
 }
 
 // note logs a message of the runtime's own.

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/fnhq/fn/internal/testutil"
 )
 
 // gateWriter records each Write; the first one blocks until released, so that the lines sent
@@ -109,4 +112,75 @@ func TestSendReportsAFailedWriteToItsCaller(t *testing.T) {
 	if writing || queued != 0 {
 		t.Fatalf("after the failed write: writing=%v, %d bytes queued; want neither", writing, queued)
 	}
+}
+
+// stepWriter blocks every Write until the test lets it through, so that lines can be queued
+// during each one.
+type stepWriter struct {
+	mu      sync.Mutex
+	lines   []string
+	entered chan struct{}
+	next    chan struct{}
+}
+
+func (s *stepWriter) Write(p []byte) (int, error) {
+	s.entered <- struct{}{}
+	<-s.next
+	s.mu.Lock()
+	s.lines = append(s.lines, strings.Split(strings.TrimSuffix(string(p), "\n"), "\n")...)
+	s.mu.Unlock()
+	return len(p), nil
+}
+
+func (s *stepWriter) Close() error { return nil }
+
+// A caller writes for others a bounded number of rounds, then a goroutine sends the rest: the
+// caller is not held by a stream of others' requests, and no line is left unsent.
+func TestSendHandsOverAfterBoundedRounds(t *testing.T) {
+	s := &stepWriter{entered: make(chan struct{}), next: make(chan struct{})}
+	w := &worker{in: s}
+	first := make(chan error, 1)
+	go func() { first <- w.send([]byte("own\n")) }()
+	const extra = maxSendRounds + 3
+	for i := 0; i < extra; i++ {
+		<-s.entered // a write is under way: this line queues for the next round
+		if err := w.send([]byte(fmt.Sprintf("queued %d\n", i))); err != nil {
+			t.Fatal(err)
+		}
+		s.next <- struct{}{}
+	}
+	// the caller returns after its own write and maxSendRounds rounds, though lines keep coming
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first caller is still writing for others")
+	}
+	// the last queued line is written by the goroutine that took over
+	<-s.entered
+	s.next <- struct{}{}
+	testutil.Eventually(t, 5*time.Second, "every line written", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.lines) == extra+1
+	})
+	s.mu.Lock()
+	got := append([]string(nil), s.lines...)
+	s.mu.Unlock()
+	sort.Strings(got)
+	want := []string{"own"}
+	for i := 0; i < extra; i++ {
+		want = append(want, fmt.Sprintf("queued %d", i))
+	}
+	sort.Strings(want)
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("lines %q; want %q", got, want)
+	}
+	testutil.Eventually(t, 5*time.Second, "the writer role given up", func() bool {
+		w.wmu.Lock()
+		defer w.wmu.Unlock()
+		return !w.writing
+	})
 }

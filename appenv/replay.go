@@ -24,7 +24,7 @@ func (e *Unprocessable) Error() string { return e.Msg }
 // replayInfo fills what a record keeps of an invocation's request and caller: the request when
 // it is valid JSON of at most api.MaxReplayRequest bytes (then a call is replayable), the wx
 // user or the lean user a session belongs to (never the token itself).
-func (e *Env) replayInfo(ctx context.Context, inv server.Invocation, rec *api.LogRecord) {
+func (e *Env) replayInfo(inv server.Invocation, rec *api.LogRecord) {
 	if len(inv.Request) > 0 && len(inv.Request) <= api.MaxReplayRequest && json.Valid(inv.Request) {
 		rec.Request = append(json.RawMessage(nil), inv.Request...)
 		rec.Replayable = rec.Kind == "call" || rec.Kind == "hook"
@@ -33,6 +33,10 @@ func (e *Env) replayInfo(ctx context.Context, inv server.Invocation, rec *api.Lo
 	case inv.WX != nil:
 		rec.Caller = &api.Caller{OpenID: inv.WX.OpenID, AppID: inv.WX.AppID, UnionID: inv.WX.UnionID}
 	case inv.SessionToken != "" && e.cfg.Data != nil:
+		// the deadline only where there is a lookup: a context and timer per call cost more than
+		// the rest of the record
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
 		if uid, err := e.cfg.Data.Store().SessionUser(ctx, inv.SessionToken); err == nil {
 			rec.Caller = &api.Caller{User: uid}
 		}

@@ -269,6 +269,9 @@ func (e *Engine) InvokeWX(ctx context.Context, req WXRequest) *Result {
 const QueueTimeout = 60 * time.Second
 
 func (e *Engine) acquire(ctx context.Context, p *pool) (*worker, error) {
+	if w := p.acquireNow(); w != nil {
+		return w, nil
+	}
 	qctx, cancel := context.WithTimeout(ctx, QueueTimeout)
 	defer cancel()
 	w, err := p.acquire(qctx)
@@ -280,6 +283,11 @@ func (e *Engine) acquire(ctx context.Context, p *pool) (*worker, error) {
 
 // serving waits (at most QueueTimeout) for a pool that is still loading its first version.
 func (e *Engine) serving(ctx context.Context, p *pool) (*version, error) {
+	select {
+	case <-p.ready:
+		return p.serving(ctx) // loaded: nothing to wait for, so no queue deadline to make
+	default:
+	}
 	qctx, cancel := context.WithTimeout(ctx, QueueTimeout)
 	defer cancel()
 	return p.serving(qctx)

@@ -322,6 +322,52 @@ func (p *pool) reload(ctx context.Context, w *worker, v *version) bool {
 	return true
 }
 
+// pickSharedLocked takes a shared worker for one more invocation: the least busy one, below the
+// per-worker limit if there is one; nil when the caller should start a worker or wait.
+func (p *pool) pickSharedLocked(v *version, limit int) *worker {
+	var best *worker
+	for w := range p.workers {
+		if w.alive() && !w.retired.Load() && w.suspect.Load() == 0 && w.version == v.n && (best == nil || w.inflight.Load() < best.inflight.Load()) {
+			best = w
+		}
+	}
+	if best == nil || limit > 0 && int(best.inflight.Load()) >= limit {
+		return nil
+	}
+	if limit > 0 || best.inflight.Load() == 0 || len(p.workers)+p.starting >= p.maxWorkers() {
+		best.inflight.Add(1)
+		return best
+	}
+	return nil
+}
+
+// acquireNow is acquire's common case, a worker free at once on the current version, without
+// waiting, starting or reloading one; nil otherwise. Callers try it first so that the queue
+// deadline (a timer and a context per call) is made only when they have to wait.
+func (p *pool) acquireNow() *worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v := p.cur
+	if p.closed || p.swapping != nil || v == nil {
+		return nil
+	}
+	limit := p.perWorker()
+	if limit != 1 {
+		return p.pickSharedLocked(v, limit)
+	}
+	n := len(p.idle)
+	if n == 0 {
+		return nil
+	}
+	w := p.idle[n-1]
+	if !w.alive() || w.version != v.n {
+		return nil // acquire retires or reloads it
+	}
+	p.idle = p.idle[:n-1]
+	w.inflight.Add(1)
+	return w
+}
+
 // acquire returns a worker on the current version: for an exclusive pool one that runs nothing
 // else until release; for a shared pool the least busy one.
 func (p *pool) acquire(ctx context.Context) (*worker, error) {
@@ -358,25 +404,9 @@ func (p *pool) acquire(ctx context.Context) (*worker, error) {
 				w.inflight.Add(1)
 				return w, nil
 			}
-		} else {
-			// shared workers: the least busy one, below the per-worker limit if there is one
-			var best *worker
-			for w := range p.workers {
-				if w.alive() && !w.retired.Load() && w.suspect.Load() == 0 && w.version == v.n && (best == nil || w.inflight.Load() < best.inflight.Load()) {
-					best = w
-				}
-			}
-			full := best != nil && limit > 0 && int(best.inflight.Load()) >= limit
-			if best != nil && !full && (best.inflight.Load() == 0 || len(p.workers)+p.starting >= p.maxWorkers()) {
-				best.inflight.Add(1)
-				p.mu.Unlock()
-				return best, nil
-			}
-			if best != nil && !full && limit > 0 {
-				best.inflight.Add(1)
-				p.mu.Unlock()
-				return best, nil
-			}
+		} else if w := p.pickSharedLocked(v, limit); w != nil {
+			p.mu.Unlock()
+			return w, nil
 		}
 		if len(p.workers)+p.starting < p.maxWorkers() {
 			p.starting++

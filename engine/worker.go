@@ -42,6 +42,11 @@ type worker struct {
 
 	wmu sync.Mutex
 	in  io.WriteCloser // requests to the worker (its fd 3, or its connection: link)
+	// writing is set while a caller writes requests (outside wmu); lines that arrive meanwhile
+	// wait in queued and go with that caller's next write (send)
+	writing bool
+	queued  []byte
+	spare   []byte
 
 	mu      sync.Mutex
 	pending map[uint64]chan []byte
@@ -438,10 +443,7 @@ func (w *worker) call(ctx context.Context, m request, resp any) error {
 		w.forget(id)
 		return err
 	}
-	w.wmu.Lock()
-	_, err = w.in.Write(data)
-	w.wmu.Unlock()
-	if err != nil {
+	if err := w.send(data); err != nil {
 		w.forget(id)
 		<-w.done
 		return w.deathError()
@@ -474,6 +476,71 @@ func (w *worker) call(ctx context.Context, m request, resp any) error {
 		return &FunctionError{Kind: KindCrash, Message: fmt.Sprintf("the worker sent an unreadable %s reply: %v", m.head().T, err)}
 	}
 	return nil
+}
+
+// maxSendRounds bounds how many gathered writes one caller makes for others before a goroutine
+// takes over, so that no caller waits long past its own request under a steady stream of them.
+const maxSendRounds = 4
+
+// maxSpareSend is the largest buffer of gathered lines kept for reuse.
+const maxSpareSend = 64 << 10
+
+// send writes one request line. A line that arrives while another caller is writing is queued
+// and sent by that caller right after its own write, with every other line queued meanwhile:
+// many concurrent calls then cost the engine one write and the worker one wake-up. A lone call
+// is written at once, as before. Only the caller whose own write failed learns of the failure;
+// a queued caller finds out from the worker's end (a failed write to a worker means it is gone
+// or going, and its end closes done), as callers whose request was written do.
+func (w *worker) send(data []byte) error {
+	w.wmu.Lock()
+	if w.writing {
+		w.queued = append(w.queued, data...)
+		w.wmu.Unlock()
+		return nil
+	}
+	w.writing = true
+	in := w.in
+	w.wmu.Unlock()
+	if _, err := in.Write(data); err != nil {
+		w.wmu.Lock()
+		w.writing, w.queued = false, w.queued[:0]
+		w.wmu.Unlock()
+		return err
+	}
+	w.sendQueued(in, maxSendRounds)
+	return nil
+}
+
+// sendQueued writes what was queued during the last write, until nothing is (rounds < 0: no
+// bound); past rounds it hands the rest to a goroutine.
+func (w *worker) sendQueued(in io.Writer, rounds int) {
+	for i := 0; ; i++ {
+		w.wmu.Lock()
+		if len(w.queued) == 0 {
+			w.writing = false
+			w.wmu.Unlock()
+			return
+		}
+		if rounds >= 0 && i == rounds {
+			w.wmu.Unlock()
+			go w.sendQueued(in, -1)
+			return
+		}
+		buf := w.queued
+		w.queued, w.spare = w.spare[:0], nil
+		w.wmu.Unlock()
+		_, err := in.Write(buf)
+		w.wmu.Lock()
+		if cap(buf) <= maxSpareSend {
+			w.spare = buf[:0] // kept for the next round, unless a large request made it large
+		}
+		if err != nil {
+			w.writing, w.queued = false, w.queued[:0]
+			w.wmu.Unlock()
+			return
+		}
+		w.wmu.Unlock()
+	}
 }
 
 // decodeSuccess reads the runner's success reply, {"t":"result","id":N,"ok":true,"value":…},

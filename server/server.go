@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -68,8 +69,12 @@ type Options struct {
 	Keys       LeanKeys
 	// Ping is what GET /__engine/1/ping answers (runtime and leanengine version).
 	Ping func() map[string]string
-	// OnInvocation is told about every served call.
-	OnInvocation func(Invocation)
+	// OnInvocation is told about every served call. For a function call over this API it runs
+	// before the answer is sent (whoever reads the log after the answer finds the call there);
+	// AfterResponse, if set, runs after it was sent (what the answer does not wait for: the
+	// terminal's line of fn dev).
+	OnInvocation  func(Invocation)
+	AfterResponse func(Invocation)
 	// MaxBody bounds request bodies (default 20 MB, as LeanCloud's).
 	MaxBody int64
 	// Storage serves LeanStorage (lean projects); nil leaves those routes out.
@@ -199,9 +204,21 @@ func CORS(next http.Handler) http.Handler {
 	})
 }
 
+// report tells both of a call at once (calls whose answer is not this handler's).
 func (s *api) report(inv Invocation) {
+	s.record(inv)
+	s.afterResponse(inv)
+}
+
+func (s *api) record(inv Invocation) {
 	if s.o.OnInvocation != nil {
 		s.o.OnInvocation(inv)
+	}
+}
+
+func (s *api) afterResponse(inv Invocation) {
+	if s.o.AfterResponse != nil {
+		s.o.AfterResponse(inv)
 	}
 }
 
@@ -335,14 +352,17 @@ func (s *api) wxFunction(w http.ResponseWriter, r *http.Request) {
 		Request: body, WX: id}
 	if res.Err == nil {
 		inv.Status, inv.OK = 200, true
-		writeRaw(w, 200, wxSuccess(res))
-		s.report(inv)
+		s.record(inv)
+		respondNow(w, 200, wxSuccess(res))
+		s.afterResponse(inv)
 		return
 	}
 	status, payload := WXFailure(name, res)
 	inv.Status, inv.Error = status, res.Err.Message
-	writeJSON(w, status, payload)
-	s.report(inv)
+	s.record(inv)
+	b, _ := json.Marshal(payload)
+	respondNow(w, status, append(b, '\n'))
+	s.afterResponse(inv)
 }
 
 // wxSuccess is what wx.cloud.callFunction resolves with.
@@ -414,25 +434,53 @@ type LeanHeaders struct {
 // Production reports whether the request is for production (X-LC-Prod other than 0/false).
 func (h LeanHeaders) Production() bool { return h.Prod != "0" && h.Prod != "false" }
 
+// leanHeaderNames are the credential headers in the order they are looked at, in canonical form
+// once (Header.Get canonicalizes its argument on every call, and X-LC-Id is not canonical).
+var leanHeaderNames = struct{ appID, key, sign, session, prod, master []string }{
+	appID:   canonical("X-LC-Id", "X-AVOSCloud-Application-Id", "X-Uluru-Application-Id"),
+	key:     canonical("X-LC-Key", "X-AVOSCloud-Application-Key", "X-Uluru-Application-Key"),
+	sign:    canonical("X-LC-Sign", "X-AVOSCloud-Request-Sign"),
+	session: canonical("X-LC-Session", "X-AVOSCloud-Session-Token", "X-Uluru-Session-Token"),
+	prod:    canonical("X-LC-Prod", "X-AVOSCloud-Application-Production", "X-Uluru-Application-Production"),
+	master:  canonical("X-AVOSCloud-Master-Key", "X-Uluru-Master-Key"),
+}
+
+var hookKeyHeader = textproto.CanonicalMIMEHeaderKey("X-LC-Hook-Key")
+
+// headerValue is Header.Get of a name already in canonical form.
+func headerValue(h http.Header, canonicalName string) string {
+	if v := h[canonicalName]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func canonical(names ...string) []string {
+	for i, n := range names {
+		names[i] = textproto.CanonicalMIMEHeaderKey(n)
+	}
+	return names
+}
+
 // ParseLeanHeaders reads a LeanCloud request's credentials; this is the one place that knows
 // the header names.
 func ParseLeanHeaders(r *http.Request, body []byte) LeanHeaders {
 	hd := r.Header
-	first := func(names ...string) string {
+	first := func(names []string) string {
 		for _, n := range names {
-			if v := hd.Get(n); v != "" {
-				return v
+			if v := hd[n]; len(v) > 0 && v[0] != "" {
+				return v[0]
 			}
 		}
 		return ""
 	}
 	h := LeanHeaders{
-		AppID:   first("X-LC-Id", "X-AVOSCloud-Application-Id", "X-Uluru-Application-Id"),
-		Key:     first("X-LC-Key", "X-AVOSCloud-Application-Key", "X-Uluru-Application-Key"),
-		Sign:    first("X-LC-Sign", "X-AVOSCloud-Request-Sign"),
-		Session: first("X-LC-Session", "X-AVOSCloud-Session-Token", "X-Uluru-Session-Token"),
-		Prod:    first("X-LC-Prod", "X-AVOSCloud-Application-Production", "X-Uluru-Application-Production"),
-		Master:  first("X-AVOSCloud-Master-Key", "X-Uluru-Master-Key"),
+		AppID:   first(leanHeaderNames.appID),
+		Key:     first(leanHeaderNames.key),
+		Sign:    first(leanHeaderNames.sign),
+		Session: first(leanHeaderNames.session),
+		Prod:    first(leanHeaderNames.prod),
+		Master:  first(leanHeaderNames.master),
 		Body:    body,
 	}
 	if strings.HasPrefix(hd.Get("Content-Type"), "text/plain") && len(body) > 0 {
@@ -480,7 +528,7 @@ func (s *api) authenticate(r *http.Request, body []byte) (leanAuth, []byte, erro
 	if appID == "" || !equal(appID, k.AppID) {
 		return a, body, errUnauthorized
 	}
-	a.hookKeyOK = k.HookKey != "" && equal(h.Get("X-LC-Hook-Key"), k.HookKey)
+	a.hookKeyOK = k.HookKey != "" && equal(headerValue(h, hookKeyHeader), k.HookKey)
 	switch {
 	case master != "":
 		if !equal(master, k.MasterKey) {
@@ -603,7 +651,6 @@ func (s *api) leanFunctions(rpc bool) http.HandlerFunc {
 			req.Name = ""
 		}
 		res := s.o.Invoker.InvokeLean(r.Context(), req)
-		writeRaw(w, res.Status, append(res.Body, '\n'))
 		inv := Invocation{Time: start, Dialect: "lean", Function: path, Status: res.Status, OK: res.Status == 200, Duration: res.Duration, RequestID: res.RequestID}
 		if req.Kind == engine.LeanFunction {
 			inv.Request, inv.SessionToken = body, auth.sessionToken
@@ -618,7 +665,9 @@ func (s *api) leanFunctions(rpc bool) http.HandlerFunc {
 			json.Unmarshal(res.Body, &e)
 			inv.Error = e.Error
 		}
-		s.report(inv)
+		s.record(inv)
+		respondNow(w, res.Status, append(res.Body, '\n'))
+		s.afterResponse(inv)
 	}
 }
 
@@ -677,6 +726,15 @@ func (s *api) ping(w http.ResponseWriter, r *http.Request) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, _ := json.Marshal(v)
 	writeRaw(w, status, append(b, '\n'))
+}
+
+// respondNow writes a whole response and sends it at once, before the handler goes on to what
+// the caller need not wait for (AfterResponse); with its length known, the flush sends a plain
+// response, not a chunked one.
+func respondNow(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	writeRaw(w, status, b)
+	http.NewResponseController(w).Flush() // a writer that cannot flush sends it when the handler returns
 }
 
 func writeRaw(w http.ResponseWriter, status int, b []byte) {

@@ -1,0 +1,83 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fnhq/fn/engine"
+	"github.com/fnhq/fn/project"
+)
+
+type leanEcho struct{}
+
+func (leanEcho) InvokeWX(context.Context, engine.WXRequest) *engine.Result {
+	return &engine.Result{Value: []byte(`{"ok":true}`), RequestID: "rid-wx"}
+}
+func (leanEcho) WXCaller(string) (engine.WXCaller, bool) { return engine.WXCaller{}, false }
+func (leanEcho) Functions() []string                     { return []string{"hello"} }
+func (leanEcho) InvokeLean(_ context.Context, req engine.LeanRequest) *engine.LeanResult {
+	return &engine.LeanResult{Status: 200, Body: []byte(`{"result":` + string(req.Params) + `}`), RequestID: "rid-lean"}
+}
+
+// A call's answer goes out before AfterResponse runs, its record (OnInvocation) before the
+// answer, and the answer is a plain one with its length (not chunked).
+func TestAnswerSentBeforeAfterResponse(t *testing.T) {
+	for _, c := range []struct {
+		dialect project.Dialect
+		path    string
+		header  http.Header
+	}{
+		{project.Lean, "/1.1/functions/hello", http.Header{"X-Lc-Id": {"app"}, "X-Lc-Key": {"key"}}},
+		{project.WX, "/wx/functions/hello", nil},
+	} {
+		t.Run(string(c.dialect), func(t *testing.T) {
+			var mu sync.Mutex
+			var order []string
+			note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
+			answered := make(chan struct{})
+			after := make(chan bool, 1)
+			h := New(Options{Dialect: c.dialect, Invoker: leanEcho{}, Keys: LeanKeys{AppID: "app", AppKey: "key", MasterKey: "master"},
+				WXIdentity:   func(*http.Request) (*engine.WXIdentity, string, error) { return nil, "", nil },
+				OnInvocation: func(inv Invocation) { note("record " + inv.RequestID) },
+				AfterResponse: func(inv Invocation) {
+					select {
+					case <-answered:
+						after <- true
+					case <-time.After(10 * time.Second): // the client never got the answer while this ran
+						after <- false
+					}
+					note("after " + inv.RequestID)
+				}})
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+c.path, strings.NewReader(`{"n":1}`))
+			for k, v := range c.header {
+				req.Header[k] = v
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			close(answered)
+			if resp.StatusCode != 200 || resp.ContentLength != int64(len(body)) || len(resp.TransferEncoding) != 0 {
+				t.Fatalf("status %d, length %d, transfer encoding %v for %d bytes %q; want 200 with its length", resp.StatusCode, resp.ContentLength, resp.TransferEncoding, len(body), body)
+			}
+			if !<-after {
+				t.Fatal("AfterResponse ran before the client had the answer")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(order) != 2 || !strings.HasPrefix(order[0], "record rid-") || !strings.HasPrefix(order[1], "after rid-") {
+				t.Fatalf("order %q; want the record, then AfterResponse", order)
+			}
+		})
+	}
+}

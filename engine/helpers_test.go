@@ -72,6 +72,32 @@ func newFixture(t *testing.T, files map[string]string, mode bundler.Mode, cfg Co
 	return f
 }
 
+// swapEngine makes a new engine with cfg on the fixture's project (so new workers; cfg's
+// project fields are filled in, its Logs default to none), loads the build into it and makes it
+// the fixture's engine. done closes it and puts the previous engine back.
+func (f *fixture) swapEngine(cfg Config) (done func()) {
+	f.t.Helper()
+	cfg.Node, cfg.Dir, cfg.Dialect, cfg.EnvID, cfg.RunnerDir = "node", f.dir, f.p.Dialect, f.p.EnvID, f.t.TempDir()
+	if cfg.Logs == nil {
+		cfg.Logs = func(Record) {}
+	}
+	e, err := New(cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	old := f.e
+	f.e = e
+	if _, err := f.build(); err != nil {
+		e.Close(2 * time.Second)
+		f.e = old
+		f.t.Fatal(err)
+	}
+	return func() {
+		e.Close(2 * time.Second)
+		f.e = old
+	}
+}
+
 // build rebuilds the bundles and loads them.
 func (f *fixture) build() (*LoadReport, error) {
 	f.t.Helper()

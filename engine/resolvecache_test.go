@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fnhq/fn/bundler"
 	"github.com/fnhq/fn/internal/testutil"
@@ -18,19 +17,9 @@ type resolveAnswer struct{ B, Lib, File string }
 // until the worker has stopped (its resolutions are written at the first call and at exit).
 func callRC(t *testing.T, f *fixture, cfg Config) resolveAnswer {
 	t.Helper()
-	cfg.Node, cfg.Dir, cfg.Dialect, cfg.EnvID, cfg.RunnerDir = "node", f.dir, f.p.Dialect, f.p.EnvID, t.TempDir()
-	e, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := f.e
-	f.e = e
-	defer func() { f.e = old }()
-	if _, err := f.build(); err != nil {
-		t.Fatal(err)
-	}
+	done := f.swapEngine(cfg)
 	res := f.wx("rc", `{}`, nil)
-	e.Close(2 * time.Second)
+	done()
 	if res.Err != nil {
 		t.Fatalf("rc failed: %s\n%s", res.Err.Message, res.Err.Stack)
 	}

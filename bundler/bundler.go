@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/evanw/esbuild/pkg/api"
@@ -353,6 +354,49 @@ func (b *Bundler) Build() (*Manifest, []string, error) {
 	return b.Rebuild(nil)
 }
 
+// result is one bundle's build within a Rebuild.
+type result struct {
+	name   string
+	out    map[string][]byte
+	warns  []string
+	err    error
+	inputs map[string]bool
+}
+
+// splitAll builds every named bundle in two parts (depscache.go), in parallel; false when one of
+// them cannot be (unknown, an ESM project, a case the split does not reproduce exactly): the
+// caller builds them whole instead.
+func (b *Bundler) splitAll(names []string) ([]result, bool) {
+	if moduleMode(b.opts.ProjectDir) {
+		return nil, false
+	}
+	entries := make([]project.Entry, len(names))
+	for i, name := range names {
+		bd, ok := b.bundles[name]
+		if !ok {
+			return nil, false
+		}
+		entries[i] = bd.entry
+	}
+	results := make([]result, len(names))
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for i := range names {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			out, inputs, warns, err := b.splitBuild(entries[i])
+			if err != nil {
+				failed.Store(true)
+				return
+			}
+			results[i] = result{name: names[i], out: out, warns: warns, inputs: inputs}
+		}(i)
+	}
+	wg.Wait()
+	return results, !failed.Load()
+}
+
 // Rebuild rebuilds the named bundles (all when names is nil) and, only if every one of them
 // succeeds, writes their files and a new manifest atomically. It returns the manifest and the
 // names of bundles whose output changed. On error nothing is written.
@@ -363,47 +407,14 @@ func (b *Bundler) Rebuild(names []string) (*Manifest, []string, error) {
 	if names == nil {
 		names = b.namesLocked()
 	}
-	type result struct {
-		name   string
-		out    map[string][]byte
-		warns  []string
-		err    error
-		inputs map[string]bool
-	}
 	results := make([]result, len(names))
 	split := false
 	if b.opts.DepsCache != "" && b.opts.Mode == Production {
 		if b.shared != nil {
 			names = b.namesLocked()
-			results = make([]result, len(names))
 		}
-		split = true
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		for i, name := range names {
-			bd, ok := b.bundles[name]
-			if !ok {
-				mu.Lock()
-				split = false
-				mu.Unlock()
-				break
-			}
-			wg.Add(1)
-			go func(i int, name string, e project.Entry) {
-				defer wg.Done()
-				out, inputs, warns, err := b.splitBuild(e)
-				if err != nil {
-					mu.Lock()
-					split = false
-					mu.Unlock()
-					return
-				}
-				results[i] = result{name: name, out: out, warns: warns, inputs: inputs}
-			}(i, name, bd.entry)
-		}
-		wg.Wait()
-		if !split {
-			results = make([]result, len(names))
+		if out, ok := b.splitAll(names); ok {
+			results, split = out, true
 		}
 	}
 	if b.shared != nil && !split {

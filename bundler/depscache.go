@@ -1,6 +1,7 @@
 package bundler
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -91,12 +92,9 @@ func (b *Bundler) depsPlugin(ds *depSet) api.Plugin {
 	}}
 }
 
-// splitBuild builds one bundle as dependency part plus own code; errNoSplit means use the
-// whole-project build instead.
+// splitBuild builds one bundle as dependency part plus own code (splitAll has checked the project
+// is not ESM); errNoSplit means use the whole-project build instead.
 func (b *Bundler) splitBuild(e project.Entry) (out map[string][]byte, inputs map[string]bool, warns []string, err error) {
-	if moduleMode(b.opts.ProjectDir) {
-		return nil, nil, nil, errNoSplit
-	}
 	ds := &depSet{modules: map[string]string{}}
 	o := b.buildOptions(e)
 	o.Plugins = append([]api.Plugin{b.depsPlugin(ds)}, o.Plugins...)
@@ -129,10 +127,7 @@ func (b *Bundler) splitBuild(e project.Entry) (out map[string][]byte, inputs map
 	for _, in := range dep.Inputs {
 		inputs[in.Path] = true
 	}
-	js, sm, err := joinParts(e.Name, dep.js, dep.sourceMap, fnJS, fnMap)
-	if err != nil {
-		return nil, nil, nil, err
-	}
+	js, sm := joinParts(e.Name, dep.js, dep.sourceMap, fnJS, fnMap)
 	return map[string][]byte{e.Name + ".js": js, e.Name + ".js.map": sm}, inputs, warns, nil
 }
 
@@ -268,15 +263,15 @@ func readDepEntry(base string) (*depEntry, bool) {
 // joinParts writes the dependency part and the function part into one file with one source map
 // (an index map with a section per part). The function part runs in a function of its own whose
 // require answers the dependency keys from the first part and passes anything else to Node's.
-func joinParts(name string, depJS, depMap, fnJS, fnMap []byte) ([]byte, []byte, error) {
-	var js strings.Builder
+func joinParts(name string, depJS, depMap, fnJS, fnMap []byte) ([]byte, []byte) {
+	var js bytes.Buffer
 	js.Grow(len(depJS) + len(fnJS) + 512)
 	js.WriteString("var __fnDeps$ = (function () { var module = { exports: {} }, exports = module.exports;\n")
 	depLine := 1
 	part := stripMapURL(depJS)
 	js.Write(part)
 	js.WriteString("\nreturn module.exports; })();\n(function (require) {\n")
-	fnLine := depLine + strings.Count(string(part), "\n") + 3
+	fnLine := depLine + bytes.Count(part, []byte("\n")) + 3
 	js.Write(stripMapURL(fnJS))
 	js.WriteString("\n}).call(this, (function (req) {\n" +
 		"  var own = function require(id) {\n" +
@@ -293,20 +288,18 @@ func joinParts(name string, depJS, depMap, fnJS, fnMap []byte) ([]byte, []byte, 
 	sm = append(sm, `{"version":3,"file":`...)
 	sm = append(sm, jsString(name+".js")...)
 	sm = append(sm, `,"sections":[{"offset":{"line":`+strconv.Itoa(depLine)+`,"column":0},"map":`...)
-	sm = append(sm, bytesTrim(depMap)...)
+	sm = append(sm, bytes.TrimSpace(depMap)...)
 	sm = append(sm, `},{"offset":{"line":`+strconv.Itoa(fnLine)+`,"column":0},"map":`...)
-	sm = append(sm, bytesTrim(fnMap)...)
+	sm = append(sm, bytes.TrimSpace(fnMap)...)
 	sm = append(sm, "}]}\n"...)
-	return []byte(js.String()), sm, nil
+	return js.Bytes(), sm
 }
-
-func bytesTrim(b []byte) []byte { return []byte(strings.TrimSpace(string(b))) }
 
 // stripMapURL drops esbuild's trailing sourceMappingURL comment (the joined file has its own).
 func stripMapURL(js []byte) []byte {
-	s := strings.TrimRight(string(js), "\n")
-	if i := strings.LastIndex(s, "\n//# sourceMappingURL="); i >= 0 && !strings.Contains(s[i+1:], "\n") {
+	s := bytes.TrimRight(js, "\n")
+	if i := bytes.LastIndex(s, []byte("\n//# sourceMappingURL=")); i >= 0 && bytes.IndexByte(s[i+1:], '\n') < 0 {
 		s = s[:i]
 	}
-	return []byte(s)
+	return s
 }

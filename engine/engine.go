@@ -386,9 +386,10 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 		}
 	}
 	type job struct {
-		p    *pool
-		b    Bundle
-		prev *version
+		p     *pool
+		b     Bundle
+		prev  *version
+		fresh bool // new workers even when the bundle is unchanged (LoadOptions.Fresh, FreshOnly)
 	}
 	var jobs []job
 	report := &LoadReport{Fast: true}
@@ -404,7 +405,7 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 			report.Unchanged = append(report.Unchanged, b.Name)
 			continue
 		}
-		jobs = append(jobs, job{p: p, b: b, prev: cur})
+		jobs = append(jobs, job{p: p, b: b, prev: cur, fresh: fresh})
 	}
 	e.mu.Unlock()
 	if opts.Registered != nil {
@@ -439,7 +440,7 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 			if opts.Lazy && slices.Contains(opts.Eager, j.b.Name) {
 				jopts.Lazy = false
 			}
-			jopts.Fresh = opts.Fresh && (opts.FreshOnly == nil || opts.FreshOnly(j.b.Name))
+			jopts.Fresh = j.fresh
 			fast, err := j.p.swap(ctx, v, jopts)
 			if file != j.b.File {
 				e.keepSnapshot(j.b.Name, file)

@@ -167,9 +167,15 @@ func (p *pool) leaveLocked(ch chan struct{}) {
 	p.wakeOneLocked()
 }
 
-func (p *pool) waitLocked() chan struct{} {
+// waitLocked queues a waiter: at the back, or at the front for one that was woken and lost the
+// worker to a caller that came meanwhile (wakeOneLocked wakes the front one).
+func (p *pool) waitLocked(front bool) chan struct{} {
 	ch := make(chan struct{})
-	p.waiters = append(p.waiters, ch)
+	if front {
+		p.waiters = append([]chan struct{}{ch}, p.waiters...)
+	} else {
+		p.waiters = append(p.waiters, ch)
+	}
 	return ch
 }
 
@@ -371,6 +377,7 @@ func (p *pool) acquireNow() *worker {
 // acquire returns a worker on the current version: for an exclusive pool one that runs nothing
 // else until release; for a shared pool the least busy one.
 func (p *pool) acquire(ctx context.Context) (*worker, error) {
+	woken := false // a caller woken for a worker that another took first keeps its place
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -437,10 +444,11 @@ func (p *pool) acquire(ctx context.Context) (*worker, error) {
 			p.mu.Unlock()
 			return w, nil
 		}
-		ch := p.waitLocked()
+		ch := p.waitLocked(woken)
 		p.mu.Unlock()
 		select {
 		case <-ch:
+			woken = true
 		case <-ctx.Done():
 			p.mu.Lock()
 			p.leaveLocked(ch)
@@ -657,7 +665,7 @@ func (p *pool) probeLocked(ctx context.Context) *worker {
 		if len(p.workers) == 0 {
 			return nil
 		}
-		ch := p.waitLocked()
+		ch := p.waitLocked(false)
 		p.mu.Unlock()
 		select {
 		case <-ch:

@@ -1345,8 +1345,9 @@ function handle(msg) {
   }
 }
 
-// invoked ends an invocation. The code V8 compiled for packages up to the first one is written
-// once the reply is out (later ones wait for the idle timer).
+// invoked ends an invocation. The code V8 compiled and the resolutions made for packages up to
+// the first one are written once the reply is out (later code waits for the code cache's idle
+// timer, later resolutions for the worker's exit).
 let invokedOnce = false;
 function invoked() {
   inflight--;

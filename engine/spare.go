@@ -64,6 +64,9 @@ func (e *Engine) fillSpare() {
 }
 
 func (e *Engine) fillSlot(s *spareSlot) {
+	if !e.spareEnabled() {
+		return
+	}
 	e.spareMu.Lock()
 	if s.starting || len(s.ch) > 0 || e.spareClosed {
 		e.spareMu.Unlock()
@@ -184,7 +187,9 @@ func (e *Engine) dropSDKSpares() {
 			go w.stop(time.Second)
 		default:
 		}
-		e.fillSlot(s)
+		if e.cfg.Spare && e.loadedOnce.Load() {
+			e.fillSlot(s) // otherwise the end of the first load starts it
+		}
 	}
 }
 

@@ -187,11 +187,11 @@ func (h *handler) dataClasses(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"classes": out})
 }
 
-// pageQuery reads where, order, limit and skip.
 // withACL asks LeanStorage for objects with their ACL (it shows it only when asked, as LeanCloud
 // does): the console edits it as a field.
 func withACL() url.Values { return url.Values{"returnACL": {"true"}} }
 
+// pageQuery reads where, order, limit and skip.
 func pageQuery(q url.Values) (where json.RawMessage, order []string, limit, skip int, err error) {
 	limit = defaultDataLimit
 	if s := q.Get("limit"); s != "" {
@@ -237,7 +237,10 @@ func (h *handler) dataQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if t.kind == "lean" {
-		q := url.Values{"limit": {strconv.Itoa(limit)}, "skip": {strconv.Itoa(skip)}, "count": {"1"}, "returnACL": {"true"}}
+		q := withACL()
+		q.Set("limit", strconv.Itoa(limit))
+		q.Set("skip", strconv.Itoa(skip))
+		q.Set("count", "1")
 		if where != nil {
 			q.Set("where", string(where))
 		}

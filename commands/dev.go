@@ -184,8 +184,6 @@ func (d *devPrinter) Ready(info localrun.DevInfo) {
 	}
 	if info.Dialect == project.WX {
 		fmt.Fprintf(w, "  %-10s %s\n", "functions", strings.Join(info.Functions, ", "))
-	}
-	if info.Dialect == project.WX {
 		fmt.Fprintf(w, "  %-10s %s (%s) %s\n", "identity", info.Identity, info.IdentityOpen, cs.Gray("· per request: X-Fn-Identity or X-WX-OPENID/APPID/UNIONID"))
 	} else if info.Keys != nil {
 		note := "from fn.yaml"

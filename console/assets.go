@@ -51,8 +51,7 @@ func load(name string) *asset {
 		b, err = fs.ReadFile(webFS, "web/"+name)
 	}
 	if err != nil {
-		assets[name] = nil
-		return nil
+		return nil // not kept: the names asked for come from clients
 	}
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)

@@ -2,8 +2,6 @@ package console
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"sync"
 	"time"
 
@@ -43,11 +41,6 @@ func newSessions(now func() time.Time, store SessionStore) *sessions {
 	return &sessions{now: now, m: map[string]*session{}, store: store}
 }
 
-func hashOf(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
 // add stores s (setting its CSRF token and expiry) and returns the cookie value.
 func (ss *sessions) add(ctx context.Context, s *session, ttl time.Duration) (string, error) {
 	token := randid.Key(32)
@@ -75,7 +68,7 @@ func (ss *sessions) add(ctx context.Context, s *session, ttl time.Duration) (str
 		}
 		delete(ss.m, oldest)
 	}
-	ss.m[hashOf(token)] = s
+	ss.m[control.TokenHash(token)] = s
 	return token, nil
 }
 
@@ -94,7 +87,7 @@ func (ss *sessions) get(ctx context.Context, token string) *session {
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	k := hashOf(token)
+	k := control.TokenHash(token)
 	s := ss.m[k]
 	if s == nil {
 		return nil
@@ -112,6 +105,6 @@ func (ss *sessions) remove(ctx context.Context, token string) error {
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	delete(ss.m, hashOf(token))
+	delete(ss.m, control.TokenHash(token))
 	return nil
 }

@@ -43,12 +43,6 @@ func (c *authCache) invalidate() {
 	c.mu.Unlock()
 }
 
-func (c *authCache) generation() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.gen
-}
-
 // adminTokenHash is the control plane's admin token hash, cached.
 func (rt *Runtime) adminTokenHash(ctx context.Context) (string, error) {
 	c := &rt.auth

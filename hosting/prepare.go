@@ -7,6 +7,7 @@ import (
 	"maps"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,12 +67,15 @@ type prepared struct {
 	env     *appenv.Env
 	err     error
 	took    time.Duration
+	stopped *sync.WaitGroup // the Runtime's retiring group: Close waits for a discarded one to stop
 }
 
 // discard stops a preparation and what it loaded.
 func (p *prepared) discard() {
 	p.cancel()
+	p.stopped.Add(1)
 	go func() {
+		defer p.stopped.Done()
 		<-p.ready
 		if p.env != nil {
 			p.env.Close(2 * time.Second)
@@ -92,7 +96,7 @@ func (p *prepared) wait(ctx context.Context) error {
 // prepare starts loading version v of an environment in the background.
 func (rt *Runtime) prepare(app api.App, ar *appRuntime, name string, v api.Version, secrets map[string]string) *prepared {
 	ctx, cancel := context.WithTimeout(context.Background(), prepareTimeout)
-	p := &prepared{version: v.ID, secrets: secrets, gate: new(atomic.Bool), cancel: cancel, ready: make(chan struct{})}
+	p := &prepared{version: v.ID, secrets: secrets, gate: new(atomic.Bool), cancel: cancel, ready: make(chan struct{}), stopped: &rt.retiring}
 	go func() {
 		defer close(p.ready)
 		defer cancel()

@@ -100,7 +100,7 @@ type Runtime struct {
 
 	auth     authCache      // admin token and wx sessions, dropped on every change signal
 	closing  chan struct{}  // closed by Close: environments waiting to retire stop now
-	retiring sync.WaitGroup // environments replaced by prepared ones, until they have stopped
+	retiring sync.WaitGroup // environments replaced by prepared ones and discarded preparations, until they have stopped
 }
 
 type appRuntime struct {

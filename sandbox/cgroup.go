@@ -129,12 +129,6 @@ func SetupCgroups(dir string, limits CgroupLimits) (*Cgroups, error) {
 	return &Cgroups{dir: dir, limits: limits, apps: map[string]*AppCgroup{}}, nil
 }
 
-// Dir is the directory the apps' groups are made in.
-func (c *Cgroups) Dir() string { return c.dir }
-
-// Limits are the limits of every app's group.
-func (c *Cgroups) Limits() CgroupLimits { return c.limits }
-
 // AppCgroup is one app's group.
 type AppCgroup struct {
 	Dir string

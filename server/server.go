@@ -468,8 +468,8 @@ func ParseLeanHeaders(r *http.Request, body []byte) LeanHeaders {
 	hd := r.Header
 	first := func(names []string) string {
 		for _, n := range names {
-			if v := hd[n]; len(v) > 0 && v[0] != "" {
-				return v[0]
+			if v := headerValue(hd, n); v != "" {
+				return v
 			}
 		}
 		return ""

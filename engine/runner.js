@@ -399,6 +399,15 @@ function startCodeCache(dir) {
     for (const pack of packs.values()) {
       if (!pack.fresh.size) {
         pack.index = null; // its data has served; a later require reads the pack again
+        if (pack.used.size) {
+          // all hits: nothing to write, but the pack was used now (pruning goes by mtime)
+          try {
+            const t = new Date();
+            fs.utimesSync(pack.file, t, t);
+          } catch (_) {
+            // only a cache
+          }
+        }
         continue;
       }
       const now = Math.floor(Date.now() / 1000);

@@ -45,7 +45,7 @@ func (e *Engine) Check(ctx context.Context, bundles []Bundle, parallel int) erro
 
 func (e *Engine) checkOne(ctx context.Context, b Bundle) error {
 	p := newPool(e, b.Name) // never registered: it only names the load
-	v := &version{n: e.version.Add(1), file: b.File, hash: b.Hash, cfg: b.Config}
+	v := e.newVersion(b.File, b)
 	w, err := startWorker(ctx, p.spec(v), e.log, nil)
 	if err != nil {
 		return err

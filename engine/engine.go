@@ -435,7 +435,7 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 					file = snap
 				}
 			}
-			v := &version{n: e.version.Add(1), file: file, hash: j.b.Hash, cfg: j.b.Config}
+			v := e.newVersion(file, j.b)
 			jopts := opts
 			if opts.Lazy && slices.Contains(opts.Eager, j.b.Name) {
 				jopts.Lazy = false
@@ -571,6 +571,7 @@ func (e *Engine) Stats() Stats {
 // Close stops accepting invocations, lets in-flight ones finish within grace, and stops every
 // worker (SIGTERM, then SIGKILL to the process group). It returns after every process is reaped.
 func (e *Engine) Close(grace time.Duration) {
+
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()

@@ -22,6 +22,7 @@ type version struct {
 	file string
 	hash string
 	cfg  project.FunctionConfig
+	slot *spareSlot // the kind of spare this version's workers start from (slotFor)
 }
 
 // pool holds the workers of one bundle. A wx pool is exclusive: a worker runs one invocation at

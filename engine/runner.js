@@ -973,7 +973,7 @@ function load(msg) {
   }
   if (msg.dialect === 'lean') shared = true;
   // a pre-started spare worker gets its function's environment with its first bundle
-  if (msg.env) Object.assign(process.env, msg.env);
+  if (msg.env) Object.assign(realEnv, msg.env);
   let exports;
   try {
     exports = als.run({ rid: '', fn: msg.name }, () => evaluate(msg.file, msg.moduleDir));
@@ -1002,17 +1002,6 @@ function load(msg) {
 // identity lives in process.env, where the real wx-server-sdk reads it.
 // Writing process.env is a native call per key, so only what differs from the previous
 // invocation is written; keys the new invocation lacks are removed.
-let wxEnv = {};
-function applyEnv(env) {
-  for (const k in wxEnv) {
-    if (!(k in env)) delete process.env[k];
-  }
-  for (const k in env) {
-    if (wxEnv[k] !== env[k]) process.env[k] = env[k];
-  }
-  wxEnv = env;
-}
-
 function wxContext(msg, deadline, done) {
   let waits = true;
   const ctx = {};
@@ -1035,50 +1024,56 @@ function wxContext(msg, deadline, done) {
   return ctx;
 }
 
-// With concurrency, invocations overlap in one process: process.env becomes a view that shows
-// each invocation its own identity (from AsyncLocalStorage) over the real environment.
-let envView = false;
-function useEnvView() {
-  if (envView) return;
-  envView = true;
-  const real = process.env;
-  const own = () => {
-    const st = als.getStore();
-    return st && st.env;
-  };
-  process.env = new Proxy(real, {
-    get(target, key) {
-      const e = own();
-      if (e && typeof key === 'string' && Object.prototype.hasOwnProperty.call(e, key)) return e[key];
-      return target[key];
-    },
-    has(target, key) {
-      const e = own();
-      return (e && Object.prototype.hasOwnProperty.call(e, key)) || key in target;
-    },
-    ownKeys(target) {
-      const e = own();
-      return e ? [...new Set([...Reflect.ownKeys(target), ...Object.keys(e)])] : Reflect.ownKeys(target);
-    },
-    getOwnPropertyDescriptor(target, key) {
-      const e = own();
-      if (e && Object.prototype.hasOwnProperty.call(e, key)) {
-        return { value: e[key], writable: true, enumerable: true, configurable: true };
-      }
-      return Reflect.getOwnPropertyDescriptor(target, key);
-    },
-  });
+// A wx invocation's identity and request ids (msg.env) are a view over the real environment:
+// process.env is a proxy that shows the running invocation's values (its AsyncLocalStorage
+// store, which keeps overlapping invocations apart) and, outside any invocation, the latest
+// exclusive invocation's, as a process-wide environment would. Writing them with setenv(3) on
+// every call would cost a few microseconds and, as glibc never frees a value it replaced, ~200
+// bytes of the worker's memory per call. Child processes see the view (child_process copies
+// process.env's keys); native code and worker threads see only the real environment.
+let lastEnv = null;
+function invocationEnv() {
+  const st = als.getStore();
+  return (st && st.env) || lastEnv;
 }
+const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+const realEnv = process.env;
+process.env = new Proxy(realEnv, {
+  get(target, key) {
+    const e = typeof key === 'string' && invocationEnv();
+    return e && hasOwn(e, key) ? e[key] : target[key];
+  },
+  set(target, key, value) {
+    const e = typeof key === 'string' && invocationEnv();
+    if (e && hasOwn(e, key)) e[key] = String(value);
+    else target[key] = value;
+    return true;
+  },
+  deleteProperty(target, key) {
+    const e = typeof key === 'string' && invocationEnv();
+    if (e) delete e[key];
+    return delete target[key];
+  },
+  has(target, key) {
+    const e = typeof key === 'string' && invocationEnv();
+    return (e && hasOwn(e, key)) || key in target;
+  },
+  ownKeys(target) {
+    const e = invocationEnv();
+    return e ? [...new Set([...Reflect.ownKeys(target), ...Object.keys(e)])] : Reflect.ownKeys(target);
+  },
+  getOwnPropertyDescriptor(target, key) {
+    const e = typeof key === 'string' && invocationEnv();
+    if (e && hasOwn(e, key)) return { value: e[key], writable: true, enumerable: true, configurable: true };
+    return Reflect.getOwnPropertyDescriptor(target, key);
+  },
+});
 
 function invokeWX(msg) {
   const f = fns[msg.fn];
   if (!f) return Promise.reject(Object.assign(new Error(`function ${msg.fn} is not loaded`), { fnKind: 'not-found' }));
-  if (msg.concurrent) {
-    useEnvView();
-    als.getStore().env = msg.env;
-  } else {
-    applyEnv(msg.env);
-  }
+  als.getStore().env = msg.env;
+  if (!msg.concurrent) lastEnv = msg.env;
   const deadline = Date.now() + msg.timeoutMs;
   const main = f.exports.main;
   return new Promise((resolve, reject) => {

@@ -53,14 +53,36 @@ func (e *Engine) newSpareSlots() []*spareSlot {
 	return slots
 }
 
-// fillSpare starts the missing spares (single-flight per slot).
+// fillSpare starts the missing spares (single-flight per slot). An SDK spare starts only while
+// some function would take it: a project that has the SDK installed but whose functions do not
+// require it keeps no Node with the SDK loaded.
 func (e *Engine) fillSpare() {
 	if !e.spareEnabled() || !e.cfg.Spare {
 		return
 	}
-	for _, s := range e.spares {
-		e.fillSlot(s)
+	for i, s := range e.spares {
+		if i == 0 || e.slotWanted(s) {
+			e.fillSlot(s)
+		} else {
+			e.dropSlot(s) // no function takes it (any more)
+		}
 	}
+}
+
+// slotWanted reports whether a function's current version starts its workers from slot s.
+func (e *Engine) slotWanted(s *spareSlot) bool {
+	e.mu.Lock()
+	pools := make([]*pool, 0, len(e.pools))
+	for _, p := range e.pools {
+		pools = append(pools, p)
+	}
+	e.mu.Unlock()
+	for _, p := range pools {
+		if v := p.current(); v != nil && v.slot == s {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Engine) fillSlot(s *spareSlot) {
@@ -90,7 +112,7 @@ func (e *Engine) fillSlot(s *spareSlot) {
 		}
 		if closed || stale {
 			w.stop(time.Second)
-			if stale {
+			if stale && (s.preload == "" || e.slotWanted(s)) {
 				e.fillSlot(s)
 			}
 			return
@@ -101,6 +123,14 @@ func (e *Engine) fillSlot(s *spareSlot) {
 			w.stop(time.Second)
 		}
 	}()
+}
+
+// newVersion makes the next version of bundle b, loaded from file, and decides once which kind
+// of spare its workers start from.
+func (e *Engine) newVersion(file string, b Bundle) *version {
+	v := &version{n: e.version.Add(1), file: file, hash: b.Hash, cfg: b.Config}
+	v.slot = e.slotFor(v)
+	return v
 }
 
 // slotFor picks the spare kind for version v: the SDK spare for a bundle that requires the SDK
@@ -140,7 +170,7 @@ func (e *Engine) takeSpare(ctx context.Context, v *version) *worker {
 	if !e.spareEnabled() || v.cfg.Memory != project.DefaultMemory {
 		return nil
 	}
-	s := e.slotFor(v)
+	s := v.slot
 	defer func() {
 		// during the engine's first load a new spare would compete with the workers loading
 		// (Load starts the spares when it ends)
@@ -179,17 +209,22 @@ func (e *Engine) takeSpare(ctx context.Context, v *version) *worker {
 // dropSDKSpares stops the SDK spares (they hold packages that changed) and starts new ones.
 func (e *Engine) dropSDKSpares() {
 	for _, s := range e.spares[1:] {
-		e.spareMu.Lock()
-		s.gen++
-		e.spareMu.Unlock()
-		select {
-		case w := <-s.ch:
-			go w.stop(time.Second)
-		default:
+		e.dropSlot(s)
+		if e.cfg.Spare && e.loadedOnce.Load() && e.slotWanted(s) {
+			e.fillSlot(s) // otherwise the end of the load starts it
 		}
-		if e.cfg.Spare && e.loadedOnce.Load() {
-			e.fillSlot(s) // otherwise the end of the first load starts it
-		}
+	}
+}
+
+// dropSlot stops slot s's spare; one being started stops once it is up.
+func (e *Engine) dropSlot(s *spareSlot) {
+	e.spareMu.Lock()
+	s.gen++
+	e.spareMu.Unlock()
+	select {
+	case w := <-s.ch:
+		go w.stop(time.Second)
+	default:
 	}
 }
 

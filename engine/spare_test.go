@@ -111,6 +111,58 @@ exports.main = async (event) => {
 	}
 }
 
+// slotIdle reports whether slot s has no spare and none being started.
+func slotIdle(e *Engine, s *spareSlot) bool {
+	e.spareMu.Lock()
+	defer e.spareMu.Unlock()
+	return !s.starting && len(s.ch) == 0
+}
+
+// An SDK spare is kept only while some function would take it: none for a project that has the
+// SDK installed but does not require it, one once a function requires it, none again after.
+func TestSDKSpareOnlyWhileAFunctionRequiresTheSDK(t *testing.T) {
+	plain := "exports.main = async () => ({ pid: process.pid })\n"
+	f := newFixture(t, map[string]string{
+		"fn.yaml":              "name: sp\ndialect: wx\n",
+		"functions/a/index.js": plain,
+		"functions/b/index.js": plain,
+	}, bundler.Dev, Config{Spare: true, SDKSpare: true})
+	if len(f.e.spares) != 2 {
+		t.Fatalf("no SDK spare slot with the SDK installed: %+v", f.e.spares)
+	}
+	sdk := f.e.spares[1]
+	// the load has ended and decided the spares: the plain one is started, the SDK one is not
+	if slotIdle(f.e, f.e.spares[0]) {
+		t.Fatal("no plain spare after the first load")
+	}
+	if !slotIdle(f.e, sdk) {
+		t.Fatal("an SDK spare was started although no function requires wx-server-sdk")
+	}
+	mustOK(t, f.wx("a", `{}`, nil))
+	if !slotIdle(f.e, sdk) {
+		t.Fatal("a call started an SDK spare that no function takes")
+	}
+
+	f.write("functions/b/index.js", "const cloud = require('wx-server-sdk')\nexports.main = async () => ({ env: typeof cloud.init })\n")
+	if _, err := f.build(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	testutil.Eventually(t, 20*time.Second, "an SDK spare once b requires the SDK", func() bool { pid = slotPID(sdk); return pid != 0 })
+	if got := mustOK(t, f.wx("b", `{}`, nil)); got["env"] != "function" {
+		t.Fatalf("b: %v", got)
+	}
+
+	f.write("functions/b/index.js", plain)
+	if _, err := f.build(); err != nil {
+		t.Fatal(err)
+	}
+	if !slotIdle(f.e, sdk) {
+		t.Fatal("the SDK spare was kept after the last function requiring the SDK stopped doing so")
+	}
+	testutil.Eventually(t, 10*time.Second, "the dropped SDK spare to stop", func() bool { return !processAlive(pid) })
+}
+
 func TestRequiresProjectPackageReadsBothBundleForms(t *testing.T) {
 	dir := t.TempDir()
 	own := filepath.Join(dir, "own")

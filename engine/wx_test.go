@@ -346,3 +346,78 @@ exports.main = async (event, context) => {
 		})
 	}
 }
+
+// A wx call's identity and request ids are a view over the worker's environment, not setenv(3)
+// on every call (glibc keeps every value it replaced: ~200 bytes of the worker's memory per
+// call): the real environment, which a worker thread copies, never holds them, while the
+// function, its SDK, the child processes it starts and code that runs between calls see them as
+// before, and the function's own environment writes last.
+func TestWXCallEnvIsAViewNotSetenv(t *testing.T) {
+	f := newFixture(t, map[string]string{
+		"fn.yaml": wxYAML + "functions:\n  env:\n    maxInstances: 1\n",
+		"functions/env/index.js": `const cloud = require('wx-server-sdk')
+const { execFileSync } = require('child_process')
+const { Worker } = require('worker_threads')
+cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV })
+let between = null
+// code that runs outside any call (a timer set at load) sees the latest call's values
+let onTick = null
+setInterval(() => { if (onTick) onTick(process.env.WX_OPENID) }, 1).unref()
+const fromLoadTimer = () => new Promise((resolve) => { onTick = (v) => { onTick = null; resolve(v) } })
+const realEnv = () => new Promise((resolve, reject) => {
+  const w = new Worker("require('worker_threads').parentPort.postMessage({ openid: process.env.WX_OPENID || null, seq: process.env.TCB_SEQID || null, mine: process.env.MINE || null })", { eval: true })
+  w.once('message', resolve)
+  w.once('error', reject)
+})
+exports.main = async (event) => {
+  // code the previous call scheduled, run after it returned, saw that call's values
+  const seenBetween = between && (await between)
+  if (event.write) {
+    process.env.MINE = event.write
+    process.env.WX_OPENID = 'overwritten'
+  }
+  const out = {
+    sdk: cloud.getWXContext().OPENID,
+    env: process.env.WX_OPENID,
+    seq: process.env.TCB_SEQID,
+    has: 'WX_OPENID' in process.env,
+    listed: Object.keys(process.env).includes('TCB_SEQID'),
+    spread: { ...process.env }.WX_OPENID,
+    child: execFileSync('sh', ['-c', 'printf %s "$WX_OPENID"']).toString(),
+    mine: process.env.MINE || null,
+    real: await realEnv(),
+    seenBetween,
+    fromLoad: await fromLoadTimer(),
+  }
+  between = new Promise((resolve) => setImmediate(() => setTimeout(() => resolve(process.env.WX_OPENID), 0)))
+  return out
+}
+`,
+	}, bundler.Dev, Config{})
+	call := func(open, data string) (map[string]any, string) {
+		r := f.wx("env", data, &WXIdentity{OpenID: open, AppID: "wxA"})
+		return mustOK(t, r), r.RequestID
+	}
+	got, rid := call("o-1", `{"write":"kept"}`)
+	want := map[string]any{"sdk": "overwritten", "env": "overwritten", "seq": rid, "has": true, "listed": true, "spread": "overwritten", "child": "overwritten", "mine": "kept", "fromLoad": "overwritten"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("first call: %s = %v, want %v (%v)", k, got[k], v, got)
+		}
+	}
+	real := got["real"].(map[string]any)
+	if real["openid"] != nil || real["seq"] != nil {
+		t.Errorf("the per-call values reached the real environment: %v", real)
+	}
+	if real["mine"] != "kept" {
+		t.Errorf("the function's own write did not reach the real environment: %v", real)
+	}
+
+	got, rid = call("o-2", `{}`)
+	want = map[string]any{"sdk": "o-2", "env": "o-2", "seq": rid, "child": "o-2", "mine": "kept", "seenBetween": "overwritten", "fromLoad": "o-2"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("second call: %s = %v, want %v (%v)", k, got[k], v, got)
+		}
+	}
+}

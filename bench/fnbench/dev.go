@@ -131,7 +131,9 @@ func loadTable(targets []target, concurrencies []int) {
 	printf("\n")
 }
 
-// treeRSS is the resident memory of a process and all its descendants.
+// treeRSS is the resident memory of a process and all its descendants: the sum of their RSS,
+// which counts the pages they share (the node binary's, mostly) once per process, and the sum
+// of their PSS, which divides each shared page among its sharers (the tree's physical memory).
 func treeRSS(pid int) string {
 	children := map[int][]int{}
 	ents, _ := os.ReadDir("/proc")
@@ -151,26 +153,30 @@ func treeRSS(pid int) string {
 			children[pp] = append(children[pp], p)
 		}
 	}
-	total, n := 0, 0
+	rss, pss, n := 0, 0, 0
 	var walk func(int)
 	walk = func(p int) {
-		total += rssKB(p)
+		rss += procKB(p, "status", "VmRSS:")
+		pss += procKB(p, "smaps_rollup", "Pss:")
 		n++
 		for _, c := range children[p] {
 			walk(c)
 		}
 	}
 	walk(pid)
-	return fmt.Sprintf("%.1f MB in %d processes (the first %.1f MB)", float64(total)/1024, n, float64(rssKB(pid))/1024)
+	return fmt.Sprintf("RSS %.1f MB in %d processes (the first %.1f MB), PSS %.1f MB", mb(rss), n, mb(procKB(pid, "status", "VmRSS:")), mb(pss))
 }
 
-func rssKB(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+func mb(kb int) float64 { return float64(kb) / 1024 }
+
+// procKB reads the kB figure on the line of /proc/pid/file that starts with key (0 if none).
+func procKB(pid int, file, key string) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
 	if err != nil {
 		return 0
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
+		if strings.HasPrefix(l, key) {
 			kb, _ := strconv.Atoi(strings.Fields(l)[1])
 			return kb
 		}

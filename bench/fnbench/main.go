@@ -515,19 +515,14 @@ func errOf(r *engine.Result) error {
 	return nil
 }
 
+// rss is a process's resident memory and its own share of it (PSS: shared pages divided among
+// the processes that map them, here the engine's other workers).
 func rss(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
+	kb := procKB(pid, "status", "VmRSS:")
+	if kb == 0 {
 		return "?"
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			f := strings.Fields(l)
-			kb, _ := strconv.Atoi(f[1])
-			return fmt.Sprintf("%.1f MB", float64(kb)/1024)
-		}
-	}
-	return "?"
+	return fmt.Sprintf("%.1f MB (PSS %.1f MB)", mb(kb), mb(procKB(pid, "smaps_rollup", "Pss:")))
 }
 
 func must(err error) {

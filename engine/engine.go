@@ -170,6 +170,7 @@ type Engine struct {
 	spareClosed bool
 	loadedOnce  atomic.Bool // the first Load has ended: spares may start
 	spareWG     sync.WaitGroup
+	stopping    stops // workers being stopped in the background (stopLater)
 	spareCtx    context.Context
 	spareCancel context.CancelFunc
 }
@@ -211,6 +212,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, runner: runner, pools: map[string]*pool{}, mapper: newMapper(cfg.Dir),
 		stopReaper: make(chan struct{}), reaperDone: make(chan struct{})}
+	e.stopping.zero.L = &e.stopping.mu
 	e.spares = e.newSpareSlots()
 	e.spareCtx, e.spareCancel = context.WithCancel(context.Background())
 	go e.reap()
@@ -593,7 +595,46 @@ func (e *Engine) Close(grace time.Duration) {
 		go func(p *pool) { defer wg.Done(); p.close(grace) }(p)
 	}
 	wg.Wait()
+	e.stopping.wait() // retired workers and dropped spares too: a worker writes its caches as it exits
 	e.removeSnapshots()
+}
+
+// stopLater stops w in the background; Close waits for it.
+func (e *Engine) stopLater(w *worker) {
+	e.stopping.add()
+	go func() {
+		defer e.stopping.done()
+		w.stop(time.Second)
+	}()
+}
+
+// stops counts workers being stopped in the background.
+type stops struct {
+	mu   sync.Mutex
+	n    int
+	zero sync.Cond
+}
+
+func (s *stops) add() {
+	s.mu.Lock()
+	s.n++
+	s.mu.Unlock()
+}
+
+func (s *stops) done() {
+	s.mu.Lock()
+	if s.n--; s.n == 0 {
+		s.zero.Broadcast()
+	}
+	s.mu.Unlock()
+}
+
+func (s *stops) wait() {
+	s.mu.Lock()
+	for s.n > 0 {
+		s.zero.Wait()
+	}
+	s.mu.Unlock()
 }
 
 func (e *Engine) pool(name string) (*pool, error) {

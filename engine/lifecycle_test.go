@@ -153,3 +153,27 @@ func TestLeanHotSwapUnderLoad(t *testing.T) {
 		t.Fatalf("after reloads: %d %s", status, body)
 	}
 }
+
+// Close returns only once every worker is gone, those stopped in the background too (retired by
+// a swap, here): a worker runs its exit handlers and writes its caches as it exits, which must
+// not outlive the engine.
+func TestCloseWaitsForRetiredWorkers(t *testing.T) {
+	slowExit := "process.on('exit', () => { const end = Date.now() + 300; while (Date.now() < end); })\n"
+	f := newFixture(t, map[string]string{
+		"fn.yaml":                 "name: cl\ndialect: wx\n",
+		"functions/slow/index.js": slowExit + "exports.main = async () => ({ pid: process.pid })\n",
+	}, bundler.Dev, Config{})
+	old := int(mustOK(t, f.wx("slow", `{}`, nil))["pid"].(float64))
+	f.write("functions/slow/index.js", "exports.main = async () => ({ pid: process.pid, v: 2 })\n") // exits at once
+	if _, err := f.build(); err != nil {
+		t.Fatal(err)
+	}
+	got := mustOK(t, f.wx("slow", `{}`, nil))
+	if int(got["pid"].(float64)) == old || got["v"] != 2.0 {
+		t.Fatalf("the changed bundle did not get a new worker: %v (old pid %d)", got, old)
+	}
+	f.e.Close(2 * time.Second)
+	if processAlive(old) {
+		t.Fatalf("the retired worker %d outlived Close", old)
+	}
+}

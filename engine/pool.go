@@ -473,7 +473,7 @@ func (p *pool) release(w *worker) {
 		if n == 0 {
 			delete(p.workers, w)
 			if w.alive() {
-				go w.stop(time.Second)
+				p.e.stopLater(w)
 			} // a dead worker is reaped by its own goroutine, which also starts a replacement
 		}
 	case p.usesIdle():
@@ -492,7 +492,7 @@ func (p *pool) retire(w *worker) {
 	delete(p.workers, w)
 	p.wakeLocked()
 	p.mu.Unlock()
-	go w.stop(time.Second)
+	p.e.stopLater(w)
 }
 
 // onDeath runs when a worker's process has exited. An unexpected death starts one replacement
@@ -535,7 +535,7 @@ func (p *pool) onDeath(w *worker) {
 		p.replacing = false
 		if err != nil || p.closed || p.cur != v {
 			if nw != nil {
-				go nw.stop(time.Second)
+				p.e.stopLater(nw)
 			}
 			p.wakeLocked()
 			return
@@ -639,7 +639,7 @@ func (p *pool) swap(ctx context.Context, v *version, opts LoadOptions) (fast boo
 	}
 	p.mu.Unlock()
 	for _, ow := range old {
-		go ow.stop(time.Second)
+		p.e.stopLater(ow)
 	}
 	return false, nil
 }

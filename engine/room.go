@@ -1,7 +1,5 @@
 package engine
 
-import "time"
-
 // makeRoom keeps an engine within Config.MaxWorkers before a new worker starts: the least
 // recently used idle workers of exclusive pools (wx functions) are retired until the count fits.
 // Busy workers are never stopped, so a burst may exceed the cap while it lasts; the server's
@@ -53,7 +51,7 @@ func (e *Engine) makeRoom() {
 		}
 		from.mu.Unlock()
 		if removed {
-			go victim.stop(time.Second)
+			e.stopLater(victim)
 		}
 	}
 }

@@ -223,7 +223,7 @@ func (e *Engine) dropSlot(s *spareSlot) {
 	e.spareMu.Unlock()
 	select {
 	case w := <-s.ch:
-		go w.stop(time.Second)
+		e.stopLater(w)
 	default:
 	}
 }

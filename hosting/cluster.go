@@ -101,8 +101,18 @@ func (rt *Runtime) syncApp(ctx context.Context, app api.App, heard time.Time) er
 		}
 		if err == nil && !serves(er, v.ID, secrets) {
 			er.deploy.Lock()
-			// a deploy on this replica may have got there while we waited
-			if !serves(er, v.ID, secrets) {
+			// A deploy on this replica may have got there while we waited, and activated a later
+			// version than the one read above: what is active is read again under the lock, or
+			// this replica would go back to the version that deploy replaced.
+			v, err = rt.cp.Active(ctx, app.ID, name)
+			if err == nil {
+				secrets, err = rt.cp.Secrets(ctx, app.ID)
+			}
+			switch {
+			case errors.Is(err, control.ErrNotFound): // nothing is active any more
+			case err != nil:
+				errs = append(errs, err)
+			case !serves(er, v.ID, secrets):
 				if err := rt.switchFollowing(ctx, app, er, v, secrets, heard); err != nil {
 					rt.note(app.ID, name, "error", fmt.Sprintf("version %d, activated by another replica, could not start here: %v", v.ID, err))
 					errs = append(errs, err)

@@ -465,6 +465,27 @@ func engineBench(nodeModules string, n int) {
 	printf("  - bare node:http, same function, Go HTTP client (keep-alive): p50 %s, p99 %s\n", us(bs.p50), us(bs.p99))
 	printf("  - engine p50 minus bare node p50: %s (goal ≤ +50 µs)\n", us(es.p50-bs.p50))
 
+	// A worker's memory over many calls, each with its own caller (identity and request ids are
+	// per call): it must level off, not grow with the calls it served.
+	growth := reps(20000)
+	var hw int
+	for _, w := range e.Stats().Workers {
+		if w.Bundle == "hello" {
+			hw = w.PID
+		}
+	}
+	before := procKB(hw, "status", "VmRSS:")
+	for i := 0; i < growth; i++ {
+		id := &engine.WXIdentity{OpenID: fmt.Sprintf("o-bench-%d", i), AppID: "wxbench"}
+		must(errOf(e.InvokeWX(ctx, engine.WXRequest{Function: "hello", Data: data, Identity: id})))
+	}
+	mid := procKB(hw, "status", "VmRSS:")
+	for i := 0; i < growth; i++ {
+		id := &engine.WXIdentity{OpenID: fmt.Sprintf("o-bench-%d", growth+i), AppID: "wxbench"}
+		must(errOf(e.InvokeWX(ctx, engine.WXRequest{Function: "hello", Data: data, Identity: id})))
+	}
+	printf("- wx worker RSS over %d calls, each with another caller: %.1f MB → %.1f MB after %d → %.1f MB after %d\n", 2*growth, mb(before), mb(mid), growth, mb(procKB(hw, "status", "VmRSS:")), 2*growth)
+
 	// Changed-bundle swap (fast path: re-evaluate inside the running worker).
 	var swaps []time.Duration
 	hello := filepath.Join(dir, "functions/hello/index.js")

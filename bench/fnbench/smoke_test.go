@@ -42,7 +42,7 @@ func TestSmoke(t *testing.T) {
 	for _, row := range []string{
 		"| `fn --version` |", "cold `fn build`, wx-js", "`fn build` after a source edit, lean-js", "`fn invoke login` one-shot",
 		"`fn dev` ready, wx template, restart", "worker start, lean cloud code (leanengine), with a spare ready",
-		"engine p50 minus bare node p50", "| fn dev wx, `concurrency: 32` | 32 |", "| leanengine 3.8 + express (the platform's own) | 32 |",
+		"engine p50 minus bare node p50", "wx worker RSS over ", "| fn dev wx, `concurrency: 32` | 32 |", "| leanengine 3.8 + express (the platform's own) | 32 |",
 		"RSS after the load above", "save → first response, dependency change", "create, with a beforeSave hook",
 		"| one function changed | lean |", "| fn serve (lean hello) | 32 |", "skipped: ",
 	} {

@@ -599,6 +599,17 @@ func (e *Engine) Close(grace time.Duration) {
 	e.removeSnapshots()
 }
 
+// poolList is the engine's pools at this moment.
+func (e *Engine) poolList() []*pool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	pools := make([]*pool, 0, len(e.pools))
+	for _, p := range e.pools {
+		pools = append(pools, p)
+	}
+	return pools
+}
+
 // stopLater stops w in the background; Close waits for it.
 func (e *Engine) stopLater(w *worker) {
 	e.stopping.add()
@@ -675,13 +686,7 @@ func (e *Engine) reap() {
 		case <-e.stopReaper:
 			return
 		case <-t.C:
-			e.mu.Lock()
-			pools := make([]*pool, 0, len(e.pools))
-			for _, p := range e.pools {
-				pools = append(pools, p)
-			}
-			e.mu.Unlock()
-			for _, p := range pools {
+			for _, p := range e.poolList() {
 				p.retireIdle(e.cfg.IdleTimeout)
 			}
 		}

@@ -71,13 +71,7 @@ func (e *Engine) fillSpare() {
 
 // slotWanted reports whether a function's current version starts its workers from slot s.
 func (e *Engine) slotWanted(s *spareSlot) bool {
-	e.mu.Lock()
-	pools := make([]*pool, 0, len(e.pools))
-	for _, p := range e.pools {
-		pools = append(pools, p)
-	}
-	e.mu.Unlock()
-	for _, p := range pools {
+	for _, p := range e.poolList() {
 		if v := p.current(); v != nil && v.slot == s {
 			return true
 		}

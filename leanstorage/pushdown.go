@@ -218,6 +218,6 @@ func (m *matcher) pushdown(class string, where map[string]any, order string, ski
 // user.getRoles()) that the matcher answers; store.OpEq would compare it with the Relation
 // value and select nothing. An error keeps the condition out of SQL too (the matcher decides).
 func (m *matcher) relationKey(class, key, id string) bool {
-	owners, err := m.s.st.RelationOwners(m.ctx, class, key, id)
+	owners, err := m.relationOwners(class, key, id)
 	return err != nil || len(owners) > 0
 }

@@ -224,8 +224,9 @@ type matcher struct {
 	subs map[string][]*store.Object // sub-query results, computed once per query, not per object
 
 	regexps map[string]*regexp.Regexp
-	sets    map[*any]valueSet // $in/$nin lists by their first element's address: one where, one set
-	related map[string]map[string]bool
+	sets    map[*any]valueSet          // $in/$nin lists by their first element's address: one where, one set
+	related map[string]map[string]bool // $relatedTo: the ids an object's relation holds
+	owners  map[string]map[string]bool // a pointer against a relation: the objects holding it
 
 	near    *geoPoint // the $nearSphere of the query: results come nearest first
 	nearKey string
@@ -637,7 +638,9 @@ func aclShown(obj map[string]any, returnACL bool) map[string]any {
 	return obj
 }
 
-// relationHolds matches a relation field against a pointer, or {"$in": [pointers]}.
+// relationHolds matches a relation field against a pointer, or {"$in": [pointers]}: whether o
+// is among the owners whose relation holds one of them, asked once per pointer and query (not
+// once per object the query scans).
 func (m *matcher) relationHolds(o *store.Object, key string, cond any) (bool, error) {
 	var wanted []any
 	if c, ok := cond.(map[string]any); ok && c["__type"] == "Pointer" {
@@ -647,18 +650,40 @@ func (m *matcher) relationHolds(o *store.Object, key string, cond any) (bool, er
 			wanted = list
 		}
 	}
-	if wanted == nil {
-		return false, nil
-	}
-	ids, err := m.relatedTo(map[string]any{"object": map[string]any{"className": o.Class, "objectId": o.ID}, "key": key})
-	if err != nil {
-		return false, err
-	}
 	for _, w := range wanted {
 		p, _ := w.(map[string]any)
-		if id, _ := p["objectId"].(string); id != "" && ids[id] {
+		id, _ := p["objectId"].(string)
+		if id == "" {
+			continue
+		}
+		owners, err := m.relationOwners(o.Class, key, id)
+		if err != nil {
+			return false, err
+		}
+		if owners[o.ID] {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// relationOwners is the set of objects of class whose relation key holds id, read once per query.
+func (m *matcher) relationOwners(class, key, id string) (map[string]bool, error) {
+	cacheKey := class + "/" + key + "/" + id
+	if owners, ok := m.owners[cacheKey]; ok {
+		return owners, nil
+	}
+	list, err := m.s.st.RelationOwners(m.ctx, class, key, id)
+	if err != nil {
+		return nil, err
+	}
+	owners := make(map[string]bool, len(list))
+	for _, x := range list {
+		owners[x] = true
+	}
+	if m.owners == nil {
+		m.owners = map[string]map[string]bool{}
+	}
+	m.owners[cacheKey] = owners
+	return owners, nil
 }

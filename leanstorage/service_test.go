@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -322,5 +325,72 @@ func TestBatchGetWithParams(t *testing.T) {
 	json.Unmarshal(b, &got)
 	if len(got) != 1 || len(got[0].Success.Results) != 1 || got[0].Success.Results[0]["arr"] == nil {
 		t.Errorf("batch GET with params: %s", b)
+	}
+}
+
+// countingStore counts the relation reads a query makes.
+type countingStore struct {
+	store.Store
+	targets, owners atomic.Int64
+}
+
+func (c *countingStore) RelationTargets(ctx context.Context, r store.Relation) ([]string, error) {
+	c.targets.Add(1)
+	return c.Store.RelationTargets(ctx, r)
+}
+
+func (c *countingStore) RelationOwners(ctx context.Context, ownerClass, key, targetID string) ([]string, error) {
+	c.owners.Add(1)
+	return c.Store.RelationOwners(ctx, ownerClass, key, targetID)
+}
+
+// A pointer against a relation field (AV.Relation.reverseQuery) reads the relation's owners once
+// per pointer and query, not the relation of every object the query scans.
+func TestReverseRelationQueryReadsTheRelationOncePerPointer(t *testing.T) {
+	t.Parallel()
+	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "data.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cs := &countingStore{Store: st}
+	s := New(cs, nil, nil)
+	master := Auth{Master: true}
+	ptr := func(id string) string { return `{"__type":"Pointer","className":"_User","objectId":"` + id + `"}` }
+	want := map[string]bool{}
+	for i := range 40 {
+		liker := "u-other"
+		if i%8 == 0 {
+			liker = "u-1"
+		}
+		status, m := s.do(t, "POST", "classes/Post", nil, `{"n":`+strconv.Itoa(i)+`,"likes":{"__op":"AddRelation","objects":[`+ptr(liker)+`]}}`, master)
+		if status != 201 {
+			t.Fatalf("create: %d %v", status, m)
+		}
+		if liker == "u-1" {
+			want[m["objectId"].(string)] = true
+		}
+	}
+	for _, where := range []string{`{"likes":` + ptr("u-1") + `}`, `{"likes":{"$in":[` + ptr("u-1") + `,` + ptr("u-none") + `]},"n":{"$gte":0}}`} {
+		cs.targets.Store(0)
+		cs.owners.Store(0)
+		status, m := s.do(t, "GET", "classes/Post", url.Values{"where": {where}, "limit": {"100"}}, "", master)
+		if status != 200 {
+			t.Fatalf("%s: %d %v", where, status, m)
+		}
+		got := map[string]bool{}
+		for _, r := range m["results"].([]any) {
+			got[r.(map[string]any)["objectId"].(string)] = true
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: found %v, want %v", where, got, want)
+		}
+		pointers := int64(strings.Count(where, "Pointer"))
+		if n := cs.targets.Load(); n != 0 {
+			t.Errorf("%s: read the relation of %d scanned objects", where, n)
+		}
+		if n := cs.owners.Load(); n > pointers {
+			t.Errorf("%s: read the owners %d times for %d pointers", where, n, pointers)
+		}
 	}
 }

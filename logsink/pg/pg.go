@@ -28,6 +28,9 @@ type Options struct {
 	Retention int
 	// Poll is how often followers look for records without a notification (0: 500 ms).
 	Poll time.Duration
+	// Queue bounds how long an Append waits for the commit that takes its records (0: 11 s,
+	// one commit's timeout and a second); records still queued then are not kept.
+	Queue time.Duration
 }
 
 // Sink is the PostgreSQL log sink.
@@ -36,6 +39,7 @@ type Sink struct {
 	retention int
 	slack     int
 	poll      time.Duration
+	queueWait time.Duration
 
 	mu        sync.Mutex
 	closed    bool
@@ -61,6 +65,19 @@ type Sink struct {
 type pendingAppend struct {
 	recs []api.LogRecord
 	done chan int64
+}
+
+// unqueue takes p off the queue; false when a commit has taken it already.
+func (s *Sink) unqueue(p *pendingAppend) bool {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	for i, q := range s.queue {
+		if q == p {
+			s.queue = append(s.queue[:i:i], s.queue[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // maxBatch bounds the records of one group commit (a larger single Append is one batch).
@@ -89,7 +106,10 @@ func New(pool *pgxpool.Pool, o Options) (*Sink, error) {
 	if o.Poll <= 0 {
 		o.Poll = 500 * time.Millisecond
 	}
-	s := &Sink{pool: pool, retention: o.Retention, slack: max(o.Retention/10, 1), poll: o.Poll,
+	if o.Queue <= 0 {
+		o.Queue = timeout + time.Second
+	}
+	s := &Sink{pool: pool, retention: o.Retention, slack: max(o.Retention/10, 1), poll: o.Poll, queueWait: o.Queue,
 		subs: map[*sub]struct{}{}, sinceTrim: map[string]int{},
 		kick: make(chan struct{}, 1), done: make(chan struct{}), end: make(chan struct{}),
 		wake: make(chan struct{}, 1), flushEnd: make(chan struct{})}
@@ -142,10 +162,17 @@ func (s *Sink) Append(recs ...api.LogRecord) []api.LogRecord {
 	default:
 	}
 	var first int64
-	t := time.NewTimer(timeout + time.Second)
+	t := time.NewTimer(s.queueWait)
 	select {
 	case first = <-p.done:
 	case <-t.C:
+		// Still queued (the commit before it is stuck): taken off, never written, so the
+		// records are truly not kept. Taken by a commit already: that commit is bounded by
+		// timeout and says how it ended; giving up before it would report records as not
+		// kept that it then commits.
+		if !s.unqueue(p) {
+			first = <-p.done
+		}
 	}
 	t.Stop()
 	if first == 0 {

@@ -2,6 +2,7 @@ package pg_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/fnhq/fn/api"
 	"github.com/fnhq/fn/internal/pgdb"
 	"github.com/fnhq/fn/internal/pgtest"
+	"github.com/fnhq/fn/internal/testutil"
 	"github.com/fnhq/fn/logsink"
 	"github.com/fnhq/fn/logsink/logsinktest"
 	"github.com/fnhq/fn/logsink/pg"
@@ -84,5 +86,66 @@ func TestFollowAcrossReplicas(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("%d of %d records delivered", n, 3*each)
 		}
+	}
+}
+
+// An Append that gives up while its records are still queued behind a stuck commit takes them
+// off the queue: reported as not kept, they are never written later. One whose records a
+// commit has taken waits for that commit, and gets their ids.
+func TestAppendThatGivesUpLeavesNothingBehind(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	pool, err := pgdb.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s, err := pg.New(pool, pg.Options{Retention: 200, Queue: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// hold the id counter's row: the next commit waits for it
+	block, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := block.Exec(ctx, `UPDATE fn_log_counter SET last = last`); err != nil {
+		t.Fatal(err)
+	}
+	taken := make(chan []api.LogRecord, 1)
+	go func() {
+		taken <- s.Append(api.LogRecord{App: "q", Level: "info", Message: "taken by the stuck commit"})
+	}()
+	testutil.Eventually(t, 10*time.Second, "the commit to wait for the counter's row", func() bool {
+		var n int
+		pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE fn_log_counter SET last = last + %'`).Scan(&n)
+		return n > 0
+	})
+	queued := s.Append(api.LogRecord{App: "q", Level: "info", Message: "queued behind it"})
+	if len(queued) != 1 || queued[0].ID != 0 {
+		t.Fatalf("an Append queued behind a stuck commit past its wait: %+v, want one record without an id", queued)
+	}
+	if err := block.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := <-taken
+	if len(got) != 1 || got[0].ID == 0 {
+		t.Fatalf("the Append whose records the commit had taken: %+v, want its id", got)
+	}
+	// a later Append commits after anything the queue still held
+	if r := s.Append(api.LogRecord{App: "q", Level: "info", Message: "after"}); r[0].ID == 0 {
+		t.Fatalf("a later Append: %+v", r)
+	}
+	recs, err := s.Query(ctx, logsink.Filter{App: "q"}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, r := range recs {
+		msgs = append(msgs, r.Message)
+	}
+	if strings.Join(msgs, "|") != "taken by the stuck commit|after" {
+		t.Fatalf("kept: %q, want the taken record and the later one, not the one reported as not kept", msgs)
 	}
 }

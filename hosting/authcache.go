@@ -26,11 +26,13 @@ type authCache struct {
 	adminOK  bool
 	sessions map[string]control.Session // by the token's sha256
 	apps     map[string]api.App         // by id and by name, as looked up
+	now      func() time.Time           // a cached session's expiry is checked against it
 }
 
 func (c *authCache) init() {
 	c.sessions = map[string]control.Session{}
 	c.apps = map[string]api.App{}
+	c.now = time.Now
 }
 
 // invalidate forgets everything.
@@ -78,7 +80,7 @@ func (rt *Runtime) session(ctx context.Context, token string) (control.Session, 
 	s, ok := c.sessions[key]
 	gen := c.gen
 	c.mu.Unlock()
-	if ok && time.Now().Before(s.Expires) {
+	if ok && c.now().Before(s.Expires) {
 		return s, nil
 	}
 	s, err := rt.cp.Session(ctx, token)

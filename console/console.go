@@ -112,8 +112,7 @@ func (c *Console) Guard(next http.Handler) http.Handler {
 	return c.cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c.o.Credentials != nil && r.Header.Get("Authorization") == "" {
 			if s := c.session(r); s != nil {
-				if !safeMethod(r.Method) && subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(s.csrf)) != 1 {
-					writeJSON(w, http.StatusForbidden, api.ErrorBody{Error: "the console's CSRF token is missing or wrong (header " + CSRFHeader + ")", Code: "csrf"})
+				if !safeMethod(r.Method) && !csrfOK(w, r, s) {
 					return
 				}
 				r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, s))
@@ -318,6 +317,15 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c.info(s))
 }
 
+// csrfOK reports whether r carries session s's CSRF token; it answers 403 when not.
+func csrfOK(w http.ResponseWriter, r *http.Request, s *session) bool {
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(s.csrf)) == 1 {
+		return true
+	}
+	writeJSON(w, http.StatusForbidden, api.ErrorBody{Error: "the console's CSRF token is missing or wrong (header " + CSRFHeader + ")", Code: "csrf"})
+	return false
+}
+
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		methodNotAllowed(w)
@@ -325,8 +333,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	s := c.session(r)
 	if s != nil {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(s.csrf)) != 1 {
-			writeJSON(w, http.StatusForbidden, api.ErrorBody{Error: "the console's CSRF token is missing or wrong (header " + CSRFHeader + ")", Code: "csrf"})
+		if !csrfOK(w, r, s) {
 			return
 		}
 		ck, _ := r.Cookie(CookieName)

@@ -107,8 +107,9 @@ function sendSync(msg) {
 // directory) or bundle directory and Node build, read whole with one system call: a file per
 // module cost as much in opening and reading as V8 saved in compiling.
 let inflight = 0; // invocations in progress: the idle write waits for none
-const codeCache = startCodeCache((process.argv.find((a) => a.startsWith('--fn-code-cache=')) || '').slice('--fn-code-cache='.length));
-const resolveCache = startResolveCache((process.argv.find((a) => a.startsWith('--fn-code-cache=')) || '').slice('--fn-code-cache='.length));
+const cacheDir = (process.argv.find((a) => a.startsWith('--fn-code-cache=')) || '').slice('--fn-code-cache='.length);
+const codeCache = startCodeCache(cacheDir);
+const resolveCache = startResolveCache(cacheDir);
 
 // ---- resolution cache for packages (with --fn-code-cache=DIR). Before compiling, Node resolves
 // each require of a package's files by probing the file system (extensions, index files,

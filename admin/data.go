@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/fnhq/fn/api"
 	"github.com/fnhq/fn/appenv"
@@ -59,10 +60,12 @@ type WriteResult struct {
 }
 
 var (
-	leanClassPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,127}$|^_(User|Role|Installation|File|Conversation|Status|Followee|Follower)$`)
+	leanClassPattern = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,127}$|^_(User|Role|Installation|File|Conversation|Status|Followee|Follower)$`)
+	})
 	// wx collection names: letters, digits, _ - . (the CloudBase console's rule), ≤ 64
-	wxCollectionPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	objectIDPattern     = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	wxCollectionPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`) })
+	objectIDPattern     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`) })
 )
 
 // dataTarget is the environment and the validated kind and class of a data route.
@@ -83,19 +86,19 @@ func (h *handler) dataTarget(w http.ResponseWriter, r *http.Request) (dataTarget
 	case "lean":
 		if e.Data() == nil {
 			err = &appenv.BadRequest{Msg: "kind lean: this environment keeps no LeanStorage data (a wx app: use kind wx)"}
-		} else if !leanClassPattern.MatchString(t.class) {
+		} else if !leanClassPattern().MatchString(t.class) {
 			err = &appenv.BadRequest{Msg: fmt.Sprintf("class %q is not a LeanStorage class name (a letter, then letters, digits or _, at most 128)", t.class)}
 		}
 	case "wx":
 		if e.WXData() == nil {
 			err = &appenv.BadRequest{Msg: "kind wx: this environment has no cloud database (a lean app: use kind lean)"}
-		} else if !wxCollectionPattern.MatchString(t.class) {
+		} else if !wxCollectionPattern().MatchString(t.class) {
 			err = &appenv.BadRequest{Msg: fmt.Sprintf("class %q is not a collection name (1 to 64 letters, digits, _ - .)", t.class)}
 		}
 	default:
 		err = &appenv.BadRequest{Msg: fmt.Sprintf("kind must be lean or wx, got %q", t.kind)}
 	}
-	if err == nil && r.PathValue("id") != "" && !objectIDPattern.MatchString(r.PathValue("id")) {
+	if err == nil && r.PathValue("id") != "" && !objectIDPattern().MatchString(r.PathValue("id")) {
 		err = &appenv.BadRequest{Msg: "id must be 1 to 64 letters, digits, - or _"}
 	}
 	if err != nil {
@@ -156,7 +159,7 @@ func (h *handler) dataClasses(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, c := range classes {
-			if !leanClassPattern.MatchString(c) {
+			if !leanClassPattern().MatchString(c) {
 				continue // the service's own (inboxes, leaderboards)
 			}
 			objs, err := svc.Store().Scan(r.Context(), c)
@@ -548,7 +551,7 @@ func (h *handler) dataImport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if id, has := o["objectId"]; has {
-			if s, ok := id.(string); !ok || !objectIDPattern.MatchString(s) {
+			if s, ok := id.(string); !ok || !objectIDPattern().MatchString(s) {
 				Fail(w, &appenv.BadRequest{Msg: fmt.Sprintf("line %d: objectId must be 1 to 64 letters, digits, - or _", i+1)})
 				return
 			}
@@ -570,7 +573,7 @@ func (h *handler) userSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if !objectIDPattern.MatchString(id) {
+	if !objectIDPattern().MatchString(id) {
 		Fail(w, &appenv.BadRequest{Msg: "id must be 1 to 64 letters, digits, - or _"})
 		return
 	}

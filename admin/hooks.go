@@ -16,7 +16,7 @@ func (h *handler) fireHook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	class, hook := r.PathValue("class"), r.PathValue("hook")
-	if !leanClassPattern.MatchString(class) {
+	if !leanClassPattern().MatchString(class) {
 		Fail(w, &appenv.BadRequest{Msg: fmt.Sprintf("class %q is not a LeanStorage class name", class)})
 		return
 	}

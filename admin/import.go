@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync"
 
 	"github.com/fnhq/fn/appenv"
 	"github.com/fnhq/fn/lcimport"
@@ -125,7 +126,7 @@ func (h *handler) importFold(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-var md5Hex = regexp.MustCompile(`^[0-9a-f]{32}$`)
+var md5Hex = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{32}$`) })
 
 // fileMeta reads the id, size and checksum of an import's file request.
 func fileMeta(r *http.Request) (lcimport.FileMeta, error) {
@@ -139,7 +140,7 @@ func fileMeta(r *http.Request) (lcimport.FileMeta, error) {
 		m.Size = n
 	}
 	if s := q.Get("md5"); s != "" {
-		if !md5Hex.MatchString(s) {
+		if !md5Hex().MatchString(s) {
 			return m, &appenv.BadRequest{Msg: "md5 must be 32 lowercase hex digits"}
 		}
 		m.MD5 = s

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"sync"
 
 	"github.com/fnhq/fn/appenv"
 	"github.com/fnhq/fn/logsink"
@@ -11,7 +12,7 @@ import (
 
 // requestIDPattern bounds what a request id in a path may be (engine ids are hex; LeanCloud
 // and wx ones letters, digits and dashes).
-var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+var requestIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`) })
 
 // replay repeats a logged call: the same function, event and identity, as a new call.
 func (h *handler) replay(w http.ResponseWriter, r *http.Request) {
@@ -20,7 +21,7 @@ func (h *handler) replay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rid := r.PathValue("requestId")
-	if !requestIDPattern.MatchString(rid) {
+	if !requestIDPattern().MatchString(rid) {
 		Fail(w, &appenv.BadRequest{Msg: "requestId must be 1 to 128 letters, digits, - or _"})
 		return
 	}
@@ -49,12 +50,12 @@ func (h *handler) replay(w http.ResponseWriter, r *http.Request) {
 	Fail(w, &appenv.NotFound{Msg: "no invocation with request id " + rid + " in " + e.Name() + " (its record may have aged out of the log)"})
 }
 
-var sessionTokenPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+var sessionTokenPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`) })
 
 // sessionCaller makes an admin invocation run as the user a session token belongs to (the
 // console's impersonation); the token must be a session of the environment's app.
 func sessionCaller(ctx context.Context, e *appenv.Env, token string, c *appenv.Caller) error {
-	if !sessionTokenPattern.MatchString(token) {
+	if !sessionTokenPattern().MatchString(token) {
 		return &appenv.BadRequest{Msg: "sessionToken must be 1 to 256 letters, digits, - or _"}
 	}
 	if e.Data() == nil {

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	esbuild "github.com/evanw/esbuild/pkg/api"
 
@@ -357,7 +358,7 @@ type NewFunction struct {
 	Cron  string `json:"cron,omitempty"`
 }
 
-var classNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,127}$|^_User$`)
+var classNamePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,127}$|^_User$`) })
 
 // Validate checks a new function's fields as fn.yaml would.
 func (n NewFunction) Validate(dialect project.Dialect) error {
@@ -371,7 +372,7 @@ func (n NewFunction) Validate(dialect project.Dialect) error {
 		if dialect != project.Lean {
 			return bad("type hook: class hooks are LeanEngine's, this is a wx project")
 		}
-		if !classNamePattern.MatchString(n.Class) {
+		if !classNamePattern().MatchString(n.Class) {
 			return bad("class: %q is not a class name", n.Class)
 		}
 		if _, ok := appenv.ClassHooks[n.Hook]; !ok {

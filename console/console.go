@@ -358,7 +358,7 @@ func clientAddr(r *http.Request) string {
 
 // ---- fn dev's project bits
 
-var eventName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`)
+var eventName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`) })
 
 const (
 	maxEvents     = 200
@@ -385,13 +385,13 @@ func (c *Console) local(w http.ResponseWriter, r *http.Request) {
 	dirs, _ := os.ReadDir(root)
 	n := 0
 	for _, d := range dirs {
-		if !d.IsDir() || !eventName.MatchString(d.Name()) {
+		if !d.IsDir() || !eventName().MatchString(d.Name()) {
 			continue
 		}
 		files, _ := os.ReadDir(filepath.Join(root, d.Name()))
 		for _, f := range files {
 			name, ok := strings.CutSuffix(f.Name(), ".json")
-			if !ok || !f.Type().IsRegular() || !eventName.MatchString(name) || n >= maxEvents {
+			if !ok || !f.Type().IsRegular() || !eventName().MatchString(name) || n >= maxEvents {
 				continue
 			}
 			info.Events[d.Name()] = append(info.Events[d.Name()], name)
@@ -404,7 +404,7 @@ func (c *Console) local(w http.ResponseWriter, r *http.Request) {
 // event answers one saved event (events/<function>/<name>.json) as it is on disk.
 func (c *Console) event(w http.ResponseWriter, r *http.Request, rest string) {
 	fn, name, ok := strings.Cut(rest, "/")
-	if !ok || !eventName.MatchString(fn) || !eventName.MatchString(name) || strings.Contains(name, "..") || strings.Contains(fn, "..") {
+	if !ok || !eventName().MatchString(fn) || !eventName().MatchString(name) || strings.Contains(name, "..") || strings.Contains(fn, "..") {
 		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: "a saved event is /events/<function>/<name> with plain names", Code: "bad-request"})
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fnhq/fn/store"
@@ -32,21 +33,23 @@ const (
 )
 
 var (
-	classRE  = regexp.MustCompile(`^_?[A-Za-z][A-Za-z0-9_]{0,127}$`)
-	joinRE   = regexp.MustCompile(`^_Join:([A-Za-z][A-Za-z0-9_]{0,127}):(_?[A-Za-z][A-Za-z0-9_]{0,127})$`)
-	idRE     = regexp.MustCompile(`^[A-Za-z0-9_-]{1,160}$`)
-	keyRE    = regexp.MustCompile(`^_?[A-Za-z][A-Za-z0-9_]*$`)
+	classRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^_?[A-Za-z][A-Za-z0-9_]{0,127}$`) })
+	joinRE  = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^_Join:([A-Za-z][A-Za-z0-9_]{0,127}):(_?[A-Za-z][A-Za-z0-9_]{0,127})$`)
+	})
+	idRE     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{1,160}$`) })
+	keyRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^_?[A-Za-z][A-Za-z0-9_]*$`) })
 	maxDepth = 64
 )
 
 // ValidClass reports whether name is a class an import accepts: a user class, a system class
 // (_User, _Role, _Installation, _File, _Conversation, … kept even where fn does not serve them)
 // or a relation table _Join:<key>:<OwnerClass>.
-func ValidClass(name string) bool { return classRE.MatchString(name) || joinRE.MatchString(name) }
+func ValidClass(name string) bool { return classRE().MatchString(name) || joinRE().MatchString(name) }
 
 // JoinParts splits a relation table's name into the relation's key and its owning class.
 func JoinParts(class string) (key, owner string, ok bool) {
-	m := joinRE.FindStringSubmatch(class)
+	m := joinRE().FindStringSubmatch(class)
 	if m == nil {
 		return "", "", false
 	}
@@ -95,7 +98,7 @@ func convert(rec Record) (*converted, error) {
 	}
 	switch id := f["objectId"].(type) {
 	case string:
-		if !idRE.MatchString(id) {
+		if !idRE().MatchString(id) {
 			return nil, fmt.Errorf("%w: objectId %q (1 to 160 letters, digits, _ or -)", ErrInvalid, truncate(id))
 		}
 		o.ID = id
@@ -108,7 +111,7 @@ func convert(rec Record) (*converted, error) {
 		case "objectId", "createdAt", "updatedAt":
 			continue
 		}
-		if !keyRE.MatchString(k) || len(k) > 256 {
+		if !keyRE().MatchString(k) || len(k) > 256 {
 			return nil, fmt.Errorf("%w: field name %q", ErrInvalid, truncate(k))
 		}
 		if strings.HasPrefix(k, "__") {
@@ -126,7 +129,7 @@ func convert(rec Record) (*converted, error) {
 	if _, _, isJoin := JoinParts(rec.Class); isJoin {
 		owning, _ := o.Fields["owningId"].(string)
 		related, _ := o.Fields["relatedId"].(string)
-		if !idRE.MatchString(owning) || !idRE.MatchString(related) {
+		if !idRE().MatchString(owning) || !idRE().MatchString(related) {
 			return nil, fmt.Errorf("%w: a relation row needs owningId and relatedId (object ids)", ErrInvalid)
 		}
 		if o.ID == "" {

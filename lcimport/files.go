@@ -48,7 +48,7 @@ type FileReport struct {
 	ErrorsOmitted int      `json:"errorsOmitted,omitempty"`
 }
 
-var md5RE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+var md5RE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{32}$`) })
 
 type fileJob struct {
 	meta FileMeta
@@ -69,7 +69,7 @@ func prepareFile(o *store.Object, opts *FileOptions) (*FileMeta, error) {
 	meta := &FileMeta{ObjectID: o.ID, Size: -1, URL: raw}
 	meta.Name, _ = o.Fields["name"].(string)
 	if md, ok := o.Fields["metaData"].(map[string]any); ok {
-		if sum, ok := md["_checksum"].(string); ok && md5RE.MatchString(sum) {
+		if sum, ok := md["_checksum"].(string); ok && md5RE().MatchString(sum) {
 			meta.MD5 = sum
 		}
 		if size, ok := md["size"].(float64); ok && size >= 0 {

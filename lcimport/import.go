@@ -299,7 +299,7 @@ func rewriteFileValues(fields map[string]any, newURL func(*store.Object) string)
 		if id == "" {
 			id, _ = m["id"].(string)
 		}
-		if !idRE.MatchString(id) {
+		if !idRE().MatchString(id) {
 			return
 		}
 		name, _ := m["name"].(string)

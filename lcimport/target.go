@@ -253,7 +253,7 @@ func (t *StoreTarget) blobPath(f FileMeta) (string, error) {
 	if t.FilesDir == "" {
 		return "", errors.New("no directory for file contents was given")
 	}
-	if !idRE.MatchString(f.ObjectID) {
+	if !idRE().MatchString(f.ObjectID) {
 		return "", fmt.Errorf("%w: file objectId %q", ErrInvalid, truncate(f.ObjectID))
 	}
 	return filepath.Join(t.FilesDir, f.ObjectID), nil

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -48,7 +49,7 @@ const (
 	maxFileNameLen   = 255
 )
 
-var fileIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,160}$`)
+var fileIDRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{1,160}$`) })
 
 // ErrFilesOff is answered when the service has no FileStorage.
 var errFilesOff = apiErr(http.StatusServiceUnavailable, 1, "file storage is not configured on this server")
@@ -77,7 +78,7 @@ func (s *Service) FileURL(objectID, name string) string {
 }
 
 func (s *Service) blobPath(objectID string) (string, error) {
-	if !fileIDRE.MatchString(objectID) {
+	if !fileIDRE().MatchString(objectID) {
 		return "", apiErr(http.StatusBadRequest, 1, "invalid file id")
 	}
 	return filepath.Join(s.opts.Files.Dir, objectID), nil
@@ -237,7 +238,7 @@ func (s *Service) fileCallback(ctx context.Context, body []byte) (*Response, err
 		return nil, apiErr(http.StatusBadRequest, 107, "Malformed json object. A json dictionary is expected.")
 	}
 	id, _, _ := strings.Cut(req.Token, ".")
-	if req.Result || !fileIDRE.MatchString(id) {
+	if req.Result || !fileIDRE().MatchString(id) {
 		return ok(map[string]any{}), nil
 	}
 	o, err := s.st.Get(ctx, "_File", id)
@@ -362,7 +363,7 @@ func (s *Service) ServeFile(w http.ResponseWriter, r *http.Request, id string) {
 		fail(http.StatusNotFound, errFilesOff.Message)
 		return
 	}
-	if !fileIDRE.MatchString(id) {
+	if !fileIDRE().MatchString(id) {
 		fail(http.StatusNotFound, "no such file")
 		return
 	}
@@ -396,7 +397,7 @@ func (s *Service) ServeFile(w http.ResponseWriter, r *http.Request, id string) {
 		h.Set("Cache-Control", "public, max-age=86400")
 		sum := ""
 		if md, ok := o.Fields["metaData"].(map[string]any); ok {
-			if s, ok := md["_checksum"].(string); ok && fileIDRE.MatchString(s) {
+			if s, ok := md["_checksum"].(string); ok && fileIDRE().MatchString(s) {
 				sum = s
 			}
 		}

@@ -224,14 +224,14 @@ func (db *DB) dispatch(ctx context.Context, env string, caller Caller, action st
 	return nil, badCommand("unknown database action %s", action)
 }
 
-var collectionNameRe = regexp.MustCompile(`^[A-Za-z0-9_\-.]{1,128}$`)
+var collectionNameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_\-.]{1,128}$`) })
 
 // checkCollectionName allows letters, digits, '_', '-' and '.', at most 128 bytes.
 func checkCollectionName(name string) error {
 	if name == "" {
 		return badParam("collectionName is required")
 	}
-	if !collectionNameRe.MatchString(name) {
+	if !collectionNameRe().MatchString(name) {
 		return badParam("invalid collection name %q (letters, digits, '_', '-', '.'; at most 128)", name)
 	}
 	return nil

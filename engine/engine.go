@@ -170,7 +170,7 @@ type Engine struct {
 	spareClosed bool
 	loadedOnce  atomic.Bool // the first Load has ended: spares may start
 	spareWG     sync.WaitGroup
-	stopping    stops // workers being stopped in the background (stopLater)
+	stopping    stops // goroutines starting or stopping workers in the background (background)
 	spareCtx    context.Context
 	spareCancel context.CancelFunc
 }
@@ -416,7 +416,7 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 
 	for _, p := range removed {
 		report.Removed = append(report.Removed, p.name)
-		go p.close(2 * time.Second)
+		e.background(func() { p.close(2 * time.Second) })
 	}
 	if opts.Fresh {
 		// the dependencies changed: an SDK spare holds the old copy of its package
@@ -460,7 +460,7 @@ func (e *Engine) Load(ctx context.Context, bundles []Bundle, opts LoadOptions) (
 						e.recordFailedLoad(j.b.Name, errs[j.b.Name])
 					}
 					e.mu.Unlock()
-					go j.p.close(time.Second)
+					e.background(func() { j.p.close(time.Second) })
 				}
 				return
 			}
@@ -595,7 +595,7 @@ func (e *Engine) Close(grace time.Duration) {
 		go func(p *pool) { defer wg.Done(); p.close(grace) }(p)
 	}
 	wg.Wait()
-	e.stopping.wait() // retired workers and dropped spares too: a worker writes its caches as it exits
+	e.stopping.wait() // workers retired, dropped, replaced or removed in the background too
 	e.removeSnapshots()
 }
 
@@ -611,15 +611,19 @@ func (e *Engine) poolList() []*pool {
 }
 
 // stopLater stops w in the background; Close waits for it.
-func (e *Engine) stopLater(w *worker) {
+func (e *Engine) stopLater(w *worker) { e.background(func() { w.stop(time.Second) }) }
+
+// background runs f, which starts or stops workers, in a goroutine Close waits for: a worker
+// must not outlive the engine (it writes its caches as it exits).
+func (e *Engine) background(f func()) {
 	e.stopping.add()
 	go func() {
 		defer e.stopping.done()
-		w.stop(time.Second)
+		f()
 	}()
 }
 
-// stops counts workers being stopped in the background.
+// stops counts the goroutines of background.
 type stops struct {
 	mu   sync.Mutex
 	n    int

@@ -263,3 +263,16 @@ func TestLeanDuplicateDefineAndFastReload(t *testing.T) {
 		t.Fatalf("after reload: %d %s", status, body)
 	}
 }
+
+// LeanEngine cloud code sets no per-call environment: its process.env stays Node's own object
+// (the wx per-call view is a proxy, which structuredClone cannot copy).
+func TestLeanProcessEnvIsNodesOwn(t *testing.T) {
+	f := newFixture(t, map[string]string{
+		"fn.yaml":  "name: le\ndialect: lean\n",
+		"cloud.js": "const AV = require('leanengine')\nAV.Cloud.define('env', async () => ({ cloned: typeof structuredClone(process.env).PATH }))\n",
+	}, bundler.Dev, Config{})
+	status, body := f.lean(LeanRequest{Kind: LeanFunction, Name: "env", Params: json.RawMessage(`{}`)})
+	if status != 200 || !strings.Contains(body, `"cloned":"string"`) {
+		t.Fatalf("got %d %s", status, body)
+	}
+}

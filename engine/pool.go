@@ -527,7 +527,7 @@ func (p *pool) onDeath(w *worker) {
 	if !start {
 		return
 	}
-	go func() {
+	p.e.background(func() {
 		nw, err := p.spawn(context.Background(), v)
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -545,7 +545,7 @@ func (p *pool) onDeath(w *worker) {
 			p.idle = append(p.idle, nw)
 		}
 		p.wakeLocked()
-	}()
+	})
 }
 
 // swap makes v the pool's version. The fast path re-evaluates the bundle inside an existing

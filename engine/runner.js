@@ -973,6 +973,7 @@ function load(msg) {
     for (const k of Object.keys(prevAV.Cloud.functions)) delete prevAV.Cloud.functions[k];
   }
   if (msg.dialect === 'lean') shared = true;
+  else useEnvView(); // before the function's code can take a reference to process.env
   // a pre-started spare worker gets its function's environment with its first bundle
   if (msg.env) Object.assign(realEnv, msg.env);
   let exports;
@@ -1025,56 +1026,85 @@ function wxContext(msg, deadline, done) {
   };
 }
 
-// A wx invocation's identity and request ids (msg.env) are a view over the real environment:
-// process.env is a proxy that shows the running invocation's values (its AsyncLocalStorage
-// store, which keeps overlapping invocations apart) and, outside any invocation, the latest
-// exclusive invocation's, as a process-wide environment would. Writing them with setenv(3) on
-// every call would cost a few microseconds and, as glibc never frees a value it replaced, ~200
-// bytes of the worker's memory per call. Child processes see the view (child_process copies
-// process.env's keys); native code and worker threads see only the real environment.
-let lastEnv = null;
+// A wx invocation's identity and request ids (msg.env) are a view over the real environment, not
+// setenv(3) on every call: that costs a few microseconds and, as glibc never frees a value it
+// replaced, ~290 bytes of the worker's memory per call. process.env becomes a proxy (wx workers
+// only, installed before any of the function's code or its SDK loads) that shows:
+// - in an exclusive worker (one call at a time), the running call's values, to any code that
+//   runs meanwhile, as a process-wide environment would (a pooled connection's callback that
+//   another call's context created sees this call's identity);
+// - with concurrency, each call's own values from its AsyncLocalStorage store, which keeps
+//   overlapping calls apart.
+// Child processes see the view (child_process copies process.env's keys), and so do
+// console.log(process.env) and util.inspect. Native code and worker threads see the real
+// environment only, and structuredClone cannot copy a proxy.
+let currentEnv = null; // the exclusive call running, or the latest one
 function invocationEnv() {
   const st = als.getStore();
-  return (st && st.env) || lastEnv;
+  return (st && st.env) || currentEnv;
 }
 const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
 const realEnv = process.env;
-process.env = new Proxy(realEnv, {
-  get(target, key) {
-    const e = typeof key === 'string' && invocationEnv();
-    return e && hasOwn(e, key) ? e[key] : target[key];
-  },
-  set(target, key, value) {
-    const e = typeof key === 'string' && invocationEnv();
-    if (e && hasOwn(e, key)) e[key] = String(value);
-    else target[key] = value;
-    return true;
-  },
-  deleteProperty(target, key) {
-    const e = typeof key === 'string' && invocationEnv();
-    if (e) delete e[key];
-    return delete target[key];
-  },
-  has(target, key) {
-    const e = typeof key === 'string' && invocationEnv();
-    return (e && hasOwn(e, key)) || key in target;
-  },
-  ownKeys(target) {
-    const e = invocationEnv();
-    return e ? [...new Set([...Reflect.ownKeys(target), ...Object.keys(e)])] : Reflect.ownKeys(target);
-  },
-  getOwnPropertyDescriptor(target, key) {
-    const e = typeof key === 'string' && invocationEnv();
-    if (e && hasOwn(e, key)) return { value: e[key], writable: true, enumerable: true, configurable: true };
-    return Reflect.getOwnPropertyDescriptor(target, key);
-  },
-});
+let envView = false;
+function useEnvView() {
+  if (envView) return;
+  envView = true;
+  // The proxy's target is a plain object that only says how to print the view: util.inspect
+  // formats a proxy's target without its traps, and the real environment takes no symbol keys.
+  // Every trap works on the real environment.
+  const target = {};
+  Object.defineProperty(target, util.inspect.custom, {
+    value(depth, options, inspect) {
+      return inspect({ ...this }, options);
+    },
+    configurable: true,
+  });
+  process.env = new Proxy(target, {
+    get(_, key) {
+      const e = typeof key === 'string' && invocationEnv();
+      return e && hasOwn(e, key) ? e[key] : realEnv[key];
+    },
+    set(_, key, value) {
+      const e = typeof key === 'string' && invocationEnv();
+      if (e && hasOwn(e, key)) e[key] = String(value);
+      else realEnv[key] = value;
+      return true;
+    },
+    defineProperty(_, key, desc) {
+      const e = typeof key === 'string' && invocationEnv();
+      if (e && hasOwn(e, key) && 'value' in desc) {
+        e[key] = String(desc.value);
+        return true;
+      }
+      return Reflect.defineProperty(realEnv, key, desc);
+    },
+    deleteProperty(_, key) {
+      const e = typeof key === 'string' && invocationEnv();
+      if (e) delete e[key];
+      return delete realEnv[key];
+    },
+    has(_, key) {
+      const e = typeof key === 'string' && invocationEnv();
+      return (e && hasOwn(e, key)) || key in realEnv;
+    },
+    ownKeys() {
+      const e = invocationEnv();
+      return e ? [...new Set([...Reflect.ownKeys(realEnv), ...Object.keys(e)])] : Reflect.ownKeys(realEnv);
+    },
+    getOwnPropertyDescriptor(_, key) {
+      const e = typeof key === 'string' && invocationEnv();
+      if (e && hasOwn(e, key)) return { value: e[key], writable: true, enumerable: true, configurable: true };
+      const d = Reflect.getOwnPropertyDescriptor(realEnv, key);
+      return d && Object.assign(d, { configurable: true });
+    },
+  });
+}
 
 function invokeWX(msg) {
   const f = fns[msg.fn];
   if (!f) return Promise.reject(Object.assign(new Error(`function ${msg.fn} is not loaded`), { fnKind: 'not-found' }));
-  als.getStore().env = msg.env;
-  if (!msg.concurrent) lastEnv = msg.env;
+  if (msg.concurrent) als.getStore().env = msg.env;
+  else currentEnv = msg.env;
   const deadline = Date.now() + msg.timeoutMs;
   const main = f.exports.main;
   return new Promise((resolve, reject) => {
@@ -1391,6 +1421,7 @@ input.on('error', () => {
 // such a spare only to a bundle that requires that package and brings no env of its own.
 for (const arg of process.argv) {
   if (!arg.startsWith('--fn-preload=')) continue;
+  if (arg === '--fn-preload=wx-server-sdk') useEnvView(); // before the SDK can take a reference to it
   try {
     als.run({ rid: '', fn: '' }, () => require(require.resolve(arg.slice('--fn-preload='.length), { paths: [process.cwd()] })));
   } catch (_) {

@@ -348,48 +348,61 @@ exports.main = async (event, context) => {
 }
 
 // A wx call's identity and request ids are a view over the worker's environment, not setenv(3)
-// on every call (glibc keeps every value it replaced: ~200 bytes of the worker's memory per
+// on every call (glibc keeps every value it replaced: ~290 bytes of the worker's memory per
 // call): the real environment, which a worker thread copies, never holds them, while the
-// function, its SDK, the child processes it starts and code that runs between calls see them as
-// before, and the function's own environment writes last.
+// function, its SDK, the child processes it starts, console.log(process.env) and any code that
+// runs during the call (a timer another call's context created, one set at load) see the
+// running call's values, as a process-wide environment would; the function's own writes to
+// other keys reach the real environment.
 func TestWXCallEnvIsAViewNotSetenv(t *testing.T) {
 	f := newFixture(t, map[string]string{
 		"fn.yaml": wxYAML + "functions:\n  env:\n    maxInstances: 1\n",
 		"functions/env/index.js": `const cloud = require('wx-server-sdk')
+const util = require('util')
 const { execFileSync } = require('child_process')
 const { Worker } = require('worker_threads')
 cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV })
-let between = null
-// code that runs outside any call (a timer set at load) sees the latest call's values
+const env = process.env // taken at load: the same view
+// code that runs outside any call (a timer set at load) sees the running call's values
 let onTick = null
 setInterval(() => { if (onTick) onTick(process.env.WX_OPENID) }, 1).unref()
 const fromLoadTimer = () => new Promise((resolve) => { onTick = (v) => { onTick = null; resolve(v) } })
+// a timer the first call creates, which fires during the second: the second call's values
+let fromFirstCall = null
+let release = null
 const realEnv = () => new Promise((resolve, reject) => {
   const w = new Worker("require('worker_threads').parentPort.postMessage({ openid: process.env.WX_OPENID || null, seq: process.env.TCB_SEQID || null, mine: process.env.MINE || null })", { eval: true })
   w.once('message', resolve)
   w.once('error', reject)
 })
 exports.main = async (event) => {
-  // code the previous call scheduled, run after it returned, saw that call's values
-  const seenBetween = between && (await between)
   if (event.write) {
     process.env.MINE = event.write
     process.env.WX_OPENID = 'overwritten'
+    let go = false
+    fromFirstCall = new Promise((resolve) => {
+      const iv = setInterval(() => { if (go) { clearInterval(iv); resolve(process.env.WX_OPENID) } }, 1)
+    })
+    release = () => { go = true }
   }
   const out = {
     sdk: cloud.getWXContext().OPENID,
     env: process.env.WX_OPENID,
+    atLoad: env.WX_OPENID,
     seq: process.env.TCB_SEQID,
     has: 'WX_OPENID' in process.env,
     listed: Object.keys(process.env).includes('TCB_SEQID'),
     spread: { ...process.env }.WX_OPENID,
+    printed: util.inspect(process.env).includes(process.env.TCB_SEQID),
     child: execFileSync('sh', ['-c', 'printf %s "$WX_OPENID"']).toString(),
     mine: process.env.MINE || null,
     real: await realEnv(),
-    seenBetween,
     fromLoad: await fromLoadTimer(),
   }
-  between = new Promise((resolve) => setImmediate(() => setTimeout(() => resolve(process.env.WX_OPENID), 0)))
+  if (!event.write) {
+    release()
+    out.fromFirstCall = await fromFirstCall
+  }
   return out
 }
 `,
@@ -399,7 +412,8 @@ exports.main = async (event) => {
 		return mustOK(t, r), r.RequestID
 	}
 	got, rid := call("o-1", `{"write":"kept"}`)
-	want := map[string]any{"sdk": "overwritten", "env": "overwritten", "seq": rid, "has": true, "listed": true, "spread": "overwritten", "child": "overwritten", "mine": "kept", "fromLoad": "overwritten"}
+	want := map[string]any{"sdk": "overwritten", "env": "overwritten", "atLoad": "overwritten", "seq": rid, "has": true, "listed": true,
+		"spread": "overwritten", "printed": true, "child": "overwritten", "mine": "kept", "fromLoad": "overwritten"}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("first call: %s = %v, want %v (%v)", k, got[k], v, got)
@@ -414,7 +428,7 @@ exports.main = async (event) => {
 	}
 
 	got, rid = call("o-2", `{}`)
-	want = map[string]any{"sdk": "o-2", "env": "o-2", "seq": rid, "child": "o-2", "mine": "kept", "seenBetween": "overwritten", "fromLoad": "o-2"}
+	want = map[string]any{"sdk": "o-2", "env": "o-2", "atLoad": "o-2", "seq": rid, "child": "o-2", "printed": true, "mine": "kept", "fromLoad": "o-2", "fromFirstCall": "o-2"}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("second call: %s = %v, want %v (%v)", k, got[k], v, got)

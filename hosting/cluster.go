@@ -104,19 +104,26 @@ func (rt *Runtime) syncApp(ctx context.Context, app api.App, heard time.Time) er
 			// A deploy on this replica may have got there while we waited, and activated a later
 			// version than the one read above: what is active is read again under the lock, or
 			// this replica would go back to the version that deploy replaced.
-			v, err = rt.cp.Active(ctx, app.ID, name)
+			now, err := rt.cp.Active(ctx, app.ID, name)
+			gone := errors.Is(err, control.ErrNotFound) // nothing is active any more
+			var sec map[string]string
 			if err == nil {
-				secrets, err = rt.cp.Secrets(ctx, app.ID)
+				sec, err = rt.cp.Secrets(ctx, app.ID)
 			}
 			switch {
-			case errors.Is(err, control.ErrNotFound): // nothing is active any more
+			case gone:
 			case err != nil:
 				errs = append(errs, err)
-			case !serves(er, v.ID, secrets):
-				if err := rt.switchFollowing(ctx, app, er, v, secrets, heard); err != nil {
-					rt.note(app.ID, name, "error", fmt.Sprintf("version %d, activated by another replica, could not start here: %v", v.ID, err))
+				er.deploy.Unlock()
+				continue // what to prepare is unknown too; the next change or poll tries again
+			case !serves(er, now.ID, sec):
+				secrets = sec
+				if err := rt.switchFollowing(ctx, app, er, now, sec, heard); err != nil {
+					rt.note(app.ID, name, "error", fmt.Sprintf("version %d, activated by another replica, could not start here: %v", now.ID, err))
 					errs = append(errs, err)
 				}
+			default:
+				secrets = sec
 			}
 			er.deploy.Unlock()
 		}

@@ -112,6 +112,22 @@ func (f *fixture) build() (*LoadReport, error) {
 	return f.e.Load(context.Background(), bundles, LoadOptions{})
 }
 
+// bundlesExcept is the last build's bundles without the named one.
+func (f *fixture) bundlesExcept(name string) []Bundle {
+	f.t.Helper()
+	m, _, err := f.b.Build()
+	if err != nil {
+		f.t.Fatalf("build: %v", err)
+	}
+	var bundles []Bundle
+	for _, a := range m.Bundles {
+		if a.Name != name {
+			bundles = append(bundles, Bundle{Name: a.Name, File: f.p.StatePath("build", a.File), Hash: a.Hash, Config: f.p.Function(a.Name)})
+		}
+	}
+	return bundles
+}
+
 func (f *fixture) write(rel, content string) { testutil.WriteFile(f.t, f.dir, rel, content) }
 
 func (f *fixture) wx(fn string, data string, id *WXIdentity) *Result {

@@ -177,3 +177,22 @@ func TestCloseWaitsForRetiredWorkers(t *testing.T) {
 		t.Fatalf("the retired worker %d outlived Close", old)
 	}
 }
+
+// The same for a function a load removed: its pool closes in the background, and Close waits.
+func TestCloseWaitsForRemovedFunctions(t *testing.T) {
+	slowExit := "process.on('exit', () => { const end = Date.now() + 300; while (Date.now() < end); })\n"
+	f := newFixture(t, map[string]string{
+		"fn.yaml":                 "name: cl\ndialect: wx\n",
+		"functions/gone/index.js": slowExit + "exports.main = async () => ({ pid: process.pid })\n",
+		"functions/kept/index.js": "exports.main = async () => ({ pid: process.pid })\n",
+	}, bundler.Dev, Config{})
+	gone := int(mustOK(t, f.wx("gone", `{}`, nil))["pid"].(float64))
+	rep, err := f.e.Load(context.Background(), f.bundlesExcept("gone"), LoadOptions{})
+	if err != nil || len(rep.Removed) != 1 {
+		t.Fatalf("load without gone: %+v, %v", rep, err)
+	}
+	f.e.Close(2 * time.Second)
+	if processAlive(gone) {
+		t.Fatalf("the removed function's worker %d outlived Close", gone)
+	}
+}

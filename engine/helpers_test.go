@@ -101,18 +101,10 @@ func (f *fixture) swapEngine(cfg Config) (done func()) {
 // build rebuilds the bundles and loads them.
 func (f *fixture) build() (*LoadReport, error) {
 	f.t.Helper()
-	m, _, err := f.b.Build()
-	if err != nil {
-		f.t.Fatalf("build: %v", err)
-	}
-	var bundles []Bundle
-	for _, a := range m.Bundles {
-		bundles = append(bundles, Bundle{Name: a.Name, File: f.p.StatePath("build", a.File), Hash: a.Hash, Config: f.p.Function(a.Name)})
-	}
-	return f.e.Load(context.Background(), bundles, LoadOptions{})
+	return f.e.Load(context.Background(), f.bundlesExcept(""), LoadOptions{})
 }
 
-// bundlesExcept is the last build's bundles without the named one.
+// bundlesExcept rebuilds the bundles and returns them without the named one.
 func (f *fixture) bundlesExcept(name string) []Bundle {
 	f.t.Helper()
 	m, _, err := f.b.Build()

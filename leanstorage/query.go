@@ -669,21 +669,7 @@ func (m *matcher) relationHolds(o *store.Object, key string, cond any) (bool, er
 
 // relationOwners is the set of objects of class whose relation key holds id, read once per query.
 func (m *matcher) relationOwners(class, key, id string) (map[string]bool, error) {
-	cacheKey := class + "/" + key + "/" + id
-	if owners, ok := m.owners[cacheKey]; ok {
-		return owners, nil
-	}
-	list, err := m.s.st.RelationOwners(m.ctx, class, key, id)
-	if err != nil {
-		return nil, err
-	}
-	owners := make(map[string]bool, len(list))
-	for _, x := range list {
-		owners[x] = true
-	}
-	if m.owners == nil {
-		m.owners = map[string]map[string]bool{}
-	}
-	m.owners[cacheKey] = owners
-	return owners, nil
+	return cachedIDs(&m.owners, class+"/"+key+"/"+id, func() ([]string, error) {
+		return m.s.st.RelationOwners(m.ctx, class, key, id)
+	})
 }

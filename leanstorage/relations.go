@@ -109,11 +109,17 @@ func (m *matcher) relatedTo(cond any) (map[string]bool, error) {
 	if key == "" || class == "" || id == "" {
 		return nil, apiErr(http.StatusBadRequest, 102, "Invalid query: $relatedTo takes {object: pointer, key}.")
 	}
-	cacheKey := class + "/" + id + "/" + key
-	if ids, ok := m.related[cacheKey]; ok {
+	return cachedIDs(&m.related, class+"/"+id+"/"+key, func() ([]string, error) {
+		return m.s.st.RelationTargets(m.ctx, store.Relation{OwnerClass: class, OwnerID: id, Key: key})
+	})
+}
+
+// cachedIDs is the set of ids load lists, kept in *cache under key for the rest of the query.
+func cachedIDs(cache *map[string]map[string]bool, key string, load func() ([]string, error)) (map[string]bool, error) {
+	if ids, ok := (*cache)[key]; ok {
 		return ids, nil
 	}
-	list, err := m.s.st.RelationTargets(m.ctx, store.Relation{OwnerClass: class, OwnerID: id, Key: key})
+	list, err := load()
 	if err != nil {
 		return nil, err
 	}
@@ -121,10 +127,10 @@ func (m *matcher) relatedTo(cond any) (map[string]bool, error) {
 	for _, x := range list {
 		ids[x] = true
 	}
-	if m.related == nil {
-		m.related = map[string]map[string]bool{}
+	if *cache == nil {
+		*cache = map[string]map[string]bool{}
 	}
-	m.related[cacheKey] = ids
+	(*cache)[key] = ids
 	return ids, nil
 }
 

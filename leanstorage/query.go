@@ -640,7 +640,7 @@ func aclShown(obj map[string]any, returnACL bool) map[string]any {
 
 // relationHolds matches a relation field against a pointer, or {"$in": [pointers]}: whether o
 // is among the owners whose relation holds one of them, asked once per pointer and query (not
-// once per object the query scans).
+// once per object the query scans), up to maxOwnerLookups pointers.
 func (m *matcher) relationHolds(o *store.Object, key string, cond any) (bool, error) {
 	var wanted []any
 	if c, ok := cond.(map[string]any); ok && c["__type"] == "Pointer" {
@@ -649,6 +649,20 @@ func (m *matcher) relationHolds(o *store.Object, key string, cond any) (bool, er
 		if list, ok := ops["$in"].([]any); ok {
 			wanted = list
 		}
+	}
+	if len(wanted) > maxOwnerLookups {
+		// many pointers: this object's own relation, read once per object, costs fewer reads
+		ids, err := m.relatedTo(map[string]any{"object": map[string]any{"className": o.Class, "objectId": o.ID}, "key": key})
+		if err != nil {
+			return false, err
+		}
+		for _, w := range wanted {
+			p, _ := w.(map[string]any)
+			if id, _ := p["objectId"].(string); id != "" && ids[id] {
+				return true, nil
+			}
+		}
+		return false, nil
 	}
 	for _, w := range wanted {
 		p, _ := w.(map[string]any)
@@ -666,6 +680,10 @@ func (m *matcher) relationHolds(o *store.Object, key string, cond any) (bool, er
 	}
 	return false, nil
 }
+
+// maxOwnerLookups is how many pointers relationHolds looks up by their owners; a longer $in list
+// reads the relation of each object it meets instead.
+const maxOwnerLookups = 8
 
 // relationOwners is the set of objects of class whose relation key holds id, read once per query.
 func (m *matcher) relationOwners(class, key, id string) (map[string]bool, error) {

@@ -371,7 +371,12 @@ func TestReverseRelationQueryReadsTheRelationOncePerPointer(t *testing.T) {
 			want[m["objectId"].(string)] = true
 		}
 	}
-	for _, where := range []string{`{"likes":` + ptr("u-1") + `}`, `{"likes":{"$in":[` + ptr("u-1") + `,` + ptr("u-none") + `]},"n":{"$gte":0}}`} {
+	many := []string{ptr("u-1")}
+	for i := range 12 {
+		many = append(many, ptr("u-x"+strconv.Itoa(i)))
+	}
+	manyPointers := `{"likes":{"$in":[` + strings.Join(many, ",") + `]}}`
+	for _, where := range []string{`{"likes":` + ptr("u-1") + `}`, `{"likes":{"$in":[` + ptr("u-1") + `,` + ptr("u-none") + `]},"n":{"$gte":0}}`, manyPointers} {
 		cs.targets.Store(0)
 		cs.owners.Store(0)
 		status, m := s.do(t, "GET", "classes/Post", url.Values{"where": {where}, "limit": {"100"}}, "", master)
@@ -386,6 +391,13 @@ func TestReverseRelationQueryReadsTheRelationOncePerPointer(t *testing.T) {
 			t.Errorf("%s: found %v, want %v", where, got, want)
 		}
 		pointers := int64(strings.Count(where, "Pointer"))
+		if where == manyPointers {
+			// more pointers than maxOwnerLookups: each scanned object's relation, once
+			if n := cs.targets.Load(); n > 40 {
+				t.Errorf("%d pointers: read the relations %d times for 40 objects", pointers, n)
+			}
+			continue
+		}
 		if n := cs.targets.Load(); n != 0 {
 			t.Errorf("%s: read the relation of %d scanned objects", where, n)
 		}

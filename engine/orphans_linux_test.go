@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -50,7 +52,62 @@ func spawned(t *testing.T, f *fixture) (worker int, children []int) {
 	return int(m["worker"].(float64)), children
 }
 
+// The sweep reads fn's own tree from the kernel's children files; without them (a kernel built
+// without CONFIG_PROC_CHILDREN) it reads every process's stat instead. Both must find the same.
 func TestChildProcessesDieWithTheirWorker(t *testing.T) {
+	if !childrenFiles() {
+		t.Log("this kernel has no /proc/<pid>/task/<tid>/children: the fallback alone is tested")
+	}
+	t.Run("ChildrenFiles", func(t *testing.T) {
+		if !childrenFiles() {
+			t.Skip("no children files")
+		}
+		childProcessesDieWithTheirWorker(t)
+	})
+	t.Run("ProcessTable", func(t *testing.T) {
+		withoutChildrenFiles(t)
+		childProcessesDieWithTheirWorker(t)
+	})
+}
+
+// withoutChildrenFiles makes the sweep read the whole process table for the rest of the test.
+func withoutChildrenFiles(t *testing.T) {
+	was := childrenFiles
+	childrenFiles = func() bool { return false }
+	t.Cleanup(func() { childrenFiles = was })
+}
+
+// below finds the same processes either way: a shell, its sleep, a shell it started and that
+// one's sleep, all below this test's child.
+func TestBelowFindsEveryDescendant(t *testing.T) {
+	cmd := exec.Command("sh", "-c", `sleep 300 & sh -c 'sleep 300 & wait' & wait`)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	}()
+	root := cmd.Process.Pid
+	sorted := func(pids []int) []int { slices.Sort(pids); return pids }
+	var fromTable []int
+	testutil.Eventually(t, 5*time.Second, "the shell to start its three descendants", func() bool {
+		fromTable = sorted(descendants(processTable(), root))
+		return len(fromTable) == 3
+	})
+	if childrenFiles() {
+		if got := sorted(below(root, nil)); !slices.Equal(got, fromTable) {
+			t.Errorf("from the children files: %v; the process table says %v", got, fromTable)
+		}
+	}
+	withoutChildrenFiles(t)
+	if got := sorted(below(root, nil)); !slices.Equal(got, fromTable) {
+		t.Errorf("without the children files: %v; want %v", got, fromTable)
+	}
+}
+
+func childProcessesDieWithTheirWorker(t *testing.T) {
 	files := map[string]string{
 		"fn.yaml":                    "name: conf\ndialect: wx\nfunctions:\n  spawner:\n    maxInstances: 1\n",
 		"functions/spawner/index.js": spawnerJS,
@@ -125,4 +182,26 @@ func TestRunnerKillsItsChildrenWhenItEnds(t *testing.T) {
 			return gone(pid)
 		})
 	}
+}
+
+// BenchmarkOrphanScan is one round of the sweep's search for fn's orphans, from the children
+// files and from the whole process table (go test ./engine -run X -bench OrphanScan).
+func BenchmarkOrphanScan(b *testing.B) {
+	self := os.Getpid()
+	b.Run("ChildrenFiles", func(b *testing.B) {
+		if !childrenFiles() {
+			b.Skip("no children files")
+		}
+		for i := 0; i < b.N; i++ {
+			orphans(self)
+		}
+	})
+	b.Run("ProcessTable", func(b *testing.B) {
+		was := childrenFiles
+		childrenFiles = func() bool { return false }
+		defer func() { childrenFiles = was }()
+		for i := 0; i < b.N; i++ {
+			orphans(self)
+		}
+	})
 }

@@ -84,6 +84,60 @@ func readStat(pid int) (procInfo, bool) {
 	return procInfo{ppid: ppid, pgrp: pgrp, zombie: f[0][0] == 'Z'}, true
 }
 
+// childrenOf lists pid's children from /proc/<pid>/task/*/children, which the kernel keeps per
+// thread: a read of fn's own process tree, where processTable reads every process on the machine
+// (13 µs each: 0.9 ms per round with 66 processes, 10 ms or more on a desktop). None when pid
+// is gone.
+func childrenOf(pid int) (kids []int) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/children")
+		if err != nil {
+			continue // a thread that ended meanwhile
+		}
+		for _, f := range bytes.Fields(b) {
+			if c, err := strconv.Atoi(string(f)); err == nil {
+				kids = append(kids, c)
+			}
+		}
+	}
+	return kids
+}
+
+// childrenFiles reports whether the kernel lists children per task (CONFIG_PROC_CHILDREN),
+// checked once on fn's own main thread.
+var childrenFiles = sync.OnceValue(func() bool {
+	pid := strconv.Itoa(os.Getpid())
+	_, err := os.Stat("/proc/" + pid + "/task/" + pid + "/children")
+	return err == nil
+})
+
+// below lists every process below root: from the children files when the kernel has them,
+// otherwise from table (read when nil).
+func below(root int, table map[int]procInfo) []int {
+	if childrenFiles() {
+		var out []int
+		queue := []int{root}
+		for len(queue) > 0 && len(out) < maxSwept {
+			kids := childrenOf(queue[0])
+			queue = append(queue[1:], kids...)
+			out = append(out, kids...)
+		}
+		return out
+	}
+	if table == nil {
+		table = processTable()
+	}
+	return descendants(table, root)
+}
+
+// maxSwept bounds one search below a process: a fork bomb must not make fn's sweep endless.
+const maxSwept = 1 << 16
+
 // descendants lists every process below root in the table.
 func descendants(table map[int]procInfo, root int) []int {
 	children := map[int][]int{}
@@ -105,9 +159,32 @@ func descendants(table map[int]procInfo, root int) []int {
 
 // killDescendants kills every process below pid, while pid still holds them together.
 func killDescendants(pid int) {
-	for _, d := range descendants(processTable(), pid) {
+	for _, d := range below(pid, nil) {
 		syscall.Kill(d, syscall.SIGKILL)
 	}
+}
+
+// orphans lists fn's children with their group and state: from the children files, reading
+// only those processes, or from the whole table.
+func orphans(self int) (map[int]procInfo, map[int]procInfo) {
+	if !childrenFiles() {
+		table := processTable()
+		mine := map[int]procInfo{}
+		for pid, p := range table {
+			if p.ppid == self {
+				mine[pid] = p
+			}
+		}
+		return mine, table
+	}
+	kids := childrenOf(self)
+	mine := make(map[int]procInfo, len(kids))
+	for _, pid := range kids {
+		if info, ok := readStat(pid); ok && info.ppid == self {
+			mine[pid] = info
+		}
+	}
+	return mine, nil
 }
 
 // hasEnv reports whether the process's environment holds the entry kv ("K=V").
@@ -137,12 +214,9 @@ func (w *worker) sweepOrphans() {
 	// Each round reaps the orphans found; their own children are then re-parented to fn and are
 	// found (already killed) in the next round.
 	for round := 0; round < 32; round++ {
-		table := processTable()
+		mine, table := orphans(self)
 		var victims []int
-		for pid, p := range table {
-			if p.ppid != self {
-				continue
-			}
+		for pid, p := range mine {
 			if killed[pid] || p.pgrp == w.pid || (!p.zombie && hasEnv(pid, w.tagEnv())) {
 				victims = append(victims, pid)
 			}
@@ -151,7 +225,7 @@ func (w *worker) sweepOrphans() {
 			return
 		}
 		for _, v := range victims {
-			for _, d := range descendants(table, v) {
+			for _, d := range below(v, table) {
 				syscall.Kill(d, syscall.SIGKILL)
 				killed[d] = true
 			}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -91,29 +90,34 @@ func NewRequestID() string {
 // environ string (K=V pairs joined by ';').
 func (e *Engine) wxEnv(req *WXRequest) (json.RawMessage, string) {
 	type kv struct{ k, v string }
-	var wx []kv
+	var pairs [16]kv // no call has more: the slice stays on the stack
+	all := pairs[:0]
 	ip := req.ClientIP
 	if ip == "" {
 		ip = "127.0.0.1"
 	}
-	wx = append(wx, kv{"WX_CLIENTIP", ip}, kv{"WX_CLIENTIPV6", "::ffff:" + ip})
+	all = append(all, kv{"WX_CLIENTIP", ip}, kv{"WX_CLIENTIPV6", "::ffff:" + ip})
 	if id := req.Identity; id != nil {
 		if id.AppID != "" {
-			wx = append(wx, kv{"WX_APPID", id.AppID})
+			all = append(all, kv{"WX_APPID", id.AppID})
 		}
 		if id.OpenID != "" {
-			wx = append(wx, kv{"WX_OPENID", id.OpenID})
+			all = append(all, kv{"WX_OPENID", id.OpenID})
 		}
 		if id.UnionID != "" {
-			wx = append(wx, kv{"WX_UNIONID", id.UnionID})
+			all = append(all, kv{"WX_UNIONID", id.UnionID})
 		}
 	}
 	// WX_API_TOKEN goes back to /admin as wxCloudApiToken; the SDK reads it only when it is listed
 	// in WX_CONTEXT_KEYS (getWXContext leaves it out of its result).
-	wx = append(wx, kv{"WX_API_TOKEN", req.apiToken})
-	keys := make([]string, len(wx))
-	for i, p := range wx {
-		keys[i] = p.k
+	all = append(all, kv{"WX_API_TOKEN", req.apiToken})
+	var kb [96]byte
+	keys := kb[:0]
+	for i, p := range all {
+		if i > 0 {
+			keys = append(keys, ',')
+		}
+		keys = append(keys, p.k...)
 	}
 	trigger := req.Trigger
 	if trigger == "" {
@@ -123,8 +127,8 @@ func (e *Engine) wxEnv(req *WXRequest) (json.RawMessage, string) {
 	if source == "" {
 		source = "wx_client"
 	}
-	all := append(wx,
-		kv{"WX_CONTEXT_KEYS", strings.Join(keys, ",")},
+	all = append(all,
+		kv{"WX_CONTEXT_KEYS", string(keys)},
 		kv{"WX_TRIGGER_API_TOKEN_V0", req.apiToken},
 		kv{"TCB_ENV", e.cfg.EnvID},
 		kv{"TCB_SEQID", req.RequestID},
@@ -133,24 +137,30 @@ func (e *Engine) wxEnv(req *WXRequest) (json.RawMessage, string) {
 		kv{"SCF_NAMESPACE", e.cfg.EnvID},
 		kv{"TCB_CONTEXT_KEYS", "TCB_ENV,TCB_SEQID,TRIGGER_SRC,TCB_SOURCE"},
 	)
-	// Encoded by hand: this runs on every call, and encoding/json would sort a map's keys.
-	env := make([]byte, 0, 512)
-	var environ strings.Builder
+	// Encoded by hand, in one buffer each: this runs on every call, and encoding/json would sort a
+	// map's keys. The keys are the constants above (capitals and underscores): nothing to escape.
+	size := 2
+	for _, p := range all {
+		size += len(p.k) + len(p.v) + 6
+	}
+	env := make([]byte, 0, size+16)
+	environ := make([]byte, 0, size)
 	env = append(env, '{')
 	for i, p := range all {
 		if i > 0 {
 			env = append(env, ',')
-			environ.WriteByte(';')
+			environ = append(environ, ';')
 		}
-		env = strconv.AppendQuote(env, p.k)
-		env = append(env, ':')
+		env = append(env, '"')
+		env = append(env, p.k...)
+		env = append(env, '"', ':')
 		env = appendJSONString(env, p.v)
-		environ.WriteString(p.k)
-		environ.WriteByte('=')
-		environ.WriteString(p.v)
+		environ = append(environ, p.k...)
+		environ = append(environ, '=')
+		environ = append(environ, p.v...)
 	}
 	env = append(env, '}')
-	return env, environ.String()
+	return env, string(environ)
 }
 
 // wxEvent merges userInfo into the caller's data object. The data is passed through as the

@@ -112,3 +112,32 @@ func TestLogGroupsSameIDTwice(t *testing.T) {
 		t.Errorf("printed %v; want the late line on its own", ev.logs)
 	}
 }
+
+// The queue of started calls holds little more than the calls in flight: an entry whose call has
+// reported goes as soon as it is at the front, not a minute later (at 15 000 calls/s that minute
+// grew fn dev by 110 MB).
+func TestLogGroupsQueueOnlyCallsInFlight(t *testing.T) {
+	g, ev, clock := newTestGroups()
+	g.Record(engine.Record{RequestID: "long", Message: "long1"}) // a call that runs all along
+	for i := 0; i < 1000; i++ {
+		rid := fmt.Sprint("r", i)
+		g.Record(engine.Record{RequestID: rid, Message: rid})
+		g.Invocation(server.Invocation{RequestID: rid})
+		*clock = clock.Add(time.Millisecond)
+	}
+	if len(g.started) != 1 || len(g.pending) != 1 {
+		t.Fatalf("held %d groups; want the long call's alone", len(g.started))
+	}
+	// the long call's entry is at the front and keeps the finished ones behind it queued
+	if n := g.starts.len(); n != 1001 {
+		t.Fatalf("%d queued; want 1001 behind the call in flight", n)
+	}
+	g.Invocation(server.Invocation{RequestID: "long"})
+	g.Record(engine.Record{RequestID: "next", Message: "next"})
+	if n := g.starts.len(); n != 1 {
+		t.Errorf("%d queued after the long call reported; want the next call's alone", n)
+	}
+	if fmt.Sprint(ev.invocations["long"]) != "[long1]" || len(ev.logs) != 0 {
+		t.Errorf("long: %v, on their own: %v", ev.invocations["long"], ev.logs)
+	}
+}

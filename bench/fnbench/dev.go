@@ -276,6 +276,14 @@ func devBench(fn, nodeModules string) {
 	}
 	ld := startFnDev(fn, leanDir)
 	defer ld.stop()
+	// a line of console output per call, in a project of its own (the wx tree's memory above stays
+	// comparable): fn dev groups each call's output under the call's line in its request log
+	logDir := filepath.Join(dir, "logs")
+	os.MkdirAll(filepath.Join(logDir, "functions", "logs"), 0o755)
+	os.WriteFile(filepath.Join(logDir, "fn.yaml"), []byte("name: logbench\ndialect: wx\nfunctions:\n  logs:\n    concurrency: 32\n"), 0o644)
+	os.WriteFile(filepath.Join(logDir, "functions", "logs", "index.js"), []byte("exports.main = async (event) => { console.log('called', event.n); return { ok: true, n: event.n } }\n"), 0o644)
+	lg := startFnDev(fn, logDir)
+	defer lg.stop()
 	nodeEnv := []string{"NODE_PATH=" + nodeModules, "LEANCLOUD_APP_ID=bench-fnDev", "LEANCLOUD_APP_KEY=benchKey", "LEANCLOUD_APP_MASTER_KEY=benchMaster"}
 	fnFile := filepath.Join(dir, "functions/hello/index.js")
 	bareURL, barePID, stopBare := startNode(nodeEnv, filepath.Join(dir, "bare.js"), fnFile)
@@ -289,6 +297,7 @@ func devBench(fn, nodeModules string) {
 		{name: "bare node:http", url: bareURL},
 		{name: "fn dev wx (POST /wx/functions/hello, one call per instance)", url: d.url + "/wx/functions/hello"},
 		{name: "fn dev wx, `concurrency: 32`", url: d.url + "/wx/functions/conc"},
+		{name: "fn dev wx, `concurrency: 32`, a line of console output per call", url: lg.url + "/wx/functions/logs"},
 		{name: "fn dev lean (POST /1.1/functions/hello)", url: ld.url + "/1.1/functions/hello", header: lean},
 		{name: "express 4", url: expURL},
 		{name: "leanengine 3.8 + express (the platform's own)", url: leURL + "1.1/functions/hello", header: lean},
@@ -298,7 +307,8 @@ func devBench(fn, nodeModules string) {
 	}
 	printf("## fn dev\n\nSame trivial function behind each server; Go load generator on the same machine (keep-alive),\n%d interleaved rounds of %v per target and concurrency; the ratio is to bare node:http in the same run.\n\n", opt.rounds, opt.dur)
 	loadTable(targets, []int{1, 32})
-	printf("- RSS after the load above: fn dev wx (fn and all its workers) %s; fn dev lean %s; bare node:http %s\n", treeRSS(d.cmd.Process.Pid), treeRSS(ld.cmd.Process.Pid), treeRSS(barePID))
+	printf("- RSS after the load above: fn dev wx (fn and all its workers) %s; fn dev lean %s; bare node:http %s; fn dev with the function that logs %s\n",
+		treeRSS(d.cmd.Process.Pid), treeRSS(ld.cmd.Process.Pid), treeRSS(barePID), treeRSS(lg.cmd.Process.Pid))
 
 	// Save → first response with the new code.
 	poll := func(url, want string) time.Duration {

@@ -94,28 +94,49 @@ const maxStmts = 512
 // query runs a read through a cached prepared statement: parsing SQL costs more than running
 // an indexed lookup.
 func (b *sqliteBackend) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	b.mu.Lock()
-	st := b.stmts[q]
-	b.mu.Unlock()
-	if st == nil {
-		var err error
-		if st, err = b.db.PrepareContext(ctx, q); err != nil {
-			return nil, err
-		}
-		b.mu.Lock()
-		if old := b.stmts[q]; old != nil {
-			st.Close()
-			st = old
-		} else if b.stmts != nil && len(b.stmts) < maxStmts {
-			b.stmts[q] = st
-		} else {
-			b.mu.Unlock()
-			defer st.Close()
-			return st.QueryContext(ctx, args...)
-		}
-		b.mu.Unlock()
+	st, done, err := b.prepared(ctx, q)
+	if err != nil {
+		return nil, err
 	}
+	defer done()
 	return st.QueryContext(ctx, args...)
+}
+
+// prepared returns q's statement from the cache, preparing it the first time. done closes a
+// statement the full cache could not keep; call it once the statement's work is over.
+func (b *sqliteBackend) prepared(ctx context.Context, q string) (st *sql.Stmt, done func(), err error) {
+	b.mu.Lock()
+	st = b.stmts[q]
+	b.mu.Unlock()
+	if st != nil {
+		return st, func() {}, nil
+	}
+	if st, err = b.db.PrepareContext(ctx, q); err != nil {
+		return nil, nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if old := b.stmts[q]; old != nil {
+		st.Close()
+		return old, func() {}, nil
+	}
+	if b.stmts != nil && len(b.stmts) < maxStmts {
+		b.stmts[q] = st
+		return st, func() {}, nil
+	}
+	return st, func() { st.Close() }, nil
+}
+
+// exec runs a write of transaction tx through a cached prepared statement: a document write is
+// four statements, and parsing them took longer than SQLite's work on the rows.
+func (b *sqliteBackend) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) error {
+	st, done, err := b.prepared(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer done()
+	_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	return err
 }
 
 const sqliteSchema = `
@@ -536,7 +557,13 @@ func (b *sqliteBackend) apply(ctx context.Context, writes []Write) (int64, error
 	defer tx.Rollback()
 	// The version comes from the file, so that two processes writing it stay ordered.
 	var seq int64
-	if err := tx.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'seq'`).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	st, done, err := b.prepared(ctx, lastSeqSQL)
+	if err != nil {
+		return 0, err
+	}
+	err = tx.StmtContext(ctx, st).QueryRowContext(ctx).Scan(&seq)
+	done()
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, err
 	}
 	seq++
@@ -544,12 +571,12 @@ func (b *sqliteBackend) apply(ctx context.Context, writes []Write) (int64, error
 	for _, w := range writes {
 		t := table(w.CID)
 		if w.Doc == nil {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE id = ?`, w.Key); err != nil {
+			if err := b.exec(ctx, tx, `DELETE FROM `+t+` WHERE id = ?`, w.Key); err != nil {
 				return 0, err
 			}
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO `+t+` (id, version, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version, doc = excluded.doc`, w.Key, seq, string(w.Doc)); err != nil {
+		if err := b.exec(ctx, tx, `INSERT INTO `+t+` (id, version, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version, doc = excluded.doc`, w.Key, seq, string(w.Doc)); err != nil {
 			return 0, err
 		}
 		if len(w.Impure) > 0 {
@@ -572,7 +599,7 @@ func (b *sqliteBackend) apply(ctx context.Context, writes []Write) (int64, error
 			}
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (k, v) VALUES ('seq', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, seq); err != nil {
+	if err := b.exec(ctx, tx, `INSERT INTO meta (k, v) VALUES ('seq', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, seq); err != nil {
 		return 0, err
 	}
 	// Impure paths become visible before the rows do (under DB's write lock), so a
@@ -612,9 +639,16 @@ func (b *sqliteBackend) ImpurePaths(cid int64) map[string]bool {
 	return out
 }
 
+const lastSeqSQL = `SELECT v FROM meta WHERE k = 'seq'`
+
 func (b *sqliteBackend) LastSeq(ctx context.Context) (int64, error) {
 	var v int64
-	err := b.db.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'seq'`).Scan(&v)
+	st, done, err := b.prepared(ctx, lastSeqSQL)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	err = st.QueryRowContext(ctx).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}

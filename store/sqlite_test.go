@@ -112,3 +112,37 @@ func TestSQLiteRelationsAndUserSession(t *testing.T) {
 		t.Fatalf("rows of a deleted owner: %v", ids)
 	}
 }
+
+// A transaction holds the store's one connection: a constant statement it runs before anything
+// prepared it must run as it is, not wait for a connection to prepare on.
+func TestStatementInATransactionBeforeItIsPrepared(t *testing.T) {
+	s, err := OpenSQLite(filepath.Join(t.TempDir(), "data.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := s.queryRow(ctx, tx, `SELECT count(*) FROM objects`).Scan(&n); err != nil {
+		t.Fatalf("in the transaction: %v", err)
+	}
+	if _, err := s.exec(ctx, tx, `DELETE FROM sessions WHERE user_id = ?`, "nobody"); err != nil {
+		t.Fatalf("in the transaction: %v", err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	// and outside it, the same statement is prepared and kept
+	if _, err := s.exec(ctx, nil, `DELETE FROM sessions WHERE user_id = ?`, "nobody"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.stmts.Load(`DELETE FROM sessions WHERE user_id = ?`); !ok {
+		t.Error("the statement run outside a transaction was not kept")
+	}
+}

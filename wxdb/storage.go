@@ -127,16 +127,65 @@ func (b *sqliteBackend) prepared(ctx context.Context, q string) (st *sql.Stmt, d
 	return st, func() { st.Close() }, nil
 }
 
-// exec runs a write of transaction tx through a cached prepared statement: a document write is
-// four statements, and parsing them took longer than SQLite's work on the rows.
-func (b *sqliteBackend) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) error {
-	st, done, err := b.prepared(ctx, q)
-	if err != nil {
-		return err
+// txStmts runs apply's statements in its transaction: a document write is four statements,
+// and parsing them took longer than SQLite's work on the rows. A statement in the cache is bound
+// to the transaction once per apply, not once per write; one that is not runs as it is, and is
+// prepared after the commit (prepareMissed): preparing it while the transaction holds a
+// connection would wait for a second one.
+type txStmts struct {
+	b      *sqliteBackend
+	tx     *sql.Tx
+	bound  map[string]*sql.Stmt // nil: not cached, run as it is
+	missed []string
+}
+
+func (t *txStmts) stmt(ctx context.Context, q string) *sql.Stmt {
+	st, ok := t.bound[q]
+	if !ok {
+		t.b.mu.Lock()
+		cached := t.b.stmts[q]
+		t.b.mu.Unlock()
+		if cached != nil {
+			st = t.tx.StmtContext(ctx, cached)
+		} else {
+			t.missed = append(t.missed, q)
+		}
+		t.bound[q] = st
 	}
-	defer done()
-	_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	return st
+}
+
+func (t *txStmts) exec(ctx context.Context, q string, args ...any) error {
+	var err error
+	if st := t.stmt(ctx, q); st != nil {
+		_, err = st.ExecContext(ctx, args...)
+	} else {
+		_, err = t.tx.ExecContext(ctx, q, args...)
+	}
 	return err
+}
+
+func (t *txStmts) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, q, args...)
+}
+
+// prepareMissed puts the statements the transaction ran as they were into the cache, while
+// there is room.
+func (t *txStmts) prepareMissed(ctx context.Context) {
+	for _, q := range t.missed {
+		t.b.mu.Lock()
+		full := t.b.stmts == nil || len(t.b.stmts) >= maxStmts
+		t.b.mu.Unlock()
+		if full {
+			return
+		}
+		if _, done, err := t.b.prepared(ctx, q); err == nil {
+			done()
+		}
+	}
 }
 
 const sqliteSchema = `
@@ -556,14 +605,9 @@ func (b *sqliteBackend) apply(ctx context.Context, writes []Write) (int64, error
 	}
 	defer tx.Rollback()
 	// The version comes from the file, so that two processes writing it stay ordered.
+	ts := &txStmts{b: b, tx: tx, bound: map[string]*sql.Stmt{}}
 	var seq int64
-	st, done, err := b.prepared(ctx, lastSeqSQL)
-	if err != nil {
-		return 0, err
-	}
-	err = tx.StmtContext(ctx, st).QueryRowContext(ctx).Scan(&seq)
-	done()
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := ts.queryRow(ctx, lastSeqSQL).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, err
 	}
 	seq++
@@ -571,12 +615,12 @@ func (b *sqliteBackend) apply(ctx context.Context, writes []Write) (int64, error
 	for _, w := range writes {
 		t := table(w.CID)
 		if w.Doc == nil {
-			if err := b.exec(ctx, tx, `DELETE FROM `+t+` WHERE id = ?`, w.Key); err != nil {
+			if err := ts.exec(ctx, `DELETE FROM `+t+` WHERE id = ?`, w.Key); err != nil {
 				return 0, err
 			}
 			continue
 		}
-		if err := b.exec(ctx, tx, `INSERT INTO `+t+` (id, version, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version, doc = excluded.doc`, w.Key, seq, string(w.Doc)); err != nil {
+		if err := ts.exec(ctx, `INSERT INTO `+t+` (id, version, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version, doc = excluded.doc`, w.Key, seq, string(w.Doc)); err != nil {
 			return 0, err
 		}
 		if len(w.Impure) > 0 {
@@ -599,7 +643,7 @@ func (b *sqliteBackend) apply(ctx context.Context, writes []Write) (int64, error
 			}
 		}
 	}
-	if err := b.exec(ctx, tx, `INSERT INTO meta (k, v) VALUES ('seq', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, seq); err != nil {
+	if err := ts.exec(ctx, `INSERT INTO meta (k, v) VALUES ('seq', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, seq); err != nil {
 		return 0, err
 	}
 	// Impure paths become visible before the rows do (under DB's write lock), so a
@@ -617,6 +661,7 @@ func (b *sqliteBackend) apply(ctx context.Context, writes []Write) (int64, error
 	if err := tx.Commit(); err != nil {
 		return 0, err
 	}
+	ts.prepareMissed(ctx)
 	return seq, nil
 }
 

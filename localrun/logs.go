@@ -30,15 +30,16 @@ const maxDone = 1 << 14
 type logGroups struct {
 	ev      DevEvents
 	now     func() time.Time // time.Now; tests set it
+	base    time.Time        // the queues' times are durations since it (monotonic: a clock step moves nothing)
 	mu      sync.Mutex
 	pending map[string][]engine.Record
-	started map[string]int64 // unix ns
-	done    map[string]int64 // recently finished (unix ns): their late logs print on their own
+	started map[string]int64 // ns since base
+	done    map[string]int64 // recently finished (ns since base): their late logs print on their own
 	starts  queue            // started, in the order of their first record
 	dones   queue            // done, in the order they finished
 }
 
-// stamp is an id and the time (unix ns) that a map held for it when it was queued.
+// stamp is an id and the time (ns since base) that a map held for it when it was queued.
 type stamp struct {
 	rid string
 	t   int64
@@ -68,15 +69,20 @@ func (q *queue) pop() {
 }
 
 func newLogGroups(ev DevEvents) *logGroups {
-	return &logGroups{ev: ev, now: time.Now, pending: map[string][]engine.Record{}, started: map[string]int64{}, done: map[string]int64{}}
+	return &logGroups{ev: ev, now: time.Now, base: time.Now(), pending: map[string][]engine.Record{}, started: map[string]int64{}, done: map[string]int64{}}
 }
+
+func (g *logGroups) clock() int64 { return int64(g.now().Sub(g.base)) }
 
 // Record takes a log record of the environment's.
 func (g *logGroups) Record(r engine.Record) {
 	g.mu.Lock()
-	now := g.now().UnixNano()
+	now := g.clock()
+	// a finished call is looked up before anything expires: a timer of a call that ended long
+	// ago, in a fn dev that was idle since, still prints its line at once
+	_, late := g.done[r.RequestID]
 	orphans := g.expireLocked(now)
-	if _, late := g.done[r.RequestID]; r.RequestID == "" || late {
+	if r.RequestID == "" || late {
 		g.mu.Unlock()
 		g.print(orphans)
 		g.ev.Log(r)
@@ -132,7 +138,7 @@ func (g *logGroups) expireLocked(now int64) []engine.Record {
 // Invocation reports a finished call with the output it produced.
 func (g *logGroups) Invocation(inv server.Invocation) {
 	g.mu.Lock()
-	now := g.now().UnixNano()
+	now := g.clock()
 	orphans := g.expireLocked(now)
 	recs := g.pending[inv.RequestID]
 	delete(g.pending, inv.RequestID)

@@ -31,7 +31,7 @@ func newTestGroups() (*logGroups, *groupEvents, *time.Time) {
 	ev := &groupEvents{invocations: map[string][]string{}}
 	g := newLogGroups(ev)
 	clock := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
-	g.now = func() time.Time { return clock }
+	g.now, g.base = func() time.Time { return clock }, clock
 	return g, ev, &clock
 }
 
@@ -139,5 +139,21 @@ func TestLogGroupsQueueOnlyCallsInFlight(t *testing.T) {
 	}
 	if fmt.Sprint(ev.invocations["long"]) != "[long1]" || len(ev.logs) != 0 {
 		t.Errorf("long: %v, on their own: %v", ev.invocations["long"], ev.logs)
+	}
+}
+
+// A call's timer that logs long after the call ended, in a fn dev that has been idle since,
+// prints its line at once: nothing forgot the call in between.
+func TestLogGroupsLateLineAfterAnIdleWhile(t *testing.T) {
+	g, ev, clock := newTestGroups()
+	g.Invocation(server.Invocation{RequestID: "t"})
+	*clock = clock.Add(2 * time.Minute)
+	g.Record(engine.Record{RequestID: "t", Message: "tick"})
+	if fmt.Sprint(ev.logs) != "[tick]" || len(g.pending) != 0 {
+		t.Errorf("printed %v, held %v; want the line printed on its own at once", ev.logs, g.pending)
+	}
+	// and the call is forgotten now: it was more than a minute ago
+	if _, ok := g.done["t"]; ok {
+		t.Error("the call is still remembered")
 	}
 }

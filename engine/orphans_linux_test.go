@@ -71,7 +71,7 @@ func TestChildProcessesDieWithTheirWorker(t *testing.T) {
 }
 
 // withoutChildrenFiles makes the sweep read the whole process table for the rest of the test.
-func withoutChildrenFiles(t *testing.T) {
+func withoutChildrenFiles(t testing.TB) {
 	was := childrenFiles
 	childrenFiles = func() bool { return false }
 	t.Cleanup(func() { childrenFiles = was })
@@ -197,9 +197,7 @@ func BenchmarkOrphanScan(b *testing.B) {
 		}
 	})
 	b.Run("ProcessTable", func(b *testing.B) {
-		was := childrenFiles
-		childrenFiles = func() bool { return false }
-		defer func() { childrenFiles = was }()
+		withoutChildrenFiles(b)
 		for i := 0; i < b.N; i++ {
 			orphans(self)
 		}

@@ -68,6 +68,21 @@ func (q *queue) pop() {
 	}
 }
 
+// expire drops the front entries that are stale (m holds another time for their id, or none)
+// or due; a due entry that is still live is handed to drop first.
+func (q *queue) expire(m map[string]int64, due func(t int64) bool, drop func(rid string)) {
+	for q.len() > 0 {
+		s := q.front()
+		if t, ok := m[s.rid]; ok && t == s.t {
+			if !due(t) {
+				return
+			}
+			drop(s.rid)
+		}
+		q.pop()
+	}
+}
+
 func newLogGroups(ev DevEvents) *logGroups {
 	return &logGroups{ev: ev, now: time.Now, base: time.Now(), pending: map[string][]engine.Record{}, started: map[string]int64{}, done: map[string]int64{}}
 }
@@ -110,28 +125,14 @@ func (g *logGroups) expireLocked(now int64) []engine.Record {
 	cutoff := now - int64(groupWait)
 	// an entry whose call has reported since is dropped as soon as it is at the front: calls end
 	// in about the order they start, so the queue holds little more than the calls in flight
-	for g.starts.len() > 0 {
-		s := g.starts.front()
-		if t, ok := g.started[s.rid]; ok && t == s.t {
-			if t >= cutoff {
-				break
-			}
-			out = append(out, g.pending[s.rid]...)
-			delete(g.pending, s.rid)
-			delete(g.started, s.rid)
-		}
-		g.starts.pop()
-	}
-	for g.dones.len() > 0 {
-		s := g.dones.front()
-		if t, ok := g.done[s.rid]; ok && t == s.t {
-			if t >= cutoff && len(g.done) <= maxDone {
-				break
-			}
-			delete(g.done, s.rid)
-		}
-		g.dones.pop()
-	}
+	g.starts.expire(g.started, func(t int64) bool { return t < cutoff }, func(rid string) {
+		out = append(out, g.pending[rid]...)
+		delete(g.pending, rid)
+		delete(g.started, rid)
+	})
+	g.dones.expire(g.done, func(t int64) bool { return t < cutoff || len(g.done) > maxDone }, func(rid string) {
+		delete(g.done, rid)
+	})
 	return out
 }
 

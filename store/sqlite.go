@@ -13,14 +13,14 @@ import (
 	_ "modernc.org/sqlite" // pure-Go SQLite driver
 
 	"github.com/fnhq/fn/internal/dbfile"
+	"github.com/fnhq/fn/internal/sqlstmt"
 )
 
 // SQLite is the embedded backend: one file, no server.
 type SQLite struct {
 	db *sql.DB
-	// stmts holds this file's fixed statements, prepared once on the one connection: parsing
-	// SQL cost more than SQLite's work on the row (a quarter of a write in the wx database).
-	stmts sync.Map // query → *sql.Stmt
+	// stmts holds this file's constant statements, prepared once on the one connection.
+	stmts *sqlstmt.Cache
 
 	// Scans are cached per class (queries evaluate over a class's objects): this process's
 	// writes drop a class's entry; another process's writes (fn data import while fn dev runs)
@@ -80,10 +80,10 @@ func OpenSQLite(path string) (*SQLite, error) {
 		db.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	s := &SQLite{db: db, cache: map[string][]*Object{}}
-	// the statements Update runs in its transaction, which could not prepare them itself
+	s := &SQLite{db: db, stmts: sqlstmt.New(db, maxStmts), cache: map[string][]*Object{}}
+	// the statements Update runs in its transaction, which would run them unprepared otherwise
 	for _, q := range []string{getObjectSQL, updateObjectSQL} {
-		if _, err := s.stmt(context.Background(), nil, q); err != nil {
+		if _, _, err := s.stmts.Get(context.Background(), q); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("opening %s: %w", path, err)
 		}
@@ -91,68 +91,13 @@ func OpenSQLite(path string) (*SQLite, error) {
 	return s, nil
 }
 
+// maxStmts is above the number of constant statements this file has.
+const maxStmts = 64
+
 const (
 	getObjectSQL    = `SELECT created_at, updated_at, data FROM objects WHERE class = ? AND id = ?`
 	updateObjectSQL = `UPDATE objects SET updated_at = ?, data = ? WHERE class = ? AND id = ?`
 )
-
-// stmt returns q's prepared statement, preparing it the first time; q is one of the constant
-// queries of this file, never a query made from a request. Within a transaction, which holds
-// the one connection, a statement not prepared yet is not prepared (that would wait for the
-// connection): the caller runs q on the transaction as it is.
-func (s *SQLite) stmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
-	if st, ok := s.stmts.Load(q); ok {
-		if tx != nil {
-			return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
-		}
-		return st.(*sql.Stmt), nil
-	}
-	if tx != nil {
-		return nil, nil
-	}
-	st, err := s.db.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	if old, loaded := s.stmts.LoadOrStore(q, st); loaded {
-		st.Close()
-		return old.(*sql.Stmt), nil
-	}
-	return st, nil
-}
-
-// exec runs constant statement q, in tx when it is not nil.
-func (s *SQLite) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
-	st, err := s.stmt(ctx, tx, q)
-	switch {
-	case err != nil:
-		return nil, err
-	case st == nil:
-		return tx.ExecContext(ctx, q, args...)
-	}
-	return st.ExecContext(ctx, args...)
-}
-
-// queryRow runs constant query q, in tx when it is not nil.
-func (s *SQLite) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
-	st, err := s.stmt(ctx, tx, q)
-	switch {
-	case err != nil:
-		return s.db.QueryRowContext(ctx, q, args...) // reports the same error through Scan
-	case st == nil:
-		return tx.QueryRowContext(ctx, q, args...)
-	}
-	return st.QueryRowContext(ctx, args...)
-}
-
-// query runs constant query q.
-func (s *SQLite) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	st, err := s.stmt(ctx, nil, q)
-	if err != nil {
-		return nil, err
-	}
-	return st.QueryContext(ctx, args...)
-}
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
@@ -204,7 +149,7 @@ func (s *SQLite) Insert(ctx context.Context, o *Object) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.exec(ctx, nil, `INSERT INTO objects (class, id, created_at, updated_at, data) VALUES (?, ?, ?, ?, ?)`,
+	_, err = s.stmts.Exec(ctx, `INSERT INTO objects (class, id, created_at, updated_at, data) VALUES (?, ?, ?, ?, ?)`,
 		o.Class, o.ID, ms(o.CreatedAt), ms(o.UpdatedAt), data)
 	s.invalidate(o.Class)
 	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
@@ -215,14 +160,14 @@ func (s *SQLite) Insert(ctx context.Context, o *Object) error {
 
 // Get implements Store.
 func (s *SQLite) Get(ctx context.Context, class, id string) (*Object, error) {
-	return s.get(ctx, nil, class, id)
+	return readObject(s.stmts.QueryRow(ctx, getObjectSQL, class, id), class, id)
 }
 
-func (s *SQLite) get(ctx context.Context, tx *sql.Tx, class, id string) (*Object, error) {
+// readObject reads the object that row, of getObjectSQL, holds.
+func readObject(row *sql.Row, class, id string) (*Object, error) {
 	var created, updated int64
 	var data string
-	err := s.queryRow(ctx, tx, getObjectSQL, class, id).
-		Scan(&created, &updated, &data)
+	err := row.Scan(&created, &updated, &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -239,7 +184,8 @@ func (s *SQLite) Update(ctx context.Context, class, id string, fn func(*Object) 
 		return nil, err
 	}
 	defer tx.Rollback()
-	o, err := s.get(ctx, tx, class, id)
+	ts := s.stmts.In(tx)
+	o, err := readObject(ts.QueryRow(ctx, getObjectSQL, class, id), class, id)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +196,7 @@ func (s *SQLite) Update(ctx context.Context, class, id string, fn func(*Object) 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.exec(ctx, tx, updateObjectSQL, ms(o.UpdatedAt), data, class, id); err != nil {
+	if _, err := ts.Exec(ctx, updateObjectSQL, ms(o.UpdatedAt), data, class, id); err != nil {
 		return nil, err
 	}
 	defer s.invalidate(class)
@@ -259,12 +205,12 @@ func (s *SQLite) Update(ctx context.Context, class, id string, fn func(*Object) 
 
 // Delete implements Store.
 func (s *SQLite) Delete(ctx context.Context, class, id string) error {
-	res, err := s.exec(ctx, nil, `DELETE FROM objects WHERE class = ? AND id = ?`, class, id)
+	res, err := s.stmts.Exec(ctx, `DELETE FROM objects WHERE class = ? AND id = ?`, class, id)
 	s.invalidate(class)
 	if err != nil {
 		return err
 	}
-	if _, err := s.exec(ctx, nil, `DELETE FROM relations WHERE owner_class = ? AND owner_id = ?`, class, id); err != nil {
+	if _, err := s.stmts.Exec(ctx, `DELETE FROM relations WHERE owner_class = ? AND owner_id = ?`, class, id); err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
@@ -276,7 +222,7 @@ func (s *SQLite) Delete(ctx context.Context, class, id string) error {
 // Scan implements Store. The objects returned are shared: callers must not modify them.
 func (s *SQLite) Scan(ctx context.Context, class string) ([]*Object, error) {
 	var version int64
-	if err := s.queryRow(ctx, nil, `PRAGMA data_version`).Scan(&version); err != nil {
+	if err := s.stmts.QueryRow(ctx, `PRAGMA data_version`).Scan(&version); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -301,7 +247,7 @@ func (s *SQLite) Scan(ctx context.Context, class string) ([]*Object, error) {
 }
 
 func (s *SQLite) scan(ctx context.Context, class string) ([]*Object, error) {
-	rows, err := s.query(ctx, `SELECT id, created_at, updated_at, data FROM objects WHERE class = ? ORDER BY created_at, id`, class)
+	rows, err := s.stmts.Query(ctx, `SELECT id, created_at, updated_at, data FROM objects WHERE class = ? ORDER BY created_at, id`, class)
 	if err != nil {
 		return nil, err
 	}
@@ -342,14 +288,14 @@ func (s *SQLite) Classes(ctx context.Context) ([]string, error) {
 
 // PutSession implements Store.
 func (s *SQLite) PutSession(ctx context.Context, token, userID string) error {
-	_, err := s.exec(ctx, nil, `INSERT INTO sessions (token, user_id, created_at) VALUES (?, ?, ?)`, token, userID, ms(time.Now()))
+	_, err := s.stmts.Exec(ctx, `INSERT INTO sessions (token, user_id, created_at) VALUES (?, ?, ?)`, token, userID, ms(time.Now()))
 	return err
 }
 
 // SessionUser implements Store.
 func (s *SQLite) SessionUser(ctx context.Context, token string) (string, error) {
 	var id string
-	err := s.queryRow(ctx, nil, `SELECT user_id FROM sessions WHERE token = ?`, token).Scan(&id)
+	err := s.stmts.QueryRow(ctx, `SELECT user_id FROM sessions WHERE token = ?`, token).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", ErrNotFound
 	}
@@ -358,14 +304,14 @@ func (s *SQLite) SessionUser(ctx context.Context, token string) (string, error) 
 
 // DeleteSessions implements Store.
 func (s *SQLite) DeleteSessions(ctx context.Context, userID string) error {
-	_, err := s.exec(ctx, nil, `DELETE FROM sessions WHERE user_id = ?`, userID)
+	_, err := s.stmts.Exec(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
 	return err
 }
 
 // UserSession implements Store.
 func (s *SQLite) UserSession(ctx context.Context, userID string) (string, error) {
 	var token string
-	err := s.queryRow(ctx, nil, `SELECT token FROM sessions WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1`, userID).Scan(&token)
+	err := s.stmts.QueryRow(ctx, `SELECT token FROM sessions WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1`, userID).Scan(&token)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", ErrNotFound
 	}
@@ -376,7 +322,7 @@ func (s *SQLite) UserSession(ctx context.Context, userID string) (string, error)
 func (s *SQLite) AddRelation(ctx context.Context, r Relation, targetClass string, targetIDs []string) error {
 	now := ms(time.Now())
 	for _, id := range targetIDs {
-		if _, err := s.exec(ctx, nil, `INSERT OR IGNORE INTO relations (owner_class, owner_id, key, target_class, target_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		if _, err := s.stmts.Exec(ctx, `INSERT OR IGNORE INTO relations (owner_class, owner_id, key, target_class, target_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			r.OwnerClass, r.OwnerID, r.Key, targetClass, id, now); err != nil {
 			return err
 		}
@@ -387,7 +333,7 @@ func (s *SQLite) AddRelation(ctx context.Context, r Relation, targetClass string
 // RemoveRelation implements Store.
 func (s *SQLite) RemoveRelation(ctx context.Context, r Relation, targetIDs []string) error {
 	for _, id := range targetIDs {
-		if _, err := s.exec(ctx, nil, `DELETE FROM relations WHERE owner_class = ? AND owner_id = ? AND key = ? AND target_id = ?`,
+		if _, err := s.stmts.Exec(ctx, `DELETE FROM relations WHERE owner_class = ? AND owner_id = ? AND key = ? AND target_id = ?`,
 			r.OwnerClass, r.OwnerID, r.Key, id); err != nil {
 			return err
 		}
@@ -408,7 +354,7 @@ func (s *SQLite) RelationOwners(ctx context.Context, ownerClass, key, targetID s
 }
 
 func (s *SQLite) strings(ctx context.Context, q string, args ...any) ([]string, error) {
-	rows, err := s.query(ctx, q, args...)
+	rows, err := s.stmts.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -435,9 +381,6 @@ func (s *SQLite) Reset(ctx context.Context) error {
 
 // Close implements Store.
 func (s *SQLite) Close() error {
-	s.stmts.Range(func(_, st any) bool {
-		st.(*sql.Stmt).Close()
-		return true
-	})
+	s.stmts.Close()
 	return s.db.Close()
 }

@@ -129,20 +129,21 @@ func TestStatementInATransactionBeforeItIsPrepared(t *testing.T) {
 	}
 	defer tx.Rollback()
 	var n int
-	if err := s.queryRow(ctx, tx, `SELECT count(*) FROM objects`).Scan(&n); err != nil {
+	in := s.stmts.In(tx)
+	if err := in.QueryRow(ctx, `SELECT count(*) FROM objects`).Scan(&n); err != nil {
 		t.Fatalf("in the transaction: %v", err)
 	}
-	if _, err := s.exec(ctx, tx, `DELETE FROM sessions WHERE user_id = ?`, "nobody"); err != nil {
+	if _, err := in.Exec(ctx, `DELETE FROM sessions WHERE user_id = ?`, "nobody"); err != nil {
 		t.Fatalf("in the transaction: %v", err)
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
 	// and outside it, the same statement is prepared and kept
-	if _, err := s.exec(ctx, nil, `DELETE FROM sessions WHERE user_id = ?`, "nobody"); err != nil {
+	if _, err := s.stmts.Exec(ctx, `DELETE FROM sessions WHERE user_id = ?`, "nobody"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s.stmts.Load(`DELETE FROM sessions WHERE user_id = ?`); !ok {
+	if !s.stmts.Has(`DELETE FROM sessions WHERE user_id = ?`) {
 		t.Error("the statement run outside a transaction was not kept")
 	}
 }

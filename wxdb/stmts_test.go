@@ -34,10 +34,7 @@ func TestWriteWithEveryOtherConnectionTaken(t *testing.T) {
 	if _, err := b.Apply(ctx, []Write{{CID: cid, Key: "a", Doc: []byte(`{"_id":"a"}`)}}); err != nil {
 		t.Fatalf("a write with the other connections taken: %v", err)
 	}
-	b.mu.Lock()
-	_, prepared := b.stmts[insert]
-	b.mu.Unlock()
-	if !prepared {
+	if !b.stmts.Has(insert) {
 		t.Error("the write's statement was not prepared after the commit")
 	}
 	if _, ok, err := b.Get(ctx, cid, "a"); err != nil || !ok {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/fnhq/fn/internal/sqlstmt"
 	_ "modernc.org/sqlite" // pure-Go SQLite driver
 )
 
@@ -84,8 +85,8 @@ type sqliteBackend struct {
 	mu      sync.Mutex
 	indexed map[int64]map[string]bool
 	impure  map[int64]map[string]bool
-	stmts   map[string]*sql.Stmt // prepared reads, bounded by maxStmts
-	cids    map[[2]string]int64  // (env, name) → cid; collections are never dropped
+	stmts   *sqlstmt.Cache      // prepared statements, bounded by maxStmts
+	cids    map[[2]string]int64 // (env, name) → cid; collections are never dropped
 }
 
 // maxStmts bounds the prepared-statement cache (query shapes are the client's choice).
@@ -94,98 +95,7 @@ const maxStmts = 512
 // query runs a read through a cached prepared statement: parsing SQL costs more than running
 // an indexed lookup.
 func (b *sqliteBackend) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	st, done, err := b.prepared(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	return st.QueryContext(ctx, args...)
-}
-
-// prepared returns q's statement from the cache, preparing it the first time. done closes a
-// statement the full cache could not keep; call it once the statement's work is over.
-func (b *sqliteBackend) prepared(ctx context.Context, q string) (st *sql.Stmt, done func(), err error) {
-	b.mu.Lock()
-	st = b.stmts[q]
-	b.mu.Unlock()
-	if st != nil {
-		return st, func() {}, nil
-	}
-	if st, err = b.db.PrepareContext(ctx, q); err != nil {
-		return nil, nil, err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if old := b.stmts[q]; old != nil {
-		st.Close()
-		return old, func() {}, nil
-	}
-	if b.stmts != nil && len(b.stmts) < maxStmts {
-		b.stmts[q] = st
-		return st, func() {}, nil
-	}
-	return st, func() { st.Close() }, nil
-}
-
-// txStmts runs apply's statements in its transaction: a document write is four statements,
-// and parsing them took longer than SQLite's work on the rows. A statement in the cache is bound
-// to the transaction once per apply, not once per write; one that is not runs as it is, and is
-// prepared after the commit (prepareMissed): preparing it while the transaction holds a
-// connection would wait for a second one.
-type txStmts struct {
-	b      *sqliteBackend
-	tx     *sql.Tx
-	bound  map[string]*sql.Stmt // nil: not cached, run as it is
-	missed []string
-}
-
-func (t *txStmts) stmt(ctx context.Context, q string) *sql.Stmt {
-	st, ok := t.bound[q]
-	if !ok {
-		t.b.mu.Lock()
-		cached := t.b.stmts[q]
-		t.b.mu.Unlock()
-		if cached != nil {
-			st = t.tx.StmtContext(ctx, cached)
-		} else {
-			t.missed = append(t.missed, q)
-		}
-		t.bound[q] = st
-	}
-	return st
-}
-
-func (t *txStmts) exec(ctx context.Context, q string, args ...any) error {
-	var err error
-	if st := t.stmt(ctx, q); st != nil {
-		_, err = st.ExecContext(ctx, args...)
-	} else {
-		_, err = t.tx.ExecContext(ctx, q, args...)
-	}
-	return err
-}
-
-func (t *txStmts) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	if st := t.stmt(ctx, q); st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
-	return t.tx.QueryRowContext(ctx, q, args...)
-}
-
-// prepareMissed puts the statements the transaction ran as they were into the cache, while
-// there is room.
-func (t *txStmts) prepareMissed(ctx context.Context) {
-	for _, q := range t.missed {
-		t.b.mu.Lock()
-		full := t.b.stmts == nil || len(t.b.stmts) >= maxStmts
-		t.b.mu.Unlock()
-		if full {
-			return
-		}
-		if _, done, err := t.b.prepared(ctx, q); err == nil {
-			done()
-		}
-	}
+	return b.stmts.Query(ctx, q, args...)
 }
 
 const sqliteSchema = `
@@ -231,7 +141,7 @@ func openSQLite(path string) (*sqliteBackend, error) {
 		db.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	b := &sqliteBackend{db: db, indexed: map[int64]map[string]bool{}, impure: map[int64]map[string]bool{}, stmts: map[string]*sql.Stmt{}, cids: map[[2]string]int64{}}
+	b := &sqliteBackend{db: db, indexed: map[int64]map[string]bool{}, impure: map[int64]map[string]bool{}, stmts: sqlstmt.New(db, maxStmts), cids: map[[2]string]int64{}}
 	if err := b.load(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
@@ -605,9 +515,10 @@ func (b *sqliteBackend) apply(ctx context.Context, writes []Write) (int64, error
 	}
 	defer tx.Rollback()
 	// The version comes from the file, so that two processes writing it stay ordered.
-	ts := &txStmts{b: b, tx: tx, bound: map[string]*sql.Stmt{}}
+	// a document write is four statements: they run prepared (sqlstmt.Tx)
+	ts := b.stmts.In(tx)
 	var seq int64
-	if err := ts.queryRow(ctx, lastSeqSQL).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := ts.QueryRow(ctx, lastSeqSQL).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, err
 	}
 	seq++
@@ -615,12 +526,12 @@ func (b *sqliteBackend) apply(ctx context.Context, writes []Write) (int64, error
 	for _, w := range writes {
 		t := table(w.CID)
 		if w.Doc == nil {
-			if err := ts.exec(ctx, `DELETE FROM `+t+` WHERE id = ?`, w.Key); err != nil {
+			if _, err := ts.Exec(ctx, `DELETE FROM `+t+` WHERE id = ?`, w.Key); err != nil {
 				return 0, err
 			}
 			continue
 		}
-		if err := ts.exec(ctx, `INSERT INTO `+t+` (id, version, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version, doc = excluded.doc`, w.Key, seq, string(w.Doc)); err != nil {
+		if _, err := ts.Exec(ctx, `INSERT INTO `+t+` (id, version, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version, doc = excluded.doc`, w.Key, seq, string(w.Doc)); err != nil {
 			return 0, err
 		}
 		if len(w.Impure) > 0 {
@@ -643,7 +554,7 @@ func (b *sqliteBackend) apply(ctx context.Context, writes []Write) (int64, error
 			}
 		}
 	}
-	if err := ts.exec(ctx, `INSERT INTO meta (k, v) VALUES ('seq', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, seq); err != nil {
+	if _, err := ts.Exec(ctx, `INSERT INTO meta (k, v) VALUES ('seq', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, seq); err != nil {
 		return 0, err
 	}
 	// Impure paths become visible before the rows do (under DB's write lock), so a
@@ -661,7 +572,7 @@ func (b *sqliteBackend) apply(ctx context.Context, writes []Write) (int64, error
 	if err := tx.Commit(); err != nil {
 		return 0, err
 	}
-	ts.prepareMissed(ctx)
+	ts.PrepareMissed(ctx)
 	return seq, nil
 }
 
@@ -688,12 +599,7 @@ const lastSeqSQL = `SELECT v FROM meta WHERE k = 'seq'`
 
 func (b *sqliteBackend) LastSeq(ctx context.Context) (int64, error) {
 	var v int64
-	st, done, err := b.prepared(ctx, lastSeqSQL)
-	if err != nil {
-		return 0, err
-	}
-	defer done()
-	err = st.QueryRowContext(ctx).Scan(&v)
+	err := b.stmts.QueryRow(ctx, lastSeqSQL).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -701,11 +607,6 @@ func (b *sqliteBackend) LastSeq(ctx context.Context) (int64, error) {
 }
 
 func (b *sqliteBackend) Close() error {
-	b.mu.Lock()
-	for _, st := range b.stmts {
-		st.Close()
-	}
-	b.stmts = nil
-	b.mu.Unlock()
+	b.stmts.Close()
 	return b.db.Close()
 }

@@ -96,6 +96,17 @@ func Main() ExitCode {
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
 	}
+	if path := os.Getenv("FN_MEMPROFILE"); path != "" {
+		// the same for what fn allocates: FN_MEMPROFILE=mem.out fn serve …, written at exit
+		// (go tool pprof -sample_index=alloc_space reads what was allocated over the run)
+		path = strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid()))
+		defer func() {
+			if f, err := os.Create(path); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
+	}
 	code := Run(ctx, os.Args[1:], iostreams.System())
 	select {
 	case <-interrupted:

@@ -40,10 +40,10 @@ func abBench(before, after, nodeModules string) {
 	}
 	bare := write("bare.js", bareServer)
 	fnFile := write("hello.js", fnSource)
-	bareURL, _, stopBare := startNode(nil, bare, fnFile)
+	bareURL, barePID, stopBare := startNode(nil, bare, fnFile)
 	defer stopBare()
 	lean := leanHeader("bench-fnDev", "benchKey")
-	targets := []target{{name: "bare node:http", url: bareURL}}
+	targets := []target{{name: "bare node:http", url: bareURL, pid: barePID}}
 	for _, s := range []struct{ label, bin, side string }{{"before", before, "a"}, {"after", after, "b"}} {
 		wx := startFnDev(s.bin, filepath.Join(dir, s.side, "wx"))
 		defer wx.stop()
@@ -52,10 +52,10 @@ func abBench(before, after, nodeModules string) {
 		serveURL, serveHeader, stopServe := abServe(s.bin, filepath.Join(dir, s.side, "serve"), filepath.Join(dir, s.side, "lean"))
 		defer stopServe()
 		targets = append(targets,
-			target{name: s.label + ": fn dev lean `hello`", url: ld.url + "/1.1/functions/hello", header: lean},
+			target{name: s.label + ": fn dev lean `hello`", url: ld.url + "/1.1/functions/hello", header: lean, pid: ld.cmd.Process.Pid},
 			target{name: s.label + ": fn serve lean `hello`", url: serveURL, header: serveHeader},
-			target{name: s.label + ": fn dev wx `hello` (one call per instance)", url: wx.url + "/wx/functions/hello"},
-			target{name: s.label + ": fn dev wx, `concurrency: 32`", url: wx.url + "/wx/functions/conc"})
+			target{name: s.label + ": fn dev wx `hello` (one call per instance)", url: wx.url + "/wx/functions/hello", pid: wx.cmd.Process.Pid},
+			target{name: s.label + ": fn dev wx, `concurrency: 32`", url: wx.url + "/wx/functions/conc", pid: wx.cmd.Process.Pid})
 	}
 	for _, t := range targets {
 		load(t, 4, opt.dur/3) // warm up

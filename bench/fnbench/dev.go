@@ -45,6 +45,7 @@ type target struct {
 	name   string
 	url    string
 	header http.Header
+	pid    int // the server's process (0: not known), whose tree's CPU time the table reports
 }
 
 // leanHeader is a LeanEngine app's credentials.
@@ -101,16 +102,22 @@ func load(t target, c int, d time.Duration) (float64, stats, int) {
 }
 
 // loadTable runs every target at each concurrency in interleaved rounds (so that machine noise
-// hits all alike) and prints req/s, latency and the ratio to the first target.
+// hits all alike) and prints req/s, latency, the ratio to the first target and the CPU time the
+// server's processes (the target's pid and its descendants) spent per request.
 func loadTable(targets []target, concurrencies []int) {
-	printf("| server | concurrency | req/s | p50 | p99 | × %s | errors |\n|---|---|---|---|---|---|---|\n", targets[0].name)
+	printf("| server | concurrency | req/s | p50 | p99 | × %s | CPU per request | errors |\n|---|---|---|---|---|---|---|---|\n", targets[0].name)
 	for _, c := range concurrencies {
 		rps := map[string][]float64{}
+		cpu := map[string][]float64{}
 		lat := map[string][]stats{}
 		errs := map[string]int{}
 		for round := 0; round < opt.rounds; round++ {
 			for _, t := range targets {
+				before := treeCPU(t.pid)
 				r, s, e := load(t, c, opt.dur)
+				if t.pid > 0 && r > 0 {
+					cpu[t.name] = append(cpu[t.name], float64(treeCPU(t.pid)-before)/(r*opt.dur.Seconds()))
+				}
 				rps[t.name] = append(rps[t.name], r)
 				lat[t.name] = append(lat[t.name], s)
 				errs[t.name] += e
@@ -125,16 +132,44 @@ func loadTable(targets []target, concurrencies []int) {
 		for _, t := range targets {
 			r := median(rps[t.name])
 			s := lat[t.name][len(lat[t.name])/2]
-			printf("| %s | %d | %.0f | %s | %s | %.2f | %d |\n", t.name, c, r, us(s.p50), us(s.p99), r/base, errs[t.name])
+			perReq := "–"
+			if len(cpu[t.name]) > 0 {
+				perReq = fmt.Sprintf("%.0f µs", median(cpu[t.name])/1e3)
+			}
+			printf("| %s | %d | %.0f | %s | %s | %.2f | %s | %d |\n", t.name, c, r, us(s.p50), us(s.p99), r/base, perReq, errs[t.name])
 		}
 	}
 	printf("\n")
 }
 
-// treeRSS is the resident memory of a process and all its descendants: the sum of their RSS,
-// which counts the pages they share (the node binary's, mostly) once per process, and the sum
-// of their PSS, which divides each shared page among its sharers (the tree's physical memory).
-func treeRSS(pid int) string {
+// clockTick is the unit of the CPU times in /proc/<pid>/stat (USER_HZ, 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// treeCPU is the CPU time (user and system, in ns) that process pid and its descendants have
+// used so far (0 for pid 0).
+func treeCPU(pid int) int64 {
+	if pid <= 0 {
+		return 0
+	}
+	var total int64
+	for _, p := range processTree(pid) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		// after the comm's ')': state ppid … utime (12th) stime (13th)
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 12 {
+			u, _ := strconv.ParseInt(f[11], 10, 64)
+			s, _ := strconv.ParseInt(f[12], 10, 64)
+			total += (u + s) * int64(clockTick)
+		}
+	}
+	return total
+}
+
+// processTree is pid and its descendants.
+func processTree(pid int) []int {
 	children := map[int][]int{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -153,18 +188,24 @@ func treeRSS(pid int) string {
 			children[pp] = append(children[pp], p)
 		}
 	}
-	rss, pss, n := 0, 0, 0
-	var walk func(int)
-	walk = func(p int) {
+	tree := []int{pid}
+	for i := 0; i < len(tree); i++ {
+		tree = append(tree, children[tree[i]]...)
+	}
+	return tree
+}
+
+// treeRSS is the resident memory of a process and all its descendants: the sum of their RSS,
+// which counts the pages they share (the node binary's, mostly) once per process, and the sum
+// of their PSS, which divides each shared page among its sharers (the tree's physical memory).
+func treeRSS(pid int) string {
+	rss, pss := 0, 0
+	tree := processTree(pid)
+	for _, p := range tree {
 		rss += procKB(p, "status", "VmRSS:")
 		pss += procKB(p, "smaps_rollup", "Pss:")
-		n++
-		for _, c := range children[p] {
-			walk(c)
-		}
 	}
-	walk(pid)
-	return fmt.Sprintf("RSS %.1f MB in %d processes (the first %.1f MB), PSS %.1f MB", mb(rss), n, mb(procKB(pid, "status", "VmRSS:")), mb(pss))
+	return fmt.Sprintf("RSS %.1f MB in %d processes (the first %.1f MB), PSS %.1f MB", mb(rss), len(tree), mb(procKB(pid, "status", "VmRSS:")), mb(pss))
 }
 
 func mb(kb int) float64 { return float64(kb) / 1024 }
@@ -288,19 +329,23 @@ func devBench(fn, nodeModules string) {
 	fnFile := filepath.Join(dir, "functions/hello/index.js")
 	bareURL, barePID, stopBare := startNode(nodeEnv, filepath.Join(dir, "bare.js"), fnFile)
 	defer stopBare()
-	expURL, _, stopExp := startNode(nodeEnv, filepath.Join(dir, "express.js"), fnFile)
+	floorURL, floorPID, stopFloor := startFloor(dir, fnFile)
+	defer stopFloor()
+	expURL, expPID, stopExp := startNode(nodeEnv, filepath.Join(dir, "express.js"), fnFile)
 	defer stopExp()
-	leURL, _, stopLE := startNode(nodeEnv, filepath.Join(dir, "leanengine.js"))
+	leURL, lePID, stopLE := startNode(nodeEnv, filepath.Join(dir, "leanengine.js"))
 	defer stopLE()
 	lean := leanHeader("bench-fnDev", "benchKey")
+	wxPID, leanPID := d.cmd.Process.Pid, ld.cmd.Process.Pid
 	targets := []target{
-		{name: "bare node:http", url: bareURL},
-		{name: "fn dev wx (POST /wx/functions/hello, one call per instance)", url: d.url + "/wx/functions/hello"},
-		{name: "fn dev wx, `concurrency: 32`", url: d.url + "/wx/functions/conc"},
-		{name: "fn dev wx, `concurrency: 32`, a line of console output per call", url: lg.url + "/wx/functions/logs"},
-		{name: "fn dev lean (POST /1.1/functions/hello)", url: ld.url + "/1.1/functions/hello", header: lean},
-		{name: "express 4", url: expURL},
-		{name: "leanengine 3.8 + express (the platform's own)", url: leURL + "1.1/functions/hello", header: lean},
+		{name: "bare node:http", url: bareURL, pid: barePID},
+		{name: floorName, url: floorURL, pid: floorPID},
+		{name: "fn dev wx (POST /wx/functions/hello, one call per instance)", url: d.url + "/wx/functions/hello", pid: wxPID},
+		{name: "fn dev wx, `concurrency: 32`", url: d.url + "/wx/functions/conc", pid: wxPID},
+		{name: "fn dev wx, `concurrency: 32`, a line of console output per call", url: lg.url + "/wx/functions/logs", pid: lg.cmd.Process.Pid},
+		{name: "fn dev lean (POST /1.1/functions/hello)", url: ld.url + "/1.1/functions/hello", header: lean, pid: leanPID},
+		{name: "express 4", url: expURL, pid: expPID},
+		{name: "leanengine 3.8 + express (the platform's own)", url: leURL + "1.1/functions/hello", header: lean, pid: lePID},
 	}
 	for _, t := range targets {
 		load(t, 4, opt.dur/3) // warm up (fn dev grows its pool)

@@ -61,6 +61,10 @@ func printf(format string, args ...any) { fmt.Fprintf(out, format, args...) }
 type benchError struct{ err error }
 
 func main() {
+	if os.Getenv(floorEnv) == "1" {
+		floorServer()
+		return
+	}
 	fnBin := flag.String("fn", "bin/fn", "the fn binary to measure")
 	fixture := flag.String("fixture", "testdata/npm/node_modules", "node_modules with the real SDKs")
 	only := flag.String("only", "", "run only these groups (comma-separated): cli, engine, dev, storage, serve, peers, ab (with -fn-before)")

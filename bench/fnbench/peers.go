@@ -37,9 +37,9 @@ func peersBench(fn, nodeModules, peers string) {
 	write("dev/fn.yaml", "name: peerbench\ndialect: wx\n")
 	write("dev/functions/hello/index.js", fnSource)
 	nodeEnv := []string{"NODE_PATH=" + nodeModules, "LEANCLOUD_APP_ID=bench-fnDev", "LEANCLOUD_APP_KEY=benchKey", "LEANCLOUD_APP_MASTER_KEY=benchMaster"}
-	bareURL, _, stopBare := startNode(nodeEnv, bare, fnFile)
+	bareURL, barePID, stopBare := startNode(nodeEnv, bare, fnFile)
 	defer stopBare()
-	leURL, _, stopLE := startNode(nodeEnv, le)
+	leURL, lePID, stopLE := startNode(nodeEnv, le)
 	defer stopLE()
 	d := startFnDev(fn, filepath.Join(dir, "dev"))
 	defer d.stop()
@@ -49,11 +49,11 @@ func peersBench(fn, nodeModules, peers string) {
 	defer stopGCF()
 	lean := leanHeader("bench-fnDev", "benchKey")
 	loadTable([]target{
-		{name: "bare node:http", url: bareURL},
-		{name: "fn dev wx", url: d.url + "/wx/functions/hello"},
+		{name: "bare node:http", url: bareURL, pid: barePID},
+		{name: "fn dev wx", url: d.url + "/wx/functions/hello", pid: d.cmd.Process.Pid},
 		{name: "CloudBase functions framework (tcb-ff)", url: tcbURL},
 		{name: "Google Cloud functions framework", url: gcfURL},
-		{name: "leanengine 3.8 + express", url: leURL + "1.1/functions/hello", header: lean},
+		{name: "leanengine 3.8 + express", url: leURL + "1.1/functions/hello", header: lean, pid: lePID},
 	}, []int{1, 32})
 }
 

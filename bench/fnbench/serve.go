@@ -124,13 +124,16 @@ func serveBench(fn, nodeModules string) {
 	json.Unmarshal(keys, &dk)
 	os.WriteFile(filepath.Join(tmp, "bare.js"), []byte(bareServer), 0o644)
 	os.WriteFile(filepath.Join(tmp, "hello.js"), []byte(fnSource), 0o644)
-	bareURL, _, stopBare := startNode(nil, filepath.Join(tmp, "bare.js"), filepath.Join(tmp, "hello.js"))
+	bareURL, barePID, stopBare := startNode(nil, filepath.Join(tmp, "bare.js"), filepath.Join(tmp, "hello.js"))
 	defer stopBare()
+	floorURL, floorPID, stopFloor := startFloor(tmp, filepath.Join(tmp, "hello.js"))
+	defer stopFloor()
 	printf("\nThe same lean function through fn serve and fn dev, next to bare node:http (%d interleaved rounds of %v):\n\n", opt.rounds, opt.dur)
 	loadTable([]target{
-		{name: "bare node:http", url: bareURL},
-		{name: "fn serve (lean hello)", url: url + "/1.1/functions/hello", header: leanHeader(ids[0], ids[1])},
-		{name: "fn dev (lean hello)", url: d.url + "/1.1/functions/hello", header: leanHeader(dk["appId"], dk["appKey"])},
+		{name: "bare node:http", url: bareURL, pid: barePID},
+		{name: floorName, url: floorURL, pid: floorPID},
+		{name: "fn serve (lean hello)", url: url + "/1.1/functions/hello", header: leanHeader(ids[0], ids[1]), pid: srv.Process.Pid},
+		{name: "fn dev (lean hello)", url: d.url + "/1.1/functions/hello", header: leanHeader(dk["appId"], dk["appKey"]), pid: d.cmd.Process.Pid},
 	}, []int{1, 32})
 
 }

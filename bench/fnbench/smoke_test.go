@@ -13,6 +13,16 @@ import (
 	"github.com/fnhq/fn/internal/testutil"
 )
 
+// TestMain lets the test binary be the floor server too, as fnbench's own main does: startFloor
+// starts the running executable again.
+func TestMain(m *testing.M) {
+	if os.Getenv(floorEnv) == "1" {
+		floorServer()
+		return
+	}
+	os.Exit(m.Run())
+}
+
 // TestSmoke runs every group of the benchmark for a moment against a freshly built fn, so that
 // the harness keeps working as fn changes (make bench-smoke runs the same). It asserts that every
 // row was measured, never a figure.
@@ -44,7 +54,7 @@ func TestSmoke(t *testing.T) {
 		"`fn dev` ready, wx template, restart", "worker start, lean cloud code (leanengine), with a spare ready",
 		"engine p50 minus bare node p50", "wx worker RSS over ", "| fn dev wx, `concurrency: 32` | 32 |", "| leanengine 3.8 + express (the platform's own) | 32 |",
 		"RSS after the load above", "save → first response, dependency change", "create, with a beforeSave hook",
-		"| one function changed | lean |", "| fn serve (lean hello) | 32 |", "skipped: ",
+		"| one function changed | lean |", "| fn serve (lean hello) | 32 |", "| " + floorName + " | 32 |", "skipped: ",
 	} {
 		if !strings.Contains(got, row) {
 			t.Errorf("the smoke report has no row %q:\n%s", row, got)

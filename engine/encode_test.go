@@ -45,7 +45,7 @@ func TestHandEncodedInvocationsAreEncodingJSON(t *testing.T) {
 		}
 		lean.TimeoutMs = -int64(i)
 		for _, m := range []request{wx, lean} {
-			got, err := encodeRequest(m)
+			got, err := encodeRequest(nil, m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +59,7 @@ func TestHandEncodedInvocationsAreEncodingJSON(t *testing.T) {
 func TestLeanParamsThatAreNotJSONAreRefusedBeforeTheWorker(t *testing.T) {
 	m := newLeanInvokeMsg()
 	m.Params = json.RawMessage(`{"a":`)
-	if _, err := encodeRequest(m); err == nil {
+	if _, err := encodeRequest(nil, m); err == nil {
 		t.Fatal("invalid params were encoded")
 	}
 }

@@ -195,10 +195,10 @@ type jsError struct {
 	Status  int             `json:"status"`
 }
 
-// encodeRequest is the line sent for a request.
-func encodeRequest(m request) ([]byte, error) {
+// encodeRequest appends the line sent for a request to dst.
+func encodeRequest(dst []byte, m request) ([]byte, error) {
 	if a, ok := m.(appender); ok {
-		data, err := a.appendJSON(make([]byte, 0, 512))
+		data, err := a.appendJSON(dst)
 		if err != nil {
 			return nil, err
 		}

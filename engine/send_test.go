@@ -92,6 +92,31 @@ func TestSendGathersLinesQueuedDuringAWrite(t *testing.T) {
 	}
 }
 
+// call reuses the buffer a request was encoded into once send returns: send must have written
+// the line or copied it by then, whether it wrote it itself or queued it behind another write.
+func TestSendKeepsNoReferenceToTheCallersLine(t *testing.T) {
+	g := &gateWriter{entered: make(chan struct{}), release: make(chan struct{})}
+	w := &worker{in: g}
+	first := make(chan error, 1)
+	own := []byte("line 0\n")
+	go func() { first <- w.send(own) }()
+	<-g.entered
+	queued := []byte("line 1\n")
+	if err := w.send(queued); err != nil {
+		t.Fatal(err)
+	}
+	copy(queued, "XXXXXX") // the caller's buffer goes to the next call
+	close(g.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	copy(own, "YYYYYY")
+	writes := g.snapshot()
+	if len(writes) != 2 || string(writes[0]) != "line 0\n" || string(writes[1]) != "line 1\n" {
+		t.Fatalf("written %q; want the lines as they were when sent", writes)
+	}
+}
+
 func TestSendReportsAFailedWriteToItsCaller(t *testing.T) {
 	g := &gateWriter{entered: make(chan struct{}), release: make(chan struct{}), fail: errors.New("broken pipe")}
 	w := &worker{in: g}

@@ -266,7 +266,16 @@ func (s *SQLite) flush() {
 		s.writeErr = nil
 		last := batch[len(batch)-1].ID
 		i := sort.Search(len(s.pending), func(i int) bool { return s.pending[i].ID > last })
-		s.pending = s.pending[i:]
+		if rest := len(s.pending) - i; rest <= n {
+			// what arrived during the write moves to the front, so that the next appends reuse the
+			// array instead of growing a new one (a queue that falls behind is only resliced: moving
+			// it would copy it again for every batch)
+			copy(s.pending, s.pending[i:])
+			clear(s.pending[rest:])
+			s.pending = s.pending[:rest]
+		} else {
+			s.pending = s.pending[i:]
+		}
 		s.mu.Unlock()
 		for _, r := range batch {
 			s.sinceTrim[r.App]++

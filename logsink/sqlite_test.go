@@ -179,3 +179,57 @@ func TestSQLiteAddsTheReplayColumnToAnOldDatabase(t *testing.T) {
 		t.Errorf("the new record: %+v", recs[1])
 	}
 }
+
+// The writer takes a queue that outgrew one transaction in several, and keeps the queue's array
+// once what is left fits in it: every record reaches the database once, in order, and appends
+// after a flush reuse the array.
+func TestSQLiteFlushInBatchesKeepsTheQueue(t *testing.T) {
+	s := openSQLite(t, filepath.Join(t.TempDir(), "logs.db"), 0)
+	defer func() { s.stmts.close(); s.db.Close() }()
+	// the writer is stopped: the test flushes by hand
+	close(s.done)
+	<-s.writerEnd
+	const n = 2*maxBatch + maxBatch/2 // resliced once (more left than written), then moved to the front
+	recs := make([]api.LogRecord, n)
+	for i := range recs {
+		recs[i] = api.LogRecord{App: "app", Level: "info", Message: fmt.Sprintf("m%d", i)}
+	}
+	appended := s.Append(recs...)
+	s.flush()
+	if s.writeErr != nil {
+		t.Fatal(s.writeErr)
+	}
+	// a queue that one transaction takes in two: what is left moves to the front of the array,
+	// where the appends after the flush go
+	appended = append(appended, s.Append(recs[:maxBatch+maxBatch/2]...)...)
+	front := &s.pending[0]
+	s.flush()
+	if len(s.pending) != 0 {
+		t.Fatalf("after the flush the queue has %d records; want none", len(s.pending))
+	}
+	appended = append(appended, s.Append(api.LogRecord{App: "app", Level: "info", Message: "after"})...)
+	if &s.pending[0] != front {
+		t.Fatal("the append after a flush went to another part of the array (or a new one)")
+	}
+	s.flush()
+	want := appended
+	rows, err := s.db.Query(`SELECT id, message FROM logs ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	i := 0
+	for ; rows.Next(); i++ {
+		var id int64
+		var msg string
+		if err := rows.Scan(&id, &msg); err != nil {
+			t.Fatal(err)
+		}
+		if i >= len(want) || id != want[i].ID || msg != want[i].Message {
+			t.Fatalf("row %d is %d %q; want %d %q", i, id, msg, want[i].ID, want[i].Message)
+		}
+	}
+	if i != len(want) {
+		t.Fatalf("%d rows stored; want %d", i, len(want))
+	}
+}

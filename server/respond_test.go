@@ -81,3 +81,48 @@ func TestAnswerSentBeforeAfterResponse(t *testing.T) {
 		})
 	}
 }
+
+// A body is read whole whether its length is declared or it comes in chunks, and one over
+// MaxBody is refused either way, before the call.
+func TestBodiesDeclaredAndChunkedUpToTheLimit(t *testing.T) {
+	h := New(Options{Dialect: project.Lean, Invoker: leanEcho{}, Keys: LeanKeys{AppID: "app", AppKey: "key", MasterKey: "master"}, MaxBody: 64})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	fits := `{"s":"` + strings.Repeat("x", 64-8) + `"}`
+	over := `{"s":"` + strings.Repeat("x", 64-7) + `"}`
+	for _, c := range []struct {
+		name, body string
+		chunked    bool
+		status     int
+	}{
+		{"declared", fits, false, 200},
+		{"chunked", fits, true, 200},
+		{"declared over the limit", over, false, 413},
+		{"chunked over the limit", over, true, 413},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var rd io.Reader = strings.NewReader(c.body)
+			if c.chunked {
+				rd = io.MultiReader(rd) // no length known: the client sends it in chunks
+			}
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/1.1/functions/hello", rd)
+			req.Header.Set("X-LC-Id", "app")
+			req.Header.Set("X-LC-Key", "key")
+			if got := req.ContentLength; (got == int64(len(c.body))) == c.chunked {
+				t.Fatalf("the request's length is %d", got)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d (%s); want %d", resp.StatusCode, body, c.status)
+			}
+			if c.status == 200 && strings.TrimSpace(string(body)) != `{"result":`+c.body+`}` {
+				t.Fatalf("answer %s; want the params echoed whole", body)
+			}
+		})
+	}
+}

@@ -311,14 +311,19 @@ func validAddr(v string) string {
 }
 
 // readBody reads a bounded request body; the error is already answered when ok is false.
+// maxPresized is the largest declared body length readBody allocates before the bytes arrive.
+const maxPresized = 64 << 10
+
 func (s *api) readBody(w http.ResponseWriter, r *http.Request, tooLarge func()) ([]byte, bool) {
 	rd := http.MaxBytesReader(w, r.Body, s.o.MaxBody)
 	var body []byte
 	var err error
-	if n := r.ContentLength; n > 0 && n <= s.o.MaxBody {
-		// a declared length is read into a buffer of that size: io.ReadAll's first 512 bytes were
-		// most of what a small call's body cost (net/http ends the body at the declared length and
-		// reports a shorter one as an unexpected EOF)
+	if n := r.ContentLength; n > 0 && n <= min(s.o.MaxBody, maxPresized) {
+		// a small declared length is read into a buffer of that size: io.ReadAll's first 512 bytes
+		// were most of what a small call's body cost (net/http ends the body at the declared length
+		// and reports a shorter one as an unexpected EOF). A large one grows as its bytes arrive:
+		// a length is only a claim, and an unauthenticated client must not make fn reserve MaxBody
+		// per connection by declaring it and sending nothing.
 		body = make([]byte, n)
 		_, err = io.ReadFull(rd, body)
 	} else {

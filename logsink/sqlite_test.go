@@ -212,7 +212,6 @@ func TestSQLiteFlushInBatchesKeepsTheQueue(t *testing.T) {
 		t.Fatal("the append after a flush went to another part of the array (or a new one)")
 	}
 	s.flush()
-	want := appended
 	rows, err := s.db.Query(`SELECT id, message FROM logs ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
@@ -225,11 +224,11 @@ func TestSQLiteFlushInBatchesKeepsTheQueue(t *testing.T) {
 		if err := rows.Scan(&id, &msg); err != nil {
 			t.Fatal(err)
 		}
-		if i >= len(want) || id != want[i].ID || msg != want[i].Message {
-			t.Fatalf("row %d is %d %q; want %d %q", i, id, msg, want[i].ID, want[i].Message)
+		if i >= len(appended) || id != appended[i].ID || msg != appended[i].Message {
+			t.Fatalf("row %d is %d %q; want %d %q", i, id, msg, appended[i].ID, appended[i].Message)
 		}
 	}
-	if i != len(want) {
-		t.Fatalf("%d rows stored; want %d", i, len(want))
+	if i != len(appended) {
+		t.Fatalf("%d rows stored; want %d", i, len(appended))
 	}
 }

@@ -151,15 +151,11 @@ func treeCPU(pid int) int64 {
 	if pid <= 0 {
 		return 0
 	}
+	stats := procStats()
 	var total int64
-	for _, p := range processTree(pid) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-		if err != nil {
-			continue
-		}
-		// after the comm's ')': state ppid … utime (12th) stime (13th)
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		if len(f) > 12 {
+	for _, p := range processTree(stats, pid) {
+		// state ppid … utime (12th) stime (13th)
+		if f := stats[p]; len(f) > 12 {
 			u, _ := strconv.ParseInt(f[11], 10, 64)
 			s, _ := strconv.ParseInt(f[12], 10, 64)
 			total += (u + s) * int64(clockTick)
@@ -168,9 +164,10 @@ func treeCPU(pid int) int64 {
 	return total
 }
 
-// processTree is pid and its descendants.
-func processTree(pid int) []int {
-	children := map[int][]int{}
+// procStats is, for every process, the fields of /proc/<pid>/stat after its command name
+// (state, ppid, …): comm may hold spaces, so they are read after the last ')'.
+func procStats() map[int][]string {
+	stats := map[int][]string{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		p, err := strconv.Atoi(e.Name())
@@ -181,8 +178,15 @@ func processTree(pid int) []int {
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid …: comm may hold spaces, so read after the last ')'
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		stats[p] = strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	}
+	return stats
+}
+
+// processTree is pid and its descendants among stats.
+func processTree(stats map[int][]string, pid int) []int {
+	children := map[int][]int{}
+	for p, f := range stats {
 		if len(f) > 1 {
 			pp, _ := strconv.Atoi(f[1])
 			children[pp] = append(children[pp], p)
@@ -200,7 +204,7 @@ func processTree(pid int) []int {
 // of their PSS, which divides each shared page among its sharers (the tree's physical memory).
 func treeRSS(pid int) string {
 	rss, pss := 0, 0
-	tree := processTree(pid)
+	tree := processTree(procStats(), pid)
 	for _, p := range tree {
 		rss += procKB(p, "status", "VmRSS:")
 		pss += procKB(p, "smaps_rollup", "Pss:")
